@@ -1,0 +1,35 @@
+"""Time as dispatch shows it; `DISPATCH_NOW` pins it for reproducible output."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+
+def now() -> float:
+    """Unix seconds; `DISPATCH_NOW` (unix seconds or ISO 8601) overrides it."""
+    pinned = os.environ.get("DISPATCH_NOW")
+    if pinned:
+        try:
+            return float(pinned)
+        except ValueError:
+            return datetime.fromisoformat(pinned.replace("Z", "+00:00")).timestamp()
+    return time.time()
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def age(seconds: float, *, at: float | None = None) -> str:
+    """A short age such as `40s`, `5m`, `3h`, `2d`."""
+    delta = max(0, int((now() if at is None else at) - seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{delta // size}{unit}"
+    return f"{delta}s"

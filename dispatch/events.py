@@ -1,0 +1,27 @@
+"""The append-only events log: one JSON object a line in the common git dir."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from dispatch import clock
+from dispatch.repo import Repo
+
+
+def log_path(repo: Repo) -> os.PathLike[str]:
+    return repo.state_dir / "events.jsonl"
+
+
+def append(repo: Repo, task: str, kind: str, **details: Any) -> dict[str, Any]:
+    """Record one event; a single O_APPEND write keeps concurrent writers' lines whole."""
+    event = {"time": clock.iso(clock.now()), "task": task, "kind": kind, **details}
+    line = json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n"
+    repo.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(log_path(repo), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return event

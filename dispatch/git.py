@@ -1,0 +1,280 @@
+"""The one door to git: every git process dispatch runs goes through `run`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch.errors import DispatchError, GitError
+
+# Variables that would point git at another repository than the one we name.
+_LOCATION_VARS = (
+    "GIT_DIR",
+    "GIT_WORK_TREE",
+    "GIT_INDEX_FILE",
+    "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+    "GIT_COMMON_DIR",
+    "GIT_NAMESPACE",
+    "GIT_PREFIX",
+)
+
+
+def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
+    env["GIT_TERMINAL_PROMPT"] = "0"
+    env.setdefault("LC_ALL", "C")
+    if extra:
+        env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: Path,
+    input: str | None = None,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+) -> Result:
+    """Run `git ARGS` in CWD; raise GitError on failure unless check is False."""
+    argv = ["git", *args]
+    try:
+        proc = subprocess.run(
+            argv,
+            cwd=cwd,
+            input=input,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+            env=git_env(env),
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except FileNotFoundError as e:
+        if not cwd.is_dir():
+            raise DispatchError(f"folder {cwd} does not exist") from e
+        raise DispatchError("git is not installed: install git 2.38 or newer") from e
+    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    if check and proc.returncode != 0:
+        raise GitError(list(args), proc.returncode, proc.stdout, proc.stderr)
+    return result
+
+
+def out(args: Sequence[str], *, cwd: Path, input: str | None = None, env: dict[str, str] | None = None) -> str:
+    """Stdout of a git command that must succeed, without its final newline."""
+    return run(args, cwd=cwd, input=input, env=env).stdout.removesuffix("\n")
+
+
+def ok(args: Sequence[str], *, cwd: Path) -> bool:
+    """For commands whose exit code is the answer (`diff --quiet`, `merge-base --is-ancestor`)."""
+    return run(args, cwd=cwd, check=False).returncode == 0
+
+
+def zsplit(text: str) -> list[str]:
+    """Split NUL-separated output (`-z`), dropping the trailing empty field."""
+    parts = text.split("\0")
+    if parts and parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+@dataclass(frozen=True)
+class Worktree:
+    path: Path
+    head: str | None  # None while the branch is unborn
+    branch: str | None  # full ref name, None when detached
+    bare: bool = False
+    prunable: bool = False
+    locked: bool = False
+
+
+def worktrees(cwd: Path) -> list[Worktree]:
+    """Every worktree of the repository, the main one first (one git call)."""
+    text = run(["worktree", "list", "--porcelain", "-z"], cwd=cwd).stdout
+    result: list[Worktree] = []
+    for record in _records(zsplit(text)):
+        attrs: dict[str, str] = {}
+        for field in record:
+            key, _, value = field.partition(" ")
+            attrs[key] = value
+        result.append(
+            Worktree(
+                path=Path(attrs["worktree"]),
+                head=attrs.get("HEAD") or None,
+                branch=attrs.get("branch"),
+                bare="bare" in attrs,
+                prunable="prunable" in attrs,
+                locked="locked" in attrs,
+            )
+        )
+    return result
+
+
+def _records(fields: list[str]) -> Iterator[list[str]]:
+    # Records are separated by an empty field (a double NUL).
+    record: list[str] = []
+    for field in fields:
+        if field == "":
+            if record:
+                yield record
+            record = []
+        else:
+            record.append(field)
+    if record:
+        yield record
+
+
+@dataclass(frozen=True)
+class Ref:
+    name: str  # full ref name
+    sha: str
+    committed: int  # committer date, unix seconds
+    subject: str
+
+
+def refs(cwd: Path, *patterns: str) -> list[Ref]:
+    """Refs under PATTERNS with their commit facts (one git call)."""
+    fmt = "%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)%00%(*committerdate:unix)%00%(subject)%00%(*subject)"
+    text = run(["for-each-ref", f"--format={fmt}", *patterns], cwd=cwd).stdout
+    result = []
+    for line in text.splitlines():
+        fields = line.split("\0")
+        if len(fields) != 7:
+            raise DispatchError(f"unexpected `git for-each-ref` output: {line!r}")
+        name, sha, peeled, date, peeled_date, subject, peeled_subject = fields
+        # Annotated tags carry their commit's facts in the peeled (*) fields.
+        result.append(
+            Ref(
+                name=name,
+                sha=peeled or sha,
+                committed=int(peeled_date or date or 0),
+                subject=peeled_subject if peeled else subject,
+            )
+        )
+    return result
+
+
+def rev(cwd: Path, spec: str) -> str | None:
+    """The commit SPEC names, or None when it names none."""
+    r = run(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{spec}^{{commit}}"], cwd=cwd, check=False)
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
+    """Uncommitted changes of WORKTREE as (XY, path), untracked included, ignored not."""
+    text = run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
+    fields = zsplit(text)
+    changes = []
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        xy, path = entry[:2], entry[3:]
+        changes.append((xy, path))
+        # A rename or copy is followed by its source path in its own field.
+        i += 2 if xy[0] in "RC" or xy[1] in "RC" else 1
+    return changes
+
+
+def commit_paths(worktree: Path, paths: Sequence[str], message: str, *, force_add: bool = False) -> str:
+    """Stage PATHS and commit only them, leaving other changes as they are; return the commit."""
+    add = ["add", "-f", "--", *paths] if force_add else ["add", "--", *paths]
+    run(add, cwd=worktree)
+    run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message, "--only", "--", *paths], cwd=worktree)
+    return out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+def snapshot_tree(worktree: Path, index_dir: Path) -> str:
+    """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = index_dir / f"snapshot-{os.getpid()}.index"
+    real_index = Path(out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
+    try:
+        if real_index.exists():
+            # Starting from the real index keeps its stat cache, so `add -A` is quick.
+            tmp_index.write_bytes(real_index.read_bytes())
+        env = {"GIT_INDEX_FILE": str(tmp_index)}
+        run(["add", "-A", "--", "."], cwd=worktree, env=env)
+        return out(["write-tree"], cwd=worktree, env=env)
+    finally:
+        tmp_index.unlink(missing_ok=True)
+
+
+
+def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
+    """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
+    proc = subprocess.run(
+        ["git", "cat-file", "--batch"],
+        cwd=cwd,
+        input="".join(f"{s}\n" for s in specs).encode(),
+        capture_output=True,
+        env=git_env(),
+    )
+    if proc.returncode != 0:
+        raise GitError(["cat-file", "--batch"], proc.returncode, "", proc.stderr.decode(errors="replace"))
+    data, pos, result = proc.stdout, 0, {}
+    for spec in specs:
+        end = data.index(b"\n", pos)
+        header = data[pos:end].split(b" ")
+        pos = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            result[spec] = data[pos : pos + size].decode("utf-8", errors="replace")
+            pos += size + 1
+        else:
+            # "<spec> missing", or a tree/commit where a file was expected.
+            if len(header) == 3:
+                pos += int(header[2]) + 1
+            result[spec] = None
+    return result
+
+
+class CommitGraph:
+    """The commits above the common ancestor of some tips, for counting ahead/behind in memory."""
+
+    def __init__(self, parents: dict[str, list[str]]) -> None:
+        self.parents = parents
+        self._reach: dict[str, frozenset[str]] = {}
+
+    @classmethod
+    def load(cls, cwd: Path, tips: list[str]) -> CommitGraph:
+        r = run(["merge-base", "--octopus", *tips], cwd=cwd, check=False)
+        floor = r.stdout.split()[:1] if r.returncode == 0 else []
+        args = ["rev-list", "--parents", *tips]
+        if floor:
+            args += ["--not", floor[0]]
+        parents: dict[str, list[str]] = {}
+        for line in run(args, cwd=cwd).stdout.splitlines():
+            sha, *rest = line.split()
+            parents[sha] = rest
+        return cls(parents)
+
+    def reach(self, tip: str) -> frozenset[str]:
+        """Commits reachable from TIP within the graph (iterative: histories can be deep)."""
+        if tip in self._reach:
+            return self._reach[tip]
+        seen: set[str] = set()
+        stack = [tip]
+        while stack:
+            sha = stack.pop()
+            if sha in seen or sha not in self.parents:
+                continue
+            seen.add(sha)
+            stack.extend(self.parents[sha])
+        result = frozenset(seen)
+        self._reach[tip] = result
+        return result
+
+    def ahead_behind(self, tip: str, base: str) -> tuple[int, int]:
+        mine, theirs = self.reach(tip), self.reach(base)
+        return len(mine - theirs), len(theirs - mine)

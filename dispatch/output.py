@@ -1,0 +1,110 @@
+"""Turning core results into text for people and JSON for programs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+from dispatch import clock
+
+JSON_VERSION = 1
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    print(json.dumps({"version": JSON_VERSION, **payload}, sort_keys=True, indent=2, ensure_ascii=False))
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """Columns padded to their widest cell; the last column is never padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = []
+    for row in [header, *rows]:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def use_color(stream: Any = None) -> bool:
+    stream = stream or sys.stdout
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def plan_cell(plan: Any) -> str:
+    cell = f"{plan.done}/{plan.total}"
+    if plan.blocked:
+        cell += f" {plan.blocked}?"
+    if plan.failed:
+        cell += f" {plan.failed}!"
+    return cell
+
+
+def status_table(tasks: list[Any]) -> str:
+    rows = []
+    notes = []
+    for t in tasks:
+        last = clock.age(t.last_commit["time"]) if t.last_commit else "-"
+        ahead = "-" if t.ahead is None else f"+{t.ahead}/-{t.behind}"
+        dirty = "-" if not t.dirty else str(t.dirty)
+        rows.append(
+            [t.id, t.state, plan_cell(t.plan), str(t.questions_open or "-"), ahead, dirty, last, t.worktree or "-"]
+        )
+        if t.question:
+            notes.append(f"{t.id} asks: {t.question}")
+        if t.problem:
+            notes.append(f"{t.id} is broken: {t.problem}")
+    text = table(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "WORKTREE"])
+    return "\n".join([text, *notes])
+
+
+def task_json(t: Any) -> dict[str, Any]:
+    return dict(t.to_json())
+
+
+_MARK_WORD = {" ": "[ ]", "x": "[x]", "X": "[x]", "?": "[?]", "!": "[!]"}
+
+
+def detail_text(detail: Any) -> str:
+    s = detail.status
+    lines = [f"{s.id} — {s.title}" if s.title else s.id]
+    facts = [
+        ("state", s.state + (f" ({s.problem})" if s.problem else "")),
+        ("branch", s.branch + (f" (base {s.base}, +{s.ahead}/-{s.behind})" if s.ahead is not None else "")),
+        ("worktree", s.worktree or "-"),
+        ("model", s.model or "-"),
+        ("created", s.created or "-"),
+        ("dirty", f"{s.dirty} changed file{'s' if s.dirty != 1 else ''}" if s.dirty else "no"),
+    ]
+    width = max(len(k) for k, _ in facts)
+    lines += [f"  {k.ljust(width)}  {v}" for k, v in facts]
+    lines += ["", f"Checklist ({plan_cell(s.plan)} done)"]
+    for item in detail.items:
+        lines.append(f"  {_MARK_WORD.get(item['mark'], '[ ]')} {item['text']}")
+        lines += [f"      {d}" for d in item["detail"]]
+    if detail.questions:
+        lines += ["", "Questions"]
+        for q in detail.questions:
+            state = "open" if q["answer"] is None else "answered"
+            lines.append(f"  Q{q['number']} ({state}) {_one_line(q['text'])}")
+            if q["answer"] is not None:
+                lines.append(f"     → {_one_line(q['answer'])}")
+    if detail.commits:
+        lines += ["", "Commits"]
+        lines += [f"  {c['sha'][:7]}  {c['subject']}  ({clock.age(c['time'])} ago)" for c in detail.commits]
+    if detail.files:
+        lines += ["", "Files changed"]
+        lines += [
+            f"  {f['status']}  {f['from'] + ' -> ' if 'from' in f else ''}{f['path']}" for f in detail.files
+        ]
+    if s.worker:
+        lines += ["", "Worker"]
+        lines += [f"  {k}: {v}" for k, v in sorted(s.worker.items()) if v not in (None, "")]
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first + (" …" if "\n" in text.strip() else "")

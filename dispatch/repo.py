@@ -1,0 +1,117 @@
+"""Finding the repository, its machine-local state folder, and the lock that serialises changes."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch import git
+from dispatch.errors import DispatchError
+
+
+@dataclass(frozen=True)
+class Repo:
+    root: Path  # the main worktree
+    common_dir: Path  # $(git rev-parse --git-common-dir), absolute
+
+    @property
+    def state_dir(self) -> Path:
+        """Machine-local runtime state: never committed."""
+        return self.common_dir / "dispatch"
+
+    def task_dir(self, task_id: str) -> Path:
+        return self.state_dir / "tasks" / task_id
+
+
+def open_repo(cwd: Path) -> Repo:
+    """The repository CWD is in, from any of its worktrees."""
+    r = git.run(
+        ["rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-common-dir"],
+        cwd=cwd,
+        check=False,
+    )
+    if r.returncode != 0:
+        if not cwd.is_dir():
+            raise DispatchError(f"folder {cwd} does not exist")
+        raise DispatchError(
+            f"{cwd} is not in a git repository: run dispatch inside one (or `git init` one first)"
+        )
+    bare, common = r.stdout.splitlines()[:2]
+    if bare == "true":
+        raise DispatchError(
+            f"{common} is a bare repository: dispatch needs a working tree; run it in a clone that has one"
+        )
+    common_dir = Path(common)
+    main = git.worktrees(cwd)[0]
+    if main.bare:
+        raise DispatchError(
+            f"{main.path} is a bare repository: dispatch needs a working tree; run it in a clone that has one"
+        )
+    return Repo(root=main.path, common_dir=common_dir)
+
+
+class Lock:
+    """An exclusive lock on the repository's dispatch state; the kernel drops it if we die."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.timeout
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(fd)
+                    os.close(fd)
+                    raise DispatchError(
+                        f"another dispatch command{holder} holds the repository lock {self.path} "
+                        f"for more than {self.timeout:g}s: wait for it to finish and retry"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        # Record the holder so `dispatch doctor` and the time-out message can name it.
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        pid = os.pread(fd, 32, 0).decode().strip()
+    except OSError:
+        return ""
+    return f" (pid {pid})" if pid else ""
+
+
+@contextmanager
+def locked(repo: Repo, timeout: float = 60.0) -> Iterator[None]:
+    lock = Lock(repo.state_dir / "lock", timeout)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()

@@ -1,0 +1,243 @@
+"""Where every task stands, derived from git and the task files; nothing here is cached truth."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatch import git, runtime
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.repo import Repo
+from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch
+
+
+@dataclass
+class PlanSummary:
+    done: int = 0
+    total: int = 0
+    blocked: int = 0
+    failed: int = 0
+
+
+@dataclass
+class TaskStatus:
+    id: str
+    title: str
+    branch: str
+    worktree: str | None
+    base: str | None
+    base_commit: str | None
+    model: str | None
+    created: str | None
+    state: str
+    plan: PlanSummary
+    questions_open: int
+    question: str | None  # first line of the oldest open question
+    ahead: int | None
+    behind: int | None
+    dirty: int | None  # changed files in the worktree, None without a worktree
+    last_commit: dict[str, Any] | None
+    worker: dict[str, Any] | None
+    problem: str | None = None  # why the task is broken
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+
+def derive_state(
+    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: PlanSummary
+) -> str:
+    """One word for the task, from the facts (see DESIGN.md, "Status is derived from git")."""
+    if problem:
+        return "broken"
+    if merged:
+        return "merged"
+    if worker_state == "preparing":
+        return "preparing"
+    if worker_state == "running":
+        return "asking" if open_questions else "running"
+    if plan.failed or worker_state == "failed":
+        return "failed"
+    if open_questions or plan.blocked:
+        return "blocked"
+    if worker_state == "stopped":
+        return "stopped"
+    if plan.total and plan.done == plan.total:
+        return "done"
+    return "idle"
+
+
+@dataclass
+class _Files:
+    plan_text: str | None
+    questions_text: str | None
+
+
+def _read_task_files(repo: Repo, tasks: list[TaskRef]) -> dict[str, _Files]:
+    """Task files from each worktree, or from the branch tip when the worktree is gone."""
+    files: dict[str, _Files] = {}
+    from_git: list[TaskRef] = []
+    for task in tasks:
+        if task.worktree_exists and task.worktree is not None:
+            files[task.id] = _Files(_read(task.worktree.path / PLAN), _read(task.worktree.path / QUESTIONS))
+        elif task.tip is not None:
+            from_git.append(task)
+        else:
+            files[task.id] = _Files(None, None)
+    if from_git:
+        specs = [f"{t.tip.sha}:{name}" for t in from_git if t.tip for name in (PLAN, QUESTIONS)]
+        blobs = git.read_blobs(repo.root, specs)
+        for task in from_git:
+            assert task.tip is not None
+            files[task.id] = _Files(blobs.get(f"{task.tip.sha}:{PLAN}"), blobs.get(f"{task.tip.sha}:{QUESTIONS}"))
+    return files
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+
+
+def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
+    from dispatch.plan import PlanError, parse_plan
+    from dispatch.questions import parse_questions
+
+    all_tasks = list_tasks(repo, cfg)
+    if ids:
+        unknown = [i for i in ids if i not in all_tasks]
+        if unknown:
+            raise DispatchError(f"no task `{unknown[0]}`: `dispatch status` lists the tasks")
+        tasks = [all_tasks[i] for i in ids]
+    else:
+        tasks = list(all_tasks.values())
+    if not tasks:
+        return []
+    files = _read_task_files(repo, tasks)
+    dirty = _dirty_counts(tasks)
+
+    parsed: dict[str, tuple[Any, str | None]] = {}
+    for task in tasks:
+        text = files[task.id].plan_text
+        if text is None:
+            parsed[task.id] = (None, f"{PLAN} is missing")
+            continue
+        try:
+            parsed[task.id] = (parse_plan(text), None)
+        except PlanError as e:
+            where = f" line {e.line}" if e.line else ""
+            parsed[task.id] = (None, f"{PLAN}{where}: {e}")
+
+    bases = {t.id: _base_of(parsed[t.id][0]) for t in tasks}
+    counts = _ahead_behind(repo, tasks, bases)
+
+    result = []
+    for task in tasks:
+        plan, plan_problem = parsed[task.id]
+        meta = plan.meta if plan is not None else {}
+        summary = PlanSummary()
+        if plan is not None:
+            p = plan.progress()
+            summary = PlanSummary(done=p.done, total=p.total, blocked=p.blocked, failed=p.failed)
+        open_qs: list[Any] = []
+        qtext = files[task.id].questions_text
+        if qtext is not None:
+            open_qs = parse_questions(qtext).open()
+        problem = None
+        if task.tip is None:
+            problem = f"branch {short_branch(task.branch)} is missing"
+        elif task.worktree is None or not task.worktree_exists:
+            problem = "worktree is missing"
+        elif plan_problem:
+            problem = plan_problem
+        ahead, behind = counts.get(task.id, (None, None))
+        worker = runtime.worker_facts(repo, task.id)
+        worker_state = worker["state"] if worker else None
+        merged = task.tip is not None and ahead == 0
+        last = None
+        if task.tip is not None:
+            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": task.tip.committed}
+        result.append(
+            TaskStatus(
+                id=task.id,
+                title=str(meta.get("title") or (plan.title if plan is not None else "")),
+                branch=short_branch(task.branch),
+                worktree=str(task.worktree.path) if task.worktree is not None else None,
+                base=bases[task.id][0],
+                base_commit=bases[task.id][1],
+                model=_str_or_none(meta.get("model")),
+                created=_str_or_none(meta.get("created")),
+                state=derive_state(
+                    problem=problem, merged=merged, worker_state=worker_state,
+                    open_questions=len(open_qs), plan=summary,
+                ),
+                plan=summary,
+                questions_open=len(open_qs),
+                question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
+                ahead=ahead,
+                behind=behind,
+                dirty=dirty.get(task.id),
+                last_commit=last,
+                worker=worker,
+                problem=problem,
+            )
+        )
+    return result
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _base_of(plan: Any) -> tuple[str | None, str | None]:
+    if plan is None:
+        return None, None
+    base, commit = plan.meta.get("base"), plan.meta.get("base_commit")
+    return (None if base is None else str(base)), (None if commit is None else str(commit))
+
+
+def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
+    """Changed files per worktree; one `git status` each, run side by side."""
+    paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
+    if not paths:
+        return {}
+    workers = min(len(paths), 2 * (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        counts = pool.map(lambda p: len(git.status_porcelain(p)), paths.values())
+        return dict(zip(paths, counts, strict=True))
+
+
+def _ahead_behind(
+    repo: Repo, tasks: list[TaskRef], bases: dict[str, tuple[str | None, str | None]]
+) -> dict[str, tuple[int, int]]:
+    """Commits ahead of and behind base for every task, in a fixed number of git calls."""
+    names = {r.name: r.sha for r in git.refs(repo.root, "refs/heads", "refs/remotes", "refs/tags")}
+    pairs: dict[str, tuple[str, str]] = {}
+    for task in tasks:
+        base, base_commit = bases[task.id]
+        if task.tip is None or base is None:
+            continue
+        base_sha = _resolve(names, base) or base_commit
+        if base_sha:
+            pairs[task.id] = (task.tip.sha, base_sha)
+    if not pairs:
+        return {}
+    graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
+    return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
+
+
+def _resolve(names: dict[str, str], name: str) -> str | None:
+    for full in (name, f"refs/heads/{name}", f"refs/tags/{name}", f"refs/remotes/{name}"):
+        if full in names:
+            return names[full]
+    if len(name) == 40 and all(c in "0123456789abcdef" for c in name):
+        return name
+    return None

@@ -1,0 +1,238 @@
+"""Tasks: finding them, creating them (branch + worktree + plan commit), and dispatcher notes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch import clock, events, git
+from dispatch.config import Config
+from dispatch.errors import DispatchError, GitError
+from dispatch.ids import slugify, unique_id, validate_id
+from dispatch.repo import Repo, locked
+
+PLAN = ".dispatch/PLAN.md"
+QUESTIONS = ".dispatch/QUESTIONS.md"
+TRASH_PREFIX = "refs/dispatch/trash/"
+REFINE_ITEM = "Read the task and the code, then replace this item with a concrete checklist and commit it"
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """Where a task lives in git: its branch and its worktree (either may be missing)."""
+
+    id: str
+    branch: str  # full ref name
+    tip: git.Ref | None
+    worktree: git.Worktree | None
+
+    @property
+    def worktree_exists(self) -> bool:
+        return self.worktree is not None and self.worktree.path.is_dir()
+
+
+def branch_ref(cfg: Config, task_id: str) -> str:
+    return f"refs/heads/{cfg['branch_prefix']}{task_id}"
+
+
+def short_branch(ref: str) -> str:
+    return ref.removeprefix("refs/heads/")
+
+
+def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
+    """Every live task, by id: one `for-each-ref` and one `worktree list`."""
+    prefix = f"refs/heads/{cfg['branch_prefix']}"
+    tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
+    trees = {w.branch: w for w in git.worktrees(repo.root) if w.branch and w.branch.startswith(prefix)}
+    tasks = {}
+    for ref in sorted(set(tips) | set(trees)):
+        task_id = ref.removeprefix(prefix)
+        if not ref.startswith(prefix) or not task_id:
+            continue
+        tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), trees.get(ref))
+    return tasks
+
+
+def get_task(repo: Repo, cfg: Config, task_id: str) -> TaskRef:
+    validate_id(task_id)
+    task = list_tasks(repo, cfg).get(task_id)
+    if task is None:
+        hint = "`dispatch restore` brings it back" if _in_trash(repo, task_id) else "`dispatch status` lists the tasks"
+        raise DispatchError(f"no task `{task_id}`: {hint}")
+    return task
+
+
+def _in_trash(repo: Repo, task_id: str) -> bool:
+    return git.rev(repo.root, f"{TRASH_PREFIX}{task_id}") is not None
+
+
+def trashed_ids(repo: Repo) -> set[str]:
+    return {r.name.removeprefix(TRASH_PREFIX) for r in git.refs(repo.root, f"{TRASH_PREFIX}*")}
+
+
+def worktree_root(repo: Repo, cfg: Config) -> Path:
+    configured = cfg["worktree_root"]
+    if configured:
+        root = Path(os.path.expanduser(configured))
+        return root if root.is_absolute() else repo.root / root
+    return repo.root.parent / f"{repo.root.name}.dispatch"
+
+
+def default_base(repo: Repo) -> str:
+    main = git.worktrees(repo.root)[0]
+    if main.branch is None:
+        raise DispatchError(
+            f"the main worktree {repo.root} has a detached HEAD: name the base with `--base BRANCH`"
+        )
+    return short_branch(main.branch)
+
+
+@dataclass(frozen=True)
+class NewTask:
+    id: str
+    title: str
+    branch: str
+    worktree: Path
+    base: str
+    base_commit: str
+    commit: str
+    model: str | None
+    items: list[str]
+
+
+def create_task(
+    repo: Repo,
+    cfg: Config,
+    *,
+    title: str,
+    task_id: str | None,
+    items: list[str],
+    description: str,
+    base: str | None,
+    model: str | None,
+) -> NewTask:
+    """Branch `dispatch/<id>` at base, its worktree, and the plan commit: all or nothing."""
+    title = " ".join(title.split())
+    if not title:
+        raise DispatchError("the task title is empty: give a short description of the task")
+    if task_id is not None:
+        validate_id(task_id)
+    base_name = base if base is not None else default_base(repo)
+    base_commit = git.rev(repo.root, base_name)
+    if base_commit is None:
+        if base is None:
+            raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
+        raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
+    with locked(repo, cfg["lock_timeout"]):
+        taken = set(list_tasks(repo, cfg)) | trashed_ids(repo)
+        if task_id is None:
+            task_id = unique_id(slugify(title), taken)
+        elif task_id in taken:
+            where = "in the trash" if task_id in trashed_ids(repo) else "live"
+            raise DispatchError(
+                f"task id `{task_id}` is already {where}: choose another `--id`, "
+                f"or delete the old one for good with `dispatch trash --purge {task_id}`"
+            )
+        path = worktree_root(repo, cfg) / task_id
+        if path.exists() or path.is_symlink():
+            raise DispatchError(f"worktree path {path} already exists: move it away, or set `worktree_root` in .dispatch.toml")
+        ref = branch_ref(cfg, task_id)
+        created = clock.iso(clock.now())
+        plan_text, questions_text = render_task_files(
+            task_id=task_id, title=title, base=base_name, base_commit=base_commit,
+            model=model, created=created, description=description, items=items,
+        )
+        made_root = not path.parent.exists()
+        try:
+            git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), base_commit], cwd=repo.root)
+            (path / ".dispatch").mkdir(exist_ok=True)
+            (path / PLAN).write_text(plan_text, encoding="utf-8")
+            (path / QUESTIONS).write_text(questions_text, encoding="utf-8")
+            commit = _commit_plan(path, task_id)
+        except BaseException:
+            _undo_create(repo, ref, path, made_root=made_root)
+            raise
+        events.append(repo, task_id, "created", base=base_name, model=model)
+    return NewTask(task_id, title, short_branch(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
+
+
+def render_task_files(
+    *, task_id: str, title: str, base: str, base_commit: str, model: str | None,
+    created: str, description: str, items: list[str],
+) -> tuple[str, str]:
+    from dispatch import templates
+    from dispatch.plan import dump_front_matter
+
+    meta: dict[str, object] = {
+        "dispatch": 1, "id": task_id, "title": title, "base": base,
+        "base_commit": base_commit, "model": model, "created": created,
+    }
+    plan = templates.render(
+        "PLAN.md.j2", front_matter=dump_front_matter(meta), title=title,
+        description=description.strip(), items=items or [REFINE_ITEM],
+    )
+    return plan, templates.render("QUESTIONS.md.j2", id=task_id)
+
+
+def _commit_plan(worktree: Path, task_id: str) -> str:
+    try:
+        return git.commit_paths(worktree, [PLAN, QUESTIONS], f"dispatch: plan {task_id}", force_add=True)
+    except GitError as e:
+        if any(s in e.stderr for s in ("tell me who you are", "auto-detect", "empty ident")):
+            raise DispatchError(
+                "git does not know who you are: set `git config --global user.name NAME` and `user.email EMAIL`"
+            ) from None
+        raise
+
+
+def _undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
+    # Only ever undoes what create_task itself made a moment ago.
+    git.run(["worktree", "remove", "--force", "--force", str(path)], cwd=repo.root, check=False)
+    if path.exists():
+        shutil.rmtree(path, ignore_errors=True)
+    git.run(["worktree", "prune"], cwd=repo.root, check=False)
+    git.run(["update-ref", "-d", ref], cwd=repo.root, check=False)
+    if made_root:
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only when empty
+
+
+def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
+    """Append a dated note to the task's PLAN.md; the worker reads and commits it."""
+    from dispatch.plan import parse_plan
+
+    if not text.strip():
+        raise DispatchError("the note is empty: give the text to add")
+    task = get_task(repo, cfg, task_id)
+    if not task.worktree_exists or task.worktree is None:
+        raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
+    path = task.worktree.path / PLAN
+    with locked(repo, cfg["lock_timeout"]):
+        plan = read_plan_file(path)
+        plan.add_note(text.strip(), clock.iso(clock.now()))
+        atomic_write(path, plan.render())
+        events.append(repo, task_id, "noted")
+    return path
+
+
+def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
+    from dispatch.plan import PlanError, parse_plan
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DispatchError(f"{path} is missing: `dispatch doctor` says how to repair the task") from None
+    try:
+        return parse_plan(text)
+    except PlanError as e:
+        where = f" line {e.line}" if e.line else ""
+        raise DispatchError(f"{path}{where}: {e}: fix the file by hand") from None
+
+
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

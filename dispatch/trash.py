@@ -1,0 +1,190 @@
+"""Discard, restore and the trash: every removed task is first saved under refs/dispatch/trash/<id>."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch import clock, events, git, runtime
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.ids import validate_id
+from dispatch.repo import Repo, locked
+from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, worktree_root
+
+_TRAILERS = ("dispatch-task", "dispatch-branch", "dispatch-uncommitted", "dispatch-reason")
+
+
+@dataclass(frozen=True)
+class TrashEntry:
+    id: str
+    ref: str
+    record: str  # the trash record commit
+    tip: str  # the branch tip it saved
+    uncommitted: bool
+    reason: str
+    discarded: int  # unix seconds
+    title: str
+
+
+def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
+    worker = runtime.worker_facts(repo, task_id)
+    if worker and worker.get("state") in ("running", "preparing"):
+        raise DispatchError(
+            f"the worker of `{task_id}` is still running: stop it with `dispatch stop {task_id}`, then {action}"
+        )
+
+
+def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
+    """Write the trash record (branch tip plus uncommitted work) before anything is removed."""
+    if task.tip is None:
+        raise DispatchError(
+            f"branch of `{task.id}` is missing, so there is nothing to save: `dispatch doctor` says how to repair it"
+        )
+    tree = git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
+    if task.worktree_exists and task.worktree is not None:
+        tree = git.snapshot_tree(task.worktree.path, repo.state_dir / "tmp")
+    uncommitted = tree != git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
+    message = (
+        f"dispatch: trash {task.id}\n\n"
+        f"dispatch-task: {task.id}\n"
+        f"dispatch-branch: {short_branch(task.branch)}\n"
+        f"dispatch-uncommitted: {'yes' if uncommitted else 'no'}\n"
+        f"dispatch-reason: {reason}\n"
+    )
+    record = git.out(["commit-tree", "--no-gpg-sign", tree, "-p", task.tip.sha, "-F", "-"], cwd=repo.root, input=message)
+    ref = f"{TRASH_PREFIX}{task.id}"
+    # Create-only: an existing trash entry of the same id is never overwritten.
+    git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, ""], cwd=repo.root)
+    return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "")
+
+
+def remove_task(repo: Repo, task: TaskRef) -> None:
+    """Remove worktree and branch; call only once save_to_trash has succeeded."""
+    if task.worktree is not None:
+        if task.worktree_exists:
+            git.run(["worktree", "remove", "--force", "--force", str(task.worktree.path)], cwd=repo.root)
+        else:
+            git.run(["worktree", "prune"], cwd=repo.root)
+    if task.tip is not None:
+        git.run(["update-ref", "-d", task.branch, task.tip.sha], cwd=repo.root)
+
+
+def discard(repo: Repo, cfg: Config, task_id: str) -> TrashEntry:
+    with locked(repo, cfg["lock_timeout"]):
+        task = get_task(repo, cfg, task_id)
+        refuse_if_running(repo, task_id, "discard it")
+        entry = save_to_trash(repo, task, "discard")
+        remove_task(repo, task)
+        events.append(repo, task_id, "discarded", trash=entry.record, uncommitted=entry.uncommitted)
+    return entry
+
+
+def list_trash(repo: Repo) -> list[TrashEntry]:
+    fmt = "%(refname)%00%(objectname)%00%(parent)%00%(committerdate:unix)%00%(contents:body)%01"
+    text = git.run(["for-each-ref", f"--format={fmt}", f"{TRASH_PREFIX}*"], cwd=repo.root).stdout
+    raw = []
+    for record in text.split("\x01"):
+        fields = record.lstrip("\n").split("\0")
+        if len(fields) != 5:
+            continue
+        name, sha, parents, date, body = fields
+        trailers = dict(
+            line.split(": ", 1) for line in body.splitlines() if line.split(": ", 1)[0] in _TRAILERS and ": " in line
+        )
+        raw.append((name, sha, parents, int(date or 0), trailers))
+    plans = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for _, sha, _, _, _ in raw]) if raw else {}
+    entries = []
+    for name, sha, parents, date, trailers in raw:
+        entries.append(
+            TrashEntry(
+                id=name.removeprefix(TRASH_PREFIX),
+                ref=name,
+                record=sha,
+                tip=parents.split()[0] if "dispatch-task" in trailers and parents else sha,
+                uncommitted=trailers.get("dispatch-uncommitted") == "yes",
+                reason=trailers.get("dispatch-reason", "unknown"),
+                discarded=date,
+                title=_title(plans.get(f"{sha}:{PLAN}")),
+            )
+        )
+    return sorted(entries, key=lambda e: (-e.discarded, e.id))
+
+
+def _title(plan_text: str | None) -> str:
+    if not plan_text:
+        return ""
+    from dispatch.plan import PlanError, parse_plan
+
+    try:
+        return parse_plan(plan_text).title
+    except PlanError:
+        return ""
+
+
+def get_trash(repo: Repo, task_id: str) -> TrashEntry:
+    validate_id(task_id)
+    for entry in list_trash(repo):
+        if entry.id == task_id:
+            return entry
+    raise DispatchError(f"no task `{task_id}` in the trash: `dispatch trash` lists what can be restored")
+
+
+@dataclass(frozen=True)
+class Restored:
+    id: str
+    branch: str
+    worktree: Path
+    uncommitted: bool
+
+
+def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
+    with locked(repo, cfg["lock_timeout"]):
+        entry = get_trash(repo, task_id)
+        ref = branch_ref(cfg, task_id)
+        if git.rev(repo.root, ref) is not None:
+            raise DispatchError(
+                f"branch {short_branch(ref)} exists again: rename it (`git branch -m {short_branch(ref)} NEW`) "
+                f"or delete it, then retry `dispatch restore {task_id}`"
+            )
+        path = worktree_root(repo, cfg) / task_id
+        if path.exists() or path.is_symlink():
+            raise DispatchError(f"worktree path {path} already exists: move it away and retry")
+        try:
+            git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip], cwd=repo.root)
+            if entry.uncommitted:
+                # Bring the saved tree into the worktree, then unstage it: it comes back uncommitted.
+                git.run(["read-tree", "-u", "-m", "HEAD", entry.record], cwd=path)
+                git.run(["reset", "--quiet"], cwd=path)
+        except BaseException:
+            git.run(["worktree", "remove", "--force", "--force", str(path)], cwd=repo.root, check=False)
+            if path.exists():
+                shutil.rmtree(path, ignore_errors=True)
+            git.run(["worktree", "prune"], cwd=repo.root, check=False)
+            git.run(["update-ref", "-d", ref, entry.tip], cwd=repo.root, check=False)
+            raise
+        git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
+        events.append(repo, task_id, "restored", uncommitted=entry.uncommitted)
+    return Restored(task_id, short_branch(ref), path, entry.uncommitted)
+
+
+def purge(repo: Repo, cfg: Config, ids: list[str], older_than_days: float | None) -> list[TrashEntry]:
+    """Delete trash entries for good: the named ones, or those discarded more than N days ago."""
+    with locked(repo, cfg["lock_timeout"]):
+        entries = list_trash(repo)
+        if ids:
+            by_id = {e.id: e for e in entries}
+            for task_id in ids:
+                if task_id not in by_id:
+                    get_trash(repo, task_id)  # raises the one-line error
+            chosen = [by_id[i] for i in ids]
+        else:
+            assert older_than_days is not None
+            cutoff = clock.now() - older_than_days * 86400
+            chosen = [e for e in entries if e.discarded < cutoff]
+        for entry in chosen:
+            git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
+            shutil.rmtree(repo.task_dir(entry.id), ignore_errors=True)
+            events.append(repo, entry.id, "purged", trash=entry.record)
+    return chosen

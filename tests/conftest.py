@@ -1,0 +1,112 @@
+"""Hermetic fixtures: real git repositories in temporary folders, dispatch run as a real process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED_GIT_DATE = "2026-11-23T10:00:00Z"
+PINNED_NOW = "2026-11-23T11:00:00Z"
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Isolate HOME, XDG dirs and git config; pin identities and dates; fail on any editor."""
+    home = tmp_path / "home"
+    home.mkdir()
+    for key in list(os.environ):
+        if key.startswith(("GIT_", "DISPATCH_", "XDG_")) or key in ("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"):
+            monkeypatch.delenv(key)
+    env = {
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ada Tester",
+        "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Tester",
+        "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_AUTHOR_DATE": PINNED_GIT_DATE,
+        "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
+        "GIT_EDITOR": "false",
+        "DISPATCH_NOW": PINNED_NOW,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return home
+
+
+def git(cwd: Path, *args: str, input: str | None = None) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True, input=input
+    ).stdout.strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with a little history on `main`, in tmp/work/app."""
+    path = tmp_path / "work" / "app"
+    path.mkdir(parents=True)
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("# app\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial commit")
+    (path / "src").mkdir()
+    (path / "src" / "app.py").write_text("def main():\n    return 1\n")
+    git(path, "add", "src")
+    git(path, "commit", "-q", "-m", "add the app")
+    return path
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def dispatch(
+    *args: str, cwd: Path, input: str | None = None, env: dict[str, str] | None = None, tmp: Path | None = None
+) -> Run:
+    """Run the real `dispatch` command as a separate process; TMP in its output becomes <tmp>."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "dispatch", *args],
+        cwd=cwd,
+        input=input,
+        capture_output=True,
+        text=True,
+        env=full_env,
+        stdin=None if input is not None else subprocess.DEVNULL,
+        timeout=120,
+    )
+    out, err = proc.stdout, proc.stderr
+    if tmp is not None:
+        out, err = out.replace(str(tmp), "<tmp>"), err.replace(str(tmp), "<tmp>")
+    return Run(proc.returncode, out, err)
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """Everything a failed command must leave as it was: refs, worktrees, files, and state."""
+    state_dir = repo / ".git" / "dispatch"
+    files = sorted(
+        str(p.relative_to(repo.parent)) for p in repo.parent.rglob("*") if ".git/objects" not in str(p)
+        and "/.git/logs" not in str(p) and not str(p).endswith((".git/dispatch", ".git/dispatch/lock"))
+    )
+    return {
+        "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
+        "worktrees": git(repo, "worktree", "list", "--porcelain"),
+        "status": git(repo, "status", "--porcelain", "--untracked-files=all"),
+        "files": "\n".join(files),
+        "events": (state_dir / "events.jsonl").read_text() if (state_dir / "events.jsonl").exists() else "",
+    }
