@@ -1,0 +1,159 @@
+"""`status`, `show` and `note`: derived from git and the task files, whole outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+from conftest import dispatch, git
+
+from dispatch.questions import parse_questions
+
+
+def _new(repo: Path, title: str, *items: str) -> Path:
+    args = [a for item in items for a in ("--item", item)]
+    r = dispatch("new", title, *args, "--no-start", "--json", cwd=repo)
+    assert r.code == 0, r.err
+    return Path(json.loads(r.out)["task"]["worktree"])
+
+
+def _tick(wt: Path, old: str, new: str, message: str = "tick") -> None:
+    plan = wt / ".dispatch" / "PLAN.md"
+    plan.write_text(plan.read_text().replace(old, new))
+    git(wt, "commit", "-qam", message)
+
+
+def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
+    idle = _new(repo, "Idle task", "one", "two")
+    _tick(idle, "- [ ] one", "- [x] one")
+    (idle / "scratch.txt").write_text("uncommitted\n")
+    done = _new(repo, "Done task", "only")
+    _tick(done, "- [ ] only", "- [x] only")
+    blocked = _new(repo, "Blocked task", "ask")
+    questions = blocked / ".dispatch" / "QUESTIONS.md"
+    q = parse_questions(questions.read_text())
+    q.add("Which database?\nPostgres or SQLite.", "2026-11-23T10:30:00Z")
+    questions.write_text(q.render())
+    git(blocked, "commit", "-qam", "dispatch: ask Q1")
+    failed = _new(repo, "Failed task", "try")
+    _tick(failed, "- [ ] try", "- [!] try — tests do not build")
+    broken = _new(repo, "Broken task")
+    shutil.rmtree(broken)
+    merged = _new(repo, "Merged task", "x")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge it", "dispatch/merged-task")
+
+    r = dispatch("status", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == textwrap.dedent("""\
+        ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  WORKTREE
+        blocked-task  blocked  0/1     1  +2/-2    -      1h    <tmp>/work/app.dispatch/blocked-task
+        broken-task   broken   0/1     -  +1/-2    -      1h    <tmp>/work/app.dispatch/broken-task
+        done-task     done     1/1     -  +2/-2    -      1h    <tmp>/work/app.dispatch/done-task
+        failed-task   failed   0/1 1!  -  +2/-2    -      1h    <tmp>/work/app.dispatch/failed-task
+        idle-task     idle     1/2     -  +2/-2    1      1h    <tmp>/work/app.dispatch/idle-task
+        merged-task   merged   0/1     -  +0/-1    -      1h    <tmp>/work/app.dispatch/merged-task
+        blocked-task asks: Which database?
+        broken-task is broken: worktree is missing
+        """)
+
+
+def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
+    wt = _new(repo, "Json task", "a", "b")
+    _tick(wt, "- [ ] a", "- [x] a")
+    base = git(repo, "rev-parse", "main")
+    tip = git(repo, "rev-parse", "dispatch/json-task")
+    data = json.loads(dispatch("status", "--json", cwd=repo, tmp=tmp_path).out)
+    assert data == {
+        "version": 1,
+        "tasks": [{
+            "id": "json-task", "title": "Json task", "branch": "dispatch/json-task",
+            "worktree": "<tmp>/work/app.dispatch/json-task", "base": "main", "base_commit": base,
+            "model": None, "created": "2026-11-23T11:00:00Z", "state": "idle",
+            "plan": {"done": 1, "total": 2, "blocked": 0, "failed": 0},
+            "questions_open": 0, "question": None, "ahead": 2, "behind": 0, "dirty": 0,
+            "last_commit": {"sha": tip, "subject": "tick", "time": 1795428000},
+            "worker": None, "problem": None,
+        }],
+    }
+
+
+def test_status_of_named_tasks_and_ls_alias_and_empty(repo: Path) -> None:
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+    _new(repo, "One")
+    _new(repo, "Two")
+    r = dispatch("ls", "two", cwd=repo)
+    assert [line.split()[0] for line in r.out.splitlines()] == ["ID", "two"]
+
+
+def test_status_reads_the_branch_when_the_worktree_is_gone(repo: Path) -> None:
+    wt = _new(repo, "Gone tree", "a")
+    _tick(wt, "- [ ] a", "- [x] a")
+    shutil.rmtree(wt)
+    task = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]
+    assert (task["state"], task["plan"], task["problem"], task["dirty"]) == (
+        "broken", {"done": 1, "total": 1, "blocked": 0, "failed": 0}, "worktree is missing", None
+    )
+
+
+def test_status_reports_a_broken_plan_with_its_line(repo: Path) -> None:
+    wt = _new(repo, "Bad plan")
+    (wt / ".dispatch" / "PLAN.md").write_text("---\nid: [unclosed\n---\n# x\n")
+    task = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]
+    assert task["state"] == "broken"
+    assert task["problem"].startswith(".dispatch/PLAN.md line ")
+
+
+def test_show_whole_task(repo: Path, tmp_path: Path) -> None:
+    wt = _new(repo, "Show me", "Write the code", "Test it")
+    (wt / "src" / "app.py").write_text("def main():\n    return 3\n")
+    (wt / "src" / "new.py").write_text("x = 1\n")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-qm", "change the app")
+    _tick(wt, "- [ ] Write the code", "- [x] Write the code — done quickly")
+    plan_commit = git(repo, "rev-parse", "dispatch/show-me~2")
+    r = dispatch("show", "show-me", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == textwrap.dedent(f"""\
+        show-me — Show me
+          state     idle
+          branch    dispatch/show-me (base main, +3/-0)
+          worktree  <tmp>/work/app.dispatch/show-me
+          model     -
+          created   2026-11-23T11:00:00Z
+          dirty     no
+
+        Checklist (1/2 done)
+          [x] Write the code — done quickly
+          [ ] Test it
+
+        Commits
+          {git(repo, "rev-parse", "--short", "dispatch/show-me")}  tick  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/show-me~1")}  change the app  (1h ago)
+          {plan_commit[:7]}  dispatch: plan show-me  (1h ago)
+
+        Files changed
+          M  src/app.py
+          A  src/new.py
+        """)
+    data = json.loads(dispatch("show", "show-me", "--json", cwd=repo).out)["task"]
+    assert data["items"] == [
+        {"mark": "x", "text": "Write the code — done quickly", "detail": []},
+        {"mark": " ", "text": "Test it", "detail": []},
+    ]
+    assert data["files"] == [{"status": "M", "path": "src/app.py"}, {"status": "A", "path": "src/new.py"}]
+
+
+def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path) -> None:
+    wt = _new(repo, "Noted", "a")
+    r = dispatch("note", "noted", "Use the staging DB.\nNot production.", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == "noted in <tmp>/work/app.dispatch/noted/.dispatch/PLAN.md (the worker reads and commits it)\n"
+    text = (wt / ".dispatch" / "PLAN.md").read_text()
+    assert text.endswith(
+        "## Notes from the dispatcher\n- 2026-11-23T11:00:00Z — Use the staging DB.\n  Not production.\n"
+    )
+    assert git(wt, "status", "--porcelain") == "M .dispatch/PLAN.md"
+    assert dispatch("note", "noted", "-", cwd=repo, input="From stdin\n").code == 0
+    assert (wt / ".dispatch" / "PLAN.md").read_text().endswith("  Not production.\n- 2026-11-23T11:00:00Z — From stdin\n")
