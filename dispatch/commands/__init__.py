@@ -1,0 +1,1 @@
+"""The typer commands, one module per concern; each registers itself on `dispatch.cli.app`."""

@@ -1,0 +1,174 @@
+"""Commands on tasks themselves: new, status, show, note, discard, restore, trash."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from dispatch.cli import JsonOpt, app, confirm, context, read_input
+from dispatch.errors import DispatchError
+
+
+@app.command()
+def new(
+    title: Annotated[str, typer.Argument(metavar="TITLE", help="What the task is, in a line.")],
+    task_id: Annotated[str | None, typer.Option("--id", help="Task id (default: a slug of the title).")] = None,
+    item: Annotated[list[str] | None, typer.Option("--item", help="A checklist item; repeat for several.")] = None,
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="A markdown checklist file, or - for stdin.", metavar="FILE|-")
+    ] = None,
+    base: Annotated[str | None, typer.Option("--base", help="Branch or commit to start from.")] = None,
+    no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md."""
+    from dispatch.plan import parse_checklist_source
+    from dispatch.tasks import create_task
+
+    items = list(item or [])
+    description = ""
+    if plan is not None:
+        if items:
+            raise DispatchError("give the checklist with --item or with --plan, not both")
+        description, items = parse_checklist_source(read_input(plan, "--plan"))
+    repo, cfg = context()
+    task = create_task(
+        repo, cfg, title=title, task_id=task_id, items=items, description=description, base=base, model=None
+    )
+    if json_out:
+        from dispatch.output import emit_json
+
+        emit_json({"task": {
+            "id": task.id, "title": task.title, "branch": task.branch, "worktree": str(task.worktree),
+            "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
+            "model": task.model, "items": task.items,
+        }})
+        return
+    print(f"created {task.id}")
+    print(f"  branch    {task.branch} (from {task.base} at {task.base_commit[:7]})")
+    print(f"  worktree  {task.worktree}")
+    print(f"  plan      {len(task.items)} item{'s' if len(task.items) != 1 else ''}: {task.worktree}/.dispatch/PLAN.md")
+
+
+@app.command()
+def status(
+    ids: Annotated[list[str] | None, typer.Argument(help="Task ids (default: all).", show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Where every task stands (alias: ls)."""
+    from dispatch import output
+    from dispatch.status import collect
+
+    repo, cfg = context()
+    tasks = collect(repo, cfg, list(ids or []))
+    if json_out:
+        output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
+    elif not tasks:
+        print('no tasks yet: `dispatch new "what to do"` creates one')
+    else:
+        print(output.status_table(tasks))
+
+
+app.command("ls", hidden=True, help="Alias of status.")(status)
+
+
+@app.command()
+def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOpt = False) -> None:
+    """The whole task: checklist, questions, commits, files changed, worker."""
+    from dispatch import output, show as show_mod
+
+    repo, cfg = context()
+    detail = show_mod.show(repo, cfg, task_id)
+    if json_out:
+        output.emit_json({"task": detail.to_json()})
+    else:
+        print(output.detail_text(detail))
+
+
+@app.command()
+def note(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The note, or - to read it from stdin.")],
+) -> None:
+    """Add a dated note for the worker under "Notes from the dispatcher" in the task's PLAN.md."""
+    from dispatch.tasks import add_note
+
+    repo, cfg = context()
+    path = add_note(repo, cfg, task_id, sys.stdin.read() if text == "-" else text)
+    print(f"noted in {path} (the worker reads and commits it)")
+
+
+@app.command()
+def discard(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Save the task under refs/dispatch/trash/<id>, then remove its worktree and branch (alias: rm)."""
+    from dispatch import trash
+    from dispatch.tasks import get_task, short_branch
+
+    repo, cfg = context()
+    task = get_task(repo, cfg, task_id)
+    where = f", worktree {task.worktree.path}" if task.worktree else ""
+    confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
+    entry = trash.discard(repo, cfg, task_id)
+    saved = ", uncommitted work included" if entry.uncommitted else ""
+    print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
+    print(f"  `dispatch restore {task_id}` brings it back")
+
+
+app.command("rm", hidden=True, help="Alias of discard.")(discard)
+
+
+@app.command()
+def restore(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Bring a discarded task back: branch, worktree, and its uncommitted work as uncommitted."""
+    from dispatch import trash
+
+    repo, cfg = context()
+    restored = trash.restore(repo, cfg, task_id)
+    print(f"restored {restored.id}")
+    print(f"  branch    {restored.branch}")
+    print(f"  worktree  {restored.worktree}" + (" (uncommitted work restored, uncommitted)" if restored.uncommitted else ""))
+
+
+@app.command("trash")
+def trash_cmd(
+    purge: Annotated[
+        list[str] | None, typer.Option("--purge", metavar="ID", help="Delete this trashed task for good.")
+    ] = None,
+    older_than: Annotated[
+        float | None, typer.Option("--older-than", metavar="DAYS", help="Delete trashed tasks older than DAYS.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """List discarded tasks, or delete them for good with --purge / --older-than."""
+    from dispatch import clock, output, trash
+
+    repo, cfg = context()
+    if purge or older_than is not None:
+        if purge and older_than is not None:
+            raise DispatchError("give --purge ID or --older-than DAYS, not both")
+        what = ", ".join(purge) if purge else f"trashed tasks older than {older_than:g} days"
+        confirm(f"deleting {what} for good", yes)
+        gone = trash.purge(repo, cfg, list(purge or []), older_than)
+        if json_out:
+            output.emit_json({"purged": [e.id for e in gone]})
+        else:
+            print("purged " + (", ".join(e.id for e in gone) if gone else "nothing"))
+        return
+    entries = trash.list_trash(repo)
+    if json_out:
+        output.emit_json({"trash": [
+            {"id": e.id, "ref": e.ref, "record": e.record, "tip": e.tip, "uncommitted": e.uncommitted,
+             "reason": e.reason, "discarded": clock.iso(e.discarded), "title": e.title}
+            for e in entries
+        ]})
+    elif not entries:
+        print("the trash is empty")
+    else:
+        rows = [[e.id, clock.age(e.discarded), e.reason, "yes" if e.uncommitted else "no", e.title] for e in entries]
+        print(output.table(rows, ["ID", "AGE", "REASON", "UNCOMMITTED", "TITLE"]))
