@@ -25,3 +25,9 @@ class GitError(DispatchError):
         self.stderr = stderr
         detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
         super().__init__(f"`git {' '.join(argv)}` failed: {detail}")
+
+
+# `dispatch ask` exits with this when no answer came in time (EX_TEMPFAIL: try again later).
+ASK_TIMEOUT_EXIT = 75
+# `dispatch wait` exits with this when nothing happened before its time-out.
+WAIT_TIMEOUT_EXIT = 124

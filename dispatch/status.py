@@ -63,7 +63,7 @@ def derive_state(
         return "preparing"
     if worker_state == "running":
         return "asking" if open_questions else "running"
-    if plan.failed or worker_state == "failed":
+    if plan.failed or worker_state in ("failed", "lost"):
         return "failed"
     if open_questions or plan.blocked:
         return "blocked"

@@ -20,12 +20,16 @@ def new(
         str | None, typer.Option("--plan", help="A markdown checklist file, or - for stdin.", metavar="FILE|-")
     ] = None,
     base: Annotated[str | None, typer.Option("--base", help="Branch or commit to start from.")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model).")
+    ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md."""
+    from dispatch import workers
     from dispatch.plan import parse_checklist_source
-    from dispatch.tasks import create_task
+    from dispatch.tasks import create_task, get_task
 
     items = list(item or [])
     description = ""
@@ -34,9 +38,13 @@ def new(
             raise DispatchError("give the checklist with --item or with --plan, not both")
         description, items = parse_checklist_source(read_input(plan, "--plan"))
     repo, cfg = context()
+    # The worker must be able to run before anything is created.
+    launch = None if no_start else workers.prepare_launch(cfg, model)
     task = create_task(
-        repo, cfg, title=title, task_id=task_id, items=items, description=description, base=base, model=None
+        repo, cfg, title=title, task_id=task_id, items=items, description=description, base=base,
+        model=launch.model if launch else model,
     )
+    started = workers.start_worker(repo, cfg, get_task(repo, cfg, task.id), launch, resume=False) if launch else None
     if json_out:
         from dispatch.output import emit_json
 
@@ -44,12 +52,17 @@ def new(
             "id": task.id, "title": task.title, "branch": task.branch, "worktree": str(task.worktree),
             "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
             "model": task.model, "items": task.items,
+            "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
         }})
         return
     print(f"created {task.id}")
     print(f"  branch    {task.branch} (from {task.base} at {task.base_commit[:7]})")
     print(f"  worktree  {task.worktree}")
     print(f"  plan      {len(task.items)} item{'s' if len(task.items) != 1 else ''}: {task.worktree}/.dispatch/PLAN.md")
+    if started:
+        print(f"  worker    {started.model} on {started.backend}: `dispatch logs {task.id} -f` follows it")
+    else:
+        print(f"  worker    not started: `dispatch resume {task.id} --model MODEL` starts one")
 
 
 @app.command()

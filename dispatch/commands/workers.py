@@ -1,0 +1,55 @@
+"""Commands on workers: logs, stop, resume."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from dispatch.cli import app, context
+
+
+@app.command()
+def logs(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the worker's run ends.")] = False,
+    lines: Annotated[int | None, typer.Option("-n", "--lines", help="Only the last N lines.")] = None,
+) -> None:
+    """The worker's output (and the supervisor's notes) for a task."""
+    from dispatch import workers
+
+    repo, cfg = context()
+    for line in workers.log_lines(repo, cfg, task_id, lines):
+        print(line)
+    if follow:
+        for chunk in workers.follow(repo, task_id):
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+
+
+@app.command()
+def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
+    """Stop the task's worker: SIGTERM to its process group, SIGKILL after `stop_grace` seconds."""
+    from dispatch import workers
+
+    repo, cfg = context()
+    data = workers.stop(repo, cfg, task_id)
+    saved = f"; its uncommitted work was committed as {data['saved'][:7]}" if data.get("saved") else ""
+    print(f"stopped the worker of {task_id}{saved}")
+    print(f"  `dispatch resume {task_id}` starts a fresh worker where it left off")
+
+
+@app.command()
+def resume(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias (default: the last run's).")] = None,
+    message: Annotated[str | None, typer.Option("--message", help="Extra instructions for the new worker.")] = None,
+) -> None:
+    """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
+    from dispatch import workers
+
+    repo, cfg = context()
+    started = workers.resume(repo, cfg, task_id, model=model, message=message)
+    print(f"resumed {task_id}: run {started.run}, {started.model} on {started.backend}")
+    print(f"  `dispatch logs {task_id} -f` follows it")

@@ -1,0 +1,126 @@
+"""The built-in scripted worker (model `scripted`): follows the worker protocol with no AI behind it.
+
+It works through `.dispatch/PLAN.md` like a real worker: for each open item it edits a
+file, ticks the item and commits. Directives in an item's text steer it, for the demo
+and the tests:
+
+- a path in backquotes (`hello.py`) is the file it writes (else `notes/<item-slug>.md`);
+- `(ask: QUESTION)` asks with `dispatch ask` and writes the answer into the file;
+- `(fail)` marks the item `[!]` with a reason, commits and exits 1;
+- `(hang)` writes the file, then waits without committing until it is stopped.
+
+`DISPATCH_SCRIPTED_DELAY` (seconds, default 0.5) paces each item so people can watch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from dispatch import git
+from dispatch.errors import ASK_TIMEOUT_EXIT
+from dispatch.ids import slugify
+from dispatch.plan import parse_plan
+
+PLAN = Path(".dispatch/PLAN.md")
+ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
+PATH = re.compile(r"`([^`\s]+)`")
+
+
+def _plan():  # type: ignore[no-untyped-def]
+    return parse_plan(PLAN.read_text(encoding="utf-8"))
+
+
+def _commit(message: str) -> None:
+    cwd = Path.cwd()
+    git.run(["add", "-A"], cwd=cwd)
+    git.run(["commit", "--quiet", "--no-verify", "-m", message], cwd=cwd)
+
+
+def _set_mark(index: int, mark: str, note: str | None = None) -> None:
+    plan = _plan()
+    plan.set_mark(index, mark, note)
+    PLAN.write_text(plan.render(), encoding="utf-8")
+
+
+def _answered(question: str) -> str | None:
+    """The answer to QUESTION when an earlier run asked it already (a resumed task)."""
+    from dispatch.questions import parse_questions
+
+    path = Path(".dispatch/QUESTIONS.md")
+    if not path.exists():
+        return None
+    for q in parse_questions(path.read_text(encoding="utf-8")).questions:
+        if q.text.strip() == question and q.answer is not None:
+            return q.answer.strip()
+    return None
+
+
+def work_item(index: int, text: str) -> int | None:
+    """Do one item; return an exit code to stop with, or None to go on."""
+    match = PATH.search(text)
+    target = Path(match.group(1)) if match else Path("notes") / f"{slugify(text)}.md"
+    clean = ASK.sub("", text).replace("(fail)", "").replace("(hang)", "").strip()
+    body = f"{clean}\n"
+    asked = ASK.search(text)
+    if asked:
+        question = (asked.group(1) or asked.group(2)).strip()
+        earlier = _answered(question)
+        if earlier is not None:
+            body += f"\nAnswer: {earlier}\n"
+            asked = None
+    if asked:
+        question = (asked.group(1) or asked.group(2)).strip()
+        print(f"asking: {question}", flush=True)
+        r = subprocess.run(["dispatch", "ask", question], capture_output=True, text=True)
+        if r.returncode == ASK_TIMEOUT_EXIT:
+            _set_mark(index, "?", question)
+            plan = _plan()
+            plan.add_note(f"Waiting for an answer to: {question}", "scripted worker")
+            PLAN.write_text(plan.render(), encoding="utf-8")
+            _commit(f"Blocked on a question: {question}")
+            return 0
+        if r.returncode != 0:
+            print(r.stderr, file=sys.stderr, end="")
+            return r.returncode
+        body += f"\nAnswer: {r.stdout.strip()}\n"
+        print(f"answer: {r.stdout.strip()}", flush=True)
+    if "(fail)" in text:
+        _set_mark(index, "!", "the scripted worker was told to fail here")
+        _commit(f"Failed: {clean}")
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a", encoding="utf-8") as f:
+        f.write(body)
+    if "(hang)" in text:
+        print(f"wrote {target}; waiting without committing", flush=True)
+        while True:
+            time.sleep(3600)
+    _set_mark(index, "x", f"wrote {target}")
+    _commit(clean or f"item {index + 1}")
+    print(f"done: {clean}", flush=True)
+    return None
+
+
+def main() -> int:
+    delay = float(os.environ.get("DISPATCH_SCRIPTED_DELAY", "0.5"))
+    print(f"scripted worker on task {os.environ.get('DISPATCH_TASK', '?')} in {Path.cwd()}", flush=True)
+    sys.stdin.read() if not sys.stdin.isatty() else None  # the prompt: a real worker would read it
+    while True:
+        pending = [i for i in _plan().items if i.mark != "x"]
+        if not pending:
+            print("every item is done", flush=True)
+            return 0
+        time.sleep(delay)
+        item = pending[0]
+        code = work_item(item.index, item.text)
+        if code is not None:
+            return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""The supervisor: a detached process per worker run that prepares, runs, records and saves.
+
+`start` (in the calling command) writes the launch spec and forks the supervisor;
+`main` (in the detached process) does the rest. Nothing runs through a shell.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatch import clock, events, git, runtime
+from dispatch.repo import Repo
+
+
+@dataclass
+class LaunchSpec:
+    """Everything the supervisor needs, resolved (and trust-checked) by the command that starts it."""
+
+    task: str
+    run: int
+    worktree: str
+    main_root: str
+    argv: list[str]
+    stdin: str | None
+    env: dict[str, str]
+    env_unset: list[str]
+    model: str
+    backend: str
+    copy: list[str] = field(default_factory=list)
+    setup: list[list[str]] = field(default_factory=list)
+    prepare: bool = True
+
+
+def shim_dir(repo: Repo) -> Path:
+    """A folder holding a `dispatch` that runs this same installation, put first on the worker's PATH."""
+    folder = repo.state_dir / "bin"
+    shim = folder / "dispatch"
+    text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -m dispatch \"$@\"\n"
+    if not shim.exists() or shim.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".dispatch.{os.getpid()}"
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, shim)
+    return folder
+
+
+def _sh_quote(path: str) -> str:
+    # Our own interpreter's path, quoted for the shim's one `exec` line; never user text.
+    return "'" + path.replace("'", "'\\''") + "'"
+
+
+def start(repo: Repo, spec: LaunchSpec) -> int:
+    """Write the spec and worker.json, fork the detached supervisor, return its pid at once."""
+    task_dir = repo.task_dir(spec.task)
+    task_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = task_dir / "launch.json"
+    tmp = spec_path.with_name(f".launch.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, spec_path)
+    runtime.write_worker(repo, spec.task, {
+        "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
+        "argv": spec.argv, "started": clock.iso(time.time()),
+    })
+    log = open(runtime.log_path(repo, spec.task), "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
+            cwd=spec.worktree,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            close_fds=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    finally:
+        log.close()
+    runtime.update_worker(repo, spec.task, supervisor_pid=proc.pid,
+                          supervisor_start=runtime.process_start_time(proc.pid))
+    return proc.pid
+
+
+# ---- inside the detached supervisor -------------------------------------------------------
+
+
+def _say(text: str) -> None:
+    print(f"[dispatch {clock.iso(time.time())}] {text}", flush=True)
+
+
+def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> list[str]:
+    """Copy files named by `.worktreeinclude` and the config's copy list that the worktree lacks."""
+    include = main_root / ".worktreeinclude"
+    if include.is_file():
+        patterns = patterns + [
+            line.strip() for line in include.read_text(encoding="utf-8", errors="replace").splitlines()
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    if not patterns:
+        return []
+    copied = []
+    for path in _walk(main_root):
+        rel = path.relative_to(main_root).as_posix()
+        if any(_matches(rel, p) for p in patterns):
+            target = worktree / rel
+            if target.exists() or target.is_symlink():
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target, follow_symlinks=False)
+            copied.append(rel)
+    return copied
+
+
+def _walk(root: Path) -> list[Path]:
+    files = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        files += [Path(folder) / n for n in names]
+    return files
+
+
+def _matches(rel: str, pattern: str) -> bool:
+    pattern = pattern.strip().lstrip("/")
+    if pattern.endswith("/"):
+        return rel.startswith(pattern)
+    return fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(rel.rsplit("/", 1)[-1], pattern) and "/" not in pattern
+
+
+def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in spec.env_unset and k != "PYTHONUNBUFFERED"}
+    env.update(spec.env)
+    env["DISPATCH_TASK"] = spec.task
+    env["DISPATCH_REPO"] = spec.main_root
+    env["PATH"] = os.pathsep.join([str(shim_dir(repo)), env.get("PATH", os.defpath)])
+    return env
+
+
+def _in_progress_operation(worktree: Path) -> str | None:
+    git_dir = Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree))
+    for name, what in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
+                       ("CHERRY_PICK_HEAD", "cherry-pick")):
+        if (git_dir / name).exists():
+            return what
+    return None
+
+
+def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
+    """Commit whatever the worker left uncommitted, so nothing it wrote is lost."""
+    if not git.status_porcelain(worktree):
+        return None
+    operation = _in_progress_operation(worktree)
+    if operation:
+        _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
+        return None
+    git.run(["add", "-A"], cwd=worktree)
+    git.run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m",
+             f"dispatch: save uncommitted work (worker exit {exit_code})"], cwd=worktree)
+    return git.out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+def main(common_dir: str, task_id: str) -> int:
+    repo_root = Path.cwd()
+    repo = Repo(root=repo_root, common_dir=Path(common_dir))
+    spec = LaunchSpec(**json.loads((repo.task_dir(task_id) / "launch.json").read_text(encoding="utf-8")))
+    repo = Repo(root=Path(spec.main_root), common_dir=Path(common_dir))
+    worktree = Path(spec.worktree)
+    me = os.getpid()
+    runtime.update_worker(repo, task_id, phase="preparing", supervisor_pid=me,
+                          supervisor_start=runtime.process_start_time(me))
+    _say(f"run {spec.run}: model {spec.model} on backend {spec.backend}")
+
+    if spec.prepare:
+        copied = copy_included(Path(spec.main_root), worktree, spec.copy)
+        if copied:
+            _say("copied from the main checkout: " + ", ".join(copied))
+        for command in spec.setup:
+            _say("setup: " + " ".join(command))
+            code = subprocess.run(command, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
+            if code != 0:
+                _say(f"setup command failed with exit code {code}: the worker was not started")
+                runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,
+                                      exited=clock.iso(time.time()))
+                events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
+                              run=spec.run)
+                return 0
+
+    worker = subprocess.Popen(
+        spec.argv, cwd=worktree, env=_worker_env(spec, repo),
+        stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+        stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
+    )
+    runtime.update_worker(repo, task_id, phase="running", pid=worker.pid,
+                          pid_start=runtime.process_start_time(worker.pid))
+    events.append(repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid)
+
+    def forward(signum: int, _frame: Any) -> None:
+        # Stopping the supervisor stops its worker; it still records the exit and saves the work.
+        try:
+            os.killpg(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if spec.stdin is not None and worker.stdin is not None:
+        try:
+            worker.stdin.write(spec.stdin.encode())
+            worker.stdin.close()
+        except BrokenPipeError:
+            pass
+    code = worker.wait()
+    _say(f"worker exited with code {code}")
+    saved = None
+    try:
+        saved = save_uncommitted(worktree, code)
+        if saved:
+            _say(f"saved uncommitted work as {saved[:7]}")
+    except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
+        _say(f"could not save uncommitted work: {e}")
+    data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(time.time()),
+                                 saved=saved)
+    events.append(repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved,
+                  run=spec.run)
+    return 0
+
+
+def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:
+    from dispatch import config
+    from dispatch.status import collect
+
+    try:
+        return collect(repo, config.load(repo.root), [task_id])[0].state
+    except Exception:  # noqa: BLE001 - a state word is nice to have, the event is not optional
+        return runtime.worker_state(data)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,172 @@
+"""Starting, stopping and resuming a task's worker; its logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatch import events, runtime, supervisor
+from dispatch.config import Config
+from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
+from dispatch.repo import Repo, locked
+from dispatch.tasks import TaskRef, get_task, read_plan_file, short_branch, PLAN
+
+
+@dataclass(frozen=True)
+class Started:
+    task: str
+    run: int
+    model: str
+    backend: str
+    supervisor_pid: int
+
+
+def prepare_launch(cfg: Config, requested: str | None) -> Any:
+    """Resolve the model to a backend and check, before anything is created, that it can run."""
+    from dispatch import backends, trust
+
+    launch = backends.resolve(cfg, requested)
+    if launch.from_repo:
+        trust.require_trusted(cfg, "backends")
+    backends.check_installed(launch)
+    return launch
+
+
+def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
+    import shlex
+
+    from dispatch import trust
+
+    copy, setup = list(cfg["copy"]), cfg["setup"]
+    for key, value in (("copy", copy), ("setup", setup)):
+        if value and cfg.sources.get(key, "default") not in ("default",):
+            trust.require_trusted(cfg, key)
+    commands = [shlex.split(c) if isinstance(c, str) else list(c) for c in setup]
+    return copy, commands
+
+
+def start_worker(
+    repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, resume: bool, message: str | None = None
+) -> Started:
+    """Fork the supervisor for one run of the worker on TASK; returns at once."""
+    from dispatch import backends, templates
+
+    if task.worktree is None or not task.worktree_exists:
+        raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
+    worktree = task.worktree.path
+    plan = read_plan_file(worktree / PLAN)
+    previous = runtime.read_worker(repo, task.id) or {}
+    run = int(previous.get("run", 0)) + 1
+    copy, setup = _setup_and_copy(cfg) if not resume else ([], [])
+    prompt = templates.render(
+        "resume_prompt.md.j2" if resume else "worker_prompt.md.j2",
+        prefix=launch.prompt_prefix, id=task.id, title=plan.title, worktree=str(worktree),
+        branch=short_branch(task.branch), message=message or "", ask_timeout_code=ASK_TIMEOUT_EXIT,
+    )
+    argv, stdin = backends.render_argv(launch, prompt=prompt, worktree=worktree)
+    spec = supervisor.LaunchSpec(
+        task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
+        env=dict(launch.env), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
+        copy=copy, setup=setup, prepare=not resume,
+    )
+    pid = supervisor.start(repo, spec)
+    runtime.update_worker(repo, task.id, requested=launch.requested)
+    return Started(task.id, run, launch.model, launch.backend, pid)
+
+
+def is_running(repo: Repo, task_id: str) -> bool:
+    data = runtime.read_worker(repo, task_id)
+    return data is not None and runtime.worker_state(data) in ("running", "preparing")
+
+
+def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started:
+    with locked(repo, cfg["lock_timeout"]):
+        task = get_task(repo, cfg, task_id)
+        if is_running(repo, task_id):
+            raise DispatchError(f"the worker of `{task_id}` is still running: `dispatch stop {task_id}` first")
+        previous = runtime.read_worker(repo, task_id) or {}
+        requested = model or previous.get("requested") or previous.get("model")
+        if requested is None:
+            requested = read_plan_file(task.worktree.path / PLAN).meta.get("model") if task.worktree else None
+        launch = prepare_launch(cfg, str(requested) if requested else None)
+        # A task whose worker never ran gets the first prompt and its worktree prepared.
+        started = start_worker(repo, cfg, task, launch, resume=bool(previous), message=message)
+        events.append(repo, task_id, "resumed", model=launch.model, run=started.run)
+    return started
+
+
+def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
+    """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
+    get_task(repo, cfg, task_id)
+    data = runtime.read_worker(repo, task_id)
+    if data is None or runtime.worker_state(data) not in ("running", "preparing"):
+        raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
+    runtime.update_worker(repo, task_id, stopped=True)
+    targets = [data.get("pid"), data.get("supervisor_pid")] if data.get("phase") != "running" else [data.get("pid")]
+    _signal_groups([p for p in targets if p], signal.SIGTERM)
+    deadline = time.monotonic() + float(cfg["stop_grace"])
+    while time.monotonic() < deadline and _alive(data):
+        time.sleep(0.05)
+    if _alive(data):
+        _signal_groups([p for p in targets if p], signal.SIGKILL)
+    # The supervisor records the exit and saves the work; give it a moment to do so.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        current = runtime.read_worker(repo, task_id) or {}
+        if current.get("phase") == "exited" or not runtime.is_alive(
+            current.get("supervisor_pid"), current.get("supervisor_start")
+        ):
+            break
+        time.sleep(0.05)
+    events.append(repo, task_id, "stopped")
+    return runtime.read_worker(repo, task_id) or {}
+
+
+def _alive(data: dict[str, Any]) -> bool:
+    return runtime.is_alive(data.get("pid"), data.get("pid_start")) or (
+        data.get("phase") != "running" and runtime.is_alive(data.get("supervisor_pid"), data.get("supervisor_start"))
+    )
+
+
+def _signal_groups(pids: list[int], signum: int) -> None:
+    for pid in pids:
+        try:
+            os.killpg(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def log_lines(repo: Repo, cfg: Config, task_id: str, last: int | None) -> list[str]:
+    get_task(repo, cfg, task_id)
+    path = runtime.log_path(repo, task_id)
+    if not path.exists():
+        raise DispatchError(f"task `{task_id}` has no worker log yet: no worker was started (`dispatch resume {task_id}`)")
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    return lines[-last:] if last else lines
+
+
+def follow(repo: Repo, task_id: str, poll: float = 0.2) -> Iterator[str]:
+    """New log text as it is written, until the worker's run has ended and the log is drained."""
+    path = runtime.log_path(repo, task_id)
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        f.seek(0, os.SEEK_END)
+        while True:
+            chunk = f.read()
+            if chunk:
+                yield chunk
+                continue
+            if not is_running(repo, task_id):
+                rest = f.read()
+                if rest:
+                    yield rest
+                return
+            time.sleep(poll)
+
+
+def log_file(repo: Repo, task_id: str) -> Path:
+    return runtime.log_path(repo, task_id)
