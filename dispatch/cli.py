@@ -110,3 +110,6 @@ def main(argv: list[str] | None = None) -> int:
 
 # Registering the commands: each module adds its commands to `app` when imported.
 from dispatch.commands import tasks as _tasks  # noqa: E402, F401
+from dispatch.commands import workers as _workers  # noqa: E402, F401
+from dispatch.commands import questions as _questions  # noqa: E402, F401
+from dispatch.commands import landing as _landing  # noqa: E402, F401

@@ -1,0 +1,117 @@
+"""Commands for questions and news: ask, answer, questions, events, wait."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from dispatch.cli import JsonOpt, app, context, read_input
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, or - to read it from stdin.")],
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", metavar="SECONDS", help="Give up after this long (default: ask_timeout).")
+    ] = None,
+    task_id: Annotated[str | None, typer.Option("--task", metavar="ID", help="The task (default: $DISPATCH_TASK, or the worktree you are in).")] = None,
+) -> None:
+    """(For workers.) Ask the dispatcher; wait for the answer and print it. Exit 75 when none comes in time."""
+    from dispatch import asking
+
+    repo, cfg = context()
+    task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
+    asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
+    print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
+    answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)
+    print(answer)
+
+
+@app.command()
+def answer(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The answer, or - to read it from stdin.")],
+    question: Annotated[int | None, typer.Option("--question", "-q", metavar="N", help="Which question (default: the oldest open one).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Start a fresh worker when none is waiting.")] = False,
+) -> None:
+    """Answer a task's question; a waiting worker gets it at once."""
+    from dispatch import asking, workers
+
+    repo, cfg = context()
+    done = asking.answer(repo, cfg, task_id, question, read_input(text, "TEXT") if text == "-" else text)
+    if done.waiting:
+        print(f"answered Q{done.number} of {task_id}: the waiting worker continues with it")
+    elif done.worker_running:
+        print(f"answered Q{done.number} of {task_id}: its worker is running and reads it in QUESTIONS.md")
+    elif resume:
+        started = workers.resume(repo, cfg, task_id, model=None, message=None)
+        print(f"answered Q{done.number} of {task_id}; resumed it: run {started.run}, {started.model} on {started.backend}")
+    else:
+        print(f"answered Q{done.number} of {task_id}; no worker is running: `dispatch resume {task_id}` continues with the answer")
+
+
+@app.command()
+def questions(json_out: JsonOpt = False) -> None:
+    """Every open question across the tasks, oldest first."""
+    from dispatch import asking, clock, output
+
+    repo, cfg = context()
+    found = asking.open_questions(repo, cfg)
+    if json_out:
+        output.emit_json({"questions": [q.to_json() for q in found]})
+    elif not found:
+        print("no open questions")
+    else:
+        rows = [
+            [q.task, f"Q{q.number}", clock.age(clock.parse_iso(q.asked)) if q.asked else "-", _first_line(q.text)]
+            for q in found
+        ]
+        print(output.table(rows, ["TASK", "Q", "AGE", "QUESTION"]))
+
+
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
+
+
+@app.command()
+def events(
+    since: Annotated[str | None, typer.Option("--since", metavar="TIME", help="From this time (ISO) or age (10m, 2h).")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The events log: created, started, question, answered, exited, merged, discarded..."""
+    from dispatch import output, waiting
+
+    repo, _cfg = context()
+    found = waiting.since(repo, since)
+    if json_out:
+        output.emit_json({"events": found})
+        return
+    for e in found:
+        details = " ".join(f"{k}={v}" for k, v in sorted(e.items()) if k not in ("time", "task", "kind"))
+        print(f"{e.get('time')}  {e.get('task')}  {e.get('kind')}  {details}".rstrip())
+
+
+@app.command()
+def wait(
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Only these tasks (default: all).", show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Give up after this long (exit 124).")] = None,
+    consumer: Annotated[str, typer.Option("--consumer", metavar="NAME", help="Who is waiting: each consumer is told everything once.")] = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Block until a question or a finished worker needs you, print it with the command to act, exit."""
+    from dispatch import output, waiting
+    from dispatch.tasks import get_task
+
+    repo, cfg = context()
+    for task_id in ids or []:
+        get_task(repo, cfg, task_id)
+    news = waiting.wait(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer)
+    if json_out:
+        output.emit_json({"items": [n.to_json() for n in news]})
+        return
+    for n in news:
+        print("\n".join(n.lines()))
