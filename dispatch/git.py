@@ -278,3 +278,102 @@ class CommitGraph:
     def ahead_behind(self, tip: str, base: str) -> tuple[int, int]:
         mine, theirs = self.reach(tip), self.reach(base)
         return len(mine - theirs), len(theirs - mine)
+
+
+# --- Landing: in-memory merges, commits built as objects, refs moved by compare-and-swap ---
+
+
+@dataclass(frozen=True)
+class Merge:
+    tree: str  # the merged tree; with conflicts it holds conflict markers
+    conflicts: list[str]  # paths that would conflict, empty when the merge is clean
+
+
+def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
+    """Merge each pair of commits in memory, in one `merge-tree --stdin`; no index or worktree is touched."""
+    if not pairs:
+        return []
+    text = run(
+        ["merge-tree", "--stdin", "--write-tree", "--name-only", "--no-messages", "-z"],
+        cwd=cwd, input="".join(f"{a} {b}\n" for a, b in pairs),
+    ).stdout
+    # Each merge prints: status ("1" clean, "0" conflicts), tree, conflicted paths, then an empty field.
+    fields, merges, i = text.split("\0"), [], 0
+    for _ in pairs:
+        status, tree = fields[i], fields[i + 1]
+        i += 2
+        paths = []
+        while fields[i] != "":
+            paths.append(fields[i])
+            i += 1
+        i += 1
+        if status not in ("0", "1"):
+            raise DispatchError(f"unexpected `git merge-tree` output: {text!r}")
+        merges.append(Merge(tree, sorted(set(paths))))
+    return merges
+
+
+def tree_without(cwd: Path, commit: str, name: str) -> str:
+    """The tree of COMMIT without its top-level entry NAME, written as an object."""
+    entries = zsplit(run(["ls-tree", "-z", commit], cwd=cwd).stdout)
+    kept = [e for e in entries if e.split("\t", 1)[1] != name]
+    if len(kept) == len(entries):
+        return out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd)
+    return out(["mktree", "-z"], cwd=cwd, input="".join(f"{e}\0" for e in kept))
+
+
+def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:
+    """A commit object for TREE on PARENTS; no ref moves."""
+    args = ["commit-tree", "--no-gpg-sign", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    return out([*args, "-F", "-"], cwd=cwd, input=message)
+
+
+def move_ref(cwd: Path, ref: str, new: str, old: str, reason: str) -> bool:
+    """Compare-and-swap REF from OLD to NEW; False (nothing moved) when REF no longer points at OLD."""
+    return run(["update-ref", "-m", reason, ref, new, old], cwd=cwd, check=False).returncode == 0
+
+
+def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
+    return ok(["merge-base", "--is-ancestor", ancestor, descendant], cwd=cwd)
+
+
+def resolve_many(cwd: Path, specs: Sequence[str]) -> dict[str, str | None]:
+    """The commit each of SPECS names (None when it names none), in one `cat-file --batch-check`."""
+    if not specs:
+        return {}
+    lines = run(
+        ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
+        cwd=cwd, input="".join(f"{s}^{{commit}}\n" for s in specs),
+    ).stdout.splitlines()
+    result: dict[str, str | None] = {}
+    for spec, line in zip(specs, lines, strict=True):
+        sha, _, kind = line.rpartition(" ")
+        result[spec] = sha if kind == "commit" else None
+    return result
+
+
+def in_progress(worktree: Path) -> str | None:
+    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert), if any."""
+    marks = {"rebase-merge": "rebase", "rebase-apply": "rebase", "MERGE_HEAD": "merge",
+             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert"}
+    args = [a for mark in marks for a in ("--git-path", mark)]
+    paths = run(["rev-parse", "--path-format=absolute", *args], cwd=worktree)
+    for mark, path in zip(marks, paths.stdout.splitlines(), strict=True):
+        if Path(path).exists():
+            return marks[mark]
+    return None
+
+
+def unmerged_paths(worktree: Path) -> list[str]:
+    return sorted(set(zsplit(run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=worktree).stdout)))
+
+
+def fast_forward(worktree: Path, commit: str) -> Result:
+    """`merge --ff-only` in WORKTREE: git itself refuses to overwrite local changes there."""
+    return run(["merge", "--ff-only", "--no-autostash", "--quiet", commit], cwd=worktree, check=False)
+
+
+def remotes(cwd: Path) -> list[str]:
+    return out(["remote"], cwd=cwd).split()

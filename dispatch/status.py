@@ -138,6 +138,10 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
 
     bases = {t.id: _base_of(parsed[t.id][0]) for t in tasks}
     counts = _ahead_behind(repo, tasks, bases)
+    from dispatch.conflicts import merge_checks
+
+    # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
+    checks = merge_checks(repo, tasks, bases, live=set(all_tasks))
 
     result = []
     for task in tasks:
@@ -161,7 +165,9 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
         ahead, behind = counts.get(task.id, (None, None))
         worker = runtime.worker_facts(repo, task.id)
         worker_state = worker["state"] if worker else None
-        merged = task.tip is not None and ahead == 0
+        check = checks.get(task.id)
+        # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
+        merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
         last = None
         if task.tip is not None:
             last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": task.tip.committed}
@@ -188,6 +194,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
                 last_commit=last,
                 worker=worker,
                 problem=problem,
+                extra={"conflicts": check.conflicts} if check is not None and check.conflicts else {},
             )
         )
     return result
