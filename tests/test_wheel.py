@@ -39,3 +39,7 @@ def test_installed_wheel_finds_its_templates(repo: Path, tmp_path: Path) -> None
         cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert where.startswith(str(venv)) and where.endswith("dispatch/templates")
+    skill = subprocess.run(
+        [str(venv / "bin" / "dispatch"), "skill", "path"], cwd=tmp_path, env=env, capture_output=True, text=True
+    ).stdout.strip()
+    assert skill.startswith(str(venv)) and (Path(skill) / "SKILL.md").is_file()
