@@ -114,5 +114,6 @@ from dispatch.commands import workers as _workers  # noqa: E402, F401
 from dispatch.commands import questions as _questions  # noqa: E402, F401
 from dispatch.commands import demo as _demo  # noqa: E402, F401
 from dispatch.commands import skill as _skill  # noqa: E402, F401
+from dispatch.commands import doctor as _doctor  # noqa: E402, F401
 from dispatch.commands import landing as _landing  # noqa: E402, F401
 from dispatch.commands import config as _config  # noqa: E402, F401

@@ -82,8 +82,7 @@ def worker_state(data: dict[str, Any]) -> str:
     """preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
     phase = data.get("phase")
     if phase in ("starting", "preparing", "running"):
-        if phase == "running" and is_alive(data.get("pid"), data.get("pid_start")):
-            return "running"
+        # Without its supervisor nobody records the worker's exit or saves its work.
         if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
             return "running" if phase == "running" else "preparing"
         return "lost"

@@ -165,6 +165,8 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
         ahead, behind = counts.get(task.id, (None, None))
         worker = runtime.worker_facts(repo, task.id)
         worker_state = worker["state"] if worker else None
+        if worker_state == "lost" and problem is None:
+            problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
         check = checks.get(task.id)
         # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
         merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))

@@ -1,0 +1,37 @@
+"""`dispatch doctor`: find and repair damaged task state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from dispatch.cli import JsonOpt, app, context
+
+
+@app.command()
+def doctor(
+    fix: Annotated[bool, typer.Option("--fix", help="Repair what can be repaired (never deletes a commit).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find damaged state (worktree or branch deleted by hand, dead supervisor, stray files) and say how to repair it."""
+    from dispatch import doctor as doctor_mod, output
+
+    repo, cfg = context()
+    findings = doctor_mod.check(repo, cfg, fix=fix)
+    remaining = sum(1 for f in findings if not f.fixed)
+    if json_out:
+        output.emit_json(doctor_mod.summary(findings))
+    elif not findings:
+        print("nothing to repair")
+    else:
+        for f in findings:
+            who = f"{f.task}: " if f.task else ""
+            if f.fixed:
+                print(f"fixed    {who}{f.problem}: {f.fix}")
+            elif f.fixable:
+                print(f"problem  {who}{f.problem}: `dispatch doctor --fix` will {f.fix}")
+            else:
+                print(f"problem  {who}{f.problem}: {f.fix}")
+    if remaining:
+        raise typer.Exit(1)

@@ -1,0 +1,180 @@
+"""`dispatch doctor`: find damaged task state, say why and how, and (with fix) repair it. Never deletes a commit."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatch import clock, events, git, runtime
+from dispatch.config import Config
+from dispatch.repo import Repo, locked
+from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch, trashed_ids, worktree_root
+
+
+@dataclass
+class Finding:
+    task: str | None
+    problem: str
+    fix: str  # what --fix does, or what a person must do
+    fixable: bool
+    fixed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "problem": self.problem, "fix": self.fix, "fixable": self.fixable, "fixed": self.fixed}
+
+
+def _branch_from_worktree(worktree: Path) -> str | None:
+    """The commit a worktree was last on, from its HEAD or its HEAD reflog (the branch is gone)."""
+    head = git.run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    if head:
+        return head
+    git_dir = git.run(["rev-parse", "--absolute-git-dir"], cwd=worktree, check=False).stdout.strip()
+    log = Path(git_dir) / "logs" / "HEAD"
+    try:
+        last = log.read_text().strip().splitlines()[-1]
+    except (OSError, IndexError):
+        return None
+    sha = last.split()[1]
+    return sha if set(sha) != {"0"} else None
+
+
+def check(repo: Repo, cfg: Config, *, fix: bool) -> list[Finding]:
+    # The lock note first: taking the lock below would overwrite it.
+    findings: list[Finding] = _check_lock(repo, fix=fix)
+    with locked(repo, cfg["lock_timeout"]) if fix else _nothing():
+        tasks = list_tasks(repo, cfg)
+        for task in tasks.values():
+            findings += _check_task(repo, cfg, task, fix=fix)
+        findings += _check_runtime(repo, set(tasks), fix=fix)
+    return findings
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Finding]:
+    from dispatch.plan import PlanError, parse_plan
+
+    found: list[Finding] = []
+    branch = short_branch(task.branch)
+    if task.tip is None and task.worktree is not None and task.worktree_exists:
+        sha = _branch_from_worktree(task.worktree.path)
+        if sha:
+            f = Finding(task.id, f"branch {branch} was deleted", f"recreate it at {sha[:7]}, the worktree's last commit", True)
+            if fix:
+                git.run(["update-ref", "-m", "dispatch doctor: recreate branch", task.branch, sha, ""], cwd=repo.root)
+                events.append(repo, task.id, "repaired", what="branch", commit=sha)
+                f.fixed = True
+        else:
+            f = Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
+                        "`dispatch discard` saves what the worktree holds", False)
+        found.append(f)
+    elif task.tip is not None and (task.worktree is None or not task.worktree_exists):
+        path = task.worktree.path if task.worktree is not None else worktree_root(repo, cfg) / task.id
+        f = Finding(task.id, f"worktree {path} is missing", f"prune it and check {branch} out there again", True)
+        if fix:
+            git.run(["worktree", "prune"], cwd=repo.root)
+            if path.exists():
+                f.fix, f.fixable = f"{path} exists but is no worktree: move it away, then run doctor --fix again", False
+            else:
+                git.run(["worktree", "add", "--quiet", str(path), branch], cwd=repo.root)
+                events.append(repo, task.id, "repaired", what="worktree")
+                f.fixed = True
+        found.append(f)
+    if task.worktree is not None and task.worktree_exists:
+        for name in (PLAN, QUESTIONS):
+            path = task.worktree.path / name
+            if not path.exists():
+                found.append(Finding(task.id, f"{name} is missing",
+                                     f"restore it: `git -C {task.worktree.path} checkout HEAD -- {name}`", False))
+        try:
+            parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8"))
+        except PlanError as e:
+            where = f" line {e.line}" if e.line else ""
+            found.append(Finding(task.id, f"{PLAN}{where}: {e}",
+                                 f"fix it by hand, or restore it: `git -C {task.worktree.path} checkout HEAD -- {PLAN}`", False))
+        except (OSError, UnicodeDecodeError):
+            pass
+    data = runtime.read_worker(repo, task.id)
+    if data is not None and runtime.worker_state(data) == "lost":
+        f = Finding(task.id, "its supervisor is gone while worker.json says the worker runs",
+                    "record the worker as ended and commit what it left; then `dispatch resume`", True)
+        if fix:
+            _bury_worker(repo, task, data)
+            f.fixed = True
+        found.append(f)
+    return found
+
+
+def _bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
+    """Stop a worker whose supervisor died, commit what it left, and record its end."""
+    import signal
+    import time
+
+    from dispatch.supervisor import save_uncommitted
+
+    pid = data.get("pid")
+    if pid and runtime.is_alive(pid, data.get("pid_start")):
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                break
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and runtime.is_alive(pid, data.get("pid_start")):
+                time.sleep(0.05)
+            if not runtime.is_alive(pid, data.get("pid_start")):
+                break
+    saved = None
+    if task.worktree is not None and task.worktree_exists:
+        saved = save_uncommitted(task.worktree.path, -1)
+    runtime.update_worker(repo, task.id, phase="exited", exit_code=None, lost=True, saved=saved,
+                          exited=clock.iso(clock.now()))
+    events.append(repo, task.id, "exited", code=None, state="failed", reason="supervisor lost", saved=saved)
+
+
+def _check_runtime(repo: Repo, live: set[str], *, fix: bool) -> list[Finding]:
+    folder = repo.state_dir / "tasks"
+    if not folder.is_dir():
+        return []
+    keep = live | trashed_ids(repo)
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and entry.name not in keep:
+            f = Finding(entry.name, f"runtime folder {entry} belongs to no live or trashed task", "remove it", True)
+            if fix:
+                shutil.rmtree(entry, ignore_errors=True)
+                f.fixed = True
+            found.append(f)
+    return found
+
+
+def _check_lock(repo: Repo, *, fix: bool) -> list[Finding]:
+    path = repo.state_dir / "lock"
+    try:
+        pid = int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return []
+    if not pid or runtime.is_alive(pid, None):
+        return []
+    # flock locks die with their holder; only the note of who held it is stale.
+    f = Finding(None, f"the repository lock names pid {pid}, which is gone (the lock itself is free)",
+                "clear the stale note", True)
+    if fix:
+        path.write_text("")
+        f.fixed = True
+    return [f]
+
+
+def summary(findings: list[Finding]) -> dict[str, Any]:
+    return {"findings": [f.to_json() for f in findings],
+            "remaining": sum(1 for f in findings if not f.fixed)}
+
