@@ -1,0 +1,170 @@
+"""Commands on configuration, models and trust: config show, models, models pick, init, trust, untrust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dispatch.cli import JsonOpt, app
+
+config_app = typer.Typer(help="The merged configuration.", no_args_is_help=True)
+models_app = typer.Typer(help="Models, aliases, the default, and which agent CLIs are installed.")
+app.add_typer(config_app, name="config")
+app.add_typer(models_app, name="models")
+
+
+def _repo_root() -> Path | None:
+    """The repository's main checkout, or None outside one: these commands work anywhere."""
+    from dispatch.errors import DispatchError
+    from dispatch.repo import open_repo
+
+    try:
+        return open_repo(Path.cwd()).root
+    except DispatchError:
+        return None
+
+
+def _load() -> Any:
+    from dispatch import config
+
+    return config.load(_repo_root())
+
+
+def _value(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+@config_app.command("show")
+def config_show(json_out: JsonOpt = False) -> None:
+    """Every key of the merged configuration, and where its value came from (default, a file, flag)."""
+    from dispatch.output import emit_json
+
+    rows = _load().flat()
+    if json_out:
+        emit_json({"config": {key: {"value": value, "source": source} for key, value, source in rows}})
+        return
+    for key, value, source in rows:
+        print(f"{key} = {_value(value)}  # {source}")
+
+
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    """Models (configured, and built-in examples), aliases, the default, and the installed CLIs."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from dispatch import backends, output
+    from dispatch.config import BUILTIN_BACKENDS, dotted
+
+    cfg = _load()
+    rows = backends.model_rows(cfg)
+    aliases = [(name, a["model"], a.get("prompt", ""), str(cfg.source_path(dotted("aliases", name))))
+               for name, a in sorted(cfg["aliases"].items())]
+    installed = backends.installed_clis()
+    default = cfg["default_model"]
+    if json_out:
+        output.emit_json({
+            "models": [{"id": r.id, "backend": r.backend, "source": r.source} for r in rows],
+            "aliases": [{"name": n, "model": m, "prompt": p, "source": s} for n, m, p, s in aliases],
+            "default": {"model": default, "source": cfg.sources["default_model"]} if default else None,
+            "clis": {b: {"executable": BUILTIN_BACKENDS[b]["command"][0], "installed": ok}
+                     for b, ok in installed.items()},
+        })
+        return
+    print(output.table([[r.id, r.backend, r.source] for r in rows], ["MODEL", "BACKEND", "FROM"]))
+    if aliases:
+        print()
+        print(output.table([[n, m, _short(p) or "-"] for n, m, p, _ in aliases], ["ALIAS", "MODEL", "PROMPT"]))
+    print()
+    if default:
+        print(f"default: {default} (from {cfg.sources['default_model']})")
+    else:
+        print("default: none: pass --model MODEL, or set default_model (`dispatch init` writes one)")
+    print("installed: " + (", ".join(b for b, ok in installed.items() if ok)))
+    print("missing: " + (", ".join(b for b, ok in installed.items() if not ok) or "none"))
+
+
+def _short(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+@models_app.command("pick")
+def models_pick(
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The user's request, in their words.")],
+    json_out: JsonOpt = False,
+) -> None:
+    """The model or alias named last in TEXT, or the default marked `(default)`."""
+    from dispatch import backends
+    from dispatch.errors import DispatchError
+    from dispatch.output import emit_json
+
+    cfg = _load()
+    picked = backends.pick(cfg, text)
+    if picked is None:
+        raise DispatchError("the text names no model and no default_model is configured: "
+                            "name one (such as `sonnet`), or run `dispatch init`")
+    name, is_default = picked
+    if json_out:
+        launch = backends.resolve(cfg, name)
+        emit_json({"pick": {"name": name, "default": is_default, "alias": name in cfg["aliases"],
+                            "model": launch.model, "backend": launch.backend}})
+    else:
+        print(f"{name} (default)" if is_default else name)
+
+
+@app.command()
+def init(force: Annotated[bool, typer.Option("--force", help="Replace an existing user config.")] = False) -> None:
+    """Detect the installed agent CLIs (and Cursor's models) and write the user config."""
+    from dispatch import backends
+
+    result = backends.init_user_config(force=force)
+    print(f"wrote {result.path}")
+    print(f"  default   {result.default_model or 'none (no agent CLI found)'}")
+    print(f"  models    {len(result.models)}" + (f": {', '.join(result.models)}" if result.models else ""))
+    print(f"  found     {', '.join(b for b, ok in result.installed.items() if ok)}")
+    if result.note:
+        print(f"  cursor    {result.note}")
+
+
+@app.command("trust")
+def trust_cmd(
+    show: Annotated[bool, typer.Option("--show", help="List the files trusted so far.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Let this repository's .dispatch.toml run its backends, copy and setup (until it changes)."""
+    from dispatch import output, trust
+
+    if show:
+        entries = trust.trusted_files()
+        if json_out:
+            output.emit_json({"trusted": [{"path": str(e.path), "sha256": e.sha256, "state": e.state}
+                                          for e in entries]})
+        elif not entries:
+            print("nothing is trusted yet: `dispatch trust` in a repository trusts its .dispatch.toml")
+        else:
+            print(output.table([[e.state, e.sha256[:12], str(e.path)] for e in entries], ["STATE", "SHA256", "FILE"]))
+        return
+    from dispatch.repo import open_repo
+
+    path = trust.trust(open_repo(Path.cwd()).root)
+    sha = trust.digest(path) or ""
+    if json_out:
+        output.emit_json({"trusted": {"path": str(path), "sha256": sha}})
+    else:
+        print(f"trusted {path}")
+        print(f"  sha256 {sha}")
+
+
+@app.command()
+def untrust() -> None:
+    """Forget the trust given to this repository's .dispatch.toml."""
+    from dispatch import trust
+    from dispatch.repo import open_repo
+
+    root = open_repo(Path.cwd()).root
+    path = root / ".dispatch.toml"
+    print(f"untrusted {path}" if trust.untrust(root) else f"{path} was not trusted: nothing to do")
