@@ -61,14 +61,17 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def read_input(value: str, option: str) -> str:
-    if value == "-":
-        return sys.stdin.read()
+    """The text of a file, or of stdin for `-`; text with a NUL byte is refused."""
+    source = "stdin" if value == "-" else f"{option} file {value}"
     try:
-        return Path(value).read_text(encoding="utf-8")
+        text = sys.stdin.read() if value == "-" else Path(value).read_text(encoding="utf-8")
     except OSError as e:
-        raise DispatchError(f"cannot read {option} file {value}: {e.strerror}") from None
+        raise DispatchError(f"cannot read {source}: {e.strerror}") from None
     except UnicodeDecodeError:
-        raise DispatchError(f"{option} file {value} is not UTF-8 text") from None
+        raise DispatchError(f"{source} is not UTF-8 text") from None
+    if "\0" in text:
+        raise DispatchError(f"the text from {source} contains a NUL byte: remove it and try again")
+    return text
 
 
 def _crash_log() -> Path:

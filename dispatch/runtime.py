@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +41,17 @@ def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
 
 
 def update_worker(repo: Repo, task_id: str, **changes: Any) -> dict[str, Any]:
-    data = read_worker(repo, task_id) or {}
-    data.update(changes)
-    write_worker(repo, task_id, data)
+    """Read, change and write worker.json under a per-task lock: the supervisor and `stop` both write it."""
+    lock_path = repo.task_dir(task_id) / "worker.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = read_worker(repo, task_id) or {}
+        data.update(changes)
+        write_worker(repo, task_id, data)
+    finally:
+        os.close(fd)
     return data
 
 
@@ -81,6 +91,9 @@ def is_alive(pid: int | None, start_time: int | None) -> bool:
 def worker_state(data: dict[str, Any]) -> str:
     """preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
     phase = data.get("phase")
+    if phase == "starting" and not data.get("supervisor_pid"):
+        # Forked a moment ago; the supervisor has not yet written its pid.
+        return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
     if phase in ("starting", "preparing", "running"):
         # Without its supervisor nobody records the worker's exit or saves its work.
         if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):

@@ -28,7 +28,7 @@ from dispatch.plan import parse_plan
 
 PLAN = Path(".dispatch/PLAN.md")
 ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
-PATH = re.compile(r"`([^`\s]+)`")
+PATH = re.compile(r"`([^`\n]+)`")
 
 
 def _plan():  # type: ignore[no-untyped-def]
@@ -78,7 +78,8 @@ def work_item(index: int, text: str) -> int | None:
         print(f"asking: {question}", flush=True)
         r = subprocess.run(["dispatch", "ask", question], capture_output=True, text=True)
         if r.returncode == ASK_TIMEOUT_EXIT:
-            _set_mark(index, "?", question)
+            # The item's text already holds the question; a note would become part of its text on resume.
+            _set_mark(index, "?")
             plan = _plan()
             plan.add_note(f"Waiting for an answer to: {question}", "scripted worker")
             PLAN.write_text(plan.render(), encoding="utf-8")

@@ -36,6 +36,7 @@ class LaunchSpec:
     env_unset: list[str]
     model: str
     backend: str
+    requested: str = ""
     copy: list[str] = field(default_factory=list)
     setup: list[list[str]] = field(default_factory=list)
     prepare: bool = True
@@ -68,12 +69,12 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     tmp = spec_path.with_name(f".launch.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, spec_path)
+    # The whole record is written before the fork; from then on only the supervisor writes it.
     runtime.write_worker(repo, spec.task, {
         "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
-        "argv": spec.argv, "started": clock.iso(time.time()),
+        "requested": spec.requested, "argv": spec.argv, "started": clock.iso(time.time()), "spawned": time.time(),
     })
-    log = open(runtime.log_path(repo, spec.task), "ab")  # noqa: SIM115 - handed to the child
-    try:
+    with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
             cwd=spec.worktree,
@@ -84,10 +85,6 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
             close_fds=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    finally:
-        log.close()
-    runtime.update_worker(repo, spec.task, supervisor_pid=proc.pid,
-                          supervisor_start=runtime.process_start_time(proc.pid))
     return proc.pid
 
 
@@ -169,9 +166,8 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
 
 
 def main(common_dir: str, task_id: str) -> int:
-    repo_root = Path.cwd()
-    repo = Repo(root=repo_root, common_dir=Path(common_dir))
-    spec = LaunchSpec(**json.loads((repo.task_dir(task_id) / "launch.json").read_text(encoding="utf-8")))
+    spec_path = Path(common_dir) / "dispatch" / "tasks" / task_id / "launch.json"
+    spec = LaunchSpec(**json.loads(spec_path.read_text(encoding="utf-8")))
     repo = Repo(root=Path(spec.main_root), common_dir=Path(common_dir))
     worktree = Path(spec.worktree)
     me = os.getpid()

@@ -77,7 +77,8 @@ def worktree_root(repo: Repo, cfg: Config) -> Path:
     configured = cfg["worktree_root"]
     if configured:
         root = Path(os.path.expanduser(configured))
-        return root if root.is_absolute() else repo.root / root
+        # normpath, as git itself records the path: status and new must name the same folder.
+        return Path(os.path.normpath(root if root.is_absolute() else repo.root / root))
     return repo.root.parent / f"{repo.root.name}.dispatch"
 
 

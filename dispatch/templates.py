@@ -22,9 +22,8 @@ def _blockquote(text: str) -> str:
 
 
 def _item_text(text: str) -> str:
-    # An item is one line; further lines become its indented explanation.
-    first, *rest = text.strip().splitlines() or [""]
-    return "\n".join([first.strip(), *(f"  {line.strip()}" for line in rest if line.strip())])
+    # One line, whatever it holds: a newline could start a new item or section.
+    return " ".join(text.split())
 
 
 @cache

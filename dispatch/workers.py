@@ -33,21 +33,18 @@ def prepare_launch(cfg: Config, requested: str | None) -> Any:
     launch = backends.resolve(cfg, requested)
     if launch.from_repo:
         trust.require_trusted(cfg, "backends")
+    _setup_and_copy(cfg)  # refuses untrusted repository setup or copy lists
     backends.check_installed(launch)
     return launch
 
 
 def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
-    import shlex
-
+    """The copy list and setup commands, refused when an untrusted repository file defines them."""
     from dispatch import trust
 
-    copy, setup = list(cfg["copy"]), cfg["setup"]
-    for key, value in (("copy", copy), ("setup", setup)):
-        if value and cfg.sources.get(key, "default") not in ("default",):
-            trust.require_trusted(cfg, key)
-    commands = [shlex.split(c) if isinstance(c, str) else list(c) for c in setup]
-    return copy, commands
+    for key in ("copy", "setup"):
+        trust.require_trusted(cfg, key)
+    return list(cfg["copy"]), [list(c) for c in cfg["setup"]]
 
 
 def start_worker(
@@ -72,10 +69,9 @@ def start_worker(
     spec = supervisor.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=dict(launch.env), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
-        copy=copy, setup=setup, prepare=not resume,
+        requested=launch.requested, copy=copy, setup=setup, prepare=not resume,
     )
     pid = supervisor.start(repo, spec)
-    runtime.update_worker(repo, task.id, requested=launch.requested)
     return Started(task.id, run, launch.model, launch.backend, pid)
 
 

@@ -119,7 +119,7 @@ def test_base_option_and_worktree_root_config(repo: Path, tmp_path: Path) -> Non
     r = dispatch("new", "Old fix", "--base", "v1", "--no-start", "--json", cwd=repo, tmp=tmp_path)
     assert r.code == 0, r.err
     task = json.loads(r.out)["task"]
-    assert (task["base"], task["base_commit"], task["worktree"]) == ("v1", first, "<tmp>/work/app/../trees/old-fix")
+    assert (task["base"], task["base_commit"], task["worktree"]) == ("v1", first, "<tmp>/work/trees/old-fix")
     assert git(repo, "rev-parse", "dispatch/old-fix^") == first
 
 

@@ -109,7 +109,7 @@ def note(
     from dispatch.tasks import add_note
 
     repo, cfg = context()
-    path = add_note(repo, cfg, task_id, sys.stdin.read() if text == "-" else text)
+    path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
     print(f"noted in {path} (the worker reads and commits it)")
 
 
