@@ -1,0 +1,66 @@
+"""The real Claude Code CLI as a dispatch worker, its model faked by tests/fake_anthropic.py."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from claude_cli import INSTALL_HINT, claude_env, find_claude
+from conftest import dispatch, git
+from fake_anthropic import Conversation, FakeAnthropic, Script, read_log, text, tool_results, tool_use
+from test_workers import state_is, task_status, wait_for, worker_json
+
+CLAUDE = find_claude()
+needs_claude = pytest.mark.skipif(CLAUDE is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
+
+
+def worker_env(api: FakeAnthropic, home: Path) -> dict[str, str]:
+    assert CLAUDE is not None
+    env = claude_env(api.base_url, str(home))
+    env["PATH"] = os.pathsep.join([str(Path(CLAUDE).parent), env["PATH"]])
+    return env
+
+
+@needs_claude
+def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> None:
+    wt = tmp_path / "work" / "app.dispatch" / "add-a-greeting"
+    script = Script([Conversation(match="Your task is `add-a-greeting`", turns=[
+        [text("I will start."), tool_use("Bash", {
+            "command": 'pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt',
+        })],
+        [tool_use("Bash", {
+            "command": "sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md"
+                       " && git add -A && git commit -qm 'Add the greeting'",
+        })],
+        [text("Every item is done.")],
+    ])])
+    log = tmp_path / "requests.jsonl"
+    with FakeAnthropic(script, log) as api:
+        env = worker_env(api, tmp_path / "home")
+        r = dispatch("new", "Add a greeting", "--model", "sonnet", "--item", "Create greeting.txt", cwd=repo, env=env)
+        assert (r.code, r.err) == (0, "")
+        assert r.out.splitlines()[-1] == "  worker    sonnet on claude: `dispatch logs add-a-greeting -f` follows it"
+        wait_for(lambda: worker_json(repo, "add-a-greeting").get("phase") == "exited", timeout=90, message="claude")
+    assert task_status(repo, "add-a-greeting")["state"] == "done", dispatch("logs", "add-a-greeting", cwd=repo).out
+    assert git(repo, "log", "--format=%s", "main..dispatch/add-a-greeting") == (
+        "Add the greeting\ndispatch: plan add-a-greeting"
+    )
+    assert (wt / "where.txt").read_text() == f"{wt}\nadd-a-greeting\n"
+    assert git(repo, "show", "dispatch/add-a-greeting:greeting.txt") == "hello"
+    data = worker_json(repo, "add-a-greeting")
+    assert data["exit_code"] == 0
+    assert data["argv"][:2] == ["claude", "-p"]
+    assert data["argv"][2].startswith("You are a dispatch worker. Your task is `add-a-greeting`: Add a greeting\n")
+    requests = [e for e in read_log(log) if e["kind"] == "agent"]
+    assert len(requests) == 3
+    first_user = requests[0]["body"]["messages"][0]["content"]
+    first_text = first_user if isinstance(first_user, str) else "".join(b.get("text", "") for b in first_user)
+    assert "Your task is `add-a-greeting`" in first_text
+    results = tool_results(requests[1]["body"])
+    assert [r.get("is_error", False) for r in results] == [False]
+    # The CLI's stream-json output went to the worker log.
+    lines = [json.loads(x) for x in dispatch("logs", "add-a-greeting", cwd=repo).out.splitlines() if x.startswith("{")]
+    assert lines[-1]["type"] == "result" and lines[-1]["subtype"] == "success"
