@@ -214,16 +214,21 @@ def _move_target(repo: Repo, target: str, old: str, new: str, reason: str) -> No
         return
     if holder.head != old:
         raise DispatchError(moved.format((holder.head or "unborn")[:7]))
-    r = git.fast_forward(holder.path, new)
-    if r.returncode != 0:
+    # Ask first, so a refusal leaves even ORIG_HEAD alone; git's own refusal below stays the safety net.
+    touched = set(git.zsplit(git.run(["diff", "--name-only", "--no-renames", "-z", old, new], cwd=repo.root).stdout))
+    files = [path for _, path in git.status_porcelain(holder.path) if path in touched]
+    if not files:
+        r = git.fast_forward(holder.path, new)
+        if r.returncode == 0:
+            return
         files = [line.strip() for line in r.stderr.splitlines() if line.startswith("\t")]
-        if files:
-            raise DispatchError(
-                f"{name} is checked out in {holder.path} with local changes to {_names(files)} that landing "
-                f"would overwrite: nothing changed; commit or stash them there, then retry"
-            )
-        detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
-        raise DispatchError(f"`git merge --ff-only` in {holder.path} refused: {detail}: nothing changed")
+        if not files:
+            detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+            raise DispatchError(f"`git merge --ff-only` in {holder.path} refused: {detail}: nothing changed")
+    raise DispatchError(
+        f"{name} is checked out in {holder.path} with local changes to {_names(files)} that landing "
+        f"would overwrite: nothing changed; commit or stash them there, then retry"
+    )
 
 
 @contextmanager
@@ -340,12 +345,12 @@ class PullRequest:
 def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullRequest:
     """Push the work without .dispatch/ to the remote branch of the task, then `gh pr create`."""
     work = load_work(repo, cfg, task_id)
-    gh = shutil.which("gh")
-    if gh is None:
-        raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
     remotes = git.remotes(repo.root)
     if not remotes:
         raise DispatchError("this repository has no remote: add one with `git remote add origin URL`")
+    gh = shutil.which("gh")
+    if gh is None:
+        raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
     remote = "origin" if "origin" in remotes else remotes[0]
     branch = short_branch(work.task.branch)
     pushed = strip_task_files(repo, work.tip, work.id)

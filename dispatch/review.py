@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +12,7 @@ from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import TaskRef, get_task, short_branch
+from dispatch.tasks import TaskRef, get_task, short_branch, worktree_root
 
 TASK_FILES = ".dispatch"  # never reviewed, never landed
 WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]
@@ -46,6 +46,10 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
     from dispatch.show import _task_texts
 
     task = get_task(repo, cfg, task_id)
+    if task.worktree is None:
+        # Mid-rebase the worktree's HEAD is detached, so it is not listed under the branch: find it by path.
+        path = worktree_root(repo, cfg) / task_id
+        task = replace(task, worktree=next((w for w in git.worktrees(repo.root) if w.path == path), None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
     plan_text, questions_text = _task_texts(repo, task)
@@ -173,7 +177,7 @@ def render(r: Review, *, mode: str, color: bool) -> str:
     if mode == "files":
         return "\n".join(f.path for f in r.files)
     if mode == "stat":
-        return "\n".join(_stat(r.files))
+        return "\n".join(_stat(r.files, indent=""))
     done = sum(1 for i in r.items if i["mark"] in "xX")
     lines = [f"{r.id} — {r.title}" if r.title else r.id]
     lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} on {r.base} since {r.merge_base[:7]}, "
@@ -191,20 +195,20 @@ def render(r: Review, *, mode: str, color: bool) -> str:
         for q in r.answered:
             lines += [f"  Q{q['number']} {_first(q['question'])}", f"     → {_first(q['answer'])}"]
     lines += ["", "Files" + (f" ({_totals(r.files)})" if r.files else ": no changes outside .dispatch/")]
-    lines += _stat(r.files)
+    lines += _stat(r.files, indent="  ")
     if mode == "patch" and r.files:
         lines += ["", _patch(r.files, color=color).rstrip("\n")]
     return "\n".join(lines)
 
 
-def _stat(files: list[FileChange]) -> list[str]:
+def _stat(files: list[FileChange], *, indent: str) -> list[str]:
     names = [f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in files]
     width = max((len(n) for n in names), default=0)
     rows = []
     for f, name in zip(files, names, strict=True):
         counts = "binary" if f.binary else f"+{f.added} -{f.removed}"
         mode = f", mode {f.old_mode} -> {f.new_mode}" if f.status == "M" and f.old_mode != f.new_mode else ""
-        rows.append(f"  {f.status}  {name.ljust(width)}  {counts}{mode}")
+        rows.append(f"{indent}{f.status}  {name.ljust(width)}  {counts}{mode}")
     return rows
 
 

@@ -1,0 +1,211 @@
+"""`review` (alias `diff`): summary and stat by default, --stat, --files, --patch, --json; whole outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from conftest import dispatch, git
+
+from dispatch.questions import parse_questions
+
+
+def _task_with_every_kind_of_change(repo: Path) -> Path:
+    """A task that modifies, adds (binary), renames, deletes, changes a mode, and answers a question."""
+    (repo / "old.txt").write_text("one\ntwo\nthree\nfour\n")
+    (repo / "gone.txt").write_text("bye\nbye\n")
+    (repo / "run.sh").write_text("echo hi\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "more files")
+    items = ["--item", "Rename the old file", "--item", "Ship it"]
+    r = dispatch("new", "Tidy up", *items, "--no-start", "--json", cwd=repo)
+    wt = Path(json.loads(r.out)["task"]["worktree"])
+    (wt / "src" / "app.py").write_text("def main():\n    return 2\n")
+    git(wt, "mv", "old.txt", "new.txt")
+    (wt / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (wt / "gone.txt").unlink()
+    (wt / "run.sh").chmod(0o755)
+    git(wt, "add", "-A")
+    git(wt, "commit", "-qm", "tidy the files")
+    plan = wt / ".dispatch" / "PLAN.md"
+    plan.write_text(plan.read_text().replace("- [ ] Rename", "- [x] Rename"))
+    questions = wt / ".dispatch" / "QUESTIONS.md"
+    q = parse_questions(questions.read_text())
+    q.add("Keep the logo?\nIt is large.", "2026-11-23T10:10:00Z")
+    q.answer(1, "Yes, as PNG.", "2026-11-23T10:20:00Z")
+    questions.write_text(q.render())
+    git(wt, "commit", "-qam", "tick and ask")
+    return wt
+
+
+def test_review_default_is_summary_and_stat(repo: Path) -> None:
+    _task_with_every_kind_of_change(repo)
+    tip = git(repo, "rev-parse", "--short", "dispatch/tidy-up")
+    middle = git(repo, "rev-parse", "--short", "dispatch/tidy-up~1")
+    plan = git(repo, "rev-parse", "--short", "dispatch/tidy-up~2")
+    base = git(repo, "rev-parse", "--short", "main")
+    r = dispatch("review", "tidy-up", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == textwrap.dedent(f"""\
+        tidy-up — Tidy up
+          dispatch/tidy-up: 3 commits on main since {base}, plan 1/2 done
+
+        Checklist
+          [x] Rename the old file
+          [ ] Ship it
+
+        Commits
+          {tip}  tick and ask
+          {middle}  tidy the files
+          {plan}  dispatch: plan tidy-up
+
+        Answered questions
+          Q1 Keep the logo? …
+             → Yes, as PNG.
+
+        Files (5 files changed, +1 -3)
+          D  gone.txt            +0 -2
+          A  logo.png            binary
+          R  old.txt -> new.txt  +0 -0
+          M  run.sh              +0 -0, mode 100644 -> 100755
+          M  src/app.py          +1 -1
+        """)
+    # The alias, and the stat and file list alone.
+    assert dispatch("diff", "tidy-up", cwd=repo).out == r.out
+    assert dispatch("review", "tidy-up", "--stat", cwd=repo).out == textwrap.dedent("""\
+          D  gone.txt            +0 -2
+          A  logo.png            binary
+          R  old.txt -> new.txt  +0 -0
+          M  run.sh              +0 -0, mode 100644 -> 100755
+          M  src/app.py          +1 -1
+        """)
+    assert dispatch("review", "tidy-up", "--files", cwd=repo).out == "gone.txt\nlogo.png\nnew.txt\nrun.sh\nsrc/app.py\n"
+
+
+def test_review_patch_shows_everything_without_task_files(repo: Path) -> None:
+    _task_with_every_kind_of_change(repo)
+    r = dispatch("review", "tidy-up", "--patch", cwd=repo)
+    assert r.code == 0, r.err
+    summary = dispatch("review", "tidy-up", cwd=repo).out
+    assert r.out.startswith(summary)
+    png = git(repo, "rev-parse", "--short", "dispatch/tidy-up:logo.png")
+    app_old = git(repo, "rev-parse", "--short", "main:src/app.py")
+    app_new = git(repo, "rev-parse", "--short", "dispatch/tidy-up:src/app.py")
+    gone = git(repo, "rev-parse", "--short", "main:gone.txt")
+    assert r.out[len(summary):] == textwrap.dedent(f"""\
+
+        diff --git a/gone.txt b/gone.txt
+        deleted file mode 100644
+        index {gone}..0000000
+        --- a/gone.txt
+        +++ /dev/null
+        @@ -1,2 +0,0 @@
+        -bye
+        -bye
+        diff --git a/logo.png b/logo.png
+        new file mode 100644
+        index 0000000..{png}
+        Binary files /dev/null and b/logo.png differ
+        diff --git a/old.txt b/new.txt
+        similarity index 100%
+        rename from old.txt
+        rename to new.txt
+        diff --git a/run.sh b/run.sh
+        old mode 100644
+        new mode 100755
+        diff --git a/src/app.py b/src/app.py
+        index {app_old}..{app_new} 100644
+        --- a/src/app.py
+        +++ b/src/app.py
+        @@ -1,2 +1,2 @@
+         def main():
+        -    return 1
+        +    return 2
+        """)
+    assert ".dispatch" not in r.out.replace("dispatch/tidy-up", "").replace("dispatch: plan", "")
+
+
+def test_review_json_carries_files_with_hunks(repo: Path) -> None:
+    _task_with_every_kind_of_change(repo)
+    data = json.loads(dispatch("review", "tidy-up", "--json", cwd=repo).out)
+    review = data["review"]
+    assert (data["version"], review["id"], review["branch"]) == (1, "tidy-up", "dispatch/tidy-up")
+    assert review["merge_base"] == git(repo, "rev-parse", "main")
+    assert review["answered"] == [{"number": 1, "question": "Keep the logo?\nIt is large.", "answer": "Yes, as PNG."}]
+    assert [c["subject"] for c in review["commits"]] == ["tick and ask", "tidy the files", "dispatch: plan tidy-up"]
+    files = {f["path"]: f for f in review["files"]}
+    assert files["src/app.py"] == {
+        "path": "src/app.py", "old_path": None, "status": "M", "binary": False, "old_mode": None, "new_mode": None,
+        "added": 1, "removed": 1,
+        "hunks": [{
+            "source_start": 1, "source_length": 2, "target_start": 1, "target_length": 2, "section": "",
+            "lines": [" def main():", "-    return 1", "+    return 2"],
+        }],
+    }
+    assert files["new.txt"] | {"hunks": None} == {
+        "path": "new.txt", "old_path": "old.txt", "status": "R", "binary": False, "old_mode": None,
+        "new_mode": None, "added": 0, "removed": 0, "hunks": None,
+    }
+    assert (files["logo.png"]["status"], files["logo.png"]["binary"], files["logo.png"]["hunks"]) == ("A", True, [])
+    assert (files["run.sh"]["old_mode"], files["run.sh"]["new_mode"]) == ("100644", "100755")
+    assert (files["gone.txt"]["status"], files["gone.txt"]["removed"]) == ("D", 2)
+    assert dispatch("review", "tidy-up", "--json", "--stat", cwd=repo).code == 2
+
+
+def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run dispatch with stdout on a pseudo-terminal; return what it printed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "dispatch", *args], cwd=cwd, stdout=follower,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, env=env)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=60)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_patch_is_coloured_only_on_a_terminal_and_never_with_no_color(repo: Path) -> None:
+    _task_with_every_kind_of_change(repo)
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | {"TERM": "xterm"}
+    coloured = _on_a_terminal(["review", "tidy-up", "--patch"], repo, env)
+    assert "\x1b[31m-    return 1\x1b[0m" in coloured
+    assert "\x1b[32m+    return 2\x1b[0m" in coloured
+    assert "\x1b[36m@@ -1,2 +1,2 @@\x1b[0m" in coloured
+    assert "\x1b[1mdiff --git a/src/app.py b/src/app.py\x1b[0m" in coloured
+    assert "\x1b[" not in _on_a_terminal(["review", "tidy-up", "--patch"], repo, env | {"TERM": "dumb"})
+    assert "\x1b[" not in _on_a_terminal(["review", "tidy-up", "--patch"], repo, env | {"NO_COLOR": "1"})
+    assert "\x1b[" not in dispatch("review", "tidy-up", "--patch", cwd=repo, env=env).out  # piped
+
+
+def test_review_of_a_task_with_no_work_yet(repo: Path) -> None:
+    dispatch("new", "Nothing yet", "--no-start", cwd=repo)
+    base = git(repo, "rev-parse", "--short", "main")
+    plan = git(repo, "rev-parse", "--short", "dispatch/nothing-yet")
+    r = dispatch("review", "nothing-yet", cwd=repo)
+    assert r.out == textwrap.dedent(f"""\
+        nothing-yet — Nothing yet
+          dispatch/nothing-yet: 1 commit on main since {base}, plan 0/1 done
+
+        Checklist
+          [ ] Read the task and the code, then replace this item with a concrete checklist and commit it
+
+        Commits
+          {plan}  dispatch: plan nothing-yet
+
+        Files: no changes outside .dispatch/
+        """)
+    r = dispatch("review", "nope", cwd=repo)
+    assert (r.code, r.err) == (1, "dispatch: no task `nope`: `dispatch status` lists the tasks\n")
