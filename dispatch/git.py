@@ -377,3 +377,17 @@ def fast_forward(worktree: Path, commit: str) -> Result:
 
 def remotes(cwd: Path) -> list[str]:
     return out(["remote"], cwd=cwd).split()
+
+
+def rebasing_branch(worktree: Path) -> str | None:
+    """The branch a rebase in progress in WORKTREE works on (its HEAD is detached meanwhile), from git's files."""
+    dotgit = worktree / ".git"
+    try:
+        gitdir = Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
+        for folder in ("rebase-merge", "rebase-apply"):
+            head = worktree / gitdir / folder / "head-name"  # a relative gitdir is relative to the worktree
+            if head.is_file():
+                return head.read_text().strip()
+    except OSError:
+        return None
+    return None

@@ -12,7 +12,7 @@ from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import TaskRef, get_task, short_branch, worktree_root
+from dispatch.tasks import TaskRef, get_task, short_branch
 
 TASK_FILES = ".dispatch"  # never reviewed, never landed
 WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]
@@ -47,9 +47,10 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
 
     task = get_task(repo, cfg, task_id)
     if task.worktree is None:
-        # Mid-rebase the worktree's HEAD is detached, so it is not listed under the branch: find it by path.
-        path = worktree_root(repo, cfg) / task_id
-        task = replace(task, worktree=next((w for w in git.worktrees(repo.root) if w.path == path), None))
+        # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
+        trees = git.worktrees(repo.root)
+        rebasing = (w for w in trees if w.branch is None and git.rebasing_branch(w.path) == task.branch)
+        task = replace(task, worktree=next(rebasing, None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
     plan_text, questions_text = _task_texts(repo, task)
