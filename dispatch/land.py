@@ -57,6 +57,8 @@ def prepare(
     """Check the task and build the result commit; only new objects are written."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown strategy `{strategy}`: use one of {', '.join(STRATEGIES)}")
+    if message is not None and strategy in ("rebase", "ff"):
+        raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
     work = load_work(repo, cfg, task_id)
     _refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)

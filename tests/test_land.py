@@ -111,12 +111,16 @@ def test_a_predicted_conflict_moves_nothing(repo: Path, strategy: str) -> None:
     assert snapshot(repo) == before
 
 
-def test_merge_strategy_makes_a_merge_commit_whose_history_keeps_the_plan(repo: Path) -> None:
+def test_merge_strategy_makes_a_merge_commit_whose_history_keeps_the_plan(repo: Path, hermetic: Path) -> None:
     _task(repo, "Add feature", {"feature.py": "x = 1\n"})
     tip = git(repo, "rev-parse", "dispatch/add-feature")
     old = _commit(repo, "README.md", "# app\nmoved on\n", "main moves on")
-    r = dispatch("merge", "add-feature", "--strategy", "merge", "--message", "Land the feature", "--yes", cwd=repo)
+    user_config = hermetic / ".config" / "dispatch" / "config.toml"
+    user_config.parent.mkdir(parents=True)
+    user_config.write_text('merge_strategy = "merge"\n')
+    r = dispatch("merge", "add-feature", "--message", "Land the feature", "--yes", cwd=repo)
     assert r.code == 0, r.err
+    assert r.out.splitlines()[0].startswith("landed add-feature on main by merge: ")
     parents = git(repo, "log", "-1", "--format=%P", "main").split()
     assert parents[0] == old
     assert git(repo, "log", "-1", "--format=%B", "main") == "Land the feature"
@@ -213,6 +217,9 @@ def test_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     )
     assert refused("merge", "fix-it", "--strategy", "octopus", "--yes") == (
         2, "dispatch: unknown strategy `octopus`: use one of squash, merge, rebase, ff\n"
+    )
+    assert refused("merge", "fix-it", "--strategy", "ff", "--message", "Hello", "--yes") == (
+        2, "dispatch: --message is for squash and merge: ff lands the task's own commits as they are\n"
     )
     assert refused("merge", "fix-it", "--into", "nope", "--yes") == (
         1, "dispatch: `nope` is not a branch here: name the branch to land on with `--into BRANCH`\n"
