@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,12 +42,32 @@ def _root(
     """Hand coding tasks to background AI workers, each in its own git branch and worktree."""
 
 
+_session: ContextVar[tuple[Any, Any] | None] = ContextVar("dispatch_session", default=None)
+
+
 def context() -> tuple[Any, Any]:
+    """The repository and its config, for a command that works on one."""
     from dispatch import config
     from dispatch.repo import open_repo
 
     repo = open_repo(Path.cwd())
-    return repo, config.load(repo.root)
+    cfg = config.load(repo.root)
+    _session.set((repo, cfg))
+    return repo, cfg
+
+
+def _advance_queue() -> None:
+    """Any command that touched a repository moves its queue on: there is no daemon to do it."""
+    session = _session.get()
+    if session is None:
+        return
+    from dispatch import queue
+
+    if queue.has_work(session[0]):
+        try:
+            queue.advance(*session)
+        except DispatchError as e:
+            print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -85,9 +106,12 @@ def _crash_log() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """The one boundary where errors become exit codes: 1 fixable, 2 usage, 3 bug, 130 Ctrl-C."""
-    command = typer.main.get_command(app)
     try:
+        command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="dispatch", standalone_mode=False)
+        if result == 130:  # click turns Ctrl-C into a quiet exit code
+            raise KeyboardInterrupt
+        _advance_queue()
     except DispatchError as e:
         print(f"dispatch: {e}", file=sys.stderr)
         return e.exit_code

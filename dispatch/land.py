@@ -39,6 +39,7 @@ class Landing:
     target: str  # full ref name of the branch to land on
     target_old: str
     result: str | None  # the target's new commit; None for a rebase that must replay first
+    stands_on: tuple[str, ...] = ()  # tasks whose work this landing brings along (not landed yet)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,18 @@ def prepare(
         raise DispatchError(f"task `{work.id}` has no worktree to rebase in: use `--strategy squash` or `merge`")
     else:
         result = None
-    return Landing(work, strategy, target, target_old, result)
+    # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
+    stands_on: tuple[str, ...] = ()
+    if work.stacked_on is not None:
+        from dispatch.tasks import list_tasks
+
+        stands_on = tuple(
+            other.id for other in list_tasks(repo, cfg).values()
+            if other.id != work.id and other.tip is not None
+            and git.is_ancestor(repo.root, other.tip.sha, work.tip)
+            and not git.is_ancestor(repo.root, other.tip.sha, target_old)
+        )
+    return Landing(work, strategy, target, target_old, result, stands_on)
 
 
 def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:

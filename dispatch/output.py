@@ -56,6 +56,15 @@ def status_table(tasks: list[Any]) -> str:
             notes.append(f"{t.id} asks: {t.question}")
         if t.problem:
             notes.append(f"{t.id} is broken: {t.problem}")
+        if t.extra.get("conflicts"):
+            files = ", ".join(t.extra["conflicts"][:3])
+            notes.append(f"{t.id} no longer merges cleanly into {t.base} ({files}): `dispatch rebase {t.id} --leave`")
+        reason = (t.worker or {}).get("reason")
+        if t.state == "blocked" and reason:
+            notes.append(f"{t.id} is blocked: {reason}")
+        if t.state == "queued":
+            after = (t.worker or {}).get("after") or []
+            notes.append(f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot")
     text = table(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "WORKTREE"])
     return "\n".join([text, *notes])
 

@@ -31,6 +31,8 @@ class Work:
     questions_text: str | None
     base: str  # as the plan names it: usually a branch
     base_sha: str
+    after: tuple[str, ...] = ()  # the tasks it was queued after (`new --after`)
+    stacked_on: str | None = None  # the merge of their work it started from
 
     @property
     def id(self) -> str:
@@ -66,7 +68,9 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
     if not base or base_sha is None:
         raise DispatchError(f"the base `{base}` of `{task_id}` is gone: name a branch with `--into`/`--onto`")
     items = [(i.mark, i.text) for i in plan.items]
-    return Work(task, task.tip.sha, plan.title, plan.description, items, questions_text, base, base_sha)
+    after = tuple(str(a) for a in plan.meta.get("after") or [])
+    stacked = str(plan.meta["stacked_on"]) if plan.meta.get("stacked_on") else None
+    return Work(task, task.tip.sha, plan.title, plan.description, items, questions_text, base, base_sha, after, stacked)
 
 
 @dataclass
@@ -119,6 +123,9 @@ def review(repo: Repo, cfg: Config, task_id: str) -> Review:
 
     work = load_work(repo, cfg, task_id)
     merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
+    if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip):
+        # A task queued after others started from their work: show only its own.
+        merge_base = work.stacked_on
     log = git.out(["log", "--format=%H%x00%ct%x00%s", f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []

@@ -89,8 +89,10 @@ def is_alive(pid: int | None, start_time: int | None) -> bool:
 
 
 def worker_state(data: dict[str, Any]) -> str:
-    """preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
+    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
     phase = data.get("phase")
+    if phase in ("queued", "blocked"):
+        return str(phase)
     if phase == "starting" and not data.get("supervisor_pid"):
         # Forked a moment ago; the supervisor has not yet written its pid.
         return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
@@ -113,7 +115,8 @@ def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
         return None
     facts = {
         key: data.get(key)
-        for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved")
+        for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved",
+                    "after", "reason")
         if data.get(key) is not None
     }
     facts["state"] = worker_state(data)

@@ -65,8 +65,10 @@ def derive_state(
         return "asking" if open_questions else "running"
     if plan.failed or worker_state in ("failed", "lost"):
         return "failed"
-    if open_questions or plan.blocked:
+    if open_questions or plan.blocked or worker_state == "blocked":
         return "blocked"
+    if worker_state == "queued":
+        return "queued"
     if worker_state == "stopped":
         return "stopped"
     if plan.total and plan.done == plan.total:

@@ -46,7 +46,12 @@ def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
     """Every live task, by id: one `for-each-ref` and one `worktree list`."""
     prefix = f"refs/heads/{cfg['branch_prefix']}"
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
-    trees = {w.branch: w for w in git.worktrees(repo.root) if w.branch and w.branch.startswith(prefix)}
+    trees = {}
+    for w in git.worktrees(repo.root)[1:]:
+        # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
+        branch = w.branch or (git.rebasing_branch(w.path) if w.head else None)
+        if branch and branch.startswith(prefix):
+            trees[branch] = w
     tasks = {}
     for ref in sorted(set(tips) | set(trees)):
         task_id = ref.removeprefix(prefix)
@@ -114,6 +119,8 @@ def create_task(
     description: str,
     base: str | None,
     model: str | None,
+    after: list[str] | None = None,
+    group: str | None = None,
 ) -> NewTask:
     """Branch `dispatch/<id>` at base, its worktree, and the plan commit: all or nothing."""
     title = " ".join(title.split())
@@ -128,7 +135,11 @@ def create_task(
             raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):
-        taken = set(list_tasks(repo, cfg)) | trashed_ids(repo)
+        live = list_tasks(repo, cfg)
+        taken = set(live) | trashed_ids(repo)
+        for dep in after or []:
+            if validate_id(dep) not in live:
+                raise DispatchError(f"--after {dep}: no such task: `dispatch status` lists the tasks")
         if task_id is None:
             task_id = unique_id(slugify(title), taken)
         elif task_id in taken:
@@ -144,7 +155,7 @@ def create_task(
         created = clock.iso(clock.now())
         plan_text, questions_text = render_task_files(
             task_id=task_id, title=title, base=base_name, base_commit=base_commit,
-            model=model, created=created, description=description, items=items,
+            model=model, created=created, description=description, items=items, after=after or [], group=group,
         )
         made_root = not path.parent.exists()
         try:
@@ -162,7 +173,7 @@ def create_task(
 
 def render_task_files(
     *, task_id: str, title: str, base: str, base_commit: str, model: str | None,
-    created: str, description: str, items: list[str],
+    created: str, description: str, items: list[str], after: list[str] | None = None, group: str | None = None,
 ) -> tuple[str, str]:
     from dispatch import templates
     from dispatch.plan import dump_front_matter
@@ -171,6 +182,10 @@ def render_task_files(
         "dispatch": 1, "id": task_id, "title": title, "base": base,
         "base_commit": base_commit, "model": model, "created": created,
     }
+    if after:
+        meta["after"] = list(after)
+    if group:
+        meta["group"] = group
     plan = templates.render(
         "PLAN.md.j2", front_matter=dump_front_matter(meta), title=title,
         description=description.strip(), items=items or [REFINE_ITEM],

@@ -80,19 +80,42 @@ def is_running(repo: Repo, task_id: str) -> bool:
     return data is not None and runtime.worker_state(data) in ("running", "preparing")
 
 
-def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started:
+def begin(
+    repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, after: list[str], resume: bool = False,
+    message: str | None = None,
+) -> Started | None:
+    """Start the worker now, or queue it when it waits for tasks or for a free slot (None: queued)."""
+    from dispatch import queue
+
     with locked(repo, cfg["lock_timeout"]):
-        task = get_task(repo, cfg, task_id)
-        if is_running(repo, task_id):
-            raise DispatchError(f"the worker of `{task_id}` is still running: `dispatch stop {task_id}` first")
-        previous = runtime.read_worker(repo, task_id) or {}
-        requested = model or previous.get("requested") or previous.get("model")
-        if requested is None:
-            requested = read_plan_file(task.worktree.path / PLAN).meta.get("model") if task.worktree else None
-        launch = prepare_launch(cfg, str(requested) if requested else None)
-        # A task whose worker never ran gets the first prompt and its worktree prepared.
-        started = start_worker(repo, cfg, task, launch, resume=bool(previous), message=message)
-        events.append(repo, task_id, "resumed", model=launch.model, run=started.run)
+        if not queue.must_queue(repo, cfg, after):
+            return start_worker(repo, cfg, task, launch, resume=resume, message=message)
+        queue.enqueue(repo, task.id, after=after, requested=launch.requested, resume=resume, message=message)
+    if task.id not in queue.advance(repo, cfg):
+        return None
+    data = runtime.read_worker(repo, task.id) or {}
+    return Started(task.id, int(data.get("run", 1)), str(data.get("model")), str(data.get("backend")),
+                   int(data.get("supervisor_pid") or 0))
+
+
+def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:
+    """A fresh worker on the task (queued when every slot is taken); a queued or blocked task starts now."""
+    from dispatch import queue
+
+    task = get_task(repo, cfg, task_id)
+    if is_running(repo, task_id):
+        raise DispatchError(f"the worker of `{task_id}` is still running: `dispatch stop {task_id}` first")
+    previous = runtime.read_worker(repo, task_id) or {}
+    requested = model or previous.get("requested") or previous.get("model")
+    if requested is None and task.worktree is not None:
+        requested = read_plan_file(task.worktree.path / PLAN).meta.get("model")
+    launch = prepare_launch(cfg, str(requested) if requested else None)
+    with locked(repo, cfg["lock_timeout"]):
+        queue.forget(repo, task_id)
+    # A task whose worker never ran gets the first prompt and its worktree prepared.
+    ran_before = previous.get("phase") not in (None, "queued", "blocked") or "run" in previous
+    started = begin(repo, cfg, task, launch, after=[], resume=ran_before, message=message)
+    events.append(repo, task_id, "resumed", model=launch.model, queued=started is None)
     return started
 
 

@@ -77,6 +77,8 @@ def test_new_json_and_default_item(repo: Path, tmp_path: Path) -> None:
                 "Read the task and the code, then replace this item with a concrete checklist and commit it"
             ],
             "worker": None,
+            "queued": False,
+            "after": [],
         },
     }
 

@@ -58,6 +58,8 @@ def test_scripted_worker_runs_the_plan_to_done(repo: Path, tmp_path: Path) -> No
     assert r.out.splitlines()[-1] == "  worker    scripted on scripted: `dispatch logs greet -f` follows it"
     assert elapsed < 10  # it returns without waiting for the worker (loose: the machine is shared)
     wait_for(state_is(repo, "greet", "done"), message="greet to be done")
+    # The supervisor records the exit in worker.json first, then tells the events log.
+    wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the exited event")
     wt = tmp_path / "work" / "app.dispatch" / "greet"
     assert git(repo, "log", "--format=%s", "main..dispatch/greet") == "Write `bye.txt`\nWrite `hello.txt`\ndispatch: plan greet"
     assert (wt / "hello.txt").read_text() == "Write `hello.txt`\n"

@@ -64,6 +64,8 @@ def merge(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
     target = landing.target.removeprefix("refs/heads/")
+    if landing.stands_on:
+        print(f"{task_id} stands on {', '.join(landing.stands_on)}: landing it lands their work on {target} too")
     confirm(f"landing {task_id} on {target} by {landing.strategy}", yes)
     done = land.land(repo, cfg, landing, keep=keep)
     print(f"landed {done.id} on {done.target} by {done.strategy}: {done.old[:7]} -> {done.new[:7]}")

@@ -23,10 +23,13 @@ def new(
     model: Annotated[
         str | None, typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model).")
     ] = None,
+    after: Annotated[
+        list[str] | None, typer.Option("--after", metavar="ID", help="Start only when this task is done; repeat for several.")
+    ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md."""
+    """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
     from dispatch import workers
     from dispatch.plan import parse_checklist_source
     from dispatch.tasks import create_task, get_task
@@ -40,11 +43,16 @@ def new(
     repo, cfg = context()
     # The worker must be able to run before anything is created.
     launch = None if no_start else workers.prepare_launch(cfg, model)
+    after_ids = list(dict.fromkeys(after or []))
+    if after_ids and no_start:
+        raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     task = create_task(
         repo, cfg, title=title, task_id=task_id, items=items, description=description, base=base,
-        model=launch.model if launch else model,
+        model=launch.model if launch else model, after=after_ids,
     )
-    started = workers.start_worker(repo, cfg, get_task(repo, cfg, task.id), launch, resume=False) if launch else None
+    started = None
+    if launch:
+        started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
         from dispatch.output import emit_json
 
@@ -53,6 +61,7 @@ def new(
             "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
             "model": task.model, "items": task.items,
             "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
+            "queued": bool(launch) and started is None, "after": after_ids,
         }})
         return
     print(f"created {task.id}")
@@ -61,6 +70,10 @@ def new(
     print(f"  plan      {len(task.items)} item{'s' if len(task.items) != 1 else ''}: {task.worktree}/.dispatch/PLAN.md")
     if started:
         print(f"  worker    {started.model} on {started.backend}: `dispatch logs {task.id} -f` follows it")
+    elif launch and after_ids:
+        print(f"  worker    queued: {launch.model} starts when {', '.join(after_ids)} {'is' if len(after_ids) == 1 else 'are'} done")
+    elif launch:
+        print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
         print(f"  worker    not started: `dispatch resume {task.id} --model MODEL` starts one")
 

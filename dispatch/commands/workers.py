@@ -51,5 +51,8 @@ def resume(
 
     repo, cfg = context()
     started = workers.resume(repo, cfg, task_id, model=model, message=message)
+    if started is None:
+        print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
+        return
     print(f"resumed {task_id}: run {started.run}, {started.model} on {started.backend}")
     print(f"  `dispatch logs {task_id} -f` follows it")
