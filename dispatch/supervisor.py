@@ -228,7 +228,19 @@ def main(common_dir: str, task_id: str) -> int:
                                  saved=saved)
     events.append(repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved,
                   run=spec.run)
+    _advance_queue(repo)
     return 0
+
+
+def _advance_queue(repo: Repo) -> None:
+    """A slot is free and a task may be done: start whatever waited for that."""
+    from dispatch import config, queue
+
+    try:
+        for started in queue.advance(repo, config.load(repo.root)):
+            _say(f"started queued task {started}")
+    except Exception as e:  # noqa: BLE001 - the next dispatch command advances it anyway
+        _say(f"could not advance the queue: {e}")
 
 
 def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:
