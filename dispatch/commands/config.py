@@ -1,7 +1,8 @@
-"""Commands on configuration, models and trust: config show, models, models pick, init, trust, untrust."""
+"""Commands on configuration, models and trust: config show/set/unset, models [pick|add|rm|alias|unalias], init, trust."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,25 @@ def _load() -> Any:
     return config.load(_repo_root())
 
 
+RepoOpt = Annotated[bool, typer.Option("--repo", help="Edit this repository's .dispatch.toml, not the user config.")]
+
+
+def _edit_root(repo: bool) -> Path | None:
+    """The repository whose .dispatch.toml an edit writes (--repo), or None for the user config."""
+    if not repo:
+        return None
+    from dispatch.repo import open_repo
+
+    return open_repo(Path.cwd()).root
+
+
+def _edited(done: Any, did: str, same: str) -> None:
+    print(did if done.changed else same)
+    if done.trust_lapsed:
+        print(f"note: {done.path} defines commands and has changed: dispatch runs none of them until you "
+              "read it and run `dispatch trust` again", file=sys.stderr)
+
+
 def _value(value: Any) -> str:
     import json
 
@@ -49,6 +69,28 @@ def config_show(json_out: JsonOpt = False) -> None:
         return
     for key, value, source in rows:
         print(f"{key} = {_value(value)}  # {source}")
+
+
+@config_app.command("set", context_settings={"ignore_unknown_options": True})
+def config_set(
+    key: Annotated[str, typer.Argument(metavar="KEY", help='A key as in the file: default_model, models."gpt-5".backend...')],
+    value: Annotated[str, typer.Argument(metavar="VALUE", help='A string as typed; numbers, lists and tables as TOML (\'[".env"]\').')],
+    repo: RepoOpt = False,
+) -> None:
+    """Set KEY in the user config (or the repository's with --repo), keeping the file's comments."""
+    from dispatch import config_edit
+
+    done = config_edit.set_key(key, value, repo_root=_edit_root(repo))
+    _edited(done, f"set {done.key} = {done.value} in {done.path}", f"{done.key} is already {done.value} in {done.path}")
+
+
+@config_app.command("unset")
+def config_unset(key: Annotated[str, typer.Argument(metavar="KEY")], repo: RepoOpt = False) -> None:
+    """Remove KEY (a value, or a whole models./aliases./backends. entry) from the user or repository config."""
+    from dispatch import config_edit
+
+    done = config_edit.unset_key(key, repo_root=_edit_root(repo))
+    _edited(done, f"removed {done.key} from {done.path}", f"{done.key} is not in {done.path}: nothing to remove")
 
 
 @models_app.callback(invoke_without_command=True)
@@ -114,6 +156,52 @@ def models_pick(
                             "model": launch.model, "backend": launch.backend}})
     else:
         print(f"{name} (default)" if is_default else name)
+
+
+@models_app.command("add")
+def models_add(
+    model: Annotated[str, typer.Argument(metavar="MODEL")],
+    backend: Annotated[str | None, typer.Option("--backend", metavar="B", help="The backend that runs it (default: by its name).")] = None,
+    repo: RepoOpt = False,
+) -> None:
+    """Add MODEL to the config (a [models.MODEL] table), optionally with its backend."""
+    from dispatch import config_edit
+
+    done = config_edit.add_model(model, backend, repo_root=_edit_root(repo))
+    _edited(done, f"added model {model} in {done.path}: it runs on {done.backend}",
+            f"model {model} is already in {done.path}: it runs on {done.backend}")
+
+
+@models_app.command("rm")
+def models_rm(model: Annotated[str, typer.Argument(metavar="MODEL")], repo: RepoOpt = False) -> None:
+    """Remove MODEL's [models.MODEL] table from the config."""
+    from dispatch import config_edit
+
+    done = config_edit.remove_model(model, repo_root=_edit_root(repo))
+    _edited(done, f"removed model {model} from {done.path}", f"model {model} is not in {done.path}: nothing to remove")
+
+
+@models_app.command("alias")
+def models_alias(
+    name: Annotated[str, typer.Argument(metavar="NAME")],
+    model: Annotated[str, typer.Option("--model", metavar="M", help="The model the alias runs.")],
+    prompt: Annotated[str | None, typer.Option("--prompt", metavar="TEXT", help='Put before the worker\'s prompt ("" removes it; default: keep).')] = None,
+    repo: RepoOpt = False,
+) -> None:
+    """Make NAME an alias of model M, with an optional standing prompt; `models unalias NAME` removes it."""
+    from dispatch import config_edit
+
+    done = config_edit.set_alias(name, model, prompt, repo_root=_edit_root(repo))
+    _edited(done, f"alias {name} runs {model} ({done.path})", f"alias {name} already runs {model} ({done.path})")
+
+
+@models_app.command("unalias")
+def models_unalias(name: Annotated[str, typer.Argument(metavar="NAME")], repo: RepoOpt = False) -> None:
+    """Remove the alias NAME from the config."""
+    from dispatch import config_edit
+
+    done = config_edit.remove_alias(name, repo_root=_edit_root(repo))
+    _edited(done, f"removed alias {name} from {done.path}", f"alias {name} is not in {done.path}: nothing to remove")
 
 
 @app.command()
