@@ -12,6 +12,7 @@ import pytest
 from conftest import dispatch
 
 from dispatch import config_edit
+from dispatch.config import LISTS, SCALARS
 from dispatch.errors import DispatchError
 
 USER_TEXT = """\
@@ -179,9 +180,9 @@ BAD = [
      "variable: `dispatch config set backends.x.env.NAME VALUE`")),
     (["config", "set", "backends.x.unset", "[1]"], "<cfg>: key `backends.x.unset` must be a list of strings, not list [1]"),
     (["config", "set", "colour", "blue"],
-     ("unknown key `colour`: use one of default_model, worktree_root, branch_prefix, lock_timeout, ask_timeout, "
-     "stop_grace, merge_strategy, max_running, copy, setup, backends.NAME.command|env|unset, backends.NAME.env.VAR, "
-     "models.MODEL.backend, aliases.NAME.model|prompt")),
+     # the scalar keys as config.py lists them, in its order
+     "unknown key `colour`: use one of " + ", ".join([*SCALARS, *LISTS]) + ", backends.NAME.command|env|unset, "
+     "backends.NAME.env.VAR, models.MODEL.backend, aliases.NAME.model|prompt"),
     (["config", "set", "models.x.cost", "3"], "unknown key `models.x.cost`: an entry of `models` has only `backend`"),
     (["config", "set", "models.x", "claude"], "`models.x` is a table: set one of its fields, such as `models.x.backend`"),
     (["config", "set", "a b", "1"],
