@@ -27,6 +27,8 @@ SCALARS: dict[str, tuple[type, Any]] = {
     "stop_grace": (float, 10.0),
     "merge_strategy": (str, "squash"),
     "max_running": (int, 0),
+    "budget_time": (float, 0.0),
+    "budget_cost": (float, 0.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff")}
 LISTS = ("copy", "setup")

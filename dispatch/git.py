@@ -26,6 +26,9 @@ _LOCATION_VARS = (
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
     env["GIT_TERMINAL_PROMPT"] = "0"
+    # `git status` would otherwise refresh the index under index.lock, and a worker's own
+    # `git commit` in that worktree at that moment would fail.
+    env["GIT_OPTIONAL_LOCKS"] = "0"
     env.setdefault("LC_ALL", "C")
     if extra:
         env.update(extra)

@@ -87,6 +87,8 @@ def detail_text(detail: Any) -> str:
         ("created", s.created or "-"),
         ("dirty", f"{s.dirty} changed file{'s' if s.dirty != 1 else ''}" if s.dirty else "no"),
     ]
+    if s.seconds is not None:
+        facts.append(("usage", usage_text(s.seconds, s.cost_usd, s.tokens)))
     width = max(len(k) for k, _ in facts)
     lines += [f"  {k.ljust(width)}  {v}" for k, v in facts]
     lines += ["", f"Checklist ({plan_cell(s.plan)} done)"]
@@ -117,3 +119,16 @@ def detail_text(detail: Any) -> str:
 def _one_line(text: str) -> str:
     first = text.strip().splitlines()[0] if text.strip() else ""
     return first + (" …" if "\n" in text.strip() else "")
+
+
+def usage_text(seconds: float | None, cost: float | None, tokens: dict[str, int] | None) -> str:
+    """`3m12s, $0.0420, 12,300 tokens in / 900 out`, leaving out what is not known."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    parts = [f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{seconds:g}s"]
+    if cost is not None:
+        parts.append(f"${cost:.4f}")
+    if tokens:
+        parts.append(f"{tokens['input']:,} tokens in / {tokens['output']:,} out")
+    return ", ".join(parts)

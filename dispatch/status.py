@@ -43,6 +43,9 @@ class TaskStatus:
     last_commit: dict[str, Any] | None
     worker: dict[str, Any] | None
     problem: str | None = None  # why the task is broken
+    seconds: float | None = None  # wall time of its worker runs
+    cost_usd: float | None = None  # where the worker's CLI reports it
+    tokens: dict[str, int] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -198,6 +201,9 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
                 last_commit=last,
                 worker=worker,
                 problem=problem,
+                seconds=(worker or {}).get("usage", {}).get("seconds"),
+                cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
+                tokens=(worker or {}).get("usage", {}).get("tokens"),
                 extra={"conflicts": check.conflicts} if check is not None and check.conflicts else {},
             )
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch import clock, events, git, runtime
+from dispatch.usage import parse_usage
 from dispatch.repo import Repo
 
 
@@ -37,6 +38,9 @@ class LaunchSpec:
     model: str
     backend: str
     requested: str = ""
+    budget_time: float = 0.0  # seconds over all runs; 0 = none
+    budget_cost: float = 0.0  # USD over all runs, where the CLI reports cost; 0 = none
+    prior_seconds: float = 0.0  # what earlier runs used
     copy: list[str] = field(default_factory=list)
     setup: list[list[str]] = field(default_factory=list)
     prepare: bool = True
@@ -70,9 +74,11 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, spec_path)
     # The whole record is written before the fork; from then on only the supervisor writes it.
+    previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
         "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
         "requested": spec.requested, "argv": spec.argv, "started": clock.iso(time.time()), "spawned": time.time(),
+        "runs": previous.get("runs", []), "budget": previous.get("budget"),
     })
     with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(
@@ -190,12 +196,15 @@ def main(common_dir: str, task_id: str) -> int:
                               run=spec.run)
                 return 0
 
+    sys.stdout.flush()
+    log_start = os.fstat(sys.stdout.fileno()).st_size
     worker = subprocess.Popen(
         spec.argv, cwd=worktree, env=_worker_env(spec, repo),
         stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
         stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
     )
-    runtime.update_worker(repo, task_id, phase="running", pid=worker.pid,
+    began = time.time()
+    runtime.update_worker(repo, task_id, phase="running", pid=worker.pid, running_since=began,
                           pid_start=runtime.process_start_time(worker.pid))
     events.append(repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid)
 
@@ -215,7 +224,8 @@ def main(common_dir: str, task_id: str) -> int:
             worker.stdin.close()
         except BrokenPipeError:
             pass
-    code = worker.wait()
+    over_budget = _wait(worker, spec, began)
+    code = worker.returncode
     _say(f"worker exited with code {code}")
     saved = None
     try:
@@ -224,8 +234,14 @@ def main(common_dir: str, task_id: str) -> int:
             _say(f"saved uncommitted work as {saved[:7]}")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")
-    data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(time.time()),
-                                 saved=saved)
+    ended = time.time()
+    used = parse_usage(_log_since(runtime.log_path(repo, task_id), log_start))
+    run = {"run": spec.run, "model": spec.model, "backend": spec.backend, "started": clock.iso(began),
+           "exited": clock.iso(ended), "seconds": round(ended - began, 1), "exit_code": code, **used.to_json()}
+    runs = [*(runtime.read_worker(repo, task_id) or {}).get("runs", []), run]
+    extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
+    data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended),
+                                 saved=saved, runs=runs, running_since=None, **extra)
     events.append(repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved,
                   run=spec.run)
     _advance_queue(repo)
@@ -241,6 +257,43 @@ def _advance_queue(repo: Repo) -> None:
             _say(f"started queued task {started}")
     except Exception as e:  # noqa: BLE001 - the next dispatch command advances it anyway
         _say(f"could not advance the queue: {e}")
+
+
+def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, began: float, grace: float = 10.0) -> str | None:
+    """Wait for the worker; stop it when it runs past its time budget. Returns why it was stopped, if it was."""
+    if not spec.budget_time:
+        worker.wait()
+        return None
+    deadline = began + max(0.0, spec.budget_time - spec.prior_seconds)
+    while True:
+        try:
+            worker.wait(timeout=max(0.05, min(1.0, deadline - time.time())))
+            return None
+        except subprocess.TimeoutExpired:
+            if time.time() < deadline:
+                continue
+        _say(f"the task used its time budget of {spec.budget_time:g}s: stopping the worker")
+        for signum in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(worker.pid, signum)
+            except ProcessLookupError:
+                break
+            try:
+                worker.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        return f"it used its time budget of {spec.budget_time:g}s"
+
+
+def _log_since(path: Path, offset: int) -> str:
+    sys.stdout.flush()
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
 
 
 def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:

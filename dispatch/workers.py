@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import events, runtime, supervisor
+from dispatch import events, runtime, supervisor, usage
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
@@ -66,10 +66,24 @@ def start_worker(
         branch=short_branch(task.branch), message=message or "", ask_timeout_code=ASK_TIMEOUT_EXIT,
     )
     argv, stdin = backends.render_argv(launch, prompt=prompt, worktree=worktree)
+    budget = previous.get("budget") or {}
+    budget_time = float(budget.get("time") or cfg["budget_time"] or 0)
+    budget_cost = float(budget.get("cost") or cfg["budget_cost"] or 0)
+    spent = usage.totals(previous.get("runs", []), running_since=None, now=0)
+    if budget_time and spent["seconds"] >= budget_time:
+        raise DispatchError(f"task `{task.id}` has used its time budget ({budget_time:g}s): "
+                            f"raise it with `dispatch resume {task.id} --budget-time SECONDS`")
+    if budget_cost and (spent["cost_usd"] or 0) >= budget_cost:
+        raise DispatchError(f"task `{task.id}` has used its cost budget (${budget_cost:g}): "
+                            f"raise it with `dispatch resume {task.id} --budget-cost USD`")
+    if budget_cost and launch.backend == "claude":
+        # Claude Code stops itself at a spending limit: give it what is left.
+        argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
     spec = supervisor.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=dict(launch.env), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
-        requested=launch.requested, copy=copy, setup=setup, prepare=not resume,
+        requested=launch.requested, budget_time=budget_time, budget_cost=budget_cost,
+        prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume,
     )
     pid = supervisor.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)
@@ -96,6 +110,22 @@ def begin(
     data = runtime.read_worker(repo, task.id) or {}
     return Started(task.id, int(data.get("run", 1)), str(data.get("model")), str(data.get("backend")),
                    int(data.get("supervisor_pid") or 0))
+
+
+def check_budget(seconds: float | None, cost: float | None) -> None:
+    for value, what in ((seconds, "--budget-time"), (cost, "--budget-cost")):
+        if value is not None and value <= 0:
+            raise DispatchError(f"{what} must be more than 0")
+
+
+def set_budget(repo: Repo, task_id: str, *, seconds: float | None, cost: float | None) -> None:
+    """Record the task's budget (machine-local, beside its worker record)."""
+    check_budget(seconds, cost)
+    if seconds is None and cost is None:
+        return
+    budget = dict((runtime.read_worker(repo, task_id) or {}).get("budget") or {})
+    budget.update({k: v for k, v in (("time", seconds), ("cost", cost)) if v is not None})
+    runtime.update_worker(repo, task_id, budget=budget)
 
 
 def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:

@@ -52,6 +52,11 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
     assert git(repo, "show", "dispatch/add-a-greeting:greeting.txt") == "hello"
     data = worker_json(repo, "add-a-greeting")
     assert data["exit_code"] == 0
+    # Cost and tokens come from the CLI's own result line (the fake API reports 100 in, 20 out a call).
+    (run,) = data["runs"]
+    assert (run["cost_usd"], run["input_tokens"], run["output_tokens"]) == (0.0012, 300, 60)
+    status = task_status(repo, "add-a-greeting")
+    assert (status["cost_usd"], status["tokens"]) == (0.0012, {"input": 300, "output": 60})
     assert data["argv"][:2] == ["claude", "-p"]
     assert data["argv"][2].startswith("You are a dispatch worker. Your task is `add-a-greeting`: Add a greeting\n")
     requests = [e for e in read_log(log) if e["kind"] == "agent"]

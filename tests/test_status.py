@@ -74,7 +74,7 @@ def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
             "plan": {"done": 1, "total": 2, "blocked": 0, "failed": 0},
             "questions_open": 0, "question": None, "ahead": 2, "behind": 0, "dirty": 0,
             "last_commit": {"sha": tip, "subject": "tick", "time": 1795428000},
-            "worker": None, "problem": None,
+            "worker": None, "problem": None, "seconds": None, "cost_usd": None, "tokens": None,
         }],
     }
 

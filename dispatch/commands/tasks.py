@@ -26,6 +26,12 @@ def new(
     after: Annotated[
         list[str] | None, typer.Option("--after", metavar="ID", help="Start only when this task is done; repeat for several.")
     ] = None,
+    budget_time: Annotated[
+        float | None, typer.Option("--budget-time", metavar="SECONDS", help="Stop the worker past this wall time.")
+    ] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
+    ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -40,6 +46,7 @@ def new(
         if items:
             raise DispatchError("give the checklist with --item or with --plan, not both")
         description, items = parse_checklist_source(read_input(plan, "--plan"))
+    workers.check_budget(budget_time, budget_cost)
     repo, cfg = context()
     # The worker must be able to run before anything is created.
     launch = None if no_start else workers.prepare_launch(cfg, model)
@@ -51,6 +58,7 @@ def new(
         model=launch.model if launch else model, after=after_ids,
     )
     started = None
+    workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
     if launch:
         started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:

@@ -45,11 +45,19 @@ def resume(
     task_id: Annotated[str, typer.Argument(metavar="ID")],
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias (default: the last run's).")] = None,
     message: Annotated[str | None, typer.Option("--message", help="Extra instructions for the new worker.")] = None,
+    budget_time: Annotated[
+        float | None, typer.Option("--budget-time", metavar="SECONDS", help="Raise the task's time budget to this.")
+    ] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option("--budget-cost", metavar="USD", help="Raise the task's cost budget to this.")
+    ] = None,
 ) -> None:
     """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
     from dispatch import workers
 
     repo, cfg = context()
+    workers.get_task(repo, cfg, task_id)
+    workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
     started = workers.resume(repo, cfg, task_id, model=model, message=message)
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
