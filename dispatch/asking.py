@@ -94,7 +94,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
-        events.append(repo, task.id, "question", number=question.number, text=text)
+        events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
     return Asked(task.id, question.number)
 
 
@@ -103,8 +103,9 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
     path = _questions_path(task)
     deadline = time.monotonic() + timeout
     seen: tuple[int, int] | None = None
+    answer: str | None = None
     try:
-        while True:
+        while answer is None and time.monotonic() < deadline:
             try:
                 st = path.stat()
                 stamp = (st.st_mtime_ns, st.st_size)
@@ -113,20 +114,22 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
             if stamp != seen:  # read the file only when it changed
                 seen = stamp
                 answer = _answer_of(path, task.id, number)
-                if answer is not None:
-                    break
-            if time.monotonic() >= deadline:
+            if answer is None:
+                time.sleep(poll)
+        with locked(repo, cfg["lock_timeout"]):
+            # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
+            answer = answer if answer is not None else _answer_of(path, task.id, number)
+            if answer is None:
+                _ask_marker(repo, task.id).unlink(missing_ok=True)
                 raise AskTimeout(
                     f"no answer to Q{number} within {timeout:g}s. Mark the current item `[?]` with the question, "
                     "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
                     "the dispatcher will answer and resume the task"
                 )
-            time.sleep(poll)
+            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=path.parent.parent, check=False).returncode:
+                _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
     finally:
         _ask_marker(repo, task.id).unlink(missing_ok=True)
-    with locked(repo, cfg["lock_timeout"]):
-        if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=path.parent.parent, check=False).returncode:
-            _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
     return answer
 
 
@@ -142,12 +145,13 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
 
 
-def ask_is_waiting(repo: Repo, task_id: str) -> bool:
+def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
+    """A live `ask` waits on question NUMBER (and so will commit its answer)."""
     try:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
         return False
-    return runtime.is_alive(data.get("pid"), data.get("start"))
+    return data.get("number") == number and runtime.is_alive(data.get("pid"), data.get("start"))
 
 
 @dataclass(frozen=True)
@@ -173,8 +177,9 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
                 raise DispatchError(f"task `{task_id}` has no open question: `dispatch show {task_id}` lists its questions")
             number = still_open[0].number
         questions.answer(number, text, clock.iso(clock.now()))
+        # Before writing: once written, a waiting `ask` may take the answer and clear its marker at once.
+        waiting = ask_is_waiting(repo, task_id, number)
         atomic_write(path, questions.render())
-        waiting = ask_is_waiting(repo, task_id)
         if not waiting:
             # Nobody will commit it for us: commit it now so the next worker finds it in history.
             _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")

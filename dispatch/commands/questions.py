@@ -25,7 +25,8 @@ def ask(
     repo, cfg = context()
     task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
     asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
-    print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():  # piped (an agent's tool call), the output must be the answer alone
+        print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
     answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)
     print(answer)
 
@@ -48,18 +49,27 @@ def answer(
         print(f"answered Q{done.number} of {task_id}: its worker is running and reads it in QUESTIONS.md")
     elif resume:
         started = workers.resume(repo, cfg, task_id, model=None, message=None)
-        print(f"answered Q{done.number} of {task_id}; resumed it: run {started.run}, {started.model} on {started.backend}")
+        if started is None:
+            print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
+        else:
+            print(f"answered Q{done.number} of {task_id}; resumed it: run {started.run}, {started.model} on {started.backend}")
     else:
         print(f"answered Q{done.number} of {task_id}; no worker is running: `dispatch resume {task_id}` continues with the answer")
 
 
 @app.command()
-def questions(json_out: JsonOpt = False) -> None:
+def questions(
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Only these tasks (default: all).", show_default=False)] = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Every open question across the tasks, oldest first."""
     from dispatch import asking, clock, output
+    from dispatch.tasks import get_task
 
     repo, cfg = context()
-    found = asking.open_questions(repo, cfg)
+    for task_id in ids or []:
+        get_task(repo, cfg, task_id)
+    found = asking.open_questions(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"questions": [q.to_json() for q in found]})
     elif not found:
@@ -91,7 +101,9 @@ def events(
         output.emit_json({"events": found})
         return
     for e in found:
-        details = " ".join(f"{k}={v}" for k, v in sorted(e.items()) if k not in ("time", "task", "kind"))
+        details = " ".join(
+            f"{k}={v}" for k, v in sorted(e.items()) if k not in ("time", "task", "kind") and v is not None
+        )
         print(f"{e.get('time')}  {e.get('task')}  {e.get('kind')}  {details}".rstrip())
 
 
