@@ -8,7 +8,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dispatch import clock
 from dispatch.config import Config
@@ -26,22 +26,36 @@ class WaitTimeout(DispatchError):
 
 def read_events(repo: Repo, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Whole event lines from byte OFFSET on, and the offset after the last whole line."""
+    located, end = _read_located(repo, offset)
+    return [event for event, _start in located], end
+
+
+def _read_located(repo: Repo, offset: int) -> tuple[list[tuple[dict[str, Any], int]], int]:
+    """Like read_events, with the byte offset where each event's line starts."""
     try:
         with open(log_path(repo), "rb") as f:
+            if offset and not _at_line_start(f, offset):
+                offset = 0  # the log was edited under the cursor: reread it; reported keys stop repeats
             f.seek(offset)
             data = f.read()
     except FileNotFoundError:
         return [], 0
     end = data.rfind(b"\n") + 1  # a line still being written is read next time
-    found = []
-    for raw in data[:end].splitlines():
+    found, start = [], offset
+    for raw in data[:end].splitlines(keepends=True):
         try:
             event = json.loads(raw)
         except ValueError:
-            continue  # a torn line from a crash: skip it, never stop reading
+            event = None  # a torn line from a crash: skip it, never stop reading
         if isinstance(event, dict):
-            found.append(event)
+            found.append((event, start))
+        start += len(raw)
     return found, offset + end
+
+
+def _at_line_start(f: BinaryIO, offset: int) -> bool:
+    f.seek(offset - 1)
+    return f.read(1) == b"\n"
 
 
 def since(repo: Repo, when: str | None) -> list[dict[str, Any]]:
@@ -115,24 +129,30 @@ class Notice:
 def _notice(event: dict[str, Any]) -> Notice | None:
     task, kind = str(event.get("task", "")), event.get("kind")
     if kind == "question":
-        n = event.get("number")
-        text = str(event.get("text", "")).strip().splitlines()[0] if event.get("text") else ""
-        return Notice(f"q:{task}:{n}", "question", task, f"asks Q{n}: {text}",
-                      f'dispatch answer {task} "..."', {"number": n, "question": event.get("text", "")})
+        return _question_notice(task, event.get("number"), str(event.get("text", "")),
+                                str(event.get("asked", event.get("time"))))
     if kind == "exited":
         state, code = event.get("state", "ended"), event.get("code")
-        key = f"x:{task}:{event.get('run', event.get('time'))}"
+        # With the time: a task made again under a purged task's id starts again at run 1.
+        key = f"x:{task}:{event.get('run')}:{event.get('time')}"
         if state == "done":
             return Notice(key, "done", task, "finished: every item is done", f"dispatch review {task}", {"code": code})
         if state in ("blocked", "asking"):
             return Notice(key, "blocked", task, "stopped on an open question",
-                          f"dispatch questions; dispatch answer {task} --resume \"...\"", {"code": code})
+                          f'dispatch answer {task} --resume "..."', {"code": code})
         if state == "stopped":
             return Notice(key, "stopped", task, "was stopped", f"dispatch resume {task}", {"code": code})
         if state == "failed" or code:
             return Notice(key, "failed", task, f"failed (exit {code})", f"dispatch logs {task} -n 30", {"code": code})
         return Notice(key, "ended", task, f"worker ended ({state}) with work left", f"dispatch show {task}", {"code": code})
     return None
+
+
+def _question_notice(task: str, number: Any, text: str, asked: str) -> Notice:
+    lines = text.strip().splitlines()
+    # With the time asked: a task made again under a purged task's id starts again at Q1.
+    return Notice(f"q:{task}:{number}:{asked}", "question", task, f"asks Q{number}: {lines[0] if lines else ''}",
+                  f'dispatch answer {task} "..."', {"number": number, "question": text})
 
 
 def wait(
@@ -144,14 +164,12 @@ def wait(
     cursor = load_cursor(repo, consumer)
     told = set(cursor.reported)
     # Questions whose event was lost (a crash between commit and event) are still news.
-    pending = [
-        Notice(f"q:{q.task}:{q.number}", "question", q.task, f"asks Q{q.number}: {q.text.strip().splitlines()[0]}",
-               f'dispatch answer {q.task} "..."', {"number": q.number, "question": q.text})
-        for q in open_questions(repo, cfg, ids or None)
-    ]
+    pending = [_question_notice(q.task, q.number, q.text, q.asked) for q in open_questions(repo, cfg, ids or None)]
     deadline = None if timeout is None else time.monotonic() + timeout
     log = log_path(repo)
     size = -1
+    # The offset to save: never past news of other tasks that a filtered wait leaves for a later one.
+    held: int | None = None
     while True:
         try:
             current = os.stat(log).st_size
@@ -160,20 +178,31 @@ def wait(
         if current != size:  # nothing is read, and no git runs, until the log grows
             size = current
             before = cursor.offset
-            new, cursor.offset = read_events(repo, cursor.offset)
-            pending += [n for e in new if e.get("kind") in WAKING and (n := _notice(e)) is not None]
+            new, cursor.offset = _read_located(repo, cursor.offset)
+            for event, start in new:
+                notice = _notice(event) if event.get("kind") in WAKING else None
+                if notice is None or notice.key in told:
+                    continue
+                if ids and notice.task not in ids:
+                    held = start if held is None else held
+                else:
+                    pending.append(notice)
             if cursor.offset != before and not pending:
-                save_cursor(repo, consumer, cursor)
+                save_cursor(repo, consumer, _saved(cursor, held))
         news = _dedupe([n for n in pending if n.key not in told and (not ids or n.task in ids)])
         news = [n for n in news if n.kind != "question" or _still_open(repo, cfg, n)]
         if news:
             cursor.reported += [n.key for n in news]
-            save_cursor(repo, consumer, cursor)
+            save_cursor(repo, consumer, _saved(cursor, held))
             return news
         pending = []
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
         time.sleep(poll)
+
+
+def _saved(cursor: Cursor, held: int | None) -> Cursor:
+    return cursor if held is None else Cursor(min(cursor.offset, held), cursor.reported)
 
 
 def _dedupe(notices: list[Notice]) -> list[Notice]:
