@@ -89,7 +89,7 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run_host_session(work: Path, env: dict[str, str]) -> HostSession:
+def run_host_session(work: Path, env: dict[str, str], tmpdir: Path | None = None) -> HostSession:
     """A project with the skill installed and the scripted model configured; the host takes one task to merge.
 
     ENV must already be hermetic (HOME, XDG_*, git identity): the CLI's state and dispatch's user config
@@ -110,6 +110,8 @@ def run_host_session(work: Path, env: dict[str, str]) -> HostSession:
     runs = []
     with FakeAnthropic(HostScript([Conversation(match=REQUEST, turns=TURNS)]), log) as api:
         cli_env = claude_env(api.base_url, env["HOME"], base=env)
+        if tmpdir is not None:  # where the CLI keeps background commands' output
+            cli_env["TMPDIR"] = str(tmpdir)
         session: list[str] = []
         for prompt in PROMPTS:
             argv = [CLAUDE, "-p", prompt, "--output-format", "json", "--allowedTools", "Bash(dispatch *)", *session]
@@ -164,7 +166,8 @@ def normalised(out: str, session: HostSession) -> str:
 
 @needs_claude
 def test_claude_code_hosts_one_task_from_request_to_merge(tmp_path: Path) -> None:
-    session = run_host_session(tmp_path / "work", dict(os.environ))
+    (tmp_path / "tmp").mkdir()
+    session = run_host_session(tmp_path / "work", dict(os.environ), tmpdir=tmp_path / "tmp")
     assert [r.returncode for r in session.runs] == [0, 0, 0], [r.stderr[-2000:] for r in session.runs]
     assert [json.loads(r.stdout)["result"] for r in session.runs] == [TURNS[t][0]["text"] for t in LAST_TURN_OF_RUN]
     requests = session.agent_requests()
