@@ -64,6 +64,8 @@ def test_defaults_shown_with_their_source(repo: Path) -> None:
     assert (r.code, r.err) == (0, "")
     assert r.out == "ask_timeout = 600.0  # default\n" + BUILTIN_LINES + textwrap.dedent("""\
         branch_prefix = "dispatch/"  # default
+        budget_cost = 0.0  # default
+        budget_time = 0.0  # default
         copy = []  # default
         default_model = ""  # default
         lock_timeout = 60.0  # default
@@ -105,6 +107,8 @@ def test_each_layer_wins_over_the_one_below(repo: Path, tmp_path: Path, hermetic
         ask_timeout = 600.0  # default
         """) + BUILTIN_LINES + textwrap.dedent("""\
         branch_prefix = "agents/"  # <tmp>/home/.config/dispatch/config.toml
+        budget_cost = 0.0  # default
+        budget_time = 0.0  # default
         copy = [".env"]  # <tmp>/home/.config/dispatch/config.toml
         default_model = "sonnet"  # <tmp>/home/.config/dispatch/config.toml
         lock_timeout = 5.5  # <tmp>/work/app/.dispatch.toml
