@@ -67,5 +67,22 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
     results = tool_results(requests[1]["body"])
     assert [r.get("is_error", False) for r in results] == [False]
     # The CLI's stream-json output went to the worker log.
-    lines = [json.loads(x) for x in dispatch("logs", "add-a-greeting", cwd=repo).out.splitlines() if x.startswith("{")]
+    lines = [json.loads(x) for x in dispatch("logs", "add-a-greeting", "--raw", cwd=repo).out.splitlines()
+             if x.startswith("{")]
     assert lines[-1]["type"] == "result" and lines[-1]["subtype"] == "success"
+    # Read by a person or a host, each event is one short line.
+    shown = [line.split("] ", 1)[1] if line.startswith("[dispatch ") else line
+             for line in dispatch("logs", "add-a-greeting", cwd=repo).out.splitlines()]
+    assert shown == [
+        "run 1: model sonnet on backend claude",
+        "· init (model claude-sonnet-5-5)",
+        "says: I will start.",
+        'Bash: pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt',
+        "got: (Bash completed with no output)",
+        "Bash: sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md && git add -A && "
+        "git commit -qm 'Add the greeting'",
+        "got: (Bash completed with no output)",
+        "says: Every item is done.",
+        "· result: success, 3 turns, $0.0012",
+        "worker exited with code 0",
+    ]

@@ -15,15 +15,20 @@ def logs(
     task_id: Annotated[str, typer.Argument(metavar="ID")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the worker's run ends.")] = False,
     lines: Annotated[int | None, typer.Option("-n", "--lines", help="Only the last N lines.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="The log as written, JSON events of agent CLIs unabridged.")] = False,
 ) -> None:
-    """The worker's output (and the supervisor's notes) for a task."""
-    from dispatch import workers
+    """The worker's output (and the supervisor's notes) for a task; agent CLIs' JSON events one short line each."""
+    from dispatch import logview, workers
 
     repo, cfg = context()
-    for line in workers.log_lines(repo, cfg, task_id, lines):
+    shown = workers.log_lines(repo, cfg, task_id, None)
+    shown = shown if raw else logview.render(shown)
+    for line in shown[-lines:] if lines else shown:
         print(line)
     if follow:
         for chunk in workers.follow(repo, task_id):
+            if not raw:
+                chunk = "".join(f"{line}\n" for line in logview.render(chunk.splitlines()))
             sys.stdout.write(chunk)
             sys.stdout.flush()
 
