@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from conftest import dispatch
-from test_questions_flow import finish, start, worktree
+from test_questions_flow import finish, reap_started, start, worktree  # noqa: F401 - reap_started: autouse
 from test_workers import FAST, state_is, wait_for
 
 
