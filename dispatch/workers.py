@@ -81,12 +81,22 @@ def start_worker(
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
     spec = supervisor.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
-        env=dict(launch.env), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
+        env=_worker_env(cfg, launch), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
         requested=launch.requested, budget_time=budget_time, budget_cost=budget_cost,
         prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume,
     )
     pid = supervisor.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)
+
+
+def _worker_env(cfg: Config, launch: Any) -> dict[str, str]:
+    env = dict(launch.env)
+    if launch.backend == "claude":
+        # Claude Code ends a Bash command after 2 minutes; `dispatch ask` may wait ask_timeout for its answer.
+        limit = str(int((float(cfg["ask_timeout"]) + 60) * 1000))
+        env.setdefault("BASH_DEFAULT_TIMEOUT_MS", limit)
+        env.setdefault("BASH_MAX_TIMEOUT_MS", limit)
+    return env
 
 
 def is_running(repo: Repo, task_id: str) -> bool:

@@ -29,7 +29,8 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
     wt = tmp_path / "work" / "app.dispatch" / "add-a-greeting"
     script = Script([Conversation(match="Your task is `add-a-greeting`", turns=[
         [text("I will start."), tool_use("Bash", {
-            "command": 'pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt',
+            "command": 'pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt'
+                       ' && echo "$BASH_MAX_TIMEOUT_MS" > .git-ignored-timeout',
         })],
         [tool_use("Bash", {
             "command": "sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md"
@@ -49,6 +50,8 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
         "Add the greeting\ndispatch: plan add-a-greeting"
     )
     assert (wt / "where.txt").read_text() == f"{wt}\nadd-a-greeting\n"
+    # Claude Code's Bash tool may wait as long as `dispatch ask` does (ask_timeout 600 s + 60 s).
+    assert (wt / ".git-ignored-timeout").read_text() == "660000\n"
     assert git(repo, "show", "dispatch/add-a-greeting:greeting.txt") == "hello"
     data = worker_json(repo, "add-a-greeting")
     assert data["exit_code"] == 0
@@ -77,7 +80,8 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
         "run 1: model sonnet on backend claude",
         "· init (model claude-sonnet-5-5)",
         "says: I will start.",
-        'Bash: pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt',
+        'Bash: pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt && echo '
+        '"$BASH_MAX_TIMEOUT_MS" > .git-ignored-timeout',
         "got: (Bash completed with no output)",
         "Bash: sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md && git add -A && "
         "git commit -qm 'Add the greeting'",
