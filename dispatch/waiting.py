@@ -17,7 +17,7 @@ from dispatch.events import log_path
 from dispatch.repo import Repo
 
 # What wakes a host: a question, or a worker run that ended.
-WAKING = ("question", "exited")
+WAKING = ("question", "exited", "blocked")
 
 
 class WaitTimeout(DispatchError):
@@ -145,6 +145,10 @@ def _notice(event: dict[str, Any]) -> Notice | None:
         if state == "failed" or code:
             return Notice(key, "failed", task, f"failed (exit {code})", f"dispatch logs {task} -n 30", {"code": code})
         return Notice(key, "ended", task, f"worker ended ({state}) with work left", f"dispatch show {task}", {"code": code})
+    if kind == "blocked":
+        # A queued task that cannot start: what it waits for conflicts, was discarded, or cannot run.
+        return Notice(f"b:{task}:{event.get('time')}", "blocked", task, f"cannot start: {event.get('reason', '')}",
+                      f"dispatch show {task}", {"reason": event.get("reason")})
     return None
 
 
@@ -177,6 +181,7 @@ def wait(
             current = 0
         if current != size:  # nothing is read, and no git runs, until the log grows
             size = current
+            _advance_queue(repo, cfg)
             before = cursor.offset
             new, cursor.offset = _read_located(repo, cursor.offset)
             for event, start in new:
@@ -199,6 +204,17 @@ def wait(
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
         time.sleep(poll)
+
+
+def _advance_queue(repo: Repo, cfg: Config) -> None:
+    """A waiting host is a dispatch process too: it starts queued tasks whose time has come."""
+    from dispatch import queue
+
+    if queue.has_work(repo):
+        try:
+            queue.advance(repo, cfg)
+        except DispatchError:
+            pass  # the next command or supervisor tries again
 
 
 def _saved(cursor: Cursor, held: int | None) -> Cursor:

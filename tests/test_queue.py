@@ -124,3 +124,20 @@ def test_the_queue_file_is_the_whole_truth(repo: Path, tmp_path: Path) -> None:
     assert list(queue) == ["tail"]
     assert (queue["tail"]["after"], queue["tail"]["requested"]) == (["head"], "scripted")
     assert textwrap.dedent(dispatch("stop", "head", cwd=repo).out).startswith("stopped the worker of head")
+
+
+def test_wait_wakes_when_a_queued_task_cannot_start(repo: Path, tmp_path: Path) -> None:
+    for name in ("left", "right"):
+        t = json.loads(dispatch("new", name, "--item", "x", "--no-start", "--json", cwd=repo).out)["task"]
+        wt = Path(t["worktree"])
+        (wt / "src" / "app.py").write_text(f"{name}\n")
+        plan = wt / ".dispatch" / "PLAN.md"
+        plan.write_text(plan.read_text().replace("- [ ] x", "- [x] x"))
+        git(wt, "commit", "-qam", f"{name} edit")
+    _new(repo, "Both", "--item", "y", "--after", "left", "--after", "right")
+    r = dispatch("wait", "--timeout", "30", cwd=repo)
+    assert (r.code, r.out) == (0, (
+        "both cannot start: the tasks it waits for conflict with each other in src/app.py: land or rebase one of "
+        "left, right first, then `dispatch resume both`\n"
+        "  → dispatch show both\n"
+    ))
