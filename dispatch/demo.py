@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -136,4 +137,5 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
 
 
 def _quote(text: str) -> str:
-    return text if text and all(c.isalnum() or c in "-_./=" for c in text) else f'"{text}"'
+    # Shown for people to copy: quoted so that a shell takes it literally, backquotes and all.
+    return shlex.quote(text)
