@@ -18,12 +18,17 @@ def emit_json(payload: dict[str, Any]) -> None:
 
 def table(rows: list[list[str]], header: list[str]) -> str:
     """Columns padded to their widest cell; the last column is never padded."""
+    return "\n".join(table_lines(rows, header))
+
+
+def table_lines(rows: list[list[str]], header: list[str]) -> list[str]:
+    """The lines of `table`: the header's, then one for each row."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = []
     for row in [header, *rows]:
         cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
         lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines)
+    return lines
 
 
 def use_color(stream: Any = None) -> bool:
@@ -43,30 +48,55 @@ def plan_cell(plan: Any) -> str:
 
 
 def status_table(tasks: list[Any]) -> str:
+    return "\n".join(text for text, _kind in status_lines(tasks))
+
+
+def status_lines(tasks: list[Any]) -> list[tuple[str, str]]:
+    """The status table and its notes, each line with what it shows: `header`, `group`, a state, or a note's kind.
+
+    A group's tasks (one task sent to several models) come together under a line naming the group.
+    """
+    tasks = _by_group(tasks)
     rows = []
-    notes = []
+    notes: list[tuple[str, str]] = []
     for t in tasks:
         last = clock.age(t.last_commit["time"]) if t.last_commit else "-"
         ahead = "-" if t.ahead is None else f"+{t.ahead}/-{t.behind}"
         dirty = "-" if not t.dirty else str(t.dirty)
-        rows.append(
-            [t.id, t.state, plan_cell(t.plan), str(t.questions_open or "-"), ahead, dirty, last, t.worktree or "-"]
-        )
+        rows.append([
+            f"  {t.id}" if t.group else t.id, t.state, plan_cell(t.plan), str(t.questions_open or "-"), ahead, dirty,
+            last, t.worktree or "-",
+        ])
         if t.question:
-            notes.append(f"{t.id} asks: {t.question}")
+            notes.append((f"{t.id} asks: {t.question}", "question"))
         if t.problem:
-            notes.append(f"{t.id} is broken: {t.problem}")
+            notes.append((f"{t.id} is broken: {t.problem}", "broken"))
         if t.extra.get("conflicts"):
             files = ", ".join(t.extra["conflicts"][:3])
-            notes.append(f"{t.id} no longer merges cleanly into {t.base} ({files}): `dispatch rebase {t.id} --leave`")
+            notes.append((f"{t.id} no longer merges cleanly into {t.base} ({files}): `dispatch rebase {t.id} --leave`",
+                          "conflict"))
         reason = (t.worker or {}).get("reason")
         if t.state == "blocked" and reason:
-            notes.append(f"{t.id} is blocked: {reason}")
+            notes.append((f"{t.id} is blocked: {reason}", "blocked"))
         if t.state == "queued":
             after = (t.worker or {}).get("after") or []
-            notes.append(f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot")
-    text = table(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "WORKTREE"])
-    return "\n".join([text, *notes])
+            notes.append((f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot",
+                          "queued"))
+    header, *lines = table_lines(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "WORKTREE"])
+    out = [(header, "header")]
+    for i, (t, line) in enumerate(zip(tasks, lines, strict=True)):
+        if t.group and (i == 0 or tasks[i - 1].group != t.group):
+            out.append((f"group {t.group}: `dispatch review {t.group}` compares its candidates", "group"))
+        out.append((line, t.state))
+    return out + notes
+
+
+def _by_group(tasks: list[Any]) -> list[Any]:
+    """TASKS in their order, each group's tasks moved up to where its first one is."""
+    first: dict[str, int] = {}
+    for i, t in enumerate(tasks):
+        first.setdefault(t.group or f"\0{t.id}", i)
+    return sorted(tasks, key=lambda t: first[t.group or f"\0{t.id}"])
 
 
 def task_json(t: Any) -> dict[str, Any]:

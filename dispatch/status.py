@@ -32,6 +32,7 @@ class TaskStatus:
     base: str | None
     base_commit: str | None
     model: str | None
+    group: str | None  # the fan-out it belongs to (`new --model a --model b`)
     created: str | None
     state: str
     plan: PlanSummary
@@ -187,6 +188,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
                 base=bases[task.id][0],
                 base_commit=bases[task.id][1],
                 model=_str_or_none(meta.get("model")),
+                group=_str_or_none(meta.get("group")),
                 created=_str_or_none(meta.get("created")),
                 state=derive_state(
                     problem=problem, merged=merged, worker_state=worker_state,

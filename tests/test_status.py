@@ -70,7 +70,7 @@ def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
         "tasks": [{
             "id": "json-task", "title": "Json task", "branch": "dispatch/json-task",
             "worktree": "<tmp>/work/app.dispatch/json-task", "base": "main", "base_commit": base,
-            "model": None, "created": "2026-11-23T11:00:00Z", "state": "idle",
+            "model": None, "group": None, "created": "2026-11-23T11:00:00Z", "state": "idle",
             "plan": {"done": 1, "total": 2, "blocked": 0, "failed": 0},
             "questions_open": 0, "question": None, "ahead": 2, "behind": 0, "dirty": 0,
             "last_commit": {"sha": tip, "subject": "tick", "time": 1795428000},
