@@ -2,31 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from dispatch.cli import JsonOpt, app, confirm, context
-from dispatch.errors import UsageError
+from dispatch.errors import DispatchError, UsageError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+StrategyOpt = Annotated[
+    str | None,
+    typer.Option("--strategy", help="squash, merge, rebase or ff (default: config `merge_strategy`, else squash)."),
+]
 
 
 @app.command()
 def review(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="ID|GROUP")],
     stat: Annotated[bool, typer.Option("--stat", help="Only the changed files with their +/- counts.")] = False,
     patch: Annotated[bool, typer.Option("--patch", help="Everything, the whole patch included.")] = False,
     files: Annotated[bool, typer.Option("--files", help="Only the changed paths, one a line.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """What the task did against its base: commits, plan, answers, files, patch (alias: diff)."""
+    """What the task did against its base: commits, plan, answers, files, patch (alias: diff).
+
+    Given a group (one task sent to several models), its candidates side by side.
+    """
     from dispatch import output
     from dispatch import review as review_mod
 
     if stat + patch + files + json_out > 1:
         raise UsageError("give one of --stat, --patch, --files and --json")
     repo, cfg = context()
+    if _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
+        return
     r = review_mod.review(repo, cfg, task_id)
     if json_out:
         output.emit_json({"review": r.to_json()})
@@ -40,13 +49,31 @@ def review(
 app.command("diff", hidden=True, help="Alias of review.")(review)
 
 
+def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: bool) -> bool:
+    """Review the group NAME when it is one (and no task has that id); False when it is not a group."""
+    from dispatch import compare, group, output
+    from dispatch.tasks import list_tasks
+
+    if name in list_tasks(repo, cfg):
+        return False
+    rows = group.members(repo, cfg, name)
+    if not rows:
+        return False
+    if detail:
+        raise UsageError(f"`{name}` is a group: --stat, --patch and --files are for one of its tasks "
+                         f"({', '.join(r.id for r in rows)})")
+    compared = compare.compare(repo, cfg, name, rows)
+    if json_out:
+        output.emit_json({"group": compared.to_json()})
+    else:
+        print(compare.render(compared))
+    return True
+
+
 @app.command()
 def merge(
     task_id: Annotated[str, typer.Argument(metavar="ID")],
-    strategy: Annotated[
-        str | None,
-        typer.Option("--strategy", help="squash, merge, rebase or ff (default: config `merge_strategy`, else squash)."),
-    ] = None,
+    strategy: StrategyOpt = None,
     into: Annotated[
         str | None, typer.Option("--into", metavar="BRANCH", help="Land on BRANCH instead of the task's base.")
     ] = None,
@@ -63,16 +90,48 @@ def merge(
     landing = land.prepare(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
-    target = landing.target.removeprefix("refs/heads/")
+    _confirm_landing(landing, yes)
+    _print_landed(land.land(repo, cfg, landing, keep=keep))
+
+
+def _confirm_landing(landing: Any, yes: bool, *, then: str = "") -> None:
+    task_id, target = landing.work.id, landing.target.removeprefix("refs/heads/")
     if landing.stands_on:
         print(f"{task_id} stands on {', '.join(landing.stands_on)}: landing it lands their work on {target} too")
-    confirm(f"landing {task_id} on {target} by {landing.strategy}", yes)
-    done = land.land(repo, cfg, landing, keep=keep)
+    confirm(f"landing {task_id} on {target} by {landing.strategy}{then}", yes)
+
+
+def _print_landed(done: Any) -> None:
     print(f"landed {done.id} on {done.target} by {done.strategy}: {done.old[:7]} -> {done.new[:7]}")
     if done.trash_ref:
         print(f"  removed its worktree and branch; `dispatch restore {done.id}` brings them back")
     else:
         print("  kept its worktree and branch")
+
+
+@app.command()
+def pick(
+    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    strategy: StrategyOpt = None,
+    yes: YesOpt = False,
+) -> None:
+    """Land this candidate of a group, as merge does, then discard the group's other tasks (to the trash)."""
+    from dispatch import group, land
+
+    repo, cfg = context()
+    chosen = group.prepare_pick(repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg))
+    others = ", ".join(chosen.others)
+    _confirm_landing(chosen.landing, yes, then=f", then discarding {others} (saved to the trash)" if others else "")
+    done = group.finish_pick(repo, cfg, chosen)
+    _print_landed(done.landed)
+    for entry in done.discarded:
+        saved = ", uncommitted work included" if entry.uncommitted else ""
+        print(f"discarded {entry.id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
+    if done.discarded:
+        print("  `dispatch restore ID` brings one back")
+    if done.left:
+        why = "; ".join(f"{other}: {reason}" for other, reason in done.left)
+        raise DispatchError(f"{task_id} landed, but not every other candidate was discarded: {why}")
 
 
 @app.command()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+import textwrap
+from typing import Annotated, Any
 
 import typer
 
@@ -20,8 +21,13 @@ def new(
         str | None, typer.Option("--plan", help="A markdown checklist file, or - for stdin.", metavar="FILE|-")
     ] = None,
     base: Annotated[str | None, typer.Option("--base", help="Branch or commit to start from.")] = None,
-    model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model).")
+    model_opts: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model); "
+                     "repeat to send the task to each model, as a group of tasks <id>-<model>."),
+    ] = None,
+    models: Annotated[
+        str | None, typer.Option("--models", metavar="A,B", help="Several models, comma-separated: one task each.")
     ] = None,
     after: Annotated[
         list[str] | None, typer.Option("--after", metavar="ID", help="Start only when this task is done; repeat for several.")
@@ -36,7 +42,7 @@ def new(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
-    from dispatch import workers
+    from dispatch import group, workers
     from dispatch.plan import parse_checklist_source
     from dispatch.tasks import create_task, get_task
 
@@ -47,7 +53,14 @@ def new(
             raise DispatchError("give the checklist with --item or with --plan, not both")
         description, items = parse_checklist_source(read_input(plan, "--plan"))
     workers.check_budget(budget_time, budget_cost)
+    wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
+    if len(wanted) > 1:
+        _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
+                   base=base, after=list(dict.fromkeys(after or [])), budget=(budget_time, budget_cost),
+                   start=not no_start, json_out=json_out)
+        return
+    model = wanted[0] if wanted else None
     # The worker must be able to run before anything is created.
     launch = None if no_start else workers.prepare_launch(cfg, model)
     after_ids = list(dict.fromkeys(after or []))
@@ -64,13 +77,7 @@ def new(
     if json_out:
         from dispatch.output import emit_json
 
-        emit_json({"task": {
-            "id": task.id, "title": task.title, "branch": task.branch, "worktree": str(task.worktree),
-            "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
-            "model": task.model, "items": task.items,
-            "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
-            "queued": bool(launch) and started is None, "after": after_ids,
-        }})
+        emit_json({"task": _new_json(task, launch, started, after_ids)})
         return
     print(f"created {task.id}")
     print(f"  branch    {task.branch} (from {task.base} at {task.base_commit[:7]})")
@@ -84,6 +91,47 @@ def new(
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
         print(f"  worker    not started: `dispatch resume {task.id} --model MODEL` starts one")
+
+
+def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
+    return {
+        "id": task.id, "title": task.title, "branch": task.branch, "worktree": str(task.worktree),
+        "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
+        "model": task.model, "items": task.items,
+        "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
+        "queued": bool(launch) and started is None, "after": after_ids,
+    }
+
+
+def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
+               description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None],
+               start: bool, json_out: bool) -> None:
+    from dispatch import group, output
+
+    if after and not start:
+        raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
+    gid, made = group.fan_out(repo, cfg, title=title, group_id=group_id, models=models, items=items,
+                              description=description, base=base, after=after, budget=budget, start=start)
+    if json_out:
+        output.emit_json({"group": gid, "tasks": [_new_json(m.task, m.launch, m.started, after) for m in made]})
+        return
+    first = made[0].task
+    n = len(first.items)
+    print(f"created group {gid}: {len(made)} tasks from {first.base} at {first.base_commit[:7]}, "
+          f"{n} item{'s' if n != 1 else ''} each")
+    rows = []
+    for m in made:
+        if m.started:
+            worker = f"{m.started.model} on {m.started.backend}"
+        elif m.launch and after:
+            worker = f"queued: {m.launch.model} starts when {', '.join(after)} {'is' if len(after) == 1 else 'are'} done"
+        elif m.launch:
+            worker = f"queued: {m.launch.model} starts when a worker slot is free"
+        else:
+            worker = "not started"
+        rows.append([m.task.id, worker, str(m.task.worktree)])
+    print(textwrap.indent(output.table(rows, ["TASK", "WORKER", "WORKTREE"]), "  "))
+    print(f"  `dispatch review {gid}` compares them; `dispatch pick ID` lands one and discards the others")
 
 
 @app.command()
