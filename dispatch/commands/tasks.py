@@ -137,12 +137,23 @@ def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models:
 @app.command()
 def status(
     ids: Annotated[list[str] | None, typer.Argument(help="Task ids (default: all).", show_default=False)] = None,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw the table in place as tasks move.")] = False,
+    interval: Annotated[
+        float | None, typer.Option("--interval", metavar="SECONDS", help="With --watch: seconds between redraws (1).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Where every task stands (alias: ls)."""
     from dispatch import output
     from dispatch.status import collect
 
+    if watch or interval is not None:
+        from dispatch import watch as watch_mod
+
+        watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
+        repo, cfg = context()
+        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval)
+        return
     repo, cfg = context()
     tasks = collect(repo, cfg, list(ids or []))
     if json_out:
