@@ -18,6 +18,7 @@ from pathlib import Path
 from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
+from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
 from dispatch.review import TASK_FILES, Work, load_work
 from dispatch.tasks import get_task, short_branch
@@ -68,6 +69,7 @@ def prepare(
     if target_old is None:
         raise DispatchError(f"`{name}` is not a branch here: name the branch to land on with `--into BRANCH`")
     stripped = strip_task_files(repo, work.tip, work.id)
+    checkpoint("merge:stripped")
     merge = git.merge_trees(repo.root, [(target_old, stripped)])[0]
     if merge.conflicts:
         onto = "" if into is None else f" --onto {name}"
@@ -96,6 +98,7 @@ def prepare(
         raise DispatchError(f"task `{work.id}` has no worktree to rebase in: use `--strategy squash` or `merge`")
     else:
         result = None
+    checkpoint("merge:built")
     # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
     stands_on: tuple[str, ...] = ()
     if work.stacked_on is not None:
@@ -122,16 +125,20 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
         try:
             if result is None:
                 replayed = _replay(work, landing.target_old)
+                checkpoint("merge:replayed")
                 result = strip_task_files(repo, replayed, work.id)
             with _uninterrupted():
+                checkpoint("merge:moving")
                 _move_target(repo, landing.target, landing.target_old, result, f"dispatch: land {work.id}")
                 moved = True
+                checkpoint("merge:moved")
                 # From here the work has landed; what follows is bookkeeping that must not be cut short.
                 tip = task.tip
                 if replayed is not None and work.worktree is not None:
                     reason = f"dispatch: rebased to land on {name}"
                     git.run(["update-ref", "-m", reason, task.branch, replayed, work.tip], cwd=repo.root)
                     git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree)
+                    checkpoint("merge:rebased")
                     tip = git.Ref(task.branch, replayed, tip.committed, tip.subject)
                 events.append(repo, work.id, "merged", strategy=landing.strategy, into=name,
                               old=landing.target_old, new=result, kept=keep)
@@ -139,7 +146,9 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                 if not keep:
                     landed_task = replace(task, tip=tip)
                     trash_ref = save_to_trash(repo, landed_task, "merged").ref
+                    checkpoint("merge:trashed")
                     remove_task(repo, landed_task)
+                    checkpoint("merge:removed")
         except BaseException:
             if replayed is not None and not moved and work.worktree is not None:
                 git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree, check=False)

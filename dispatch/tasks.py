@@ -11,6 +11,7 @@ from pathlib import Path
 from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
+from dispatch.faults import checkpoint
 from dispatch.ids import slugify, unique_id, validate_id
 from dispatch.repo import Repo, locked
 
@@ -160,10 +161,13 @@ def create_task(
         made_root = not path.parent.exists()
         try:
             git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), base_commit], cwd=repo.root)
+            checkpoint("new:worktree")
             (path / ".dispatch").mkdir(exist_ok=True)
             (path / PLAN).write_text(plan_text, encoding="utf-8")
             (path / QUESTIONS).write_text(questions_text, encoding="utf-8")
+            checkpoint("new:files")
             commit = _commit_plan(path, task_id)
+            checkpoint("new:committed")
         except BaseException:
             _undo_create(repo, ref, path, made_root=made_root)
             raise

@@ -9,6 +9,7 @@ from pathlib import Path
 from dispatch import clock, events, git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
+from dispatch.faults import checkpoint
 from dispatch.ids import validate_id
 from dispatch.repo import Repo, locked
 from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, worktree_root
@@ -65,6 +66,7 @@ def remove_task(repo: Repo, task: TaskRef) -> None:
     if task.worktree is not None:
         if task.worktree_exists:
             git.run(["worktree", "remove", "--force", "--force", str(task.worktree.path)], cwd=repo.root)
+            checkpoint("remove:worktree")
         else:
             git.run(["worktree", "prune"], cwd=repo.root)
     if task.tip is not None:
@@ -76,7 +78,9 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> TrashEntry:
         task = get_task(repo, cfg, task_id)
         refuse_if_running(repo, task_id, "discard it")
         entry = save_to_trash(repo, task, "discard")
+        checkpoint("discard:trashed")
         remove_task(repo, task)
+        checkpoint("discard:removed")
         events.append(repo, task_id, "discarded", trash=entry.record, uncommitted=entry.uncommitted)
     return entry
 
