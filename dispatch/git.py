@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -204,8 +205,9 @@ def snapshot_tree(worktree: Path, index_dir: Path) -> str:
     real_index = Path(out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
     try:
         if real_index.exists():
-            # Starting from the real index keeps its stat cache, so `add -A` is quick.
-            tmp_index.write_bytes(real_index.read_bytes())
+            # Starting from the real index keeps its stat cache, so `add -A` is quick; and its mtime with it,
+            # or git would trust entries it must recheck (a same-size edit within the same second is missed).
+            shutil.copy2(real_index, tmp_index)
         env = {"GIT_INDEX_FILE": str(tmp_index)}
         run(["add", "-A", "--", "."], cwd=worktree, env=env)
         return out(["write-tree"], cwd=worktree, env=env)
