@@ -43,10 +43,20 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         raise DispatchError(
             f"branch of `{task.id}` is missing, so there is nothing to save: `dispatch doctor` says how to repair it"
         )
-    tree = git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
+    tip_tree = git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
+    tree = tip_tree
     if task.worktree_exists and task.worktree is not None:
         tree = git.snapshot_tree(task.worktree.path, repo.state_dir / "tmp")
-    uncommitted = tree != git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
+    uncommitted = tree != tip_tree
+    ref = f"{TRASH_PREFIX}{task.id}"
+    # A removal cut short (a crash) leaves the task live and in the trash: reuse its record when it holds
+    # this very state (or more: the worktree is gone), else keep it as a parent of the new one.
+    existing = git.rev(repo.root, ref)
+    if existing is not None and git.rev(repo.root, f"{existing}^") == task.tip.sha:
+        old_tree = git.out(["rev-parse", f"{existing}^{{tree}}"], cwd=repo.root)
+        if old_tree == tree or not task.worktree_exists:
+            return TrashEntry(task.id, ref, existing, task.tip.sha, old_tree != tip_tree, reason, int(clock.now()), "")
+    parents = ["-p", task.tip.sha, *(["-p", existing] if existing else [])]
     message = (
         f"dispatch: trash {task.id}\n\n"
         f"dispatch-task: {task.id}\n"
@@ -54,10 +64,9 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         f"dispatch-uncommitted: {'yes' if uncommitted else 'no'}\n"
         f"dispatch-reason: {reason}\n"
     )
-    record = git.out(["commit-tree", "--no-gpg-sign", tree, "-p", task.tip.sha, "-F", "-"], cwd=repo.root, input=message)
-    ref = f"{TRASH_PREFIX}{task.id}"
-    # Create-only: an existing trash entry of the same id is never overwritten.
-    git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, ""], cwd=repo.root)
+    record = git.out(["commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-"], cwd=repo.root, input=message)
+    # Compare-and-swap: an existing trash entry of the same id is never overwritten, only kept as a parent.
+    git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, existing or ""], cwd=repo.root)
     return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "")
 
 
