@@ -77,6 +77,8 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f = Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
                         "`dispatch discard` saves what the worktree holds", False)
         found.append(f)
+    elif task.tip is not None and task.worktree is None and (head := _detached_head(repo, worktree_root(repo, cfg) / task.id)):
+        found.append(_reattach(repo, task, worktree_root(repo, cfg) / task.id, head, fix=fix))
     elif task.tip is not None and (task.worktree is None or not task.worktree_exists):
         path = task.worktree.path if task.worktree is not None else worktree_root(repo, cfg) / task.id
         f = Finding(task.id, f"worktree {path} is missing", f"prune it and check {branch} out there again", True)
@@ -112,6 +114,34 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f.fixed = True
         found.append(f)
     return found
+
+
+def _detached_head(repo: Repo, path: Path) -> str | None:
+    """The commit of the worktree at PATH when it is on a detached HEAD (and no rebase of a person's is running)."""
+    for w in git.worktrees(repo.root)[1:]:
+        if w.path == path and w.branch is None and w.head and not w.prunable and not git.in_progress(path):
+            return w.head
+    return None
+
+
+def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
+    """A task's worktree left on a detached HEAD, as a rebase landing cut short leaves it: back to its branch."""
+    branch = short_branch(task.branch)
+    problem = f"worktree {path} is on a detached HEAD at {head[:7]}, not on {branch}"
+    # Safe only when switching loses nothing: no changes, and each commit only HEAD holds has a copy on the branch.
+    only_here = git.run(["rev-list", head, "--not", "--branches", "--tags", "--remotes", "--glob=refs/dispatch/*"],
+                        cwd=repo.root).stdout.split()
+    copies = {line[2:] for line in git.run(["cherry", task.branch, head], cwd=repo.root).stdout.splitlines()
+              if line.startswith("- ")}
+    if git.status_porcelain(path) or not set(only_here) <= copies:
+        return Finding(task.id, problem, f"keep its work on a branch (`git -C {path} switch -c NAME`), "
+                       f"then `git -C {path} switch {branch}`", False)
+    f = Finding(task.id, problem, f"switch it back to {branch} (HEAD holds no work that is not on a branch)", True)
+    if fix:
+        git.run(["switch", "--quiet", branch], cwd=path)
+        events.append(repo, task.id, "repaired", what="worktree-branch", commit=head)
+        f.fixed = True
+    return f
 
 
 def _bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
