@@ -57,8 +57,11 @@ def _commit_questions(worktree: Path, message: str) -> None:
             git.commit_paths(worktree, [QUESTIONS], message, force_add=True)
             return
         except GitError as e:
-            # The worker may be running git at this very moment: wait for its index lock.
-            if "index.lock" not in e.stderr or attempt == 49:
+            # The worker may be running git at this very moment: its `git add -A && git commit` may have
+            # committed the file for us; else wait for its index lock, or for HEAD it moved under our commit.
+            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=worktree, check=False).returncode == 0:
+                return
+            if not any(s in e.stderr for s in ("index.lock", "cannot lock ref")) or attempt == 49:
                 raise
             time.sleep(0.1)
 
