@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, git, snapshot
 from test_workers import wait_for, worker_json
 
@@ -57,7 +56,7 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 
 
 def _rev(repo: Path, ref: str) -> str | None:
-    r = subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=repo, capture_output=True, text=True)
+    r = subprocess.run(["git", "rev-parse", "--verify", "--quiet", ref], cwd=repo, capture_output=True, text=True, check=False)
     return r.stdout.strip() or None
 
 
