@@ -189,6 +189,12 @@ def test_script_json_roundtrip_and_standalone_server(tmp_path):
         assert base_url.startswith("http://127.0.0.1:")
         msg = assemble(parse_sse(post(base_url, "/v1/messages", agent_body("task A", 1))[2]))
         assert msg["content"][0]["text"] == "Finished A."
+        # The server logs a request once it has answered it: give it that moment before stopping it.
+        import time
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (log.exists() and log.read_text().strip()):
+            time.sleep(0.02)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
