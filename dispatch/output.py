@@ -65,7 +65,7 @@ def status_lines(tasks: list[Any]) -> list[tuple[str, str]]:
         dirty = "-" if not t.dirty else str(t.dirty)
         rows.append([
             f"  {t.id}" if t.group else t.id, t.state, plan_cell(t.plan), str(t.questions_open or "-"), ahead, dirty,
-            last, t.worktree or "-",
+            last, usage_cell(t.seconds, t.cost_usd), t.worktree or "-",
         ])
         if t.question:
             notes.append((f"{t.id} asks: {t.question}", "question"))
@@ -82,7 +82,7 @@ def status_lines(tasks: list[Any]) -> list[tuple[str, str]]:
             after = (t.worker or {}).get("after") or []
             notes.append((f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot",
                           "queued"))
-    header, *lines = table_lines(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "WORKTREE"])
+    header, *lines = table_lines(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "USAGE", "WORKTREE"])
     out = [(header, "header")]
     for i, (t, line) in enumerate(zip(tasks, lines, strict=True)):
         if t.group and (i == 0 or tasks[i - 1].group != t.group):
@@ -162,3 +162,12 @@ def usage_text(seconds: float | None, cost: float | None, tokens: dict[str, int]
     if tokens:
         parts.append(f"{tokens['input']:,} tokens in / {tokens['output']:,} out")
     return ", ".join(parts)
+
+
+def usage_cell(seconds: float | None, cost: float | None) -> str:
+    """The workers' wall time, and their cost where known: `1m35s $0.0123`."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    cell = f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
+    return cell if cost is None else f"{cell} ${cost:.4f}"

@@ -153,12 +153,12 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     r = dispatch("status", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
-        ID               STATE  PLAN  Q  COMMITS  DIRTY  LAST  WORKTREE
-        alpha            idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/alpha
+        ID               STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
+        alpha            idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/alpha
         group work: `dispatch review work` compares its candidates
-          work-scripted  idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/work-scripted
-          work-zz        idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/work-zz
-        work-x           idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/work-x
+          work-scripted  idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-scripted
+          work-zz        idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-zz
+        work-x           idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-x
         """)
     rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
     assert [(t["id"], t["group"], t["model"]) for t in rows] == [
@@ -168,10 +168,10 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     # Only the status of the group's tasks: still under their group line.
     r = dispatch("status", "work-zz", "work-x", cwd=repo, tmp=tmp_path)
     assert r.out == textwrap.dedent("""\
-        ID         STATE  PLAN  Q  COMMITS  DIRTY  LAST  WORKTREE
+        ID         STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
         group work: `dispatch review work` compares its candidates
-          work-zz  idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/work-zz
-        work-x     idle   0/1   -  +1/-0    -      1h    <tmp>/work/app.dispatch/work-x
+          work-zz  idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-zz
+        work-x     idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-x
         """)
     # A new group never joins an old one: the title's slug is taken as a group, so it gets -2.
     r = dispatch("new", "Work", "--models", "zz,yy", "--item", "w", "--no-start", "--json", cwd=repo)

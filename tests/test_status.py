@@ -47,13 +47,13 @@ def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
     r = dispatch("status", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
-        ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  WORKTREE
-        blocked-task  blocked  0/1     1  +2/-2    -      1h    <tmp>/work/app.dispatch/blocked-task
-        broken-task   broken   0/1     -  +1/-2    -      1h    <tmp>/work/app.dispatch/broken-task
-        done-task     done     1/1     -  +2/-2    -      1h    <tmp>/work/app.dispatch/done-task
-        failed-task   failed   0/1 1!  -  +2/-2    -      1h    <tmp>/work/app.dispatch/failed-task
-        idle-task     idle     1/2     -  +2/-2    1      1h    <tmp>/work/app.dispatch/idle-task
-        merged-task   merged   0/1     -  +0/-1    -      1h    <tmp>/work/app.dispatch/merged-task
+        ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
+        blocked-task  blocked  0/1     1  +2/-2    -      1h    -      <tmp>/work/app.dispatch/blocked-task
+        broken-task   broken   0/1     -  +1/-2    -      1h    -      <tmp>/work/app.dispatch/broken-task
+        done-task     done     1/1     -  +2/-2    -      1h    -      <tmp>/work/app.dispatch/done-task
+        failed-task   failed   0/1 1!  -  +2/-2    -      1h    -      <tmp>/work/app.dispatch/failed-task
+        idle-task     idle     1/2     -  +2/-2    1      1h    -      <tmp>/work/app.dispatch/idle-task
+        merged-task   merged   0/1     -  +0/-1    -      1h    -      <tmp>/work/app.dispatch/merged-task
         blocked-task asks: Which database?
         broken-task is broken: worktree is missing
         """)
