@@ -8,7 +8,7 @@ from typing import Any
 
 from unidiff.patch import PatchedFile, PatchSet
 
-from dispatch import git
+from dispatch import git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -110,6 +110,7 @@ class Review:
     answered: list[dict[str, Any]]
     uncommitted: int
     files: list[FileChange]
+    usage: dict[str, Any] | None = None  # the workers' wall time, cost and tokens (see dispatch.usage.totals)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -140,6 +141,7 @@ def review(repo: Repo, cfg: Config, task_id: str) -> Review:
         merge_base=merge_base, tip=work.tip, items=[{"mark": m, "text": t} for m, t in work.items],
         commits=[{**c, "time": int(c["time"])} for c in commits], answered=answered,
         uncommitted=uncommitted, files=diff_files(repo.root, merge_base, work.tip),
+        usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
     )
 
 
@@ -190,6 +192,10 @@ def render(r: Review, *, mode: str, color: bool) -> str:
     lines = [f"{r.id} — {r.title}" if r.title else r.id]
     lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} on {r.base} since {r.merge_base[:7]}, "
                  f"plan {done}/{len(r.items)} done")
+    if r.usage is not None:
+        from dispatch.output import usage_text
+
+        lines.append(f"  workers: {usage_text(r.usage['seconds'], r.usage['cost_usd'], r.usage['tokens'])}")
     if r.uncommitted:
         lines.append(f"  {_n(r.uncommitted, 'uncommitted file')} in the worktree, not reviewed here")
     if r.items:

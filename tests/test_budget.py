@@ -43,6 +43,11 @@ def test_time_is_recorded_per_run(repo: Path) -> None:
     assert (run["run"], run["model"], run["backend"], run["exit_code"], run["cost_usd"]) == (1, "scripted", "scripted", 0, None)
     assert run["seconds"] >= 0
     assert task_status(repo, "quick")["seconds"] == run["seconds"]
+    from dispatch.output import usage_text
+
+    lines = dispatch("review", "quick", cwd=repo).out.splitlines()
+    assert lines[2] == f"  workers: {usage_text(run['seconds'], None, None)}"
+    assert f"  usage     {usage_text(run['seconds'], None, None)}" in dispatch("show", "quick", cwd=repo).out.splitlines()
 
 
 def test_usage_from_claude_and_codex_output() -> None:
