@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,6 +95,8 @@ def read_input(value: str, option: str) -> str:
 
 
 def _crash_log() -> Path:
+    import traceback
+
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     folder = Path(base) / "dispatch"
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +108,7 @@ def _crash_log() -> Path:
 def main(argv: list[str] | None = None) -> int:
     """The one boundary where errors become exit codes: 1 fixable, 2 usage, 3 bug, 130 Ctrl-C."""
     try:
+        load_commands(sys.argv[1:] if argv is None else argv)
         command = typer.main.get_command(app)
         result = command.main(args=argv, prog_name="dispatch", standalone_mode=False)
         if result == 130:  # click turns Ctrl-C into a quiet exit code
@@ -128,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             log = _crash_log()
         except OSError:
+            import traceback
+
             traceback.print_exc()
             return 3
         print(f"dispatch: internal error ({type(e).__name__}: {e}); details in {log}", file=sys.stderr)
@@ -135,12 +139,24 @@ def main(argv: list[str] | None = None) -> int:
     return result if isinstance(result, int) else 0
 
 
-# Registering the commands: each module adds its commands to `app` when imported.
-from dispatch.commands import tasks as _tasks  # noqa: E402, F401
-from dispatch.commands import workers as _workers  # noqa: E402, F401
-from dispatch.commands import questions as _questions  # noqa: E402, F401
-from dispatch.commands import demo as _demo  # noqa: E402, F401
-from dispatch.commands import skill as _skill  # noqa: E402, F401
-from dispatch.commands import doctor as _doctor  # noqa: E402, F401
-from dispatch.commands import landing as _landing  # noqa: E402, F401
-from dispatch.commands import config as _config  # noqa: E402, F401
+# Which module registers each command. A run imports (and typer builds) only the module of the
+# command it runs; help and unknown names load them all. tests/test_cli.py keeps this map true.
+COMMANDS = {
+    **dict.fromkeys(("new", "status", "ls", "show", "note", "discard", "rm", "restore", "trash"), "tasks"),
+    **dict.fromkeys(("logs", "stop", "resume"), "workers"),
+    **dict.fromkeys(("ask", "answer", "questions", "events", "wait"), "questions"),
+    **dict.fromkeys(("review", "diff", "merge", "pick", "rebase", "conflicts", "clean", "pr"), "landing"),
+    **dict.fromkeys(("config", "models", "init", "trust", "untrust"), "config"),
+    "demo": "demo",
+    "doctor": "doctor",
+    "skill": "skill",
+}
+
+
+def load_commands(argv: list[str]) -> None:
+    import importlib
+
+    name = next((a for a in argv if not a.startswith("-")), None)
+    modules = {COMMANDS[name]} if name in COMMANDS else set(COMMANDS.values())
+    for module in sorted(modules):
+        importlib.import_module(f"dispatch.commands.{module}")

@@ -48,6 +48,9 @@ def open_repo(cwd: Path) -> Repo:
             f"{common} is a bare repository: dispatch needs a working tree; run it in a clone that has one"
         )
     common_dir = Path(common)
+    if common_dir.name == ".git" and (common_dir.parent / ".git").resolve() == common_dir.resolve():
+        # The usual layout: the main worktree holds the common dir, no need to ask git for the list.
+        return Repo(root=common_dir.parent, common_dir=common_dir)
     main = git.worktrees(cwd)[0]
     if main.bare:
         raise DispatchError(

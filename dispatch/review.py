@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-from unidiff.patch import PatchedFile, PatchSet
+from typing import TYPE_CHECKING, Any
 
 from dispatch import git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.tasks import TaskRef, get_task, short_branch
+
+if TYPE_CHECKING:
+    from unidiff.patch import PatchedFile
 
 TASK_FILES = ".dispatch"  # never reviewed, never landed
 WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]
@@ -154,6 +155,8 @@ def diff_files(cwd: Path, old: str, new: str) -> list[FileChange]:
     ).stdout
     # Undecodable bytes arrive as surrogates; make them printable (and JSON-safe) once, here.
     text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    from unidiff.patch import PatchSet  # only the commands that read diffs pay for it
+
     return [_file_change(f) for f in PatchSet(text)]
 
 
