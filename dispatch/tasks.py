@@ -169,7 +169,7 @@ def create_task(
             commit = _commit_plan(path, task_id)
             checkpoint("new:committed")
         except BaseException:
-            _undo_create(repo, ref, path, made_root=made_root)
+            undo_create(repo, ref, path, made_root=made_root)
             raise
         events.append(repo, task_id, "created", base=base_name, model=model)
     return NewTask(task_id, title, short_branch(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
@@ -208,7 +208,7 @@ def _commit_plan(worktree: Path, task_id: str) -> str:
         raise
 
 
-def _undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
+def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
     # Only ever undoes what create_task itself made a moment ago.
     git.run(["worktree", "remove", "--force", "--force", str(path)], cwd=repo.root, check=False)
     if path.exists():

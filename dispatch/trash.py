@@ -12,7 +12,7 @@ from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.ids import validate_id
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, worktree_root
+from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, undo_create, worktree_root
 
 _TRAILERS = ("dispatch-task", "dispatch-branch", "dispatch-uncommitted", "dispatch-reason")
 
@@ -164,6 +164,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         path = worktree_root(repo, cfg) / task_id
         if path.exists() or path.is_symlink():
             raise DispatchError(f"worktree path {path} already exists: move it away and retry")
+        made_root = not path.parent.exists()
         try:
             git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip], cwd=repo.root)
             if entry.uncommitted:
@@ -171,11 +172,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
                 git.run(["read-tree", "-u", "-m", "HEAD", entry.record], cwd=path)
                 git.run(["reset", "--quiet"], cwd=path)
         except BaseException:
-            git.run(["worktree", "remove", "--force", "--force", str(path)], cwd=repo.root, check=False)
-            if path.exists():
-                shutil.rmtree(path, ignore_errors=True)
-            git.run(["worktree", "prune"], cwd=repo.root, check=False)
-            git.run(["update-ref", "-d", ref, entry.tip], cwd=repo.root, check=False)
+            undo_create(repo, ref, path, made_root=made_root)
             raise
         git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
         events.append(repo, task_id, "restored", uncommitted=entry.uncommitted)
