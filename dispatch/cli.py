@@ -157,6 +157,7 @@ def load_commands(argv: list[str]) -> None:
     import importlib
 
     name = next((a for a in argv if not a.startswith("-")), None)
-    modules = {COMMANDS[name]} if name in COMMANDS else set(COMMANDS.values())
-    for module in sorted(modules):
+    # In the map's order, so that `--help` lists the everyday commands first.
+    modules = [COMMANDS[name]] if name in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for module in modules:
         importlib.import_module(f"dispatch.commands.{module}")
