@@ -26,6 +26,10 @@ class Finding:
         return {"task": self.task, "problem": self.problem, "fix": self.fix, "fixable": self.fixable, "fixed": self.fixed}
 
 
+def _has_plan(repo: Repo, commit: str) -> bool:
+    return git.run(["cat-file", "-e", f"{commit}:{PLAN}"], cwd=repo.root, check=False).returncode == 0
+
+
 def _branch_from_worktree(worktree: Path) -> str | None:
     """The commit a worktree was last on, from its HEAD or its HEAD reflog (the branch is gone)."""
     head = git.run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
@@ -91,6 +95,20 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
                 events.append(repo, task.id, "repaired", what="worktree")
                 f.fixed = True
         found.append(f)
+    if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
+        task.worktree is not None and (task.worktree.path / PLAN).exists()
+    ):
+        # `new` was cut short between making the worktree and committing its plan.
+        f = Finding(task.id, "it has no plan: its creation was cut short",
+                    f"move it to the trash (`dispatch restore {task.id}` brings it back)", True)
+        if fix:
+            from dispatch.trash import remove_task, save_to_trash
+
+            save_to_trash(repo, task, "discard")
+            remove_task(repo, task)
+            events.append(repo, task.id, "discarded", reason="no plan")
+            f.fixed = True
+        return [*found, f]
     if task.worktree is not None and task.worktree_exists:
         for name in (PLAN, QUESTIONS):
             path = task.worktree.path / name

@@ -106,3 +106,20 @@ def test_supervisor_killed_then_doctor_fix_and_resume_continue(repo: Path, tmp_p
     git(wt, "commit", "-qam", "unhang")
     assert dispatch("resume", "orphan", cwd=repo, env=FAST).code == 0
     wait_for(lambda: task_status(repo, "orphan")["state"] == "done", message="the task to finish")
+
+
+def test_a_task_whose_creation_was_cut_short_goes_to_the_trash(repo: Path, tmp_path: Path) -> None:
+    # What a SIGKILL between `git worktree add` and the plan commit leaves behind.
+    wt = tmp_path / "work" / "app.dispatch" / "half"
+    git(repo, "worktree", "add", "-q", "-b", "dispatch/half", str(wt), "main")
+    r = dispatch("doctor", cwd=repo)
+    assert (r.code, r.out) == (1, (
+        "problem  half: it has no plan: its creation was cut short: `dispatch doctor --fix` will move it to the "
+        "trash (`dispatch restore half` brings it back)\n"
+    ))
+    tip = git(repo, "rev-parse", "dispatch/half")
+    assert dispatch("doctor", "--fix", cwd=repo).code == 0
+    assert git(repo, "branch", "--list", "dispatch/*") == ""
+    assert not wt.exists()
+    assert git(repo, "rev-parse", "refs/dispatch/trash/half^") == tip
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
