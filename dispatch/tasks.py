@@ -222,7 +222,6 @@ def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
 
 def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
     """Append a dated note to the task's PLAN.md; the worker reads and commits it."""
-    from dispatch.plan import parse_plan
 
     if not text.strip():
         raise DispatchError("the note is empty: give the text to add")
