@@ -137,14 +137,15 @@ def create_task(
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):
         live = list_tasks(repo, cfg)
-        taken = set(live) | trashed_ids(repo)
+        trashed = trashed_ids(repo)
+        taken = set(live) | trashed
         for dep in after or []:
             if validate_id(dep) not in live:
                 raise DispatchError(f"--after {dep}: no such task: `dispatch status` lists the tasks")
         if task_id is None:
             task_id = unique_id(slugify(title), taken)
         elif task_id in taken:
-            where = "in the trash" if task_id in trashed_ids(repo) else "live"
+            where = "in the trash" if task_id in trashed else "live"
             raise DispatchError(
                 f"task id `{task_id}` is already {where}: choose another `--id`, "
                 f"or delete the old one for good with `dispatch trash --purge {task_id}`"
