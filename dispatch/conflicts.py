@@ -38,7 +38,7 @@ def merge_checks(
 ) -> dict[str, MergeCheck]:
     """Whether each task still merges cleanly into its base; recomputed only for a task whose tip or base moved."""
     names = sorted({b for b, _ in bases.values() if b})
-    resolved = git.resolve_many(repo.root, names)
+    resolved = git.resolve_bases(repo.root, names)
     wanted: dict[str, tuple[str, str]] = {}
     for task in tasks:
         base, base_commit = bases.get(task.id, (None, None))
@@ -117,7 +117,7 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     from dispatch.status import collect
 
     statuses = [s for s in collect(repo, cfg) if s.state != "merged" and s.last_commit and s.base]
-    resolved = git.resolve_many(repo.root, sorted({s.base for s in statuses if s.base}))
+    resolved = git.resolve_bases(repo.root, sorted({s.base for s in statuses if s.base}))
     tips: dict[str, str] = {}  # task -> tip
     against: dict[str, str] = {}  # task -> its base's commit now
     base_of: dict[str, str] = {}  # task -> base name

@@ -359,6 +359,26 @@ def resolve_many(cwd: Path, specs: Sequence[str]) -> dict[str, str | None]:
     return result
 
 
+def resolve_bases(cwd: Path, names: Sequence[str]) -> dict[str, str | None]:
+    """The commit each base name stands for, as a branch first: a base is a branch to land on.
+
+    `rel` means `refs/heads/rel` even beside a tag `rel` (git's own rule would take the tag);
+    a name no branch has falls back to git's rule (a full ref, a remote branch, a tag, a commit id).
+    One `cat-file --batch-check` for all NAMES.
+    """
+    usable = sorted({n for n in names if n and n.isprintable() and not any(c.isspace() for c in n)})
+    found = resolve_many(cwd, [spec for n in usable for spec in (f"refs/heads/{n}", n)])
+    result: dict[str, str | None] = {n: None for n in names}
+    for n in usable:
+        result[n] = found[f"refs/heads/{n}"] or found[n]
+    return result
+
+
+def resolve_base(cwd: Path, name: str) -> str | None:
+    """The commit the base NAME stands for (see `resolve_bases`), or None."""
+    return resolve_bases(cwd, [name])[name]
+
+
 def in_progress(worktree: Path) -> str | None:
     """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert), if any."""
     marks = {"rebase-merge": "rebase", "rebase-apply": "rebase", "MERGE_HEAD": "merge",

@@ -284,7 +284,7 @@ def rebase(repo: Repo, cfg: Config, task_id: str, *, onto: str | None, leave: bo
             raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
         _refuse_unready(repo, work, "rebase it")
         name = onto or work.base
-        onto_sha = git.rev(repo.root, name)
+        onto_sha = git.resolve_base(repo.root, name)
         if onto_sha is None:
             raise DispatchError(f"`{name}` is not a branch or commit here: check `git branch`")
         try:

@@ -159,7 +159,7 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
     parts = [strip_task_files(repo, live[d].tip.sha, d) for d in after if d in live and live[d].tip]  # type: ignore[union-attr]
     if len(parts) < len(after) or not parts:
         # Some of the work it stands on has landed already: it is on the base now.
-        base = git.rev(repo.root, str(plan.meta.get("base") or "")) or str(plan.meta.get("base_commit"))
+        base = git.resolve_base(repo.root, str(plan.meta.get("base") or "")) or str(plan.meta.get("base_commit"))
         parts.insert(0, base)
     onto = parts[0]
     for part in parts[1:]:

@@ -65,7 +65,8 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
         raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {e}: fix the file by hand") from None
     base = str(plan.meta.get("base") or "")
     base_commit = str(plan.meta.get("base_commit") or "")
-    base_sha = next((sha for spec in (base, base_commit) if spec and (sha := git.rev(repo.root, spec))), None)
+    base_sha = (git.resolve_base(repo.root, base) if base else None) or (
+        git.rev(repo.root, base_commit) if base_commit else None)
     if not base or base_sha is None:
         raise DispatchError(f"the base `{base}` of `{task_id}` is gone: name a branch with `--into`/`--onto`")
     items = [(i.mark, i.text) for i in plan.items]

@@ -48,7 +48,7 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
             for q in parse_questions(questions_text).questions
         ]
     if task.tip is not None:
-        base = git.rev(repo.root, status.base) if status.base else None
+        base = git.resolve_base(repo.root, status.base) if status.base else None
         base = base or status.base_commit
         if base:
             merge_base = git.run(["merge-base", base, task.tip.sha], cwd=repo.root, check=False).stdout.strip()

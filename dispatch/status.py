@@ -238,13 +238,13 @@ def _ahead_behind(
     repo: Repo, tasks: list[TaskRef], bases: dict[str, tuple[str | None, str | None]]
 ) -> dict[str, tuple[int, int]]:
     """Commits ahead of and behind base for every task, in a fixed number of git calls."""
-    names = {r.name: r.sha for r in git.refs(repo.root, "refs/heads", "refs/remotes", "refs/tags")}
+    names = git.resolve_bases(repo.root, [b for b, _ in bases.values() if b])
     pairs: dict[str, tuple[str, str]] = {}
     for task in tasks:
         base, base_commit = bases[task.id]
         if task.tip is None or base is None:
             continue
-        base_sha = _resolve(names, base) or base_commit
+        base_sha = names.get(base) or base_commit
         if base_sha:
             pairs[task.id] = (task.tip.sha, base_sha)
     if not pairs:
@@ -252,11 +252,3 @@ def _ahead_behind(
     graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
     return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
 
-
-def _resolve(names: dict[str, str], name: str) -> str | None:
-    for full in (name, f"refs/heads/{name}", f"refs/tags/{name}", f"refs/remotes/{name}"):
-        if full in names:
-            return names[full]
-    if len(name) == 40 and all(c in "0123456789abcdef" for c in name):
-        return name
-    return None

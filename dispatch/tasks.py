@@ -130,7 +130,7 @@ def create_task(
     if task_id is not None:
         validate_id(task_id)
     base_name = base if base is not None else default_base(repo)
-    base_commit = git.rev(repo.root, base_name)
+    base_commit = git.resolve_base(repo.root, base_name)
     if base_commit is None:
         if base is None:
             raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")

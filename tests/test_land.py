@@ -417,3 +417,27 @@ def test_pr_pushes_the_work_without_task_files_and_opens_a_pull_request(repo: Pa
         "pr", "create", "--head", "dispatch/fix-it", "--base", "main", "--title", "Fix it",
         "--body", "- [x] Do the work\n\nDispatched task `fix-it`.\n", "--draft",
     ]
+
+
+def test_a_base_named_like_a_tag_is_the_branch_from_new_to_merge(repo: Path, tmp_path: Path) -> None:
+    """A base is a branch to land on: beside a tag of the same name, every command takes the branch."""
+    first = git(repo, "rev-list", "--max-parents=0", "HEAD")
+    git(repo, "tag", "rel", first)
+    git(repo, "branch", "rel", "main")
+    (repo / "tagged.txt").write_text("only on the tag's side\n")
+    git(repo, "add", "tagged.txt")
+    git(repo, "commit", "-q", "-m", "a commit only the tag reaches")
+    git(repo, "tag", "-f", "rel", "HEAD")
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    rel = git(repo, "rev-parse", "refs/heads/rel")
+    wt = _task(repo, "On rel", {"feature.txt": "new\n"}, base="rel")
+    assert git(repo, "rev-parse", "dispatch/on-rel~3") == rel
+    r = dispatch("status", "--json", cwd=repo)
+    assert r.code == 0, r.err
+    row = json.loads(r.out)["tasks"][0]
+    assert (row["ahead"], row["behind"]) == (3, 0)
+    r = dispatch("merge", "on-rel", "--yes", cwd=repo)
+    assert r.code == 0, r.err
+    assert git(repo, "ls-tree", "--name-only", "refs/heads/rel") == "README.md\nfeature.txt\nsrc"
+    assert git(repo, "rev-list", "--count", "refs/heads/rel") == "3"
+    assert not wt.exists()
