@@ -10,7 +10,7 @@ from dispatch import git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.review import WITHOUT_TASK_FILES
+from dispatch.tasks import WITHOUT_TASK_FILES
 
 MAX_FILES = 20  # the text view fits a screen; --json has them all
 DELETED = "deleted"

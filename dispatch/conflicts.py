@@ -1,81 +1,17 @@
-"""Conflicts found early: each task against its base (cached for `status`), every pair, and a landing order."""
+"""`dispatch conflicts`: every live task against its base and every other task, and a landing order."""
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dispatch import git
 from dispatch.config import Config
+from dispatch.mergecheck import work_conflicts
 from dispatch.repo import Repo
-from dispatch.review import TASK_FILES, WITHOUT_TASK_FILES
-from dispatch.tasks import TaskRef
+from dispatch.tasks import WITHOUT_TASK_FILES
 
 EXACT_LIMIT = 20  # tasks per base up to which the landing order is searched exhaustively
-
-
-@dataclass(frozen=True)
-class MergeCheck:
-    conflicts: list[str]  # files that would conflict with the base, task files left out
-    landed: bool  # merges cleanly and changes nothing: its work is already in the base
-
-
-def _work_conflicts(paths: Iterable[str]) -> list[str]:
-    # Two tasks always both add .dispatch/PLAN.md; that never lands, so it never conflicts.
-    return [p for p in paths if p != TASK_FILES and not p.startswith(f"{TASK_FILES}/")]
-
-
-def _cache_path(repo: Repo) -> Path:
-    return repo.state_dir / "merge-checks.json"
-
-
-def merge_checks(
-    repo: Repo, tasks: list[TaskRef], bases: dict[str, tuple[str | None, str | None]], live: set[str]
-) -> dict[str, MergeCheck]:
-    """Whether each task still merges cleanly into its base; recomputed only for a task whose tip or base moved."""
-    names = sorted({b for b, _ in bases.values() if b})
-    resolved = git.resolve_bases(repo.root, names)
-    wanted: dict[str, tuple[str, str]] = {}
-    for task in tasks:
-        base, base_commit = bases.get(task.id, (None, None))
-        base_sha = (resolved.get(base) if base else None) or base_commit
-        if task.tip is not None and base_sha:
-            wanted[task.id] = (task.tip.sha, base_sha)
-    try:
-        with open(_cache_path(repo), encoding="utf-8") as f:
-            cache: dict[str, Any] = json.load(f).get("tasks", {})
-    except (OSError, ValueError, AttributeError):
-        cache = {}
-    stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
-    merges = git.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale])
-    for task_id, merge in zip(stale, merges, strict=True):
-        tip, base = wanted[task_id]
-        conflicts = _work_conflicts(merge.conflicts)
-        cache[task_id] = {"key": [tip, base], "conflicts": conflicts,
-                          "landed": not conflicts and _landed(repo, tip, base, merge.tree)}
-    if stale or set(cache) - live:
-        _write_cache(repo, {i: c for i, c in cache.items() if i in live})
-    return {i: MergeCheck(cache[i]["conflicts"], cache[i]["landed"]) for i in wanted}
-
-
-def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
-    # Merging changes nothing in the base, though the task did change something: a squash or a
-    # cherry-pick already brought its work in.
-    same = git.ok(["diff", "--quiet", base, merged_tree, "--", *WITHOUT_TASK_FILES], cwd=repo.root)
-    return same and not git.ok(["diff", "--quiet", f"{base}...{tip}", "--", *WITHOUT_TASK_FILES], cwd=repo.root)
-
-
-def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
-    # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
-    path = _cache_path(repo)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".merge-checks.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # --- `dispatch conflicts`: every pair, and the landing order ---
@@ -129,10 +65,10 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     pairs = [(a, b) for ids in groups.values() for n, a in enumerate(ids) for b in ids[n + 1 :]]
     merges = git.merge_trees(repo.root, [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs])
     tasks = [
-        TaskConflicts(i, base_of[i], *_size(repo, against[i], tips[i]), _work_conflicts(merges[n].conflicts))
+        TaskConflicts(i, base_of[i], *_size(repo, against[i], tips[i]), work_conflicts(merges[n].conflicts))
         for n, i in enumerate(tips)
     ]
-    found = [PairConflict(p, _work_conflicts(m.conflicts)) for p, m in zip(pairs, merges[len(tips) :], strict=True)]
+    found = [PairConflict(p, work_conflicts(m.conflicts)) for p, m in zip(pairs, merges[len(tips) :], strict=True)]
     found = [p for p in found if p.files]
     order: dict[str, list[str]] = {}
     later: dict[str, list[str]] = {}

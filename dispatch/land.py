@@ -20,8 +20,8 @@ from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
-from dispatch.review import TASK_FILES, Work, load_work
-from dispatch.tasks import get_task, short_branch
+from dispatch.review import Work, load_work
+from dispatch.tasks import TASK_FILES, get_task, short_branch
 from dispatch.trash import refuse_if_running, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")

@@ -10,13 +10,17 @@ from dispatch import git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import TaskRef, get_task, short_branch
+from dispatch.tasks import (
+    WITHOUT_TASK_FILES,
+    TaskRef,
+    get_task,
+    short_branch,
+    task_texts,
+)
 
 if TYPE_CHECKING:
     from unidiff.patch import PatchedFile
 
-TASK_FILES = ".dispatch"  # never reviewed, never landed
-WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]
 MAX_COMMITS = 10  # the default view fits a screen
 
 
@@ -46,7 +50,6 @@ class Work:
 
 def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
     from dispatch.plan import PlanError, parse_plan
-    from dispatch.show import _task_texts
 
     task = get_task(repo, cfg, task_id)
     if task.worktree is None:
@@ -56,7 +59,7 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
         task = replace(task, worktree=next(rebasing, None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
-    plan_text, questions_text = _task_texts(repo, task)
+    plan_text, questions_text = task_texts(repo, task)
     if plan_text is None:
         raise DispatchError(f"task `{task_id}` has no .dispatch/PLAN.md: `dispatch doctor` says how to repair it")
     try:

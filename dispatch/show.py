@@ -9,7 +9,7 @@ from dispatch import git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.status import TaskStatus, collect
-from dispatch.tasks import PLAN, QUESTIONS, get_task
+from dispatch.tasks import get_task, task_texts
 
 
 @dataclass
@@ -33,7 +33,7 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
     task = get_task(repo, cfg, task_id)
     status = collect(repo, cfg, [task_id])[0]
     detail = TaskDetail(status)
-    plan_text, questions_text = _task_texts(repo, task)
+    plan_text, questions_text = task_texts(repo, task)
     if plan_text is not None:
         try:
             plan = parse_plan(plan_text)
@@ -56,21 +56,6 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
                 detail.commits = _commits(repo, merge_base, task.tip.sha)
                 detail.files = _files(repo, merge_base, task.tip.sha)
     return detail
-
-
-def _task_texts(repo: Repo, task: Any) -> tuple[str | None, str | None]:
-    if task.worktree_exists:
-        texts = []
-        for name in (PLAN, QUESTIONS):
-            try:
-                texts.append((task.worktree.path / name).read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                texts.append(None)
-        return texts[0], texts[1]
-    if task.tip is None:
-        return None, None
-    blobs = git.read_blobs(repo.root, [f"{task.tip.sha}:{PLAN}", f"{task.tip.sha}:{QUESTIONS}"])
-    return blobs[f"{task.tip.sha}:{PLAN}"], blobs[f"{task.tip.sha}:{QUESTIONS}"]
 
 
 def _commits(repo: Repo, merge_base: str, tip: str) -> list[dict[str, Any]]:

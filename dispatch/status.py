@@ -144,7 +144,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
 
     bases = {t.id: _base_of(parsed[t.id][0]) for t in tasks}
     counts = _ahead_behind(repo, tasks, bases)
-    from dispatch.conflicts import merge_checks
+    from dispatch.mergecheck import merge_checks
 
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, bases, live=set(all_tasks))

@@ -18,6 +18,8 @@ from dispatch.repo import Repo, locked
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
 TRASH_PREFIX = "refs/dispatch/trash/"
+TASK_FILES = ".dispatch"  # never reviewed, never landed
+WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]  # pathspec: the task's own work
 REFINE_ITEM = "Read the task and the code, then replace this item with a concrete checklist and commit it"
 
 
@@ -33,6 +35,22 @@ class TaskRef:
     @property
     def worktree_exists(self) -> bool:
         return self.worktree is not None and self.worktree.path.is_dir()
+
+
+def task_texts(repo: Repo, task: TaskRef) -> tuple[str | None, str | None]:
+    """PLAN.md and QUESTIONS.md as the worker sees them: from the worktree, else from the branch tip."""
+    if task.worktree is not None and task.worktree_exists:
+        texts: list[str | None] = []
+        for name in (PLAN, QUESTIONS):
+            try:
+                texts.append((task.worktree.path / name).read_text(encoding="utf-8", errors="replace"))
+            except OSError:
+                texts.append(None)
+        return texts[0], texts[1]
+    if task.tip is None:
+        return None, None
+    blobs = git.read_blobs(repo.root, [f"{task.tip.sha}:{PLAN}", f"{task.tip.sha}:{QUESTIONS}"])
+    return blobs[f"{task.tip.sha}:{PLAN}"], blobs[f"{task.tip.sha}:{QUESTIONS}"]
 
 
 def branch_ref(cfg: Config, task_id: str) -> str:
