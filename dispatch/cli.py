@@ -107,6 +107,7 @@ def _crash_log() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """The one boundary where errors become exit codes: 1 fixable, 2 usage, 3 bug, 130 Ctrl-C."""
+    _session.set(None)  # a run's queue is its own repository's, never an earlier run's in this process
     try:
         load_commands(sys.argv[1:] if argv is None else argv)
         command = typer.main.get_command(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -76,24 +77,55 @@ class Run:
 
 
 def dispatch(
-    *args: str, cwd: Path, input: str | None = None, env: dict[str, str] | None = None, tmp: Path | None = None
+    *args: str, cwd: Path, input: str | None = None, env: dict[str, str] | None = None, tmp: Path | None = None,
+    process: bool = False,
 ) -> Run:
-    """Run the real `dispatch` command as a separate process; TMP in its output becomes <tmp>."""
-    full_env = {**os.environ, **(env or {})}
+    """Run `dispatch`; TMP in its output becomes <tmp>.
+
+    In this process through `cli.main` (as git-machete's tests do), which is what most tests need and
+    takes a few milliseconds; as a real process where a process boundary is under test (PROCESS, a
+    fault checkpoint that kills the process, or DISPATCH_TEST_PROCESS=1 to run the whole suite so).
+    """
+    if process or os.environ.get("DISPATCH_TEST_PROCESS") == "1" or "DISPATCH_FAULT" in {**os.environ, **(env or {})}:
+        code, out, err = _in_a_process(args, cwd, input, env)
+    else:
+        code, out, err = _in_this_process(args, cwd, input, env)
+    if tmp is not None:
+        out, err = out.replace(str(tmp), "<tmp>"), err.replace(str(tmp), "<tmp>")
+    return Run(code, out, err)
+
+
+def _in_a_process(args: tuple[str, ...], cwd: Path, input: str | None, env: dict[str, str] | None) -> tuple[int, str, str]:
     proc = subprocess.run(
         [sys.executable, "-m", "dispatch", *args],
         cwd=cwd,
         input=input,
         capture_output=True,
         text=True,
-        env=full_env,
+        env={**os.environ, **(env or {})},
         stdin=None if input is not None else subprocess.DEVNULL,
         timeout=120,
     )
-    out, err = proc.stdout, proc.stderr
-    if tmp is not None:
-        out, err = out.replace(str(tmp), "<tmp>"), err.replace(str(tmp), "<tmp>")
-    return Run(proc.returncode, out, err)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def _in_this_process(args: tuple[str, ...], cwd: Path, input: str | None, env: dict[str, str] | None) -> tuple[int, str, str]:
+    from dispatch import cli
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    try:
+        os.environ.update(env or {})
+        os.chdir(cwd)
+        sys.stdin, sys.stdout, sys.stderr = io.StringIO(input or ""), out, err
+        code = cli.main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return code, out.getvalue(), err.getvalue()
 
 
 def snapshot(repo: Path) -> dict[str, str]:
