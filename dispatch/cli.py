@@ -60,11 +60,11 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch import queue
+    from dispatch import queue, scheduler
 
     if queue.has_work(session[0]):
         try:
-            queue.advance(*session)
+            scheduler.advance(*session)
         except DispatchError as e:
             print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 

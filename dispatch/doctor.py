@@ -11,7 +11,15 @@ from typing import Any
 from dispatch import clock, events, git, runtime
 from dispatch.config import Config
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch, trashed_ids, worktree_root
+from dispatch.tasks import (
+    PLAN,
+    QUESTIONS,
+    TaskRef,
+    list_tasks,
+    short_branch,
+    trashed_ids,
+    worktree_root,
+)
 
 
 @dataclass
@@ -167,7 +175,7 @@ def _bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
     import signal
     import time
 
-    from dispatch.supervisor import save_uncommitted
+    from dispatch.tasks import save_uncommitted
 
     pid = data.get("pid")
     if pid and runtime.is_alive(pid, data.get("pid_start")):

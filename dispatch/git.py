@@ -318,13 +318,24 @@ def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
     return merges
 
 
-def tree_without(cwd: Path, commit: str, name: str) -> str:
-    """The tree of COMMIT without its top-level entry NAME, written as an object."""
+def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
+    """The tree of COMMIT without its top-level entry NAME (or with the tree PUT there), written as an object."""
     entries = zsplit(run(["ls-tree", "-z", commit], cwd=cwd).stdout)
     kept = [e for e in entries if e.split("\t", 1)[1] != name]
-    if len(kept) == len(entries):
+    if len(kept) == len(entries) and put is None:
         return out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd)
+    if put is not None:
+        kept.append(f"040000 tree {put}\t{name}")
     return out(["mktree", "-z"], cwd=cwd, input="".join(f"{e}\0" for e in kept))
+
+
+def commit_without(cwd: Path, commit: str, name: str, message: str) -> str:
+    """COMMIT plus a last commit that removes its top-level entry NAME (COMMIT itself when it has none);
+    an object only, no ref moves."""
+    tree = tree_without(cwd, commit, name)
+    if tree == out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd):
+        return commit
+    return commit_tree(cwd, tree, [commit], message)
 
 
 def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:

@@ -127,7 +127,7 @@ def fan_out(
     description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None], start: bool,
 ) -> tuple[str, list[Member]]:
     """`new --model a --model b`: every model checked first, then the group made, then each worker started or queued."""
-    from dispatch import workers
+    from dispatch import scheduler, workers
 
     launches = [workers.prepare_launch(cfg, m) if start else None for m in models]
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
@@ -136,7 +136,7 @@ def fan_out(
     result = []
     for task, launch in zip(made, launches, strict=True):
         workers.set_budget(repo, task.id, seconds=budget[0], cost=budget[1])
-        started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
+        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
         result.append(Member(task, launch, started))
     return gid, result
 

@@ -21,7 +21,7 @@ from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
 from dispatch.review import Work, load_work
-from dispatch.tasks import TASK_FILES, get_task, short_branch
+from dispatch.tasks import get_task, short_branch, strip_task_files
 from dispatch.trash import refuse_if_running, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
@@ -154,14 +154,6 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                 git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree, check=False)
             raise
     return Landed(work.id, name, landing.strategy, landing.target_old, result, trash_ref)
-
-
-def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
-    """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
-    tree = git.tree_without(repo.root, commit, TASK_FILES)
-    if tree == git.out(["rev-parse", f"{commit}^{{tree}}"], cwd=repo.root):
-        return commit
-    return git.commit_tree(repo.root, tree, [commit], f"dispatch: remove the task files of {task_id}\n")
 
 
 def _message(work: Work, subject: str) -> str:

@@ -274,3 +274,21 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
+    """Commit whatever the worker left uncommitted, so nothing it wrote is lost (None: nothing to save,
+    or a rebase, merge, cherry-pick or revert in progress owns the changes)."""
+    if not git.status_porcelain(worktree):
+        return None
+    if git.in_progress(worktree):
+        return None  # a person's rebase or merge owns those changes
+    git.run(["add", "-A"], cwd=worktree)
+    git.run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m",
+             f"dispatch: save uncommitted work (worker exit {exit_code})"], cwd=worktree)
+    return git.out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
+    """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
+    return git.commit_without(repo.root, commit, TASK_FILES, f"dispatch: remove the task files of {task_id}\n")

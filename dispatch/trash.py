@@ -12,7 +12,16 @@ from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.ids import validate_id
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, undo_create, worktree_root
+from dispatch.tasks import (
+    PLAN,
+    TRASH_PREFIX,
+    TaskRef,
+    branch_ref,
+    get_task,
+    short_branch,
+    undo_create,
+    worktree_root,
+)
 
 _TRAILERS = ("dispatch-task", "dispatch-branch", "dispatch-uncommitted", "dispatch-reason")
 

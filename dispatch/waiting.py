@@ -208,11 +208,11 @@ def wait(
 
 def _advance_queue(repo: Repo, cfg: Config) -> None:
     """A waiting host is a dispatch process too: it starts queued tasks whose time has come."""
-    from dispatch import queue
+    from dispatch import queue, scheduler
 
     if queue.has_work(repo):
         try:
-            queue.advance(repo, cfg)
+            scheduler.advance(repo, cfg)
         except DispatchError:
             pass  # the next command or supervisor tries again
 

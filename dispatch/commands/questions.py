@@ -39,7 +39,7 @@ def answer(
     resume: Annotated[bool, typer.Option("--resume", help="Start a fresh worker when none is waiting.")] = False,
 ) -> None:
     """Answer a task's question; a waiting worker gets it at once."""
-    from dispatch import asking, workers
+    from dispatch import asking, scheduler
 
     repo, cfg = context()
     done = asking.answer(repo, cfg, task_id, question, read_input(text, "TEXT") if text == "-" else text)
@@ -48,7 +48,7 @@ def answer(
     elif done.worker_running:
         print(f"answered Q{done.number} of {task_id}: its worker is running and reads it in QUESTIONS.md")
     elif resume:
-        started = workers.resume(repo, cfg, task_id, model=None, message=None)
+        started = scheduler.resume(repo, cfg, task_id, model=None, message=None)
         if started is None:
             print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
         else:

@@ -41,7 +41,7 @@ def new(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
-    from dispatch import group, workers
+    from dispatch import group, scheduler, workers
     from dispatch.plan import parse_checklist_source
     from dispatch.tasks import create_task, get_task
 
@@ -72,7 +72,7 @@ def new(
     started = None
     workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
     if launch:
-        started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
+        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
         from dispatch.output import emit_json
 
@@ -169,7 +169,8 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 @app.command()
 def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOpt = False) -> None:
     """The whole task: checklist, questions, commits, files changed, worker."""
-    from dispatch import output, show as show_mod
+    from dispatch import output
+    from dispatch import show as show_mod
 
     repo, cfg = context()
     detail = show_mod.show(repo, cfg, task_id)

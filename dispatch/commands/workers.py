@@ -58,12 +58,12 @@ def resume(
     ] = None,
 ) -> None:
     """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
-    from dispatch import workers
+    from dispatch import scheduler, workers
 
     repo, cfg = context()
     workers.get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
-    started = workers.resume(repo, cfg, task_id, model=model, message=message)
+    started = scheduler.resume(repo, cfg, task_id, model=model, message=message)
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return

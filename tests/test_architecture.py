@@ -1,0 +1,36 @@
+"""The layer contract in pyproject.toml holds, and it is able to fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(project: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    return subprocess.run([str(LINT), "--config", str(project / "pyproject.toml"), "--no-cache"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_package_keeps_its_import_contracts() -> None:
+    result = lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout.splitlines()[-1]
+
+
+def test_a_cycle_breaks_the_contract(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "dispatch", tmp_path / "dispatch", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    # git is the bottom layer; make it reach up to the task layer, which reaches down to git.
+    git = tmp_path / "dispatch" / "git.py"
+    git.write_text(git.read_text() + "\nfrom dispatch import tasks  # noqa: E402\n")
+    result = lint(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert result.stdout.splitlines()[-1] != "Contracts: 3 kept, 0 broken."
+    assert "dispatch.git -> dispatch.tasks" in result.stdout
