@@ -60,7 +60,7 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch import queue, scheduler
+    from dispatch.worker import queue, scheduler
 
     if queue.has_work(session[0]):
         try:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from dispatch import git
 from dispatch.errors import ASK_TIMEOUT_EXIT
-from dispatch.ids import slugify
-from dispatch.plan import parse_plan
+from dispatch.task.ids import slugify
+from dispatch.task.plan import parse_plan
 
 PLAN = Path(".dispatch/PLAN.md")
 ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
@@ -49,7 +49,7 @@ def _set_mark(index: int, mark: str, note: str | None = None) -> None:
 
 def _answered(question: str) -> str | None:
     """The answer to QUESTION when an earlier run asked it already (a resumed task)."""
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
     path = Path(".dispatch/QUESTIONS.md")
     if not path.exists():

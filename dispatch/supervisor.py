@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
-from dispatch.launch import LaunchSpec, copy_included, shim_dir
+from dispatch import clock, events, git
 from dispatch.repo import Repo
-from dispatch.tasks import save_uncommitted
-from dispatch.usage import parse_usage
+from dispatch.task import runtime
+from dispatch.task.model import save_uncommitted
+from dispatch.task.usage import parse_usage
+from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
 
 
 def _say(text: str) -> None:
@@ -117,7 +118,8 @@ def main(common_dir: str, task_id: str) -> int:
 
 def _advance_queue(repo: Repo) -> None:
     """A slot is free and a task may be done: start whatever waited for that."""
-    from dispatch import config, scheduler
+    from dispatch import config
+    from dispatch.worker import scheduler
 
     try:
         for started in scheduler.advance(repo, config.load(repo.root)):
@@ -165,7 +167,7 @@ def _log_since(path: Path, offset: int) -> str:
 
 def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:
     from dispatch import config
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     try:
         return collect(repo, config.load(repo.root), [task_id])[0].state

@@ -7,10 +7,17 @@ import os
 from pathlib import Path
 
 import pytest
-
 from claude_cli import INSTALL_HINT, claude_env, find_claude
 from conftest import dispatch, git
-from fake_anthropic import Conversation, FakeAnthropic, Script, read_log, text, tool_results, tool_use
+from fake_anthropic import (
+    Conversation,
+    FakeAnthropic,
+    Script,
+    read_log,
+    text,
+    tool_results,
+    tool_use,
+)
 from test_workers import state_is, task_status, wait_for, worker_json
 
 CLAUDE = find_claude()

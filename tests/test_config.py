@@ -10,9 +10,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, snapshot
-from dispatch import config, trust
+
+from dispatch import config
+from dispatch.config import trust
 from dispatch.errors import DispatchError
 
 ROOT = Path(__file__).resolve().parent.parent

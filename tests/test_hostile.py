@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, git, snapshot
-from dispatch.plan import parse_plan
-from dispatch.questions import parse_questions
+
+from dispatch.task.plan import parse_plan
+from dispatch.task.questions import parse_questions
 
 SHELLY = [
     "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "| touch PWNED &&", "' \" \\ $HOME ${IFS} *",

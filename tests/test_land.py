@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import dispatch, git, snapshot
 
-from dispatch import config, land, runtime
+from dispatch import config
 from dispatch.errors import DispatchError
+from dispatch.land import merge as land
 from dispatch.repo import open_repo
+from dispatch.task import runtime
 
 
 def _task(repo: Path, title: str, files: dict[str, str], *, base: str | None = None) -> Path:

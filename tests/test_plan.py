@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.errors import DispatchError
-from dispatch.plan import (
+from dispatch.task.plan import (
     MARKS,
     Item,
     Plan,

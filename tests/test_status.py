@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.questions import parse_questions
+from dispatch.task.questions import parse_questions
 
 
 def _new(repo: Path, title: str, *items: str) -> Path:

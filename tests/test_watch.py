@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.questions import parse_questions
+from dispatch.task.questions import parse_questions
 
 CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
 

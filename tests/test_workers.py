@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import dispatch, git, snapshot
 
 FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}

@@ -18,7 +18,8 @@ def logs(
     raw: Annotated[bool, typer.Option("--raw", help="The log as written, JSON events of agent CLIs unabridged.")] = False,
 ) -> None:
     """The worker's output (and the supervisor's notes) for a task; agent CLIs' JSON events one short line each."""
-    from dispatch import logview, workers
+    from dispatch.worker import control as workers
+    from dispatch.worker import logview
 
     repo, cfg = context()
     shown = workers.log_lines(repo, cfg, task_id, None)
@@ -36,7 +37,7 @@ def logs(
 @app.command()
 def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Stop the task's worker: SIGTERM to its process group, SIGKILL after `stop_grace` seconds."""
-    from dispatch import workers
+    from dispatch.worker import control as workers
 
     repo, cfg = context()
     data = workers.stop(repo, cfg, task_id)
@@ -58,7 +59,8 @@ def resume(
     ] = None,
 ) -> None:
     """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
-    from dispatch import scheduler, workers
+    from dispatch.worker import control as workers
+    from dispatch.worker import scheduler
 
     repo, cfg = context()
     workers.get_task(repo, cfg, task_id)

@@ -16,8 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dispatch import clock, runtime
+from dispatch import clock
 from dispatch.repo import Repo
+from dispatch.task import runtime
 
 
 @dataclass

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispatch import events, git, queue, runtime
+from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
-from dispatch.plan import parse_plan
 from dispatch.repo import Repo, locked
-from dispatch.status import collect
-from dispatch.tasks import (
+from dispatch.task import runtime
+from dispatch.task.model import (
     PLAN,
     QUESTIONS,
     TASK_FILES,
@@ -24,8 +23,11 @@ from dispatch.tasks import (
     read_plan_file,
     strip_task_files,
 )
-from dispatch.trash import list_trash
-from dispatch.workers import Started, is_running, prepare_launch, start_worker
+from dispatch.task.plan import parse_plan
+from dispatch.task.status import collect
+from dispatch.task.trash import list_trash
+from dispatch.worker import queue
+from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
 
 DONE = ("done", "merged")
 
@@ -95,7 +97,8 @@ def advance(repo: Repo, cfg: Config) -> list[str]:
                                       f"or `dispatch resume {task_id}` to start it anyway")
                 del waiting[task_id]
                 continue
-            if any(d in live and states.get(d) not in DONE for d in after):
+            # A task that waits itself (resumed after it was done, queued behind a slot) is not done yet.
+            if any(d in live and (states.get(d) not in DONE or d in waiting) for d in after):
                 continue
             if running >= queue.limit(cfg):
                 break  # first come, first served

@@ -8,11 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dispatch import git, runtime
+from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch
+from dispatch.task import runtime
+from dispatch.task.model import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch
 
 
 @dataclass
@@ -114,8 +115,8 @@ def _read(path: Path) -> str | None:
 
 
 def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
-    from dispatch.plan import PlanError, parse_plan
-    from dispatch.questions import parse_questions
+    from dispatch.task.plan import PlanError, parse_plan
+    from dispatch.task.questions import parse_questions
 
     all_tasks = list_tasks(repo, cfg)
     if ids:
@@ -144,7 +145,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
 
     bases = {t.id: _base_of(parsed[t.id][0]) for t in tasks}
     counts = _ahead_behind(repo, tasks, bases)
-    from dispatch.mergecheck import merge_checks
+    from dispatch.task.mergecheck import merge_checks
 
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, bases, live=set(all_tasks))

@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, runtime
+from dispatch import clock, events
 from dispatch.config import Config
 from dispatch.repo import Repo
+from dispatch.task import runtime
 
 
 def _path(repo: Repo) -> Path:

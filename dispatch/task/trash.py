@@ -6,13 +6,14 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
-from dispatch.ids import validate_id
 from dispatch.repo import Repo, locked
-from dispatch.tasks import (
+from dispatch.task import runtime
+from dispatch.task.ids import validate_id
+from dispatch.task.model import (
     PLAN,
     TRASH_PREFIX,
     TaskRef,
@@ -137,7 +138,7 @@ def list_trash(repo: Repo) -> list[TrashEntry]:
 def _title(plan_text: str | None) -> str:
     if not plan_text:
         return ""
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     try:
         return parse_plan(plan_text).title

@@ -12,8 +12,8 @@ from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
-from dispatch.ids import slugify, unique_id, validate_id
 from dispatch.repo import Repo, locked
+from dispatch.task.ids import slugify, unique_id, validate_id
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
@@ -199,7 +199,7 @@ def render_task_files(
     created: str, description: str, items: list[str], after: list[str] | None = None, group: str | None = None,
 ) -> tuple[str, str]:
     from dispatch import templates
-    from dispatch.plan import dump_front_matter
+    from dispatch.task.plan import dump_front_matter
 
     meta: dict[str, object] = {
         "dispatch": 1, "id": task_id, "title": title, "base": base,
@@ -257,7 +257,7 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
 
 
 def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     try:
         text = path.read_text(encoding="utf-8")

@@ -6,11 +6,12 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import git, runtime
+from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import (
+from dispatch.task import runtime
+from dispatch.task.model import (
     WITHOUT_TASK_FILES,
     TaskRef,
     get_task,
@@ -49,7 +50,7 @@ class Work:
 
 
 def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     task = get_task(repo, cfg, task_id)
     if task.worktree is None:
@@ -125,7 +126,7 @@ class Review:
 
 
 def review(repo: Repo, cfg: Config, task_id: str) -> Review:
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
     work = load_work(repo, cfg, task_id)
     merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)

@@ -11,7 +11,7 @@ from typing import Any
 
 from dispatch import git
 from dispatch.repo import Repo
-from dispatch.tasks import TASK_FILES, WITHOUT_TASK_FILES, TaskRef
+from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES, TaskRef
 
 
 @dataclass(frozen=True)

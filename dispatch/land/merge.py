@@ -19,10 +19,10 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
+from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.review import Work, load_work
-from dispatch.tasks import get_task, short_branch, strip_task_files
-from dispatch.trash import refuse_if_running, remove_task, save_to_trash
+from dispatch.task.model import get_task, short_branch, strip_task_files
+from dispatch.task.trash import refuse_if_running, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
 
@@ -102,7 +102,7 @@ def prepare(
     # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
     stands_on: tuple[str, ...] = ()
     if work.stacked_on is not None:
-        from dispatch.tasks import list_tasks
+        from dispatch.task.model import list_tasks
 
         stands_on = tuple(
             other.id for other in list_tasks(repo, cfg).values()
@@ -320,7 +320,7 @@ class Cleaned:
 
 def merged_tasks(repo: Repo, cfg: Config) -> list[str]:
     """Tasks whose work is in their base: tip contained in it, or (after a squash) nothing left to merge."""
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     return [t.id for t in collect(repo, cfg) if t.state == "merged" or (t.ahead == 0 and t.last_commit)]
 

@@ -8,8 +8,8 @@ from typing import Any
 from dispatch import git
 from dispatch.config import Config
 from dispatch.repo import Repo
-from dispatch.status import TaskStatus, collect
-from dispatch.tasks import get_task, task_texts
+from dispatch.task.model import get_task, task_texts
+from dispatch.task.status import TaskStatus, collect
 
 
 @dataclass
@@ -27,8 +27,8 @@ class TaskDetail:
 
 
 def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
-    from dispatch.plan import PlanError, parse_plan
-    from dispatch.questions import parse_questions
+    from dispatch.task.plan import PlanError, parse_plan
+    from dispatch.task.questions import parse_questions
 
     task = get_task(repo, cfg, task_id)
     status = collect(repo, cfg, [task_id])[0]

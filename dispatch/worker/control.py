@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import events, runtime, usage
-from dispatch import launch as launching
+from dispatch import events
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import PLAN, TaskRef, get_task, read_plan_file, short_branch
+from dispatch.task import runtime, usage
+from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, short_branch
+from dispatch.worker import launch as launching
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Started:
 
 def prepare_launch(cfg: Config, requested: str | None) -> Any:
     """Resolve the model to a backend and check, before anything is created, that it can run."""
-    from dispatch import backends, trust
+    from dispatch.config import backends, trust
 
     launch = backends.resolve(cfg, requested)
     if launch.from_repo:
@@ -41,7 +42,7 @@ def prepare_launch(cfg: Config, requested: str | None) -> Any:
 
 def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
     """The copy list and setup commands, refused when an untrusted repository file defines them."""
-    from dispatch import trust
+    from dispatch.config import trust
 
     for key in ("copy", "setup"):
         trust.require_trusted(cfg, key)
@@ -52,7 +53,8 @@ def start_worker(
     repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, resume: bool, message: str | None = None
 ) -> Started:
     """Fork the supervisor for one run of the worker on TASK; returns at once."""
-    from dispatch import backends, templates
+    from dispatch import templates
+    from dispatch.config import backends
 
     if task.worktree is None or not task.worktree_exists:
         raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
