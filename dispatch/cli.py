@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dispatch: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the one place a bug becomes exit code 3 and a crash log
         if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
             print("dispatch: interrupted", file=sys.stderr)
             return 130

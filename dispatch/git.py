@@ -56,6 +56,7 @@ def run(
     try:
         proc = subprocess.run(
             argv,
+            check=False,
             cwd=cwd,
             input=input,
             capture_output=True,
@@ -220,6 +221,7 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
     proc = subprocess.run(
         ["git", "cat-file", "--batch"],
+        check=False,
         cwd=cwd,
         input="".join(f"{s}\n" for s in specs).encode(),
         capture_output=True,
@@ -227,7 +229,8 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     )
     if proc.returncode != 0:
         raise GitError(["cat-file", "--batch"], proc.returncode, "", proc.stderr.decode(errors="replace"))
-    data, pos, result = proc.stdout, 0, {}
+    data, pos = proc.stdout, 0
+    result: dict[str, str | None] = {}
     for spec in specs:
         end = data.index(b"\n", pos)
         header = data[pos:end].split(b" ")

@@ -24,14 +24,14 @@ from pathlib import Path
 from dispatch import git
 from dispatch.errors import ASK_TIMEOUT_EXIT
 from dispatch.task.ids import slugify
-from dispatch.task.plan import parse_plan
+from dispatch.task.plan import Plan, parse_plan
 
 PLAN = Path(".dispatch/PLAN.md")
 ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
 PATH = re.compile(r"`([^`\n]+)`")
 
 
-def _plan():  # type: ignore[no-untyped-def]
+def _plan() -> Plan:
     return parse_plan(PLAN.read_text(encoding="utf-8"))
 
 
@@ -76,7 +76,7 @@ def work_item(index: int, text: str) -> int | None:
     if asked:
         question = (asked.group(1) or asked.group(2)).strip()
         print(f"asking: {question}", flush=True)
-        r = subprocess.run(["dispatch", "ask", question], capture_output=True, text=True)
+        r = subprocess.run(["dispatch", "ask", question], check=False, capture_output=True, text=True)
         if r.returncode == ASK_TIMEOUT_EXIT:
             # The item's text already holds the question; a note would become part of its text on resume.
             _set_mark(index, "?")

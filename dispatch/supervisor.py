@@ -53,7 +53,7 @@ def main(common_dir: str, task_id: str) -> int:
             _say("copied from the main checkout: " + ", ".join(copied))
         for command in spec.setup:
             _say("setup: " + " ".join(command))
-            code = subprocess.run(command, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
+            code = subprocess.run(command, check=False, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
             if code != 0:
                 _say(f"setup command failed with exit code {code}: the worker was not started")
                 runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,

@@ -35,3 +35,19 @@ def test_a_cycle_breaks_the_contract(tmp_path: Path) -> None:
     assert "Contracts: 0 kept, 2 broken." in result.stdout.splitlines()
     assert "dispatch.git is not allowed to import dispatch.task:" in result.stdout.splitlines()
     assert "- .git -> .task (1 import)" in result.stdout.splitlines()
+
+
+def _tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / name), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_mypy_strict_passes() -> None:
+    result = _tool("mypy")  # strict, on dispatch/, as pyproject.toml says
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("Success: no issues found in "), result.stdout
+
+
+def test_ruff_passes() -> None:
+    result = _tool("ruff", "check", "--output-format", "concise", "dispatch", "tests", "bench")
+    assert (result.returncode, result.stdout) == (0, "All checks passed!\n")

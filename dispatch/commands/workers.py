@@ -59,11 +59,12 @@ def resume(
     ] = None,
 ) -> None:
     """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
+    from dispatch.task.model import get_task
     from dispatch.worker import control as workers
     from dispatch.worker import scheduler
 
     repo, cfg = context()
-    workers.get_task(repo, cfg, task_id)
+    get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
     started = scheduler.resume(repo, cfg, task_id, model=model, message=message)
     if started is None:

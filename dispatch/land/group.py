@@ -16,6 +16,7 @@ from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
+from dispatch.task.record import load, select
 
 MAX_ID = 63  # ids.ID_RE
 
@@ -39,7 +40,8 @@ def members(repo: Repo, cfg: Config, group_id: str) -> list[Any]:
     """The live tasks of GROUP_ID (their status rows), by id."""
     from dispatch.task.status import collect
 
-    return [t for t in collect(repo, cfg) if t.group == group_id]
+    ids = [t.id for t in load(repo, cfg) if t.group == group_id]
+    return collect(repo, cfg, ids) if ids else []
 
 
 def _member_ids(group_id: str, models: list[str]) -> list[str]:
@@ -48,11 +50,9 @@ def _member_ids(group_id: str, models: list[str]) -> list[str]:
 
 def choose_group_id(repo: Repo, cfg: Config, *, title: str, group_id: str | None, models: list[str]) -> str:
     """`--id`, else a slug of the title short enough for every `<id>-<model>` and free as a group and as ids."""
-    from dispatch.task.status import collect
-
     live = list_tasks(repo, cfg)
     taken = set(live) | trashed_ids(repo)
-    groups = {t.group for t in collect(repo, cfg) if t.group}
+    groups = {t.group for t in select(repo, live, None) if t.group}
     longest = max(len(slugify(m)) for m in models)
 
     def clash(gid: str) -> str | None:
@@ -178,11 +178,10 @@ class Picked:
 def prepare_pick(repo: Repo, cfg: Config, task_id: str, *, strategy: str) -> Pick:
     """Check that TASK_ID can land and that no other candidate of its group still works; build the landing."""
     from dispatch.land import merge as land
-    from dispatch.task.status import collect
     from dispatch.task.trash import refuse_if_running
 
     get_task(repo, cfg, task_id)
-    rows = collect(repo, cfg)
+    rows = load(repo, cfg)
     group = next(t.group for t in rows if t.id == task_id)
     if not group:
         raise DispatchError(f"`{task_id}` is not one of a group: `dispatch merge {task_id}` lands it")

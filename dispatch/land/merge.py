@@ -375,7 +375,7 @@ def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullReques
         raise DispatchError(f"pushing {branch} to {remote} failed: {detail}")
     args = [gh, "pr", "create", "--head", branch, "--base", work.base, "--title", work.title,
             "--body", _pr_body(work), *(["--draft"] if draft else [])]
-    proc = subprocess.run(args, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    proc = subprocess.run(args, check=False, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "GH_PROMPT_DISABLED": "1"})
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]

@@ -143,7 +143,7 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     try:
         for q in _load(path, task_id).questions:
             if q.number == number:
-                return q.answer
+                return str(q.answer) if q.answer is not None else None
     except QuestionsError:
         return None
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")

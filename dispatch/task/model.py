@@ -37,22 +37,6 @@ class TaskRef:
         return self.worktree is not None and self.worktree.path.is_dir()
 
 
-def task_texts(repo: Repo, task: TaskRef) -> tuple[str | None, str | None]:
-    """PLAN.md and QUESTIONS.md as the worker sees them: from the worktree, else from the branch tip."""
-    if task.worktree is not None and task.worktree_exists:
-        texts: list[str | None] = []
-        for name in (PLAN, QUESTIONS):
-            try:
-                texts.append((task.worktree.path / name).read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                texts.append(None)
-        return texts[0], texts[1]
-    if task.tip is None:
-        return None, None
-    blobs = git.read_blobs(repo.root, [f"{task.tip.sha}:{PLAN}", f"{task.tip.sha}:{QUESTIONS}"])
-    return blobs[f"{task.tip.sha}:{PLAN}"], blobs[f"{task.tip.sha}:{QUESTIONS}"]
-
-
 def branch_ref(cfg: Config, task_id: str) -> str:
     return f"refs/heads/{cfg['branch_prefix']}{task_id}"
 

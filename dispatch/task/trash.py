@@ -107,16 +107,16 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> TrashEntry:
 def list_trash(repo: Repo) -> list[TrashEntry]:
     fmt = "%(refname)%00%(objectname)%00%(parent)%00%(committerdate:unix)%00%(contents:body)%01"
     text = git.run(["for-each-ref", f"--format={fmt}", f"{TRASH_PREFIX}*"], cwd=repo.root).stdout
-    raw = []
+    raw: list[tuple[str, str, str, int, dict[str, str]]] = []
     for record in text.split("\x01"):
         fields = record.lstrip("\n").split("\0")
         if len(fields) != 5:
             continue
-        name, sha, parents, date, body = fields
+        name, sha, parents, when, body = fields
         trailers = dict(
             line.split(": ", 1) for line in body.splitlines() if line.split(": ", 1)[0] in _TRAILERS and ": " in line
         )
-        raw.append((name, sha, parents, int(date or 0), trailers))
+        raw.append((name, sha, parents, int(when or 0), trailers))
     plans = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for _, sha, _, _, _ in raw]) if raw else {}
     entries = []
     for name, sha, parents, date, trailers in raw:
