@@ -78,15 +78,10 @@ def questions(
         print("no open questions")
     else:
         rows = [
-            [q.task, f"Q{q.number}", clock.age(clock.parse_iso(q.asked)) if q.asked else "-", _first_line(q.text)]
+            [q.task, f"Q{q.number}", clock.age(clock.parse_iso(q.asked)) if q.asked else "-", output.first_line(q.text)]
             for q in found
         ]
         print(output.table(rows, ["TASK", "Q", "AGE", "QUESTION"]))
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
 
 
 @app.command()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch import files
 from dispatch.config import BUILTIN_BACKENDS, Config, dotted, toml_key, user_config_path
 from dispatch.errors import DispatchError
 
@@ -234,10 +235,7 @@ def init_user_config(*, force: bool) -> InitResult:
     # As the original's first-run setup recommended: a Claude model, else OpenAI, else Cursor's own pick.
     default = next((_STARTER_MODELS[b][0] for b in ("claude", "codex") if installed[b]), "")
     default = default or cursor_default or next(iter(cursor_ids), "") or next(iter(models), "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".config.{os.getpid()}.tmp")
-    tmp.write_text(_render_init(default, models, installed), encoding="utf-8")
-    os.replace(tmp, path)
+    files.write_atomic(path, _render_init(default, models, installed))
     return InitResult(path, default, models, installed, note)
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import git
+from dispatch import files, git
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
@@ -59,8 +58,4 @@ def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
 
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
     # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
-    path = _cache_path(repo)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".merge-checks.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")

@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git
+from dispatch import clock, events, files, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
@@ -235,7 +235,7 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
     with locked(repo, cfg["lock_timeout"]):
         plan = read_plan_file(path)
         plan.add_note(text.strip(), clock.iso(clock.now()))
-        atomic_write(path, plan.render())
+        files.write_atomic(path, plan.render())
         events.append(repo, task_id, "noted")
     return path
 
@@ -252,12 +252,6 @@ def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
     except PlanError as e:
         where = f" line {e.line}" if e.line else ""
         raise DispatchError(f"{path}{where}: {e}: fix the file by hand") from None
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def save_uncommitted(worktree: Path, exit_code: int) -> str | None:

@@ -40,8 +40,7 @@ class TrashEntry:
 
 
 def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
-    worker = runtime.worker_facts(repo, task_id)
-    if worker and worker.get("state") in ("running", "preparing"):
+    if runtime.worker_alive(repo, task_id):
         raise DispatchError(
             f"the worker of `{task_id}` is still running: stop it with `dispatch stop {task_id}`, then {action}"
         )

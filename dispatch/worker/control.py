@@ -103,8 +103,7 @@ def _worker_env(cfg: Config, launch: Any) -> dict[str, str]:
 
 
 def is_running(repo: Repo, task_id: str) -> bool:
-    data = runtime.read_worker(repo, task_id)
-    return data is not None and runtime.worker_state(data) in ("running", "preparing")
+    return runtime.worker_alive(repo, task_id)
 
 
 def check_budget(seconds: float | None, cost: float | None) -> None:
@@ -127,7 +126,7 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
     get_task(repo, cfg, task_id)
     data = runtime.read_worker(repo, task_id)
-    if data is None or runtime.worker_state(data) not in ("running", "preparing"):
+    if data is None or not runtime.is_working(data):
         raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
     runtime.update_worker(repo, task_id, stopped=True)
     targets = [data.get("pid"), data.get("supervisor_pid")] if data.get("phase") != "running" else [data.get("pid")]

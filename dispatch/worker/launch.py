@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dispatch import clock
+from dispatch import clock, files
 from dispatch.repo import Repo
 from dispatch.task import runtime
 
@@ -50,11 +50,7 @@ def shim_dir(repo: Repo) -> Path:
     shim = folder / "dispatch"
     text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -m dispatch \"$@\"\n"
     if not shim.exists() or shim.read_text() != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".dispatch.{os.getpid()}"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, shim)
+        files.write_atomic(shim, text, mode=0o755)
     return folder
 
 
@@ -65,12 +61,8 @@ def _sh_quote(path: str) -> str:
 
 def start(repo: Repo, spec: LaunchSpec) -> int:
     """Write the spec and worker.json, fork the detached supervisor, return its pid at once."""
-    task_dir = repo.task_dir(spec.task)
-    task_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = task_dir / "launch.json"
-    tmp = spec_path.with_name(f".launch.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, spec_path)
+    # The backend's env may hold API tokens: readable by the user alone.
+    files.write_atomic(repo.task_dir(spec.task) / "launch.json", json.dumps(asdict(spec), indent=2) + "\n", mode=0o600)
     # The whole record is written before the fork; from then on only the supervisor writes it.
     previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
