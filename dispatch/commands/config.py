@@ -71,6 +71,14 @@ def config_show(json_out: JsonOpt = False) -> None:
         print(f"{key} = {_value(value)}  # {source}")
 
 
+@config_app.command("example")
+def config_example() -> None:
+    """Print .dispatch.toml.example: every key dispatch reads, with its default and what it does."""
+    from dispatch import config
+
+    print(config.example_text(), end="")
+
+
 @config_app.command("set", context_settings={"ignore_unknown_options": True})
 def config_set(
     key: Annotated[str, typer.Argument(metavar="KEY", help='A key as in the file: default_model, models."gpt-5".backend...')],
