@@ -162,3 +162,6 @@ def load_commands(argv: list[str]) -> None:
     modules = [COMMANDS[name]] if name in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in modules:
         importlib.import_module(f"dispatch.commands.{module}")
+    from dispatch import helpstyle
+
+    helpstyle.apply(app)

@@ -12,21 +12,22 @@ from dispatch.errors import DispatchError, UsageError
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 StrategyOpt = Annotated[
     str | None,
-    typer.Option("--strategy", help="squash, merge, rebase or ff (default: config `merge_strategy`, else squash)."),
+    typer.Option("--strategy", metavar="STRATEGY", help="squash, merge, rebase or ff (default: config `merge_strategy`, else squash)."),
 ]
 
 
 @app.command()
 def review(
-    task_id: Annotated[str, typer.Argument(metavar="ID|GROUP")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>|<group>")],
     stat: Annotated[bool, typer.Option("--stat", help="Only the changed files with their +/- counts.")] = False,
     patch: Annotated[bool, typer.Option("--patch", help="Everything, the whole patch included.")] = False,
     files: Annotated[bool, typer.Option("--files", help="Only the changed paths, one a line.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """What the task did against its base: commits, plan, answers, files, patch (alias: diff).
+    """What the task did against its base.
 
-    Given a group (one task sent to several models), its candidates side by side.
+    Commits, plan, answers, files and patch; given a group (one task sent to several models), its
+    candidates side by side.
     """
     from dispatch import output
     from dispatch import review as review_mod
@@ -72,18 +73,25 @@ def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: boo
 
 @app.command()
 def merge(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     strategy: StrategyOpt = None,
     into: Annotated[
         str | None, typer.Option("--into", metavar="BRANCH", help="Land on BRANCH instead of the task's base.")
     ] = None,
     message: Annotated[
-        str | None, typer.Option("--message", "-m", help="Message of the squash or merge commit.")
+        str | None, typer.Option("--message", "-m", metavar="TEXT", help="Message of the squash or merge commit.")
     ] = None,
     keep: Annotated[bool, typer.Option("--keep", help="Keep the task's branch and worktree after landing.")] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Land the task on its base by a fast-forward only; conflicts are found before anything moves."""
+    """Land the task: build the result, then fast-forward the base.
+
+    The result is built first, in memory, so that a conflict stops it before anything moves: one
+    squash commit of the task's work by default (--strategy merge: a merge commit; rebase: its
+    commits replayed; ff: its commits as they are). Then the base moves to the result, and only by
+    a fast-forward: it ends either unchanged or holding the result. Last, unless --keep, the task
+    goes to the trash.
+    """
     from dispatch import land
 
     repo, cfg = context()
@@ -111,11 +119,14 @@ def _print_landed(done: Any) -> None:
 
 @app.command()
 def pick(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     strategy: StrategyOpt = None,
     yes: YesOpt = False,
 ) -> None:
-    """Land this candidate of a group, as merge does, then discard the group's other tasks (to the trash)."""
+    """Land one candidate of a group and trash the others.
+
+    It lands as `dispatch merge` does; the group's other tasks go to the trash.
+    """
     from dispatch import group, land
 
     repo, cfg = context()
@@ -136,7 +147,7 @@ def pick(
 
 @app.command()
 def rebase(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     onto: Annotated[
         str | None, typer.Option("--onto", metavar="REF", help="Rebase onto REF instead of the base's tip.")
     ] = None,
@@ -144,7 +155,7 @@ def rebase(
         bool, typer.Option("--leave", help="On conflicts, leave the rebase in progress to resolve.")
     ] = False,
 ) -> None:
-    """Rebase the task's commits onto its base's current tip, in its worktree."""
+    """Rebase the task's commits onto its base's tip, in its worktree."""
     from dispatch import land
 
     repo, cfg = context()
@@ -157,7 +168,10 @@ def rebase(
 
 @app.command()
 def conflicts(json_out: JsonOpt = False) -> None:
-    """Which tasks conflict with their base or with each other, and an order that lands the most work."""
+    """Which tasks conflict, and an order that lands the most work.
+
+    Each task against its base, and the tasks against each other.
+    """
     from dispatch import conflicts as conflicts_mod
     from dispatch import output
 
@@ -174,7 +188,7 @@ def clean(
     merged: Annotated[bool, typer.Option("--merged", help="Also remove tasks already merged into their base.")] = False,
     yes: YesOpt = False,
 ) -> None:
-    """Prune entries of worktrees deleted by hand; with --merged, trash and remove merged tasks."""
+    """Prune worktrees deleted by hand; --merged trashes merged tasks."""
     from dispatch import land
 
     repo, cfg = context()
@@ -196,10 +210,13 @@ def clean(
 
 @app.command()
 def pr(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     draft: Annotated[bool, typer.Option("--draft", help="Open the pull request as a draft.")] = False,
 ) -> None:
-    """Push the work without .dispatch/ to the remote branch dispatch/<id> and open a pull request with gh."""
+    """Push the task's work and open a pull request with gh.
+
+    The work goes without .dispatch/ to the remote branch dispatch/<id>.
+    """
     from dispatch import land
 
     repo, cfg = context()

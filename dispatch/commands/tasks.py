@@ -13,16 +13,16 @@ from dispatch.errors import DispatchError
 
 @app.command()
 def new(
-    title: Annotated[str, typer.Argument(metavar="TITLE", help="What the task is, in a line.")],
-    task_id: Annotated[str | None, typer.Option("--id", help="Task id (default: a slug of the title).")] = None,
-    item: Annotated[list[str] | None, typer.Option("--item", help="A checklist item; repeat for several.")] = None,
+    title: Annotated[str, typer.Argument(metavar="<title>", help="What the task is, in a line.")],
+    task_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Task id (default: a slug of the title).")] = None,
+    item: Annotated[list[str] | None, typer.Option("--item", metavar="TEXT", help="A checklist item; repeat for several.")] = None,
     plan: Annotated[
         str | None, typer.Option("--plan", help="A markdown checklist file, or - for stdin.", metavar="FILE|-")
     ] = None,
-    base: Annotated[str | None, typer.Option("--base", help="Branch or commit to start from.")] = None,
+    base: Annotated[str | None, typer.Option("--base", metavar="REF", help="Branch or commit to start from.")] = None,
     model_opts: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model); "
+        typer.Option("--model", "-m", metavar="M", help="Model or alias for the worker (default: default_model); "
                      "repeat to send the task to each model, as a group of tasks <id>-<model>."),
     ] = None,
     models: Annotated[
@@ -40,7 +40,11 @@ def new(
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
+    """Create a task (branch, worktree, plan) and start its worker.
+
+    Branch dispatch/<id>, its worktree and .dispatch/PLAN.md in one commit; the worker starts in
+    the background (or is queued), and the command returns at once.
+    """
     from dispatch import group, workers
     from dispatch.plan import parse_checklist_source
     from dispatch.tasks import create_task, get_task
@@ -135,14 +139,14 @@ def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models:
 
 @app.command()
 def status(
-    ids: Annotated[list[str] | None, typer.Argument(help="Task ids (default: all).", show_default=False)] = None,
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[<id>]...", help="Only these tasks (default: all).", show_default=False)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw the table in place as tasks move.")] = False,
     interval: Annotated[
         float | None, typer.Option("--interval", metavar="SECONDS", help="With --watch: seconds between redraws (1).")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Where every task stands (alias: ls)."""
+    """Where every task stands."""
     from dispatch import output
     from dispatch.status import collect
 
@@ -167,8 +171,8 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 
 
 @app.command()
-def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOpt = False) -> None:
-    """The whole task: checklist, questions, commits, files changed, worker."""
+def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: JsonOpt = False) -> None:
+    """The whole task: checklist, questions, commits, files, worker."""
     from dispatch import output, show as show_mod
 
     repo, cfg = context()
@@ -181,10 +185,13 @@ def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOp
 
 @app.command()
 def note(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
-    text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The note, or - to read it from stdin.")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
+    text: Annotated[str, typer.Argument(metavar="<text>|-", help="The note, or - to read it from stdin.")],
 ) -> None:
-    """Add a dated note for the worker under "Notes from the dispatcher" in the task's PLAN.md."""
+    """Leave a dated note for the worker in the task's PLAN.md.
+
+    It goes under "Notes from the dispatcher".
+    """
     from dispatch.tasks import add_note
 
     repo, cfg = context()
@@ -194,10 +201,14 @@ def note(
 
 @app.command()
 def discard(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Save the task under refs/dispatch/trash/<id>, then remove its worktree and branch (alias: rm)."""
+    """Move the task and its work to the trash.
+
+    The branch tip and any uncommitted work are saved under refs/dispatch/trash/<id> first:
+    `dispatch restore <id>` brings them back.
+    """
     from dispatch import trash
     from dispatch.tasks import get_task, short_branch
 
@@ -215,8 +226,11 @@ app.command("rm", hidden=True, help="Alias of discard.")(discard)
 
 
 @app.command()
-def restore(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Bring a discarded task back: branch, worktree, and its uncommitted work as uncommitted."""
+def restore(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
+    """Bring a discarded task back, its uncommitted work included.
+
+    Branch, worktree, and the work that was uncommitted, uncommitted again.
+    """
     from dispatch import trash
 
     repo, cfg = context()
@@ -237,7 +251,10 @@ def trash_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """List discarded tasks, or delete them for good with --purge / --older-than."""
+    """List discarded tasks, or delete them for good.
+
+    --purge <id> or --older-than DAYS delete; nothing else does.
+    """
     from dispatch import clock, output, trash
 
     repo, cfg = context()

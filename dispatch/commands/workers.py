@@ -12,12 +12,15 @@ from dispatch.cli import app, context
 
 @app.command()
 def logs(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the worker's run ends.")] = False,
-    lines: Annotated[int | None, typer.Option("-n", "--lines", help="Only the last N lines.")] = None,
+    lines: Annotated[int | None, typer.Option("-n", "--lines", metavar="N", help="Only the last N lines.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="The log as written, JSON events of agent CLIs unabridged.")] = False,
 ) -> None:
-    """The worker's output (and the supervisor's notes) for a task; agent CLIs' JSON events one short line each."""
+    """The worker's output, with the supervisor's notes.
+
+    The JSON events of agent CLIs show one short line each; --raw prints the log as written.
+    """
     from dispatch import logview, workers
 
     repo, cfg = context()
@@ -34,8 +37,11 @@ def logs(
 
 
 @app.command()
-def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Stop the task's worker: SIGTERM to its process group, SIGKILL after `stop_grace` seconds."""
+def stop(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
+    """Stop the task's worker; what it left uncommitted is committed.
+
+    SIGTERM to its process group, SIGKILL after `stop_grace` seconds.
+    """
     from dispatch import workers
 
     repo, cfg = context()
@@ -47,9 +53,9 @@ def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
 
 @app.command()
 def resume(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias (default: the last run's).")] = None,
-    message: Annotated[str | None, typer.Option("--message", help="Extra instructions for the new worker.")] = None,
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
+    model: Annotated[str | None, typer.Option("--model", "-m", metavar="M", help="Model or alias (default: the last run's).")] = None,
+    message: Annotated[str | None, typer.Option("--message", metavar="TEXT", help="Extra instructions for the new worker.")] = None,
     budget_time: Annotated[
         float | None, typer.Option("--budget-time", metavar="SECONDS", help="Raise the task's time budget to this.")
     ] = None,
@@ -57,7 +63,10 @@ def resume(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Raise the task's cost budget to this.")
     ] = None,
 ) -> None:
-    """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
+    """Start a fresh worker on the task, to go on where it stopped.
+
+    Its prompt says to continue from the first unfinished item; a queued or blocked task starts now.
+    """
     from dispatch import workers
 
     repo, cfg = context()
