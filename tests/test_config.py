@@ -419,6 +419,13 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         default: reviewer (from <tmp>/home/.config/dispatch/config.toml)
         installed: claude, codex, scripted
         missing: cursor, gemini, aider, opencode
+
+        scripted, the built-in worker with no AI behind it, reads these forms in an item:
+          `PATH`           a path in backquotes: the file it writes (else notes/<item>.md)
+          (ask: QUESTION)  asks through `dispatch ask`, writes the answer in the file
+          ask: QUESTION    the same, as the whole item
+          (fail)           marks the item [!] and exits 1
+          (hang)           writes the file, then waits uncommitted until stopped
         """)
     data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": stub_bin(tmp_path / "x")}).out)
     assert data["default"] == {"model": "reviewer", "source": str(user_file(hermetic))}

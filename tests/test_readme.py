@@ -18,3 +18,10 @@ def test_readme_says_why_each_dependency_is_there() -> None:
     explained = sorted(re.findall(r"^- \*\*([a-z0-9_.-]+)\*\*", section, flags=re.M))
     assert explained == names
     assert "Not GitPython" in section
+
+
+def test_readme_lists_the_scripted_worker_s_item_forms_as_the_code_has_them() -> None:
+    """`dispatch models` and the demo print scripted.ITEM_FORMS; the README holds the same list (17.5)."""
+    from dispatch import scripted
+
+    assert "\n" + scripted.item_forms_markdown() + "\n" in (ROOT / "README.md").read_text()

@@ -141,6 +141,11 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         print("default: none: pass --model MODEL, or set default_model (`dispatch init` writes one)")
     print("installed: " + (", ".join(b for b, ok in installed.items() if ok)))
     print("missing: " + (", ".join(b for b, ok in installed.items() if not ok) or "none"))
+    from dispatch.scripted import item_forms_text
+
+    print()
+    print("scripted, the built-in worker with no AI behind it, reads these forms in an item:")
+    print(item_forms_text())
 
 
 def _short(text: str) -> str:
