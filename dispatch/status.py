@@ -12,7 +12,7 @@ from dispatch import git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch
+from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, no_such_task, short_branch
 
 
 @dataclass
@@ -121,7 +121,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
     if ids:
         unknown = [i for i in ids if i not in all_tasks]
         if unknown:
-            raise DispatchError(f"no task `{unknown[0]}`: `dispatch status` lists the tasks")
+            raise no_such_task(repo, unknown[0], all_tasks)
         tasks = [all_tasks[i] for i in ids]
     else:
         tasks = list(all_tasks.values())

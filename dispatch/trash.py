@@ -10,7 +10,7 @@ from dispatch import clock, events, git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
-from dispatch.ids import validate_id
+from dispatch.ids import nearest, validate_id
 from dispatch.repo import Repo, locked
 from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, undo_create, worktree_root
 
@@ -137,10 +137,14 @@ def _title(plan_text: str | None) -> str:
 
 
 def get_trash(repo: Repo, task_id: str) -> TrashEntry:
-    validate_id(task_id)
-    for entry in list_trash(repo):
+    entries = list_trash(repo)
+    for entry in entries:
         if entry.id == task_id:
             return entry
+    guess = nearest(task_id, [e.id for e in entries])
+    if guess is not None:
+        raise DispatchError(f"no task `{task_id}` in the trash: did you mean `{guess}`?")
+    validate_id(task_id)
     raise DispatchError(f"no task `{task_id}` in the trash: `dispatch trash` lists what can be restored")
 
 
