@@ -115,7 +115,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           removed its worktree and branch; `dispatch restore greet-variant` brings them back
         discarded greet-fast: saved as refs/dispatch/trash/greet-fast ({trash["greet-fast"]})
         discarded greet-scripted: saved as refs/dispatch/trash/greet-scripted ({trash["greet-scripted"]})
-          `dispatch restore ID` brings one back
+          `dispatch restore greet-fast` or `dispatch restore greet-scripted` brings one back
         """)
     assert git(repo, "ls-tree", "-r", "--name-only", "main") == "README.md\nbye.txt\nextra.txt\nhello.txt\nsrc/app.py"
     assert git(repo, "show", "main:hello.txt") == "Hi from the variant\nWrite `hello.txt`"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context
+from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, say_if_removed
 from dispatch.errors import DispatchError, UsageError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -99,7 +100,13 @@ def merge(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
     _confirm_landing(landing, yes)
+    inside = folder_holding_cwd([_worktree_path(landing.work.task)])
     _print_landed(land.land(repo, cfg, landing, keep=keep))
+    say_if_removed(inside, repo.root)
+
+
+def _worktree_path(task: Any) -> Path | None:
+    return task.worktree.path if task.worktree is not None else None
 
 
 def _confirm_landing(landing: Any, yes: bool, *, then: str = "") -> None:
@@ -133,16 +140,26 @@ def pick(
     chosen = group.prepare_pick(repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg))
     others = ", ".join(chosen.others)
     _confirm_landing(chosen.landing, yes, then=f", then discarding {others} (saved to the trash)" if others else "")
+    inside = _holding_cwd(repo, cfg, [task_id, *chosen.others])
     done = group.finish_pick(repo, cfg, chosen)
     _print_landed(done.landed)
     for entry in done.discarded:
         saved = ", uncommitted work included" if entry.uncommitted else ""
         print(f"discarded {entry.id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
     if done.discarded:
-        print("  `dispatch restore ID` brings one back")
+        print("  " + " or ".join(f"`dispatch restore {e.id}`" for e in done.discarded) + " brings one back")
+    say_if_removed(inside, repo.root)
     if done.left:
         why = "; ".join(f"{other}: {reason}" for other, reason in done.left)
         raise DispatchError(f"{task_id} landed, but not every other candidate was discarded: {why}")
+
+
+def _holding_cwd(repo: Any, cfg: Any, ids: list[str]) -> Path | None:
+    """The worktree of one of IDS that the current directory is in, if any."""
+    from dispatch.tasks import list_tasks
+
+    live = list_tasks(repo, cfg)
+    return folder_holding_cwd([_worktree_path(live[i]) for i in ids if i in live])
 
 
 @app.command()
@@ -195,6 +212,7 @@ def clean(
     ids = land.merged_tasks(repo, cfg)
     if merged and ids:
         confirm(f"removing the merged tasks {', '.join(ids)} (saved to the trash first)", yes)
+    inside = _holding_cwd(repo, cfg, ids) if merged else None
     done = land.clean(repo, cfg, merged=merged)
     for path in done.pruned:
         print(f"pruned the worktree entry of {path} (its folder was deleted)")
@@ -206,6 +224,7 @@ def clean(
         print(f"merged, still here: {', '.join(ids)}; `dispatch clean --merged` removes them")
     elif not (done.pruned or done.removed or done.skipped):
         print("nothing to clean")
+    say_if_removed(inside, repo.root)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, read_input
+from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -216,10 +216,12 @@ def discard(
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
+    inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
     entry = trash.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
     print(f"  `dispatch restore {task_id}` brings it back")
+    say_if_removed(inside, repo.root)
 
 
 app.command("rm", hidden=True, help="Alias of discard.")(discard)
