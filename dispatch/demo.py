@@ -137,7 +137,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
     yield from dispatch("status")
 
     yield f"\nThe scratch repository is yours to look at: cd {repo}"
-    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs ID` shows a worker's output."
+    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs {ids[1]}` shows a worker's output."
 
 
 def _quote(text: str) -> str:

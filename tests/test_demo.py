@@ -29,7 +29,7 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
     assert "    answered Q1 of write-the-docs: the waiting worker continues with it" in lines
     assert lines[-2:] == [
         "The scratch repository is yours to look at: cd <tmp>/d/shop",
-        "Task worktrees are in <tmp>/d/shop.dispatch; `dispatch logs ID` shows a worker's output.",
+        "Task worktrees are in <tmp>/d/shop.dispatch; `dispatch logs write-the-docs` shows a worker's output.",
     ]
     repo = tmp_path / "d" / "shop"
     assert git(repo, "log", "--format=%s", "main") == "Add a greeting module\nA tiny shop"

@@ -154,6 +154,13 @@ def pick(
         raise DispatchError(f"{task_id} landed, but not every other candidate was discarded: {why}")
 
 
+def _worktree_owners(repo: Any, cfg: Any) -> dict[str, str]:
+    """Worktree path -> the task it belongs to."""
+    from dispatch.tasks import list_tasks
+
+    return {str(t.worktree.path): t.id for t in list_tasks(repo, cfg).values() if t.worktree is not None}
+
+
 def _holding_cwd(repo: Any, cfg: Any, ids: list[str]) -> Path | None:
     """The worktree of one of IDS that the current directory is in, if any."""
     from dispatch.tasks import list_tasks
@@ -213,9 +220,14 @@ def clean(
     if merged and ids:
         confirm(f"removing the merged tasks {', '.join(ids)} (saved to the trash first)", yes)
     inside = _holding_cwd(repo, cfg, ids) if merged else None
+    owners = _worktree_owners(repo, cfg)
     done = land.clean(repo, cfg, merged=merged)
     for path in done.pruned:
         print(f"pruned the worktree entry of {path} (its folder was deleted)")
+        owner = owners.get(path)
+        if owner is not None and owner not in done.removed:
+            print(f"  task {owner} keeps its branch: `dispatch doctor --fix` checks it out there again, "
+                  f"`dispatch discard {owner}` drops it")
     for task_id in done.removed:
         print(f"removed {task_id}: merged; `dispatch restore {task_id}` brings it back")
     for reason in done.skipped:

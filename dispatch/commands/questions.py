@@ -55,7 +55,8 @@ def answer(
         if started is None:
             print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
         else:
-            print(f"answered Q{done.number} of {task_id}; resumed it: run {started.run}, {started.model} on {started.backend}")
+            print(f"answered Q{done.number} of {task_id}; {'started' if started.run == 1 else 'resumed'} it: "
+                  f"run {started.run}, {started.model} on {started.backend}")
     else:
         print(f"answered Q{done.number} of {task_id}; no worker is running: `dispatch resume {task_id}` continues with the answer")
 

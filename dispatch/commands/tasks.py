@@ -93,7 +93,7 @@ def new(
     elif launch:
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
-        print(f"  worker    not started: `dispatch resume {task.id} --model MODEL` starts one")
+        print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
 
 
 def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
@@ -104,6 +104,15 @@ def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dic
         "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
         "queued": bool(launch) and started is None, "after": after_ids,
     }
+
+
+def _start_hint(task_id: str, model: str | None, default_model: str) -> str:
+    """How to start the worker of a task made with --no-start, as a command that works as printed."""
+    if model:
+        return f"`dispatch resume {task_id}` starts one on {model}"
+    if default_model:
+        return f"`dispatch resume {task_id}` starts one on {default_model} (the default)"
+    return f"`dispatch resume {task_id} --model M` starts one, M one of `dispatch models`"
 
 
 def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
@@ -134,7 +143,8 @@ def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models:
             worker = "not started"
         rows.append([m.task.id, worker, str(m.task.worktree)])
     print(textwrap.indent(output.table(rows, ["TASK", "WORKER", "WORKTREE"]), "  "))
-    print(f"  `dispatch review {gid}` compares them; `dispatch pick ID` lands one and discards the others")
+    print(f"  `dispatch review {gid}` compares them; `dispatch pick {made[0].task.id}` lands that one and discards "
+          "the others (any of them will do)")
 
 
 @app.command()

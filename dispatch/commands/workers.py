@@ -76,5 +76,6 @@ def resume(
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return
-    print(f"resumed {task_id}: run {started.run}, {started.model} on {started.backend}")
+    print(f"{'started' if started.run == 1 else 'resumed'} {task_id}: run {started.run}, "
+          f"{started.model} on {started.backend}")
     print(f"  `dispatch logs {task_id} -f` follows it")
