@@ -249,7 +249,7 @@ def _render_init(default: str, models: dict[str, str], installed: dict[str, bool
         "# dispatch user configuration, written by `dispatch init`; edit it freely.",
         "# Layers, later wins: built-in defaults < ~/.dispatch/config.yaml (the /dispatch skill's)",
         "#   < this file < a repository's .dispatch.toml < command-line flags.",
-        "# `dispatch config show` prints the result; .dispatch.toml.example describes every key.",
+        "# `dispatch config show` prints the result; `dispatch config example` prints every key.",
         "",
         f"# Agent CLIs found on PATH: {_cli_list(installed, True)}",
         f"# Not found: {_cli_list(installed, False)}",

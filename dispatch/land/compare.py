@@ -165,7 +165,9 @@ def render(g: GroupReview) -> str:
         differ = [f.path for f in g.files if not f.same]
         lines.append(f"agree on {_n(len(agree), 'file')}{': ' + _names(agree) if agree else ''}; "
                      f"differ on {len(differ)}{': ' + _names(differ) if differ else ''}")
-    lines += ["", "`dispatch review ID` shows one; `dispatch pick ID` lands it and discards the others"]
+    first = g.candidates[0].id if g.candidates else g.id
+    lines += ["", (f"`dispatch review {first}` shows one candidate; `dispatch pick {first}` lands it and discards "
+                  "the others (any candidate's id will do)")]
     return "\n".join(lines)
 
 

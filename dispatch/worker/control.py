@@ -75,10 +75,10 @@ def start_worker(
     spent = usage.totals(previous.get("runs", []), running_since=None, now=0)
     if budget_time and spent["seconds"] >= budget_time:
         raise DispatchError(f"task `{task.id}` has used its time budget ({budget_time:g}s): "
-                            f"raise it with `dispatch resume {task.id} --budget-time SECONDS`")
+                            f"raise it, say to {2 * budget_time:g}s: `dispatch resume {task.id} --budget-time {2 * budget_time:g}`")
     if budget_cost and (spent["cost_usd"] or 0) >= budget_cost:
         raise DispatchError(f"task `{task.id}` has used its cost budget (${budget_cost:g}): "
-                            f"raise it with `dispatch resume {task.id} --budget-cost USD`")
+                            f"raise it, say to ${2 * budget_cost:g}: `dispatch resume {task.id} --budget-cost {2 * budget_cost:g}`")
     if budget_cost and launch.backend == "claude":
         # Claude Code stops itself at a spending limit: give it what is left.
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
