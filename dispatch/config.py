@@ -69,8 +69,9 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
     "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message",
                           "{prompt}"]},
     "opencode": {"command": ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]},
-    # dispatch's own scripted worker (no AI): it reads the prompt on stdin.
-    "scripted": {"command": ["{python}", "-m", "dispatch.scripted"]},
+    # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
+    # in the worktree, which may hold a `dispatch/` package of its own.
+    "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
 }
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")

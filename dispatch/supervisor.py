@@ -50,7 +50,9 @@ def shim_dir(repo: Repo) -> Path:
     """A folder holding a `dispatch` that runs this same installation, put first on the worker's PATH."""
     folder = repo.state_dir / "bin"
     shim = folder / "dispatch"
-    text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -m dispatch \"$@\"\n"
+    # -I (isolated): the worker runs it inside its worktree, and plain `-m` would put that folder, with
+    # any `dispatch/` package of the repository's own, first on sys.path.
+    text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -I -m dispatch \"$@\"\n"
     if not shim.exists() or shim.read_text() != text:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".dispatch.{os.getpid()}"
@@ -82,7 +84,8 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     })
     with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
+            # -I: never import from the worktree (its cwd) or PYTHONPATH; -u as -I ignores PYTHONUNBUFFERED.
+            [sys.executable, "-I", "-u", "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
             cwd=spec.worktree,
             stdin=subprocess.DEVNULL,
             stdout=log,
