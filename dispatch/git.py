@@ -380,15 +380,38 @@ def resolve_base(cwd: Path, name: str) -> str | None:
 
 
 def in_progress(worktree: Path) -> str | None:
-    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert), if any."""
+    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert, bisect), if any."""
     marks = {"rebase-merge": "rebase", "rebase-apply": "rebase", "MERGE_HEAD": "merge",
-             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert"}
+             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert",
+             "BISECT_LOG": "bisect"}
     args = [a for mark in marks for a in ("--git-path", mark)]
     paths = run(["rev-parse", "--path-format=absolute", *args], cwd=worktree)
     for mark, path in zip(marks, paths.stdout.splitlines(), strict=True):
         if Path(path).exists():
             return marks[mark]
     return None
+
+
+def way_out(operation: str) -> str:
+    """How a person ends OPERATION (a word from `in_progress`), either way."""
+    if operation == "bisect":
+        return "end it (`git bisect reset`)"
+    return f"finish it (`git {operation} --continue`) or abort it (`git {operation} --abort`)"
+
+
+def operation_branch(worktree: Worktree) -> str | None:
+    """The branch (full ref) the operation in progress in WORKTREE works on: a rebase and a bisect detach HEAD."""
+    if worktree.branch is not None:
+        return worktree.branch
+    rebasing = rebasing_branch(worktree.path)
+    if rebasing is not None:
+        return rebasing
+    start = run(["rev-parse", "--path-format=absolute", "--git-path", "BISECT_START"], cwd=worktree.path, check=False)
+    try:
+        name = Path(start.stdout.strip()).read_text(encoding="utf-8").strip() if start.returncode == 0 else ""
+    except OSError:
+        return None
+    return f"refs/heads/{name}" if name and not name.startswith("refs/") else name or None
 
 
 def unmerged_paths(worktree: Path) -> list[str]:

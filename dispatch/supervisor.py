@@ -151,20 +151,11 @@ def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
     return env
 
 
-def _in_progress_operation(worktree: Path) -> str | None:
-    git_dir = Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree))
-    for name, what in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
-                       ("CHERRY_PICK_HEAD", "cherry-pick")):
-        if (git_dir / name).exists():
-            return what
-    return None
-
-
 def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
     """Commit whatever the worker left uncommitted, so nothing it wrote is lost."""
     if not git.status_porcelain(worktree):
         return None
-    operation = _in_progress_operation(worktree)
+    operation = git.in_progress(worktree)
     if operation:
         _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
         return None
