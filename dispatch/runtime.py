@@ -31,13 +31,30 @@ def read_worker(repo: Repo, task_id: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def private_dir(path: Path) -> Path:
+    """PATH made (if need be) and closed to other users: a task's folder holds its worker's argv and environment."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write TEXT to PATH atomically (a reader sees the old file or the new one), readable by its owner only."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
-    """Atomic: a reader sees the old file or the new one, never half of one."""
-    path = worker_path(repo, task_id)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".worker.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    """Atomic and private: it holds the worker's command line."""
+    write_private(worker_path(repo, task_id), json.dumps(data, sort_keys=True, indent=2) + "\n")
 
 
 def update_worker(repo: Repo, task_id: str, **changes: Any) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dispatch import clock, events, git, runtime
+from dispatch.faults import checkpoint
 from dispatch.usage import parse_usage
 from dispatch.repo import Repo
 
@@ -69,12 +70,9 @@ def _sh_quote(path: str) -> str:
 
 def start(repo: Repo, spec: LaunchSpec) -> int:
     """Write the spec and worker.json, fork the detached supervisor, return its pid at once."""
-    task_dir = repo.task_dir(spec.task)
-    task_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = task_dir / "launch.json"
-    tmp = spec_path.with_name(f".launch.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(asdict(spec), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, spec_path)
+    # It holds the backend's env (API tokens): private, and deleted by the supervisor once read.
+    runtime.write_private(repo.task_dir(spec.task) / "launch.json", json.dumps(asdict(spec), indent=2) + "\n")
+    checkpoint("start:spec")
     # The whole record is written before the fork; from then on only the supervisor writes it.
     previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
@@ -168,6 +166,7 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
 def main(common_dir: str, task_id: str) -> int:
     spec_path = Path(common_dir) / "dispatch" / "tasks" / task_id / "launch.json"
     spec = LaunchSpec(**json.loads(spec_path.read_text(encoding="utf-8")))
+    spec_path.unlink()  # the environment it holds lives on in this process only
     repo = Repo(root=Path(spec.main_root), common_dir=Path(common_dir))
     worktree = Path(spec.worktree)
     me = os.getpid()

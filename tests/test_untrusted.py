@@ -53,3 +53,32 @@ def test_a_repository_dispatch_package_never_runs(repo: Path, tmp_path: Path) ->
     assert (version.returncode, version.stdout, version.stderr) == (0, f"dispatch {__version__}\n", "")
     assert not marker.exists()
     assert (_state(repo, "greet"), (wt / "hello.txt").read_text()) == ("done", "Write `hello.txt`\n")
+
+
+def _user_config(home: Path, text: str) -> None:
+    path = home / ".config" / "dispatch" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_the_backend_env_is_private_and_gone_once_the_supervisor_read_it(repo: Path, hermetic: Path) -> None:
+    _user_config(hermetic, '[backends.scripted.env]\nAPI_TOKEN = "sekrit-token-value"\n')
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `hello.txt`", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    _wait_state(repo, "greet", "done")
+    task_dir = repo / ".git" / "dispatch" / "tasks" / "greet"
+    assert (task_dir.stat().st_mode & 0o777, (task_dir / "worker.json").stat().st_mode & 0o777) == (0o700, 0o600)
+    assert sorted(p.name for p in task_dir.iterdir() if "launch" in p.name or p.suffix == ".tmp") == []
+    holding = [p for p in (repo / ".git").rglob("*") if p.is_file() and b"sekrit-token-value" in p.read_bytes()]
+    assert holding == []
+
+
+def test_a_launch_cut_short_leaves_its_env_readable_by_the_owner_only(repo: Path, hermetic: Path) -> None:
+    _user_config(hermetic, '[backends.scripted.env]\nAPI_TOKEN = "sekrit-token-value"\n')
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "x", cwd=repo,
+                 env={**FAST, "DISPATCH_FAULT": "start:spec"})
+    assert r.code == -9
+    task_dir = repo / ".git" / "dispatch" / "tasks" / "greet"
+    launch = task_dir / "launch.json"
+    assert json.loads(launch.read_text())["env"] == {"API_TOKEN": "sekrit-token-value"}
+    assert (task_dir.stat().st_mode & 0o777, launch.stat().st_mode & 0o777) == (0o700, 0o600)
