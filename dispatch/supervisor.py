@@ -112,24 +112,39 @@ def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> list[
         ]
     if not patterns:
         return []
-    copied = []
-    for path in _walk(main_root):
+    copied, skipped = [], []
+    for path in _walk(main_root):  # never enters a linked folder: nothing is read through a link
         rel = path.relative_to(main_root).as_posix()
         if any(_matches(rel, p) for p in patterns):
             target = worktree / rel
             if target.exists() or target.is_symlink():
                 continue
+            if not _real_folders(worktree, rel):
+                skipped.append(rel)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target, follow_symlinks=False)
+            shutil.copy2(path, target, follow_symlinks=False)  # a link is copied as the link, not followed
             copied.append(rel)
+    if skipped:
+        _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
     return copied
+
+
+def _real_folders(worktree: Path, rel: str) -> bool:
+    """Each folder on the way to REL in WORKTREE is a real folder or absent, never a link that could lead out."""
+    folder = worktree
+    for part in rel.split("/")[:-1]:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            return False
+    return True
 
 
 def _walk(root: Path) -> list[Path]:
     files = []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        files += [Path(folder) / n for n in names]
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        files += [Path(folder) / n for n in sorted(names)]
     return files
 
 

@@ -82,3 +82,36 @@ def test_a_launch_cut_short_leaves_its_env_readable_by_the_owner_only(repo: Path
     launch = task_dir / "launch.json"
     assert json.loads(launch.read_text())["env"] == {"API_TOKEN": "sekrit-token-value"}
     assert (task_dir.stat().st_mode & 0o777, launch.stat().st_mode & 0o777) == (0o700, 0o600)
+
+
+def test_worktreeinclude_never_writes_through_a_link_out_of_the_worktree(repo: Path, tmp_path: Path) -> None:
+    # The base branch has `conf` as a link to a folder outside; the main checkout has a real `conf/` with a file
+    # that `.worktreeinclude` names, and an ignored link out of it.
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("outside\n")
+    git(repo, "switch", "-q", "-c", "evil")
+    (repo / "conf").symlink_to(outside)
+    git(repo, "add", "conf")
+    git(repo, "commit", "-qm", "a link out")
+    git(repo, "switch", "-q", "main")
+    (repo / "conf").mkdir()
+    (repo / "conf" / "app.env").write_text("KEY=1\n")
+    (repo / ".env").write_text("TOP=1\n")
+    (repo / "link.env").symlink_to(outside / "secret.txt")
+    (repo / "linked").symlink_to(outside)
+    (repo / ".worktreeinclude").write_text("conf/\n*.env\nlinked/\n")
+    r = dispatch("new", "Greet", "--model", "scripted", "--base", "evil", "--item", "Write `hello.txt`", cwd=repo,
+                 env=FAST)
+    assert (r.code, r.err) == (0, "")
+    _wait_state(repo, "greet", "done", "failed")
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.txt"]
+    wt = tmp_path / "work" / "app.dispatch" / "greet"
+    assert ((wt / ".env").read_text(), str((wt / "link.env").readlink())) == ("TOP=1\n", str(outside / "secret.txt"))
+    assert not (wt / "linked").exists()
+    log = [line.split("] ", 1)[1] for line in dispatch("logs", "greet", cwd=repo, tmp=tmp_path).out.splitlines()
+           if line.startswith("[dispatch")]
+    assert log[1:3] == [
+        "not copied, as a symlink or file in the worktree stands where its folder goes: conf/app.env",
+        "copied from the main checkout: .env, link.env",
+    ]
