@@ -51,6 +51,9 @@ def context() -> tuple[Any, Any]:
 
     repo = open_repo(Path.cwd())
     cfg = config.load(repo.root)
+    notice = config.ignored_notice(cfg)
+    if notice:
+        print(f"dispatch: {notice}", file=sys.stderr)
     _session.set((repo, cfg))
     return repo, cfg
 

@@ -30,7 +30,11 @@ def _repo_root() -> Path | None:
 def _load() -> Any:
     from dispatch import config
 
-    return config.load(_repo_root())
+    cfg = config.load(_repo_root())
+    notice = config.ignored_notice(cfg)
+    if notice:
+        print(f"dispatch: {notice}", file=sys.stderr)
+    return cfg
 
 
 RepoOpt = Annotated[bool, typer.Option("--repo", help="Edit this repository's .dispatch.toml, not the user config.")]
