@@ -227,7 +227,7 @@ def trust_cmd(
     show: Annotated[bool, typer.Option("--show", help="List the files trusted so far.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Let this repository's .dispatch.toml run its backends, copy and setup (until it changes)."""
+    """Let this repository's .dispatch.toml run its backends, copy and setup, and set its guarded keys (until it changes)."""
     from dispatch import output, trust
 
     if show:
