@@ -198,6 +198,37 @@ def commit_paths(worktree: Path, paths: Sequence[str], message: str, *, force_ad
     return out(["rev-parse", "HEAD"], cwd=worktree)
 
 
+def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
+    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
+
+    The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
+    finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
+    is built on, never overwritten. Returns the file's blob and the new commit (None when the branch
+    holds that content already).
+    """
+    blob = out(["hash-object", "-w", "--", path], cwd=worktree)
+    ref = run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = index_dir / f"commit-{os.getpid()}.index"
+    env = {"GIT_INDEX_FILE": str(tmp_index)}
+    for _ in range(100):
+        head = out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
+        if run(["rev-parse", "--verify", "--quiet", f"{head}:{path}"], cwd=worktree, check=False).stdout.strip() == blob:
+            return blob, None
+        try:
+            run(["read-tree", head], cwd=worktree, env=env)
+            run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], cwd=worktree, env=env)
+            tree = out(["write-tree"], cwd=worktree, env=env)
+        finally:
+            tmp_index.unlink(missing_ok=True)
+        new = commit_tree(worktree, tree, [head], message)
+        moved = (move_ref(worktree, ref, new, head, message) if ref else
+                 run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
+        if moved:
+            return blob, new
+    raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
+
+
 def snapshot_tree(worktree: Path, index_dir: Path) -> str:
     """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
     index_dir.mkdir(parents=True, exist_ok=True)

@@ -173,6 +173,8 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
         _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
         return None
     git.run(["add", "-A"], cwd=worktree)
+    if git.ok(["diff", "--cached", "--quiet"], cwd=worktree):
+        return None  # the index only lagged behind the branch (a QUESTIONS.md committed from objects)
     git.run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m",
              f"dispatch: save uncommitted work (worker exit {exit_code})"], cwd=worktree)
     return git.out(["rev-parse", "HEAD"], cwd=worktree)
