@@ -235,9 +235,9 @@ def init_user_config(*, force: bool) -> InitResult:
     default = next((_STARTER_MODELS[b][0] for b in ("claude", "codex") if installed[b]), "")
     default = default or cursor_default or next(iter(cursor_ids), "") or next(iter(models), "")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".config.{os.getpid()}.tmp")
-    tmp.write_text(_render_init(default, models, installed), encoding="utf-8")
-    os.replace(tmp, path)
+    from dispatch.files import write_atomic
+
+    write_atomic(path, _render_init(default, models, installed))
     return InitResult(path, default, models, installed, note)
 
 

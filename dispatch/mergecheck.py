@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +66,12 @@ def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
 
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
     # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
+    # A cache: when it cannot be written (a full disk) the next status recomputes, and this one still answers.
+    from dispatch.files import write_atomic
+
     path = _cache_path(repo)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".merge-checks.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
+    except OSError:
+        pass

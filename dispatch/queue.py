@@ -35,10 +35,9 @@ def read(repo: Repo) -> dict[str, dict[str, Any]]:
 
 
 def _write(repo: Repo, queue: dict[str, dict[str, Any]]) -> None:
-    path = _path(repo)
-    tmp = path.with_name(f".queue.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(queue, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    from dispatch.files import write_atomic
+
+    write_atomic(_path(repo), json.dumps(queue, indent=2) + "\n")
 
 
 def has_work(repo: Repo) -> bool:

@@ -40,16 +40,9 @@ def private_dir(path: Path) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write TEXT to PATH atomically (a reader sees the old file or the new one), readable by its owner only."""
-    private_dir(path.parent)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from dispatch.files import write_atomic
+
+    write_atomic(private_dir(path.parent) / path.name, text, private=True)
 
 
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:

@@ -271,6 +271,6 @@ def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
 
 
 def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from dispatch.files import write_atomic
+
+    write_atomic(path, text)

@@ -53,10 +53,10 @@ def _records() -> dict[str, str]:
 def _write(records: dict[str, str]) -> None:
     store = store_path()
     store.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.with_name(f".trusted.{os.getpid()}.tmp")
+    from dispatch.files import write_atomic
+
     payload: dict[str, Any] = {"version": TRUST_VERSION, "files": dict(sorted(records.items()))}
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, store)
+    write_atomic(store, json.dumps(payload, indent=2) + "\n")
 
 
 def digest(path: Path) -> str | None:

@@ -103,10 +103,10 @@ def load_cursor(repo: Repo, consumer: str) -> Cursor:
 def save_cursor(repo: Repo, consumer: str, cursor: Cursor) -> None:
     path = _cursor_path(repo, consumer)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from dispatch.files import write_atomic
+
     # Keep the memory bounded: old keys only matter for items still pending somewhere.
-    tmp.write_text(json.dumps({"offset": cursor.offset, "reported": cursor.reported[-5000:]}))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps({"offset": cursor.offset, "reported": cursor.reported[-5000:]}))
 
 
 @dataclass(frozen=True)
