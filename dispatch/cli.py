@@ -63,11 +63,11 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch import queue
+    from dispatch.worker import queue, scheduler
 
     if queue.has_work(session[0]):
         try:
-            queue.advance(*session)
+            scheduler.advance(*session)
         except DispatchError as e:
             print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dispatch: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the one place a bug becomes exit code 3 and a crash log
         if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
             print("dispatch: interrupted", file=sys.stderr)
             return 130

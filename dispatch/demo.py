@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 TASKS = [
@@ -28,7 +28,7 @@ class DemoError(Exception):
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return subprocess.run(argv, check=False, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 
 def _scratch_repo(parent: Path) -> Path:
@@ -61,7 +61,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
     env = {**os.environ, "DISPATCH_SCRIPTED_DELAY": str(delay), "NO_COLOR": "1"}
     env.pop("DISPATCH_TASK", None)
 
-    def dispatch(*args: str, show: bool = True) -> Iterator[str]:
+    def dispatch(*args: str, show: bool = True) -> Generator[str, None, str]:
         shown = " ".join(_quote(a) for a in args)
         if show:
             yield f"  $ dispatch {shown}"

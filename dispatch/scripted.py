@@ -23,15 +23,15 @@ from pathlib import Path
 
 from dispatch import git
 from dispatch.errors import ASK_TIMEOUT_EXIT
-from dispatch.ids import slugify
-from dispatch.plan import parse_plan
+from dispatch.task.ids import slugify
+from dispatch.task.plan import Plan, parse_plan
 
 PLAN = Path(".dispatch/PLAN.md")
 ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
 PATH = re.compile(r"`([^`\n]+)`")
 
 
-def _plan():  # type: ignore[no-untyped-def]
+def _plan() -> Plan:
     return parse_plan(PLAN.read_text(encoding="utf-8"))
 
 
@@ -49,7 +49,7 @@ def _set_mark(index: int, mark: str, note: str | None = None) -> None:
 
 def _answered(question: str) -> str | None:
     """The answer to QUESTION when an earlier run asked it already (a resumed task)."""
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
     path = Path(".dispatch/QUESTIONS.md")
     if not path.exists():
@@ -76,7 +76,7 @@ def work_item(index: int, text: str) -> int | None:
     if asked:
         question = (asked.group(1) or asked.group(2)).strip()
         print(f"asking: {question}", flush=True)
-        r = subprocess.run(["dispatch", "ask", question], capture_output=True, text=True)
+        r = subprocess.run(["dispatch", "ask", question], check=False, capture_output=True, text=True)
         if r.returncode == ASK_TIMEOUT_EXIT:
             # The item's text already holds the question; a note would become part of its text on resume.
             _set_mark(index, "?")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 from conftest import dispatch, git
-from dispatch.usage import parse_usage, totals
 from test_workers import FAST, task_status, wait_for, worker_json
+
+from dispatch.task.usage import parse_usage, totals
 
 
 def test_a_worker_past_its_time_budget_is_stopped_and_its_work_saved(repo: Path, tmp_path: Path) -> None:

@@ -6,13 +6,13 @@ import json
 import os
 import shutil
 import textwrap
-import tomllib
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, snapshot
-from dispatch import config, trust
+
+from dispatch import config
+from dispatch.config import trust
 from dispatch.errors import DispatchError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -224,8 +224,8 @@ def test_legacy_yaml_agents_format(hermetic: Path) -> None:
     ("user", "[aliases.fast]\nprompt = 'hi'\n",
      "{user}: key `aliases.fast.model` is missing: alias `fast` needs the model it stands for"),
     ("user", "[models.\"gpt-5.4\"]\nbackend = 'nope'\n",
-     "{user}: key `models.\"gpt-5.4\".backend` names backend `nope`, which is not defined: add a [backends.nope] "
-     "table or use one of aider, claude, codex, cursor, gemini, opencode, scripted"),
+     ("{user}: key `models.\"gpt-5.4\".backend` names backend `nope`, which is not defined: add a [backends.nope] "
+     "table or use one of aider, claude, codex, cursor, gemini, opencode, scripted")),
     ("user", "setup = ['ok', 7]\n",
      "{user}: key `setup[1]` must be a list of strings or a string, not int 7"),
     ("repo", "copy = '.env'\n", "{repo}: key `copy` must be a list of strings, not str '.env'"),

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import dispatch
 
-from dispatch import config_edit
 from dispatch.config import LISTS, SCALARS
+from dispatch.config import edit as config_edit
 from dispatch.errors import DispatchError
 
 USER_TEXT = """\

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.conflicts import EXACT_LIMIT, TaskConflicts, landing_order
+from dispatch.land.conflicts import EXACT_LIMIT, TaskConflicts, landing_order
 
 
 def _task(repo: Path, title: str, files: dict[str, str]) -> Path:

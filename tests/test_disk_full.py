@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, git
 from test_workers import wait_for, worker_json
 
@@ -83,10 +82,10 @@ def test_disk_full_is_one_line_and_the_worker_end_is_recorded_once_space_is_back
     go.write_text("")
     # A command that must write says so in one line and changes nothing; status still answers.
     before = git(repo, "for-each-ref")
+    full = f"dispatch: no space left on the device holding {repo}/.git/dispatch: free some space, then run the command again\n"
     for args in (["discard", "other", "--yes"], ["new", "Third", "--no-start"]):
         r = dispatch(*args, cwd=repo, process=True)
-        assert (r.code, r.out, r.err) == (1, "", f"dispatch: no space left on the device holding {repo}/.git/dispatch: "
-                                                 "free some space, then run the command again\n")
+        assert (r.code, r.out, r.err) == (1, "", full)
     assert dispatch("status", cwd=repo, process=True).code == 0
     assert git(repo, "for-each-ref") == before
     # Its log line may not fit on the full disk: the kernel tells when the supervisor sleeps between tries.

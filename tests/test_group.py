@@ -214,8 +214,8 @@ def test_models_named_twice_or_alike_are_refused(repo: Path) -> None:
     r = dispatch("new", "Twice", "--model", "opus", "--models", "sonnet,opus", cwd=repo)
     assert (r.code, r.out, r.err) == (2, "", "dispatch: model `opus` is named twice: a group runs each model once\n")
     r = dispatch("new", "Alike", "--models", "gpt-5.4,gpt-5-4", cwd=repo)
-    assert (r.code, r.err) == (2, "dispatch: models `gpt-5.4` and `gpt-5-4` would both make tasks `<id>-gpt-5-4`: "
-                                  "give one of them an alias (`dispatch models alias NAME --model M`)\n")
+    assert (r.code, r.err) == (2, ("dispatch: models `gpt-5.4` and `gpt-5-4` would both make tasks `<id>-gpt-5-4`: "
+                                  "give one of them an alias (`dispatch models alias NAME --model M`)\n"))
     r = dispatch("new", "Taken", "--id", "greet", "--models", "a,b", "--no-start", cwd=repo)
     assert r.code == 0
     r = dispatch("new", "Again", "--id", "greet", "--models", "c,d", "--no-start", cwd=repo)
@@ -237,14 +237,14 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     r = dispatch("pick", "nope", "--yes", cwd=repo)
     assert (r.code, r.err) == (1, "dispatch: no task `nope`: `dispatch status` lists the tasks\n")
     r = dispatch("pick", "race-scripted", "--yes", cwd=repo)
-    assert (r.code, r.out, r.err) == (1, "", "dispatch: the worker of `race-slow` is still running: stop it with "
-                                             "`dispatch stop race-slow`, then pick race-scripted\n")
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: the worker of `race-slow` is still running: stop it with "
+                                             "`dispatch stop race-slow`, then pick race-scripted\n"))
     r = dispatch("pick", "race-slow", "--yes", cwd=repo)
-    assert (r.code, r.err) == (1, "dispatch: the worker of `race-slow` is still running: stop it with "
-                                  "`dispatch stop race-slow`, then land it\n")
+    assert (r.code, r.err) == (1, ("dispatch: the worker of `race-slow` is still running: stop it with "
+                                  "`dispatch stop race-slow`, then land it\n"))
     r = dispatch("review", "race", "--stat", cwd=repo)
-    assert (r.code, r.err) == (2, "dispatch: `race` is a group: --stat, --patch and --files are for one of its tasks "
-                                  "(race-scripted, race-slow)\n")
+    assert (r.code, r.err) == (2, ("dispatch: `race` is a group: --stat, --patch and --files are for one of its tasks "
+                                  "(race-scripted, race-slow)\n"))
     assert snapshot(repo) == before
 
     r = dispatch("stop", "race-slow", cwd=repo)
@@ -252,9 +252,9 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     wait_for(lambda: ("race-slow", "exited") in [(e["task"], e["kind"]) for e in events(repo)], message="the exit")
     before = snapshot(repo)
     r = dispatch("pick", "race-scripted", cwd=repo)  # no terminal to confirm on, no --yes
-    assert (r.code, r.out, r.err) == (1, "", "dispatch: landing race-scripted on main by squash, then discarding "
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: landing race-scripted on main by squash, then discarding "
                                              "race-slow (saved to the trash) needs confirmation and there is no "
-                                             "terminal to ask on: pass --yes\n")
+                                             "terminal to ask on: pass --yes\n"))
     assert snapshot(repo) == before
     r = dispatch("pick", "race-scripted", "--yes", "--strategy", "merge", cwd=repo)
     assert (r.code, r.err) == (0, "")

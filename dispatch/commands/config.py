@@ -82,7 +82,7 @@ def config_set(
     repo: RepoOpt = False,
 ) -> None:
     """Set KEY in the user config (or the repository's with --repo), keeping the file's comments."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.set_key(key, value, repo_root=_edit_root(repo))
     _edited(done, f"set {done.key} = {done.value} in {done.path}", f"{done.key} is already {done.value} in {done.path}")
@@ -91,7 +91,7 @@ def config_set(
 @config_app.command("unset")
 def config_unset(key: Annotated[str, typer.Argument(metavar="KEY")], repo: RepoOpt = False) -> None:
     """Remove KEY (a value, or a whole models./aliases./backends. entry) from the user or repository config."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.unset_key(key, repo_root=_edit_root(repo))
     _edited(done, f"removed {done.key} from {done.path}", f"{done.key} is not in {done.path}: nothing to remove")
@@ -102,8 +102,8 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     """Models (configured, and built-in examples), aliases, the default, and the installed CLIs."""
     if ctx.invoked_subcommand is not None:
         return
-    from dispatch import backends, output
-    from dispatch.config import BUILTIN_BACKENDS, dotted
+    from dispatch import output
+    from dispatch.config import BUILTIN_BACKENDS, backends, dotted
 
     cfg = _load()
     rows = backends.model_rows(cfg)
@@ -144,7 +144,7 @@ def models_pick(
     json_out: JsonOpt = False,
 ) -> None:
     """The model or alias named last in TEXT, or the default marked `(default)`."""
-    from dispatch import backends
+    from dispatch.config import backends
     from dispatch.errors import DispatchError
     from dispatch.output import emit_json
 
@@ -169,7 +169,7 @@ def models_add(
     repo: RepoOpt = False,
 ) -> None:
     """Add MODEL to the config (a [models.MODEL] table), optionally with its backend."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.add_model(model, backend, repo_root=_edit_root(repo))
     _edited(done, f"added model {model} in {done.path}: it runs on {done.backend}",
@@ -179,7 +179,7 @@ def models_add(
 @models_app.command("rm")
 def models_rm(model: Annotated[str, typer.Argument(metavar="MODEL")], repo: RepoOpt = False) -> None:
     """Remove MODEL's [models.MODEL] table from the config."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.remove_model(model, repo_root=_edit_root(repo))
     _edited(done, f"removed model {model} from {done.path}", f"model {model} is not in {done.path}: nothing to remove")
@@ -193,7 +193,7 @@ def models_alias(
     repo: RepoOpt = False,
 ) -> None:
     """Make NAME an alias of model M, with an optional standing prompt; `models unalias NAME` removes it."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.set_alias(name, model, prompt, repo_root=_edit_root(repo))
     _edited(done, f"alias {name} runs {model} ({done.path})", f"alias {name} already runs {model} ({done.path})")
@@ -202,7 +202,7 @@ def models_alias(
 @models_app.command("unalias")
 def models_unalias(name: Annotated[str, typer.Argument(metavar="NAME")], repo: RepoOpt = False) -> None:
     """Remove the alias NAME from the config."""
-    from dispatch import config_edit
+    from dispatch.config import edit as config_edit
 
     done = config_edit.remove_alias(name, repo_root=_edit_root(repo))
     _edited(done, f"removed alias {name} from {done.path}", f"alias {name} is not in {done.path}: nothing to remove")
@@ -211,7 +211,7 @@ def models_unalias(name: Annotated[str, typer.Argument(metavar="NAME")], repo: R
 @app.command()
 def init(force: Annotated[bool, typer.Option("--force", help="Replace an existing user config.")] = False) -> None:
     """Detect the installed agent CLIs (and Cursor's models) and write the user config."""
-    from dispatch import backends
+    from dispatch.config import backends
 
     result = backends.init_user_config(force=force)
     print(f"wrote {result.path}")
@@ -228,7 +228,8 @@ def trust_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Let this repository's .dispatch.toml run its backends, copy and setup, and set its guarded keys (until it changes)."""
-    from dispatch import output, trust
+    from dispatch import output
+    from dispatch.config import trust
 
     if show:
         entries = trust.trusted_files()
@@ -254,7 +255,7 @@ def trust_cmd(
 @app.command()
 def untrust() -> None:
     """Forget the trust given to this repository's .dispatch.toml."""
-    from dispatch import trust
+    from dispatch.config import trust
     from dispatch.repo import open_repo
 
     root = open_repo(Path.cwd()).root

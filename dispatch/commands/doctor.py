@@ -15,7 +15,8 @@ def doctor(
     json_out: JsonOpt = False,
 ) -> None:
     """Find damaged state (worktree or branch deleted by hand, dead supervisor, stray files) and say how to repair it."""
-    from dispatch import doctor as doctor_mod, output
+    from dispatch import output
+    from dispatch.task import doctor as doctor_mod
 
     repo, cfg = context()
     findings = doctor_mod.check(repo, cfg, fix=fix)

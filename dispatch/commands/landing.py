@@ -29,7 +29,7 @@ def review(
     Given a group (one task sent to several models), its candidates side by side.
     """
     from dispatch import output
-    from dispatch import review as review_mod
+    from dispatch.land import review as review_mod
 
     if stat + patch + files + json_out > 1:
         raise UsageError("give one of --stat, --patch, --files and --json")
@@ -51,8 +51,9 @@ app.command("diff", hidden=True, help="Alias of review.")(review)
 
 def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: bool) -> bool:
     """Review the group NAME when it is one (and no task has that id); False when it is not a group."""
-    from dispatch import compare, group, output
-    from dispatch.tasks import list_tasks
+    from dispatch import output
+    from dispatch.land import compare, group
+    from dispatch.task.model import list_tasks
 
     if name in list_tasks(repo, cfg):
         return False
@@ -84,7 +85,7 @@ def merge(
     yes: YesOpt = False,
 ) -> None:
     """Land the task on its base by a fast-forward only; conflicts are found before anything moves."""
-    from dispatch import land
+    from dispatch.land import merge as land
 
     repo, cfg = context()
     landing = land.prepare(
@@ -116,7 +117,8 @@ def pick(
     yes: YesOpt = False,
 ) -> None:
     """Land this candidate of a group, as merge does, then discard the group's other tasks (to the trash)."""
-    from dispatch import group, land
+    from dispatch.land import group
+    from dispatch.land import merge as land
 
     repo, cfg = context()
     chosen = group.prepare_pick(repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg))
@@ -145,7 +147,7 @@ def rebase(
     ] = False,
 ) -> None:
     """Rebase the task's commits onto its base's current tip, in its worktree."""
-    from dispatch import land
+    from dispatch.land import merge as land
 
     repo, cfg = context()
     done = land.rebase(repo, cfg, task_id, onto=onto, leave=leave)
@@ -158,8 +160,8 @@ def rebase(
 @app.command()
 def conflicts(json_out: JsonOpt = False) -> None:
     """Which tasks conflict with their base or with each other, and an order that lands the most work."""
-    from dispatch import conflicts as conflicts_mod
     from dispatch import output
+    from dispatch.land import conflicts as conflicts_mod
 
     repo, cfg = context()
     radar = conflicts_mod.radar(repo, cfg)
@@ -175,7 +177,7 @@ def clean(
     yes: YesOpt = False,
 ) -> None:
     """Prune entries of worktrees deleted by hand; with --merged, trash and remove merged tasks."""
-    from dispatch import land
+    from dispatch.land import merge as land
 
     repo, cfg = context()
     ids = land.merged_tasks(repo, cfg)
@@ -200,7 +202,7 @@ def pr(
     draft: Annotated[bool, typer.Option("--draft", help="Open the pull request as a draft.")] = False,
 ) -> None:
     """Push the work without .dispatch/ to the remote branch dispatch/<id> and open a pull request with gh."""
-    from dispatch import land
+    from dispatch.land import merge as land
 
     repo, cfg = context()
     done = land.open_pr(repo, cfg, task_id, draft=draft)

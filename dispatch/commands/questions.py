@@ -20,7 +20,7 @@ def ask(
     task_id: Annotated[str | None, typer.Option("--task", metavar="ID", help="The task (default: $DISPATCH_TASK, or the worktree you are in).")] = None,
 ) -> None:
     """(For workers.) Ask the dispatcher; wait for the answer and print it. Exit 75 when none comes in time."""
-    from dispatch import asking
+    from dispatch.task import asking
 
     repo, cfg = context()
     task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
@@ -39,7 +39,8 @@ def answer(
     resume: Annotated[bool, typer.Option("--resume", help="Start a fresh worker when none is waiting.")] = False,
 ) -> None:
     """Answer a task's question; a waiting worker gets it at once."""
-    from dispatch import asking, workers
+    from dispatch.task import asking
+    from dispatch.worker import scheduler
 
     repo, cfg = context()
     done = asking.answer(repo, cfg, task_id, question, read_input(text, "TEXT") if text == "-" else text)
@@ -48,7 +49,7 @@ def answer(
     elif done.worker_running:
         print(f"answered Q{done.number} of {task_id}: its worker is running and reads it in QUESTIONS.md")
     elif resume:
-        started = workers.resume(repo, cfg, task_id, model=None, message=None)
+        started = scheduler.resume(repo, cfg, task_id, model=None, message=None)
         if started is None:
             print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
         else:
@@ -63,8 +64,9 @@ def questions(
     json_out: JsonOpt = False,
 ) -> None:
     """Every open question across the tasks, oldest first."""
-    from dispatch import asking, clock, output
-    from dispatch.tasks import get_task
+    from dispatch import clock, output
+    from dispatch.task import asking
+    from dispatch.task.model import get_task
 
     repo, cfg = context()
     for task_id in ids or []:
@@ -93,7 +95,8 @@ def events(
     json_out: JsonOpt = False,
 ) -> None:
     """The events log: created, started, question, answered, exited, merged, discarded..."""
-    from dispatch import output, waiting
+    from dispatch import output
+    from dispatch.worker import waiting
 
     repo, _cfg = context()
     found = waiting.since(repo, since)
@@ -115,8 +118,9 @@ def wait(
     json_out: JsonOpt = False,
 ) -> None:
     """Block until a question or a finished worker needs you, print it with the command to act, exit."""
-    from dispatch import output, waiting
-    from dispatch.tasks import get_task
+    from dispatch import output
+    from dispatch.task.model import get_task
+    from dispatch.worker import waiting
 
     repo, cfg = context()
     for task_id in ids or []:

@@ -41,9 +41,11 @@ def new(
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
-    from dispatch import group, workers
-    from dispatch.plan import parse_checklist_source
-    from dispatch.tasks import create_task, get_task
+    from dispatch.land import group
+    from dispatch.task.model import create_task, get_task
+    from dispatch.task.plan import parse_checklist_source
+    from dispatch.worker import control as workers
+    from dispatch.worker import scheduler
 
     items = list(item or [])
     description = ""
@@ -72,7 +74,7 @@ def new(
     started = None
     workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
     if launch:
-        started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
+        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
         from dispatch.output import emit_json
 
@@ -105,7 +107,8 @@ def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dic
 def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
                description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None],
                start: bool, json_out: bool) -> None:
-    from dispatch import group, output
+    from dispatch import output
+    from dispatch.land import group
 
     if after and not start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
@@ -144,10 +147,10 @@ def status(
 ) -> None:
     """Where every task stands (alias: ls)."""
     from dispatch import output
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     if watch or interval is not None:
-        from dispatch import watch as watch_mod
+        from dispatch.task import watch as watch_mod
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
@@ -169,7 +172,8 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 @app.command()
 def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOpt = False) -> None:
     """The whole task: checklist, questions, commits, files changed, worker."""
-    from dispatch import output, show as show_mod
+    from dispatch import output
+    from dispatch.task import show as show_mod
 
     repo, cfg = context()
     detail = show_mod.show(repo, cfg, task_id)
@@ -185,7 +189,7 @@ def note(
     text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The note, or - to read it from stdin.")],
 ) -> None:
     """Add a dated note for the worker under "Notes from the dispatcher" in the task's PLAN.md."""
-    from dispatch.tasks import add_note
+    from dispatch.task.model import add_note
 
     repo, cfg = context()
     path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
@@ -198,8 +202,8 @@ def discard(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Save the task under refs/dispatch/trash/<id>, then remove its worktree and branch (alias: rm)."""
-    from dispatch import trash
-    from dispatch.tasks import get_task, short_branch
+    from dispatch.task import trash
+    from dispatch.task.model import get_task, short_branch
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
@@ -217,7 +221,7 @@ app.command("rm", hidden=True, help="Alias of discard.")(discard)
 @app.command()
 def restore(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Bring a discarded task back: branch, worktree, and its uncommitted work as uncommitted."""
-    from dispatch import trash
+    from dispatch.task import trash
 
     repo, cfg = context()
     restored = trash.restore(repo, cfg, task_id)
@@ -238,7 +242,8 @@ def trash_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """List discarded tasks, or delete them for good with --purge / --older-than."""
-    from dispatch import clock, output, trash
+    from dispatch import clock, output
+    from dispatch.task import trash
 
     repo, cfg = context()
     if purge or older_than is not None:

@@ -18,7 +18,8 @@ def logs(
     raw: Annotated[bool, typer.Option("--raw", help="The log as written, JSON events of agent CLIs unabridged.")] = False,
 ) -> None:
     """The worker's output (and the supervisor's notes) for a task; agent CLIs' JSON events one short line each."""
-    from dispatch import logview, workers
+    from dispatch.worker import control as workers
+    from dispatch.worker import logview
 
     repo, cfg = context()
     shown = workers.log_lines(repo, cfg, task_id, None)
@@ -36,7 +37,7 @@ def logs(
 @app.command()
 def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
     """Stop the task's worker: SIGTERM to its process group, SIGKILL after `stop_grace` seconds."""
-    from dispatch import workers
+    from dispatch.worker import control as workers
 
     repo, cfg = context()
     data = workers.stop(repo, cfg, task_id)
@@ -58,12 +59,14 @@ def resume(
     ] = None,
 ) -> None:
     """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
-    from dispatch import workers
+    from dispatch.task.model import get_task
+    from dispatch.worker import control as workers
+    from dispatch.worker import scheduler
 
     repo, cfg = context()
-    workers.get_task(repo, cfg, task_id)
+    get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
-    started = workers.resume(repo, cfg, task_id, model=model, message=message)
+    started = scheduler.resume(repo, cfg, task_id, model=model, message=message)
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return

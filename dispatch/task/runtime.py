@@ -130,7 +130,7 @@ def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
         if data.get(key) is not None
     }
     facts["state"] = worker_state(data)
-    from dispatch.usage import totals
+    from dispatch.task.usage import totals
 
     running = data.get("running_since") if facts["state"] == "running" else None
     facts["usage"] = totals(data.get("runs") or [], running_since=running, now=time.time())

@@ -6,11 +6,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dispatch import git, runtime
+from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import WITHOUT_TASK_FILES
+from dispatch.task import runtime
+from dispatch.task.model import WITHOUT_TASK_FILES
 
 MAX_FILES = 20  # the text view fits a screen; --json has them all
 DELETED = "deleted"
@@ -58,7 +59,7 @@ class GroupReview:
 
 def compare(repo: Repo, cfg: Config, group_id: str, rows: list[Any]) -> GroupReview:
     """ROWS are the group's status rows (group.members)."""
-    from dispatch import review as review_mod
+    from dispatch.land import review as review_mod
 
     candidates, blobs = [], {}
     for row in rows:
@@ -131,7 +132,7 @@ def _token_counts(run: dict[str, Any]) -> list[int]:
 
 def render(g: GroupReview) -> str:
     from dispatch.output import plan_cell, table
-    from dispatch.status import PlanSummary
+    from dispatch.task.status import PlanSummary
 
     lines = [f"group {g.id} — {g.title}: {len(g.candidates)} candidates on {g.base or '?'}", ""]
     rows = []

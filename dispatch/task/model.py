@@ -12,8 +12,8 @@ from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
-from dispatch.ids import slugify, unique_id, validate_id
 from dispatch.repo import Repo, locked
+from dispatch.task.ids import slugify, unique_id, validate_id
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
@@ -35,22 +35,6 @@ class TaskRef:
     @property
     def worktree_exists(self) -> bool:
         return self.worktree is not None and self.worktree.path.is_dir()
-
-
-def task_texts(repo: Repo, task: TaskRef) -> tuple[str | None, str | None]:
-    """PLAN.md and QUESTIONS.md as the worker sees them: from the worktree, else from the branch tip."""
-    if task.worktree is not None and task.worktree_exists:
-        texts: list[str | None] = []
-        for name in (PLAN, QUESTIONS):
-            try:
-                texts.append((task.worktree.path / name).read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                texts.append(None)
-        return texts[0], texts[1]
-    if task.tip is None:
-        return None, None
-    blobs = git.read_blobs(repo.root, [f"{task.tip.sha}:{PLAN}", f"{task.tip.sha}:{QUESTIONS}"])
-    return blobs[f"{task.tip.sha}:{PLAN}"], blobs[f"{task.tip.sha}:{QUESTIONS}"]
 
 
 def branch_ref(cfg: Config, task_id: str) -> str:
@@ -199,7 +183,7 @@ def render_task_files(
     created: str, description: str, items: list[str], after: list[str] | None = None, group: str | None = None,
 ) -> tuple[str, str]:
     from dispatch import templates
-    from dispatch.plan import dump_front_matter
+    from dispatch.task.plan import dump_front_matter
 
     meta: dict[str, object] = {
         "dispatch": 1, "id": task_id, "title": title, "base": base,
@@ -257,7 +241,7 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
 
 
 def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -274,3 +258,23 @@ def atomic_write(path: Path, text: str) -> None:
     from dispatch.files import write_atomic
 
     write_atomic(path, text)
+
+
+def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
+    """Commit whatever the worker left uncommitted, so nothing it wrote is lost (None: nothing to save,
+    or a rebase, merge, cherry-pick or revert in progress owns the changes)."""
+    if not git.status_porcelain(worktree):
+        return None
+    if git.in_progress(worktree):
+        return None  # a person's rebase or merge owns those changes
+    git.run(["add", "-A"], cwd=worktree)
+    if git.ok(["diff", "--cached", "--quiet"], cwd=worktree):
+        return None  # the index only lagged behind the branch (a QUESTIONS.md committed from objects)
+    git.run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m",
+             f"dispatch: save uncommitted work (worker exit {exit_code})"], cwd=worktree)
+    return git.out(["rev-parse", "HEAD"], cwd=worktree)
+
+
+def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
+    """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
+    return git.commit_without(repo.root, commit, TASK_FILES, f"dispatch: remove the task files of {task_id}\n")

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.tasks import QUESTIONS, TaskRef, atomic_write, get_task, list_tasks
+from dispatch.task import runtime
+from dispatch.task.model import QUESTIONS, TaskRef, atomic_write, get_task, list_tasks
 
 
 class AskTimeout(DispatchError):
@@ -39,7 +40,7 @@ def _questions_path(task: TaskRef) -> Path:
 
 
 def _load(path: Path, task_id: str) -> Any:
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -142,12 +143,12 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
 
 
 def _answer_of(path: Path, task_id: str, number: int) -> str | None:
-    from dispatch.questions import QuestionsError
+    from dispatch.task.questions import QuestionsError
 
     try:
         for q in _load(path, task_id).questions:
             if q.number == number:
-                return q.answer
+                return str(q.answer) if q.answer is not None else None
     except QuestionsError:
         return None
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")

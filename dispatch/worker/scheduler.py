@@ -1,91 +1,71 @@
-"""The queue: tasks waiting for other tasks (`--after`) or for a free slot (`max_running`).
+"""What starts when: now, or queued behind other tasks (`--after`) or a free slot (`max_running`).
 
 There is no daemon. Whichever dispatch process runs next (a command, `wait`, the
 supervisor of a task that just ended) calls `advance`, which starts what may start.
-The queue is a file in the common git dir, written under the repository lock, so a
-crash never loses a queued task: the next process picks it up.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks
+from dispatch.task import runtime
+from dispatch.task.model import (
+    PLAN,
+    QUESTIONS,
+    TASK_FILES,
+    TaskRef,
+    get_task,
+    list_tasks,
+    read_plan_file,
+    strip_task_files,
+)
+from dispatch.task.plan import parse_plan
+from dispatch.task.status import collect
+from dispatch.task.trash import list_trash
+from dispatch.worker import queue
+from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
 
 DONE = ("done", "merged")
 
 
-def _path(repo: Repo) -> Path:
-    return repo.state_dir / "queue.json"
+def begin(
+    repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, after: list[str], resume: bool = False,
+    message: str | None = None,
+) -> Started | None:
+    """Start the worker now, or queue it when it waits for tasks or for a free slot (None: queued)."""
+    with locked(repo, cfg["lock_timeout"]):
+        if not queue.must_queue(repo, cfg, after):
+            return start_worker(repo, cfg, task, launch, resume=resume, message=message)
+        queue.enqueue(repo, task.id, after=after, requested=launch.requested, resume=resume, message=message)
+    if task.id not in advance(repo, cfg):
+        return None
+    data = runtime.read_worker(repo, task.id) or {}
+    return Started(task.id, int(data.get("run", 1)), str(data.get("model")), str(data.get("backend")),
+                   int(data.get("supervisor_pid") or 0))
 
 
-def read(repo: Repo) -> dict[str, dict[str, Any]]:
-    try:
-        data = json.loads(_path(repo).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:
+    """A fresh worker on the task (queued when every slot is taken); a queued or blocked task starts now."""
+    task = get_task(repo, cfg, task_id)
+    if is_running(repo, task_id):
+        raise DispatchError(f"the worker of `{task_id}` is still running: `dispatch stop {task_id}` first")
+    previous = runtime.read_worker(repo, task_id) or {}
+    requested = model or previous.get("requested") or previous.get("model")
+    if requested is None and task.worktree is not None:
+        requested = read_plan_file(task.worktree.path / PLAN).meta.get("model")
+    launch = prepare_launch(cfg, str(requested) if requested else None)
+    with locked(repo, cfg["lock_timeout"]):
+        queue.forget(repo, task_id)
+    # A task whose worker never ran gets the first prompt and its worktree prepared.
+    ran_before = previous.get("phase") not in (None, "queued", "blocked") or "run" in previous
+    started = begin(repo, cfg, task, launch, after=[], resume=ran_before, message=message)
+    events.append(repo, task_id, "resumed", model=launch.model, queued=started is None)
+    return started
 
-
-def _write(repo: Repo, queue: dict[str, dict[str, Any]]) -> None:
-    from dispatch.files import write_atomic
-
-    write_atomic(_path(repo), json.dumps(queue, indent=2) + "\n")
-
-
-def has_work(repo: Repo) -> bool:
-    """Cheap: one stat, no git. An empty queue is `{}` (3 bytes with its newline)."""
-    try:
-        return _path(repo).stat().st_size > 3
-    except OSError:
-        return False
-
-
-def limit(cfg: Config) -> int:
-    configured = int(cfg["max_running"])
-    return configured if configured > 0 else (os.cpu_count() or 1)
-
-
-def running_count(repo: Repo) -> int:
-    folder = repo.state_dir / "tasks"
-    if not folder.is_dir():
-        return 0
-    count = 0
-    for entry in folder.iterdir():
-        data = runtime.read_worker(repo, entry.name)
-        if data is not None and runtime.worker_state(data) in ("running", "preparing"):
-            count += 1
-    return count
-
-
-def enqueue(
-    repo: Repo, task_id: str, *, after: list[str], requested: str, resume: bool = False, message: str | None = None
-) -> None:
-    """Queue TASK_ID (the caller holds the repository lock)."""
-    queue = read(repo)
-    queue[task_id] = {"after": after, "requested": requested, "resume": resume, "message": message,
-                      "queued": clock.iso(clock.now())}
-    _write(repo, queue)
-    runtime.update_worker(repo, task_id, phase="queued", after=after, requested=requested, reason=None)
-    events.append(repo, task_id, "queued", after=after)
-
-
-def forget(repo: Repo, task_id: str) -> None:
-    """Take TASK_ID off the queue (the caller holds the repository lock)."""
-    queue = read(repo)
-    if queue.pop(task_id, None) is not None:
-        _write(repo, queue)
-
-
-def must_queue(repo: Repo, cfg: Config, after: list[str]) -> bool:
-    return bool(after) or bool(read(repo)) or running_count(repo) >= limit(cfg)
 
 
 def _block(repo: Repo, task_id: str, reason: str) -> None:
@@ -95,35 +75,32 @@ def _block(repo: Repo, task_id: str, reason: str) -> None:
 
 def advance(repo: Repo, cfg: Config) -> list[str]:
     """Start every queued task whose dependencies are done, while slots are free."""
-    if not has_work(repo):
+    if not queue.has_work(repo):
         return []
-    from dispatch.status import collect
-    from dispatch.trash import list_trash
-    from dispatch.workers import prepare_launch, start_worker
-
     started: list[str] = []
     with locked(repo, cfg["lock_timeout"]):
-        queue = read(repo)
+        waiting = queue.read(repo)
         live = list_tasks(repo, cfg)
-        deps = sorted({d for entry in queue.values() for d in entry.get("after", []) if d in live})
+        deps = sorted({d for entry in waiting.values() for d in entry.get("after", []) if d in live})
         states = {s.id: s.state for s in collect(repo, cfg, deps)} if deps else {}
         landed = {e.id for e in list_trash(repo) if e.reason == "merged"} if any(
-            d not in live for entry in queue.values() for d in entry.get("after", [])) else set()
-        running = running_count(repo)
-        for task_id, entry in list(queue.items()):
+            d not in live for entry in waiting.values() for d in entry.get("after", [])) else set()
+        running = queue.running_count(repo)
+        for task_id, entry in list(waiting.items()):
             if task_id not in live:
-                del queue[task_id]  # discarded while it waited
+                del waiting[task_id]  # discarded while it waited
                 continue
             after = list(entry.get("after", []))
             gone = [d for d in after if d not in live and d not in landed]
             if gone:
                 _block(repo, task_id, f"it waits for `{gone[0]}`, which was discarded: `dispatch restore {gone[0]}`, "
                                       f"or `dispatch resume {task_id}` to start it anyway")
-                del queue[task_id]
+                del waiting[task_id]
                 continue
-            if any(d in live and states.get(d) not in DONE for d in after):
+            # A task that waits itself (resumed after it was done, queued behind a slot) is not done yet.
+            if any(d in live and (states.get(d) not in DONE or d in waiting) for d in after):
                 continue
-            if running >= limit(cfg):
+            if running >= queue.limit(cfg):
                 break  # first come, first served
             try:
                 if after:
@@ -133,20 +110,17 @@ def advance(repo: Repo, cfg: Config) -> list[str]:
                              message=entry.get("message"))
             except DispatchError as e:
                 _block(repo, task_id, str(e))
-                del queue[task_id]
+                del waiting[task_id]
                 continue
-            del queue[task_id]
+            del waiting[task_id]
             running += 1
             started.append(task_id)
-        _write(repo, queue)
+        queue.write(repo, waiting)
     return started
 
 
 def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[str, TaskRef], landed: set[str]) -> str:
     """Move a queued task onto the work it waits for: the merge of those branches, task files left out."""
-    from dispatch.land import strip_task_files
-    from dispatch.plan import parse_plan
-
     if task.worktree is None or not task.worktree_exists or task.tip is None:
         raise DispatchError(f"task `{task.id}` has no worktree or branch: `dispatch doctor` says how to repair it")
     wt = task.worktree.path
@@ -179,9 +153,7 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
              for text in (plan.render(), (wt / QUESTIONS).read_text(encoding="utf-8"))]
     files = git.out(["mktree"], cwd=repo.root,
                     input=f"100644 blob {blobs[0]}\tPLAN.md\n100644 blob {blobs[1]}\tQUESTIONS.md\n")
-    entries = [e for e in git.zsplit(git.run(["ls-tree", "-z", onto], cwd=repo.root).stdout)
-               if e.split("\t", 1)[1] != ".dispatch"]
-    tree = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in [*entries, f"040000 tree {files}\t.dispatch"]))
+    tree = git.tree_without(repo.root, onto, TASK_FILES, put=files)
     commit = git.commit_tree(repo.root, tree, [onto], f"dispatch: plan {task.id} on {', '.join(after)}\n")
     # Nothing but the task files differs in the worktree, and the new commit carries them.
     git.run(["reset", "--quiet", "--hard", commit], cwd=wt)

@@ -19,10 +19,10 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
+from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.review import Work, load_work
-from dispatch.tasks import TASK_FILES, get_task, short_branch
-from dispatch.trash import refuse_if_running, remove_task, save_to_trash
+from dispatch.task.model import get_task, short_branch, strip_task_files
+from dispatch.task.trash import refuse_if_running, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
 
@@ -103,7 +103,7 @@ def prepare(
     # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
     stands_on: tuple[str, ...] = ()
     if work.stacked_on is not None:
-        from dispatch.tasks import list_tasks
+        from dispatch.task.model import list_tasks
 
         stands_on = tuple(
             other.id for other in list_tasks(repo, cfg).values()
@@ -156,14 +156,6 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                 git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree, check=False)
             raise
     return Landed(work.id, name, landing.strategy, landing.target_old, result, trash_ref)
-
-
-def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
-    """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
-    tree = git.tree_without(repo.root, commit, TASK_FILES)
-    if tree == git.out(["rev-parse", f"{commit}^{{tree}}"], cwd=repo.root):
-        return commit
-    return git.commit_tree(repo.root, tree, [commit], f"dispatch: remove the task files of {task_id}\n")
 
 
 def _message(work: Work, subject: str) -> str:
@@ -339,7 +331,7 @@ class Cleaned:
 
 def merged_tasks(repo: Repo, cfg: Config) -> list[str]:
     """Tasks whose work is in their base: tip contained in it, or (after a squash) nothing left to merge."""
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     return [t.id for t in collect(repo, cfg) if t.state == "merged" or (t.ahead == 0 and t.last_commit)]
 
@@ -394,7 +386,7 @@ def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullReques
         raise DispatchError(f"pushing {branch} to {remote} failed: {detail}")
     args = [gh, "pr", "create", "--head", branch, "--base", work.base, "--title", work.title,
             "--body", _pr_body(work), *(["--draft"] if draft else [])]
-    proc = subprocess.run(args, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+    proc = subprocess.run(args, check=False, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           env={**os.environ, "GH_PROMPT_DISABLED": "1"})
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]

@@ -197,7 +197,7 @@ def _parse_block(contents: list[str], number: int, start: int, end: int) -> _Blo
 def _content(line: str, crlf: bool) -> str:
     if crlf and line.endswith("\r\n"):
         return line[:-2]
-    return line[:-1] if line.endswith("\n") else line
+    return line.removesuffix("\n")
 
 
 def _quote(text: str) -> list[str]:
@@ -215,7 +215,7 @@ def _unquote(lines: list[str]) -> str:
 
 def _unquote_line(line: str) -> str:
     rest = line.lstrip(" \t")[1:]
-    return rest[1:] if rest.startswith(" ") else rest
+    return rest.removeprefix(" ")
 
 
 def _ending(line: str) -> str:

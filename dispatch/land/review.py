@@ -6,17 +6,18 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import git, runtime
+from dispatch import git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import (
+from dispatch.task import runtime
+from dispatch.task.model import (
     WITHOUT_TASK_FILES,
     TaskRef,
     get_task,
     short_branch,
-    task_texts,
 )
+from dispatch.task.record import records
 
 if TYPE_CHECKING:
     from unidiff.patch import PatchedFile
@@ -49,8 +50,6 @@ class Work:
 
 
 def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
-    from dispatch.plan import PlanError, parse_plan
-
     task = get_task(repo, cfg, task_id)
     if task.worktree is None:
         # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
@@ -59,21 +58,19 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
         task = replace(task, worktree=next(rebasing, None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
-    plan_text, questions_text = task_texts(repo, task)
-    if plan_text is None:
+    record = records(repo, [task])[0]
+    plan, questions_text = record.plan, record.questions_text
+    if record.plan_text is None:
         raise DispatchError(f"task `{task_id}` has no .dispatch/PLAN.md: `dispatch doctor` says how to repair it")
-    try:
-        plan = parse_plan(plan_text)
-    except PlanError as e:
-        raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {e}: fix the file by hand") from None
-    base = str(plan.meta.get("base") or "")
-    base_commit = str(plan.meta.get("base_commit") or "")
-    base_sha = (git.resolve_base(repo.root, base) if base else None) or (
-        git.rev(repo.root, base_commit) if base_commit else None)
+    if plan is None:
+        raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {record.plan_error}: fix the file by hand")
+    base = record.base or ""
+    base_sha = record.base_sha
     if not base or base_sha is None:
         raise DispatchError(f"the base `{base}` of `{task_id}` is gone: name a branch with `--into`/`--onto`")
     items = [(i.mark, i.text) for i in plan.items]
-    after = tuple(str(a) for a in plan.meta.get("after") or [])
+    listed = plan.meta.get("after")
+    after = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
     stacked = str(plan.meta["stacked_on"]) if plan.meta.get("stacked_on") else None
     return Work(task, task.tip.sha, plan.title, plan.description, items, questions_text, base, base_sha, after, stacked)
 
@@ -125,7 +122,7 @@ class Review:
 
 
 def review(repo: Repo, cfg: Config, task_id: str) -> Review:
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
     work = load_work(repo, cfg, task_id)
     merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)

@@ -8,10 +8,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch, trashed_ids, worktree_root
+from dispatch.task import runtime
+from dispatch.task.model import (
+    PLAN,
+    QUESTIONS,
+    TaskRef,
+    list_tasks,
+    short_branch,
+    trashed_ids,
+    worktree_root,
+)
 
 
 @dataclass
@@ -65,7 +74,7 @@ class _nothing:
 
 
 def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Finding]:
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     found: list[Finding] = []
     branch = short_branch(task.branch)
@@ -102,7 +111,7 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
         f = Finding(task.id, "it has no plan: its creation was cut short",
                     f"move it to the trash (`dispatch restore {task.id}` brings it back)", True)
         if fix:
-            from dispatch.trash import remove_task, save_to_trash
+            from dispatch.task.trash import remove_task, save_to_trash
 
             save_to_trash(repo, task, "discard")
             remove_task(repo, task)
@@ -167,7 +176,7 @@ def _bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
     import signal
     import time
 
-    from dispatch.supervisor import save_uncommitted
+    from dispatch.task.model import save_uncommitted
 
     pid = data.get("pid")
     if pid and runtime.is_alive(pid, data.get("pid_start")):

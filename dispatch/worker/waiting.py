@@ -163,7 +163,7 @@ def wait(
     repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, poll: float = 0.1
 ) -> list[Notice]:
     """Block until there is news for CONSUMER about IDS (all tasks when empty); return it."""
-    from dispatch.asking import open_questions
+    from dispatch.task.asking import open_questions
 
     cursor = load_cursor(repo, consumer)
     told = set(cursor.reported)
@@ -208,11 +208,11 @@ def wait(
 
 def _advance_queue(repo: Repo, cfg: Config) -> None:
     """A waiting host is a dispatch process too: it starts queued tasks whose time has come."""
-    from dispatch import queue
+    from dispatch.worker import queue, scheduler
 
     if queue.has_work(repo):
         try:
-            queue.advance(repo, cfg)
+            scheduler.advance(repo, cfg)
         except DispatchError:
             pass  # the next command or supervisor tries again
 
@@ -231,6 +231,6 @@ def _dedupe(notices: list[Notice]) -> list[Notice]:
 
 
 def _still_open(repo: Repo, cfg: Config, notice: Notice) -> bool:
-    from dispatch.asking import open_questions
+    from dispatch.task.asking import open_questions
 
     return any(q.number == notice.details.get("number") for q in open_questions(repo, cfg, [notice.task]))

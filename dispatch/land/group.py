@@ -13,9 +13,10 @@ from typing import Any
 from dispatch import events
 from dispatch.config import Config
 from dispatch.errors import DispatchError, UsageError
-from dispatch.ids import ID_RE, slugify, validate_id
 from dispatch.repo import Repo, locked
-from dispatch.tasks import NewTask, create_task, get_task, list_tasks, trashed_ids
+from dispatch.task.ids import ID_RE, slugify, validate_id
+from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
+from dispatch.task.record import load, select
 
 MAX_ID = 63  # ids.ID_RE
 
@@ -37,9 +38,10 @@ def requested_models(repeated: list[str], listed: str | None) -> list[str]:
 
 def members(repo: Repo, cfg: Config, group_id: str) -> list[Any]:
     """The live tasks of GROUP_ID (their status rows), by id."""
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
-    return [t for t in collect(repo, cfg) if t.group == group_id]
+    ids = [t.id for t in load(repo, cfg) if t.group == group_id]
+    return collect(repo, cfg, ids) if ids else []
 
 
 def _member_ids(group_id: str, models: list[str]) -> list[str]:
@@ -48,11 +50,9 @@ def _member_ids(group_id: str, models: list[str]) -> list[str]:
 
 def choose_group_id(repo: Repo, cfg: Config, *, title: str, group_id: str | None, models: list[str]) -> str:
     """`--id`, else a slug of the title short enough for every `<id>-<model>` and free as a group and as ids."""
-    from dispatch.status import collect
-
     live = list_tasks(repo, cfg)
     taken = set(live) | trashed_ids(repo)
-    groups = {t.group for t in collect(repo, cfg) if t.group}
+    groups = {t.group for t in select(repo, live, None) if t.group}
     longest = max(len(slugify(m)) for m in models)
 
     def clash(gid: str) -> str | None:
@@ -127,7 +127,8 @@ def fan_out(
     description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None], start: bool,
 ) -> tuple[str, list[Member]]:
     """`new --model a --model b`: every model checked first, then the group made, then each worker started or queued."""
-    from dispatch import workers
+    from dispatch.worker import control as workers
+    from dispatch.worker import scheduler
 
     launches = [workers.prepare_launch(cfg, m) if start else None for m in models]
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
@@ -136,14 +137,14 @@ def fan_out(
     result = []
     for task, launch in zip(made, launches, strict=True):
         workers.set_budget(repo, task.id, seconds=budget[0], cost=budget[1])
-        started = workers.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
+        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
         result.append(Member(task, launch, started))
     return gid, result
 
 
 def _unmake(repo: Repo, cfg: Config, ids: list[str]) -> None:
     """Remove tasks this command made a moment ago, before any worker started on them."""
-    from dispatch.trash import remove_task
+    from dispatch.task.trash import remove_task
 
     if not ids:
         return
@@ -176,12 +177,11 @@ class Picked:
 
 def prepare_pick(repo: Repo, cfg: Config, task_id: str, *, strategy: str) -> Pick:
     """Check that TASK_ID can land and that no other candidate of its group still works; build the landing."""
-    from dispatch import land
-    from dispatch.status import collect
-    from dispatch.trash import refuse_if_running
+    from dispatch.land import merge as land
+    from dispatch.task.trash import refuse_if_running
 
     get_task(repo, cfg, task_id)
-    rows = collect(repo, cfg)
+    rows = load(repo, cfg)
     group = next(t.group for t in rows if t.id == task_id)
     if not group:
         raise DispatchError(f"`{task_id}` is not one of a group: `dispatch merge {task_id}` lands it")
@@ -194,7 +194,8 @@ def prepare_pick(repo: Repo, cfg: Config, task_id: str, *, strategy: str) -> Pic
 
 def finish_pick(repo: Repo, cfg: Config, pick: Pick) -> Picked:
     """Land the pick, then discard the other candidates (each saved to the trash first)."""
-    from dispatch import land, trash
+    from dispatch.land import merge as land
+    from dispatch.task import trash
 
     landed = land.land(repo, cfg, pick.landing, keep=False)
     discarded, left = [], []

@@ -7,9 +7,9 @@ from typing import Any
 
 from dispatch import git
 from dispatch.config import Config
-from dispatch.mergecheck import work_conflicts
 from dispatch.repo import Repo
-from dispatch.tasks import WITHOUT_TASK_FILES
+from dispatch.task.mergecheck import work_conflicts
+from dispatch.task.model import WITHOUT_TASK_FILES
 
 EXACT_LIMIT = 20  # tasks per base up to which the landing order is searched exhaustively
 
@@ -50,7 +50,7 @@ class Radar:
 
 def radar(repo: Repo, cfg: Config) -> Radar:
     """Every live, unmerged task against its base and against every other task on the same base."""
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     statuses = [s for s in collect(repo, cfg) if s.state != "merged" and s.last_commit and s.base]
     resolved = git.resolve_bases(repo.root, sorted({s.base for s in statuses if s.base}))

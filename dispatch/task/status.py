@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from dispatch import git, runtime
+from dispatch import git
 from dispatch.config import Config
-from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks, short_branch
+from dispatch.task import runtime
+from dispatch.task.model import TaskRef, list_tasks, short_branch
+from dispatch.task.record import Task, select
 
 
 @dataclass
@@ -80,85 +80,33 @@ def derive_state(
     return "idle"
 
 
-@dataclass
-class _Files:
-    plan_text: str | None
-    questions_text: str | None
-
-
-def _read_task_files(repo: Repo, tasks: list[TaskRef]) -> dict[str, _Files]:
-    """Task files from each worktree, or from the branch tip when the worktree is gone."""
-    files: dict[str, _Files] = {}
-    from_git: list[TaskRef] = []
-    for task in tasks:
-        if task.worktree_exists and task.worktree is not None:
-            files[task.id] = _Files(_read(task.worktree.path / PLAN), _read(task.worktree.path / QUESTIONS))
-        elif task.tip is not None:
-            from_git.append(task)
-        else:
-            files[task.id] = _Files(None, None)
-    if from_git:
-        specs = [f"{t.tip.sha}:{name}" for t in from_git if t.tip for name in (PLAN, QUESTIONS)]
-        blobs = git.read_blobs(repo.root, specs)
-        for task in from_git:
-            assert task.tip is not None
-            files[task.id] = _Files(blobs.get(f"{task.tip.sha}:{PLAN}"), blobs.get(f"{task.tip.sha}:{QUESTIONS}"))
-    return files
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None
-
-
 def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
-    from dispatch.plan import PlanError, parse_plan
-    from dispatch.questions import parse_questions
+    """The status of IDS (every live task when empty)."""
+    live = list_tasks(repo, cfg)
+    return of(repo, select(repo, live, ids), live=set(live))
 
-    all_tasks = list_tasks(repo, cfg)
-    if ids:
-        unknown = [i for i in ids if i not in all_tasks]
-        if unknown:
-            raise DispatchError(f"no task `{unknown[0]}`: `dispatch status` lists the tasks")
-        tasks = [all_tasks[i] for i in ids]
-    else:
-        tasks = list(all_tasks.values())
+
+def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
+    """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
+    from dispatch.task.mergecheck import merge_checks
+    from dispatch.task.questions import parse_questions
+
     if not tasks:
         return []
-    files = _read_task_files(repo, tasks)
-    dirty = _dirty_counts(tasks)
-
-    parsed: dict[str, tuple[Any, str | None]] = {}
-    for task in tasks:
-        text = files[task.id].plan_text
-        if text is None:
-            parsed[task.id] = (None, f"{PLAN} is missing")
-            continue
-        try:
-            parsed[task.id] = (parse_plan(text), None)
-        except PlanError as e:
-            where = f" line {e.line}" if e.line else ""
-            parsed[task.id] = (None, f"{PLAN}{where}: {e}")
-
-    bases = {t.id: _base_of(parsed[t.id][0]) for t in tasks}
-    counts = _ahead_behind(repo, tasks, bases)
-    from dispatch.mergecheck import merge_checks
-
+    dirty = _dirty_counts([t.ref for t in tasks])
+    counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
-    checks = merge_checks(repo, tasks, bases, live=set(all_tasks))
+    checks = merge_checks(repo, tasks, live=live)
 
     result = []
-    for task in tasks:
-        plan, plan_problem = parsed[task.id]
-        meta = plan.meta if plan is not None else {}
+    for record in tasks:
+        task, plan, plan_problem, meta = record.ref, record.plan, record.plan_problem, record.meta
         summary = PlanSummary()
         if plan is not None:
             p = plan.progress()
             summary = PlanSummary(done=p.done, total=p.total, blocked=p.blocked, failed=p.failed)
         open_qs: list[Any] = []
-        qtext = files[task.id].questions_text
+        qtext = record.questions_text
         if qtext is not None:
             open_qs = parse_questions(qtext).open()
         problem = None
@@ -185,8 +133,8 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
                 title=str(meta.get("title") or (plan.title if plan is not None else "")),
                 branch=short_branch(task.branch),
                 worktree=str(task.worktree.path) if task.worktree is not None else None,
-                base=bases[task.id][0],
-                base_commit=bases[task.id][1],
+                base=record.base,
+                base_commit=record.base_commit,
                 model=_str_or_none(meta.get("model")),
                 group=_str_or_none(meta.get("group")),
                 created=_str_or_none(meta.get("created")),
@@ -216,13 +164,6 @@ def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _base_of(plan: Any) -> tuple[str | None, str | None]:
-    if plan is None:
-        return None, None
-    base, commit = plan.meta.get("base"), plan.meta.get("base_commit")
-    return (None if base is None else str(base)), (None if commit is None else str(commit))
-
-
 def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
     """Changed files per worktree; one `git status` each, run side by side."""
     paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
@@ -234,21 +175,10 @@ def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
         return dict(zip(paths, counts, strict=True))
 
 
-def _ahead_behind(
-    repo: Repo, tasks: list[TaskRef], bases: dict[str, tuple[str | None, str | None]]
-) -> dict[str, tuple[int, int]]:
+def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     """Commits ahead of and behind base for every task, in a fixed number of git calls."""
-    names = git.resolve_bases(repo.root, [b for b, _ in bases.values() if b])
-    pairs: dict[str, tuple[str, str]] = {}
-    for task in tasks:
-        base, base_commit = bases[task.id]
-        if task.tip is None or base is None:
-            continue
-        base_sha = names.get(base) or base_commit
-        if base_sha:
-            pairs[task.id] = (task.tip.sha, base_sha)
+    pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
     graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
     return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
-

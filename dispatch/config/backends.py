@@ -178,7 +178,7 @@ def cursor_models(*, timeout: float = 30.0) -> tuple[list[str], str | None, str 
     """Cursor's `agent models`, parsed defensively: (ids, its default id, why nothing was listed)."""
     program = executable(BUILTIN_BACKENDS["cursor"]["command"]) or "agent"
     try:
-        r = subprocess.run([program, "models"], capture_output=True, text=True, timeout=timeout,
+        r = subprocess.run([program, "models"], check=False, capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
     except subprocess.TimeoutExpired:
         return [], None, f"`{program} models` did not answer in {timeout:g}s"

@@ -8,8 +8,9 @@ from typing import Any
 from dispatch import git
 from dispatch.config import Config
 from dispatch.repo import Repo
-from dispatch.status import TaskStatus, collect
-from dispatch.tasks import get_task, task_texts
+from dispatch.task.model import list_tasks
+from dispatch.task.record import load_one
+from dispatch.task.status import TaskStatus, of
 
 
 @dataclass
@@ -27,34 +28,24 @@ class TaskDetail:
 
 
 def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
-    from dispatch.plan import PlanError, parse_plan
-    from dispatch.questions import parse_questions
+    from dispatch.task.questions import parse_questions
 
-    task = get_task(repo, cfg, task_id)
-    status = collect(repo, cfg, [task_id])[0]
-    detail = TaskDetail(status)
-    plan_text, questions_text = task_texts(repo, task)
-    if plan_text is not None:
-        try:
-            plan = parse_plan(plan_text)
-            detail.items = [
-                {"mark": i.mark, "text": i.text, "detail": i.detail} for i in plan.items
-            ]
-        except PlanError:
-            pass  # status.problem already says why
-    if questions_text is not None:
+    live = list_tasks(repo, cfg)
+    record = load_one(repo, cfg, task_id, live)
+    detail = TaskDetail(of(repo, [record], live=set(live))[0])
+    if record.plan is not None:  # else status.problem says why
+        detail.items = [{"mark": i.mark, "text": i.text, "detail": i.detail} for i in record.plan.items]
+    if record.questions_text is not None:
         detail.questions = [
             {"number": q.number, "text": q.text, "asked": q.asked, "answer": q.answer, "answered": q.answered}
-            for q in parse_questions(questions_text).questions
+            for q in parse_questions(record.questions_text).questions
         ]
-    if task.tip is not None:
-        base = git.resolve_base(repo.root, status.base) if status.base else None
-        base = base or status.base_commit
-        if base:
-            merge_base = git.run(["merge-base", base, task.tip.sha], cwd=repo.root, check=False).stdout.strip()
-            if merge_base:
-                detail.commits = _commits(repo, merge_base, task.tip.sha)
-                detail.files = _files(repo, merge_base, task.tip.sha)
+    task, base = record.ref, record.base_sha
+    if task.tip is not None and base:
+        merge_base = git.run(["merge-base", base, task.tip.sha], cwd=repo.root, check=False).stdout.strip()
+        if merge_base:
+            detail.commits = _commits(repo, merge_base, task.tip.sha)
+            detail.files = _files(repo, merge_base, task.tip.sha)
     return detail
 
 

@@ -269,7 +269,7 @@ def _load_yaml(source: str) -> object:
     if fast is not None:
         try:
             # libyaml is several times faster; status reads every plan. Errors are reread below, worded as ever.
-            return yaml.load(source, Loader=fast)  # noqa: S506 - CSafeLoader is the safe loader
+            return yaml.load(source, Loader=fast)
         except (yaml.YAMLError, ValueError, OverflowError):
             pass
     try:
@@ -413,7 +413,7 @@ def _unquote(content: str) -> str:
     if not stripped.startswith(">"):
         return content.lstrip(_BOM)
     rest = stripped[1:]
-    return rest[1:] if rest.startswith(" ") else rest
+    return rest.removeprefix(" ")
 
 
 def _drop_title(description: str) -> str:

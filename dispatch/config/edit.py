@@ -197,7 +197,7 @@ def _backend_from(cfg: Config, changes: list[tuple[tuple[str, ...], Any]]) -> st
     parts, value = changes[0]
     if parts[0] != "models" or value is DELETE:
         return None
-    from dispatch.backends import backend_for_model
+    from dispatch.config.backends import backend_for_model
 
     return backend_for_model(cfg, parts[1])
 
@@ -426,7 +426,7 @@ def _validate(path: Path, text: str, repo_root: Path | None) -> Config:
 
 
 def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:
-    from dispatch import trust
+    from dispatch.config import trust
 
     defines = any(cfg.from_repo(key) for key in ("backends", "copy", "setup"))
     return defines and bool(before) and trust.is_trusted(path)

@@ -62,7 +62,7 @@ def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
     from rich.text import Text
 
     from dispatch.output import status_lines
-    from dispatch.status import collect
+    from dispatch.task.status import collect
 
     text = Text(no_wrap=True, overflow="ellipsis")
     try:

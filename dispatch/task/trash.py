@@ -6,13 +6,23 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
-from dispatch.ids import validate_id
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, undo_create, worktree_root
+from dispatch.task import runtime
+from dispatch.task.ids import validate_id
+from dispatch.task.model import (
+    PLAN,
+    TRASH_PREFIX,
+    TaskRef,
+    branch_ref,
+    get_task,
+    short_branch,
+    undo_create,
+    worktree_root,
+)
 
 _TRAILERS = ("dispatch-task", "dispatch-branch", "dispatch-uncommitted", "dispatch-reason")
 
@@ -97,16 +107,16 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> TrashEntry:
 def list_trash(repo: Repo) -> list[TrashEntry]:
     fmt = "%(refname)%00%(objectname)%00%(parent)%00%(committerdate:unix)%00%(contents:body)%01"
     text = git.run(["for-each-ref", f"--format={fmt}", f"{TRASH_PREFIX}*"], cwd=repo.root).stdout
-    raw = []
+    raw: list[tuple[str, str, str, int, dict[str, str]]] = []
     for record in text.split("\x01"):
         fields = record.lstrip("\n").split("\0")
         if len(fields) != 5:
             continue
-        name, sha, parents, date, body = fields
+        name, sha, parents, when, body = fields
         trailers = dict(
             line.split(": ", 1) for line in body.splitlines() if line.split(": ", 1)[0] in _TRAILERS and ": " in line
         )
-        raw.append((name, sha, parents, int(date or 0), trailers))
+        raw.append((name, sha, parents, int(when or 0), trailers))
     plans = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for _, sha, _, _, _ in raw]) if raw else {}
     entries = []
     for name, sha, parents, date, trailers in raw:
@@ -128,7 +138,7 @@ def list_trash(repo: Repo) -> list[TrashEntry]:
 def _title(plan_text: str | None) -> str:
     if not plan_text:
         return ""
-    from dispatch.plan import PlanError, parse_plan
+    from dispatch.task.plan import PlanError, parse_plan
 
     try:
         return parse_plan(plan_text).title

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import events, runtime, supervisor, usage
+from dispatch import events
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
-from dispatch.repo import Repo, locked
-from dispatch.tasks import TaskRef, get_task, read_plan_file, short_branch, PLAN
+from dispatch.repo import Repo
+from dispatch.task import runtime, usage
+from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, short_branch
+from dispatch.worker import launch as launching
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class Started:
 
 def prepare_launch(cfg: Config, requested: str | None) -> Any:
     """Resolve the model to a backend and check, before anything is created, that it can run."""
-    from dispatch import backends, trust
+    from dispatch.config import backends, trust
 
     launch = backends.resolve(cfg, requested)
     if launch.from_repo:
@@ -40,7 +42,7 @@ def prepare_launch(cfg: Config, requested: str | None) -> Any:
 
 def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
     """The copy list and setup commands, refused when an untrusted repository file defines them."""
-    from dispatch import trust
+    from dispatch.config import trust
 
     for key in ("copy", "setup"):
         trust.require_trusted(cfg, key)
@@ -51,7 +53,8 @@ def start_worker(
     repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, resume: bool, message: str | None = None
 ) -> Started:
     """Fork the supervisor for one run of the worker on TASK; returns at once."""
-    from dispatch import backends, templates
+    from dispatch import templates
+    from dispatch.config import backends
 
     if task.worktree is None or not task.worktree_exists:
         raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
@@ -79,13 +82,13 @@ def start_worker(
     if budget_cost and launch.backend == "claude":
         # Claude Code stops itself at a spending limit: give it what is left.
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
-    spec = supervisor.LaunchSpec(
+    spec = launching.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=_worker_env(cfg, launch), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
         requested=launch.requested, budget_time=budget_time, budget_cost=budget_cost,
         prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume,
     )
-    pid = supervisor.start(repo, spec)
+    pid = launching.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)
 
 
@@ -104,24 +107,6 @@ def is_running(repo: Repo, task_id: str) -> bool:
     return data is not None and runtime.worker_state(data) in ("running", "preparing")
 
 
-def begin(
-    repo: Repo, cfg: Config, task: TaskRef, launch: Any, *, after: list[str], resume: bool = False,
-    message: str | None = None,
-) -> Started | None:
-    """Start the worker now, or queue it when it waits for tasks or for a free slot (None: queued)."""
-    from dispatch import queue
-
-    with locked(repo, cfg["lock_timeout"]):
-        if not queue.must_queue(repo, cfg, after):
-            return start_worker(repo, cfg, task, launch, resume=resume, message=message)
-        queue.enqueue(repo, task.id, after=after, requested=launch.requested, resume=resume, message=message)
-    if task.id not in queue.advance(repo, cfg):
-        return None
-    data = runtime.read_worker(repo, task.id) or {}
-    return Started(task.id, int(data.get("run", 1)), str(data.get("model")), str(data.get("backend")),
-                   int(data.get("supervisor_pid") or 0))
-
-
 def check_budget(seconds: float | None, cost: float | None) -> None:
     for value, what in ((seconds, "--budget-time"), (cost, "--budget-cost")):
         if value is not None and value <= 0:
@@ -136,27 +121,6 @@ def set_budget(repo: Repo, task_id: str, *, seconds: float | None, cost: float |
     budget = dict((runtime.read_worker(repo, task_id) or {}).get("budget") or {})
     budget.update({k: v for k, v in (("time", seconds), ("cost", cost)) if v is not None})
     runtime.update_worker(repo, task_id, budget=budget)
-
-
-def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:
-    """A fresh worker on the task (queued when every slot is taken); a queued or blocked task starts now."""
-    from dispatch import queue
-
-    task = get_task(repo, cfg, task_id)
-    if is_running(repo, task_id):
-        raise DispatchError(f"the worker of `{task_id}` is still running: `dispatch stop {task_id}` first")
-    previous = runtime.read_worker(repo, task_id) or {}
-    requested = model or previous.get("requested") or previous.get("model")
-    if requested is None and task.worktree is not None:
-        requested = read_plan_file(task.worktree.path / PLAN).meta.get("model")
-    launch = prepare_launch(cfg, str(requested) if requested else None)
-    with locked(repo, cfg["lock_timeout"]):
-        queue.forget(repo, task_id)
-    # A task whose worker never ran gets the first prompt and its worktree prepared.
-    ran_before = previous.get("phase") not in (None, "queued", "blocked") or "run" in previous
-    started = begin(repo, cfg, task, launch, after=[], resume=ran_before, message=message)
-    events.append(repo, task_id, "resumed", model=launch.model, queued=started is None)
-    return started
 
 
 def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:

@@ -186,7 +186,7 @@ def _scalar(label: str, key: str, value: Any) -> Any:
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _wrong(label, key, {str: "a string", float: "a number", int: "an integer"}[kind], value)
-    if kind in (int, float) and value < 0:
+    if isinstance(value, (int, float)) and value < 0:
         raise _wrong(label, key, "zero or more", value)
     if key in CHOICES and value not in CHOICES[key]:
         raise _wrong(label, key, "one of " + ", ".join(CHOICES[key]), value)
@@ -449,7 +449,7 @@ def _hold_back_untrusted(cfg: Config, path: Path, data: dict[str, Any]) -> dict[
         return data
     scratch = Config(values={table: {} for table in TABLES})
     _apply(scratch, str(path), held)  # a bad value is refused, trusted or not
-    from dispatch import trust
+    from dispatch.config import trust
 
     recorded = trust.recorded_digest(path)
     if recorded == cfg.digests[str(path)]:

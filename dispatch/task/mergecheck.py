@@ -10,7 +10,8 @@ from typing import Any
 
 from dispatch import git
 from dispatch.repo import Repo
-from dispatch.tasks import TASK_FILES, WITHOUT_TASK_FILES, TaskRef
+from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
+from dispatch.task.record import Task
 
 
 @dataclass(frozen=True)
@@ -28,18 +29,9 @@ def _cache_path(repo: Repo) -> Path:
     return repo.state_dir / "merge-checks.json"
 
 
-def merge_checks(
-    repo: Repo, tasks: list[TaskRef], bases: dict[str, tuple[str | None, str | None]], live: set[str]
-) -> dict[str, MergeCheck]:
+def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, MergeCheck]:
     """Whether each task still merges cleanly into its base; recomputed only for a task whose tip or base moved."""
-    names = sorted({b for b, _ in bases.values() if b})
-    resolved = git.resolve_bases(repo.root, names)
-    wanted: dict[str, tuple[str, str]] = {}
-    for task in tasks:
-        base, base_commit = bases.get(task.id, (None, None))
-        base_sha = (resolved.get(base) if base else None) or base_commit
-        if task.tip is not None and base_sha:
-            wanted[task.id] = (task.tip.sha, base_sha)
+    wanted = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base_sha}
     try:
         with open(_cache_path(repo), encoding="utf-8") as f:
             cache: dict[str, Any] = json.load(f).get("tasks", {})
