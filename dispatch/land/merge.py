@@ -65,6 +65,7 @@ def prepare(
     _refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)
     target = f"refs/heads/{name}"
+    _refuse_busy_target(repo, target, f"land {work.id}")
     target_old = git.rev(repo.root, target)
     if target_old is None:
         raise DispatchError(f"`{name}` is not a branch here: name the branch to land on with `--into BRANCH`")
@@ -121,6 +122,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
         if task.tip is None or task.tip.sha != work.tip:
             raise DispatchError(f"{work.id} has new commits since the landing was checked: nothing changed; retry")
         _refuse_unready(repo, work, "land it")
+        _refuse_busy_target(repo, landing.target, f"land {work.id}")
         result, replayed, moved = landing.result, None, False
         try:
             if result is None:
@@ -170,16 +172,25 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
         return
     operation = git.in_progress(work.worktree)
     if operation:
-        raise DispatchError(
-            f"a {operation} is in progress in {work.worktree}: finish it (`git {operation} --continue`) "
-            f"or abort it (`git {operation} --abort`) there, then {action}"
-        )
+        raise DispatchError(f"a {operation} is in progress in {work.worktree}: {git.way_out(operation)} there, then {action}")
     changes = git.status_porcelain(work.worktree)
     if changes:
         raise DispatchError(
             f"{work.id} has uncommitted changes in {work.worktree}: {_names([p for _, p in changes])}: "
             f"commit or remove them there, then {action}"
         )
+
+
+def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
+    """Refuse while any worktree rebases, merges, picks, reverts or bisects on TARGET: moving it would pull the
+    branch from under that person's operation (a rebase's `--continue` would then fail)."""
+    for w in git.worktrees(repo.root):
+        if w.bare or w.prunable or not w.path.is_dir():
+            continue
+        operation = git.in_progress(w.path)
+        if operation and git.operation_branch(w) == target:
+            raise DispatchError(f"a {operation} is in progress on {short_branch(target)} in {w.path}: "
+                                f"{git.way_out(operation)} there, then {action}")
 
 
 def _names(paths: list[str], most: int = 5) -> str:
