@@ -17,7 +17,7 @@ from dispatch import clock, events, git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.tasks import PLAN, QUESTIONS, TaskRef, list_tasks
+from dispatch.tasks import NOTES, PLAN, QUESTIONS, TaskRef, list_tasks
 
 DONE = ("done", "merged")
 
@@ -176,10 +176,14 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
             )
         onto = git.commit_tree(repo.root, merge.tree, [onto, part], f"dispatch: stack {', '.join(after)} for {task.id}\n")
     plan.set_meta("stacked_on", onto)
-    blobs = [git.out(["hash-object", "-w", "--stdin"], cwd=repo.root, input=text)
-             for text in (plan.render(), (wt / QUESTIONS).read_text(encoding="utf-8"))]
-    files = git.out(["mktree"], cwd=repo.root,
-                    input=f"100644 blob {blobs[0]}\tPLAN.md\n100644 blob {blobs[1]}\tQUESTIONS.md\n")
+    texts = {"PLAN.md": plan.render(), "QUESTIONS.md": (wt / QUESTIONS).read_text(encoding="utf-8")}
+    if (wt / NOTES).is_file():  # the dispatcher's notes go along (the reset below would drop them)
+        texts["NOTES.md"] = (wt / NOTES).read_text(encoding="utf-8")
+    listing = "".join(
+        f"100644 blob {git.out(['hash-object', '-w', '--stdin'], cwd=repo.root, input=text)}\t{name}\n"
+        for name, text in sorted(texts.items())
+    )
+    files = git.out(["mktree"], cwd=repo.root, input=listing)
     entries = [e for e in git.zsplit(git.run(["ls-tree", "-z", onto], cwd=repo.root).stdout)
                if e.split("\t", 1)[1] != ".dispatch"]
     tree = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in [*entries, f"040000 tree {files}\t.dispatch"]))

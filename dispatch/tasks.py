@@ -17,6 +17,7 @@ from dispatch.repo import Repo, locked
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
+NOTES = ".dispatch/NOTES.md"  # only dispatch writes it, the worker only reads it
 TRASH_PREFIX = "refs/dispatch/trash/"
 TASK_FILES = ".dispatch"  # never reviewed, never landed
 WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]  # pathspec: the task's own work
@@ -184,6 +185,7 @@ def create_task(
             (path / ".dispatch").mkdir(exist_ok=True)
             (path / PLAN).write_text(plan_text, encoding="utf-8")
             (path / QUESTIONS).write_text(questions_text, encoding="utf-8")
+            (path / NOTES).write_text(_notes_header(task_id), encoding="utf-8")
             checkpoint("new:files")
             commit = _commit_plan(path, task_id)
             checkpoint("new:committed")
@@ -218,7 +220,7 @@ def render_task_files(
 
 def _commit_plan(worktree: Path, task_id: str) -> str:
     try:
-        return git.commit_paths(worktree, [PLAN, QUESTIONS], f"dispatch: plan {task_id}", force_add=True)
+        return git.commit_paths(worktree, [PLAN, QUESTIONS, NOTES], f"dispatch: plan {task_id}", force_add=True)
     except GitError as e:
         if any(s in e.stderr for s in ("tell me who you are", "auto-detect", "empty ident")):
             raise DispatchError(
@@ -240,20 +242,42 @@ def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
 
 
 def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
-    """Append a dated note to the task's PLAN.md; the worker reads and commits it."""
+    """Append a dated note to the task's NOTES.md.
 
+    Never to PLAN.md: a live worker may be rewriting that file at this moment, and reading it
+    half-written would write back a plan with no items. NOTES.md only dispatch writes (under the
+    repo lock, replaced whole), the worker only reads it and commits it with its work.
+    """
     if not text.strip():
         raise DispatchError("the note is empty: give the text to add")
     task = get_task(repo, cfg, task_id)
     if not task.worktree_exists or task.worktree is None:
         raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
-    path = task.worktree.path / PLAN
+    path = task.worktree.path / NOTES
     with locked(repo, cfg["lock_timeout"]):
-        plan = read_plan_file(path)
-        plan.add_note(text.strip(), clock.iso(clock.now()))
-        atomic_write(path, plan.render())
+        try:
+            current = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = _notes_header(task_id)  # a task made before NOTES.md existed
+        if current and not current.endswith("\n"):
+            current += "\n"
+        path.parent.mkdir(exist_ok=True)
+        atomic_write(path, current + _note_entry(text, clock.iso(clock.now())))
         events.append(repo, task_id, "noted")
     return path
+
+
+def _notes_header(task_id: str) -> str:
+    from dispatch import templates
+
+    return templates.render("NOTES.md.j2", id=task_id)
+
+
+def _note_entry(text: str, when: str) -> str:
+    """`- WHEN — first line`, further lines indented under it, so a note never starts a heading or an item."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    rest = [f"  {line}" if line else "" for line in lines[1:]]
+    return "".join(f"{line}\n" for line in [f"- {when} — {lines[0]}", *rest])
 
 
 def read_plan_file(path: Path):  # type: ignore[no-untyped-def]

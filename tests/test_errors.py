@@ -156,9 +156,9 @@ def test_malformed_repository_config(repo: Path) -> None:
 
 
 def test_unexpected_error_exits_3_with_a_log(repo: Path, tmp_path: Path) -> None:
-    # A PLAN.md that is a directory is no user mistake dispatch knows how to name.
+    # A NOTES.md that is a directory is no user mistake dispatch knows how to name.
     assert dispatch("new", "Odd", "--no-start", cwd=repo).code == 0
-    plan = tmp_path / "work" / "app.dispatch" / "odd" / ".dispatch" / "PLAN.md"
+    plan = tmp_path / "work" / "app.dispatch" / "odd" / ".dispatch" / "NOTES.md"
     plan.unlink()
     plan.mkdir()
     (plan / "x").write_text("")

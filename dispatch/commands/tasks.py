@@ -184,12 +184,12 @@ def note(
     task_id: Annotated[str, typer.Argument(metavar="ID")],
     text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The note, or - to read it from stdin.")],
 ) -> None:
-    """Add a dated note for the worker under "Notes from the dispatcher" in the task's PLAN.md."""
+    """Add a dated note for the worker to the task's .dispatch/NOTES.md (PLAN.md stays the worker's)."""
     from dispatch.tasks import add_note
 
     repo, cfg = context()
     path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
-    print(f"noted in {path} (the worker reads and commits it)")
+    print(f"noted in {path} (the worker reads it)")
 
 
 @app.command()
