@@ -97,6 +97,17 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
         found.append(f)
     if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
         task.worktree is not None and (task.worktree.path / PLAN).exists()
+    ) and (planned := _last_planned(repo, task)) is not None:
+        # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
+        where = task.worktree.path if task.worktree is not None else None
+        back = f"`git -C {where} reset --hard {planned[:7]}`" if where else f"`git branch -f {branch} {planned[:7]}`"
+        found.append(Finding(
+            task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
+            f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "
+            "in the trash", False))
+        return found
+    if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
+        task.worktree is not None and (task.worktree.path / PLAN).exists()
     ):
         # `new` was cut short between making the worktree and committing its plan.
         f = Finding(task.id, "it has no plan: its creation was cut short",
@@ -132,6 +143,18 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f.fixed = True
         found.append(f)
     return found
+
+
+def _last_planned(repo: Repo, task: TaskRef) -> str | None:
+    """The newest commit with a plan that the task's branch or worktree HEAD ever pointed at (their reflogs).
+
+    `new` moves a branch once (created, then the plan commit): a task cut short in between has none."""
+    from dispatch.trash import reflog_commits, worktree_admin_dir
+
+    found = reflog_commits(repo.common_dir / "logs" / task.branch)
+    if task.worktree is not None and (admin := worktree_admin_dir(repo, task.worktree.path)) is not None:
+        found += reflog_commits(admin / "logs" / "HEAD")
+    return next((sha for sha in reversed(found) if _has_plan(repo, sha)), None)
 
 
 def _detached_head(repo: Repo, path: Path) -> str | None:

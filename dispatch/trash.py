@@ -15,6 +15,8 @@ from dispatch.repo import Repo, locked
 from dispatch.tasks import PLAN, TRASH_PREFIX, TaskRef, branch_ref, get_task, short_branch, undo_create, worktree_root
 
 _TRAILERS = ("dispatch-task", "dispatch-branch", "dispatch-uncommitted", "dispatch-reason")
+_KEPT = "dispatch-kept: "
+_NO_COMMIT = "0" * 40
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,61 @@ class TrashEntry:
     reason: str
     discarded: int  # unix seconds
     title: str
+    kept: tuple[str, ...] = ()  # commits its reflogs held that the tip does not: extra parents of the record
+
+
+def worktree_admin_dir(repo: Repo, path: Path) -> Path | None:
+    """The worktree's folder in the common git dir (its HEAD and reflog), found even when PATH itself is gone."""
+    folder = repo.common_dir / "worktrees"
+    if not folder.is_dir():
+        return None
+    for admin in sorted(folder.iterdir()):
+        try:
+            gitdir = Path((admin / "gitdir").read_text(encoding="utf-8").strip())
+        except OSError:
+            continue
+        if gitdir.parent == path:
+            return admin
+    return None
+
+
+def reflog_commits(path: Path) -> list[str]:
+    """Every commit a reflog file records (old and new side of each move), oldest first; [] when there is none."""
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
+    seen: dict[str, None] = {}
+    for line in lines:
+        for sha in line.split(" ", 2)[:2]:
+            if len(sha) >= 40 and sha != _NO_COMMIT and sha != "0" * len(sha):
+                seen.setdefault(sha, None)
+    return list(seen)
+
+
+def _kept_commits(repo: Repo, task: TaskRef, tip: str) -> list[str]:
+    """What only the task's reflogs hold: every commit its branch or its worktree's HEAD ever pointed at
+    and the tip does not contain (a worker's `reset --hard`, a detached HEAD), as few heads as cover them.
+
+    Removing the branch and the worktree deletes those reflogs, so the trash record keeps these commits."""
+    found = reflog_commits(repo.common_dir / "logs" / task.branch)
+    head = None
+    if task.worktree is not None:
+        admin = worktree_admin_dir(repo, task.worktree.path)
+        if admin is not None:
+            found += reflog_commits(admin / "logs" / "HEAD")
+        head = task.worktree.head
+    candidates = list(dict.fromkeys([*found, *([head] if head else [])]))
+    if not candidates:
+        return []
+    checked = git.run(["cat-file", "--batch-check=%(objectname) %(objecttype)"], cwd=repo.root,
+                      input="".join(f"{sha}\n" for sha in candidates)).stdout.split("\n")
+    commits = [line.split(" ")[0] for line in checked if line.endswith(" commit")]
+    if not commits:
+        return []
+    heads = git.out(["merge-base", "--independent", tip, *commits], cwd=repo.root).split()
+    order = {sha: n for n, sha in enumerate(commits)}
+    return sorted((sha for sha in heads if sha != tip), key=lambda sha: order.get(sha, -1))
 
 
 def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
@@ -56,18 +113,20 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         old_tree = git.out(["rev-parse", f"{existing}^{{tree}}"], cwd=repo.root)
         if old_tree == tree or not task.worktree_exists:
             return TrashEntry(task.id, ref, existing, task.tip.sha, old_tree != tip_tree, reason, int(clock.now()), "")
-    parents = ["-p", task.tip.sha, *(["-p", existing] if existing else [])]
+    kept = _kept_commits(repo, task, task.tip.sha)
+    parents = ["-p", task.tip.sha, *(["-p", existing] if existing else []), *[a for sha in kept for a in ("-p", sha)]]
     message = (
         f"dispatch: trash {task.id}\n\n"
         f"dispatch-task: {task.id}\n"
         f"dispatch-branch: {short_branch(task.branch)}\n"
         f"dispatch-uncommitted: {'yes' if uncommitted else 'no'}\n"
         f"dispatch-reason: {reason}\n"
+        + "".join(f"{_KEPT}{sha}\n" for sha in kept)
     )
     record = git.out(["commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-"], cwd=repo.root, input=message)
     # Compare-and-swap: an existing trash entry of the same id is never overwritten, only kept as a parent.
     git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, existing or ""], cwd=repo.root)
-    return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "")
+    return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "", tuple(kept))
 
 
 def remove_task(repo: Repo, task: TaskRef) -> None:
@@ -120,6 +179,7 @@ def list_trash(repo: Repo) -> list[TrashEntry]:
                 reason=trailers.get("dispatch-reason", "unknown"),
                 discarded=date,
                 title=_title(plans.get(f"{sha}:{PLAN}")),
+                kept=tuple(line.removeprefix(_KEPT) for line in body.splitlines() if line.startswith(_KEPT)),
             )
         )
     return sorted(entries, key=lambda e: (-e.discarded, e.id))
@@ -166,7 +226,12 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
             raise DispatchError(f"worktree path {path} already exists: move it away and retry")
         made_root = not path.parent.exists()
         try:
-            git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip], cwd=repo.root)
+            if entry.kept:
+                _replay_reflog(repo, ref, entry)
+                git.run(["worktree", "add", "--quiet", str(path), short_branch(ref)], cwd=repo.root)
+            else:
+                git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip],
+                        cwd=repo.root)
             if entry.uncommitted:
                 # Bring the saved tree into the worktree, then unstage it: it comes back uncommitted.
                 git.run(["read-tree", "-u", "-m", "HEAD", entry.record], cwd=path)
@@ -177,6 +242,16 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
         events.append(repo, task_id, "restored", uncommitted=entry.uncommitted)
     return Restored(task_id, short_branch(ref), path, entry.uncommitted)
+
+
+def _replay_reflog(repo: Repo, ref: str, entry: TrashEntry) -> None:
+    """Make the branch again through the commits the trash kept from its reflogs, then its tip, so that
+    its new reflog holds them once the trash record is gone."""
+    old = ""
+    for sha in [*entry.kept, entry.tip]:
+        note = "from the trash" if sha == entry.tip else "from the trash, a commit its reflog held"
+        git.run(["update-ref", "-m", f"dispatch restore: {note}", ref, sha, old], cwd=repo.root)
+        old = sha
 
 
 def purge(repo: Repo, cfg: Config, ids: list[str], older_than_days: float | None) -> list[TrashEntry]:

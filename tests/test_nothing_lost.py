@@ -65,3 +65,81 @@ def test_a_plan_cut_short_is_never_all_done(repo: Path, tmp_path: Path) -> None:
     assert [line for line in log if not line.startswith(("[dispatch", "scripted worker on"))] == [
         "dispatch: .dispatch/PLAN.md has no checklist items: restore it with `git checkout -- .dispatch/PLAN.md`"
     ]
+
+
+RESETTER = """\
+import pathlib, subprocess, sys
+def git(*args): subprocess.run(["git", *args], check=True)
+for name in ("one", "two"):
+    pathlib.Path(name + ".txt").write_text(name + "\\n")
+    git("add", name + ".txt")
+    git("commit", "-qm", name)
+git("reset", "-q", "--hard", sys.argv[1])
+"""
+
+
+def _misbehaving_worker(tmp_path: Path, name: str, script: str, *args: str) -> None:
+    """A model `name` whose worker is SCRIPT run with ARGS: a real process in the task's worktree."""
+    path = tmp_path / f"{name}.py"
+    path.write_text(script)
+    config = tmp_path / "home" / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    argv = ", ".join(json.dumps(a) for a in ["{python}", str(path), *args])
+    with config.open("a") as f:
+        f.write(f'[backends.{name}]\ncommand = [{argv}]\n[models.{name}]\nbackend = "{name}"\n')
+
+
+def _dangling_commits(repo: Path) -> list[str]:
+    return [line for line in git(repo, "fsck", "--no-progress", "--dangling").splitlines() if line.startswith("dangling commit")]
+
+
+def _run_to_exit(repo: Path, title: str, model: str) -> None:
+    r = dispatch("new", title, "--model", model, "--item", "work", cwd=repo)
+    assert r.code == 0, r.err
+    task_id = title.lower()
+    wait_for(lambda: worker_json(repo, task_id).get("phase") == "exited", message="the worker to exit")
+
+
+def test_discard_keeps_the_commits_a_worker_reset_away_and_restore_brings_them_back(repo: Path, tmp_path: Path) -> None:
+    """13.2: the trash record keeps every commit the branch or the worktree's HEAD pointed at."""
+    _misbehaving_worker(tmp_path, "resetter", RESETTER, "HEAD~2")
+    _run_to_exit(repo, "Reset", "resetter")
+    assert git(repo, "log", "--format=%s", "main..dispatch/reset") == "dispatch: plan reset"
+    r = dispatch("discard", "reset", "--yes", cwd=repo)
+    assert r.code == 0, r.err
+    assert _dangling_commits(repo) == []
+    record = "refs/dispatch/trash/reset"
+    assert git(repo, "log", "--format=%s", "--first-parent", "-1", f"{record}^1") == "dispatch: plan reset"
+    assert git(repo, "log", "--format=%s", f"{record}^2", "-2") == "two\none"
+    record_sha = git(repo, "rev-parse", record)
+    r = dispatch("restore", "reset", cwd=repo)
+    assert r.code == 0, r.err
+    assert git(repo, "rev-parse", "dispatch/reset") == git(repo, "rev-parse", "dispatch/reset@{1}~2")
+    assert git(repo, "log", "-g", "--format=%gs%x09%s", "dispatch/reset") == (
+        "dispatch restore: from the trash\tdispatch: plan reset\n"
+        "dispatch restore: from the trash, a commit its reflog held\ttwo"
+    )
+    # Only the trash record itself, which restore has put back into the worktree, is left behind.
+    assert _dangling_commits(repo) == [f"dangling commit {record_sha}"]
+
+
+def test_a_worker_that_resets_to_the_base_is_no_half_made_task(repo: Path, tmp_path: Path) -> None:
+    """13.2: doctor tells a reset task from one whose creation was cut short, and --fix leaves it be."""
+    base = git(repo, "rev-parse", "main")
+    _misbehaving_worker(tmp_path, "rebaser", RESETTER, base)
+    _run_to_exit(repo, "Back", "rebaser")
+    planned = git(repo, "rev-parse", "dispatch/back@{1}")
+    assert git(repo, "log", "-1", "--format=%s", planned) == "two"
+    expected = (
+        f"problem  back: its branch was reset to {base[:7]}, before its plan commit: "
+        f"`git -C <tmp>/work/app.dispatch/back reset --hard {planned[:7]}` brings back its last commit with a plan, "
+        "or `dispatch discard back` keeps every commit in the trash\n"
+    )
+    r = dispatch("doctor", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out, r.err) == (1, expected, "")
+    r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out, r.err) == (1, expected, "")
+    assert git(repo, "rev-parse", "dispatch/back") == base
+    assert dispatch("discard", "back", "--yes", cwd=repo).code == 0
+    assert _dangling_commits(repo) == []
+    assert git(repo, "log", "-1", "--format=%s", "refs/dispatch/trash/back^2") == "two"
