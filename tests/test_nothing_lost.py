@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -143,3 +145,34 @@ def test_a_worker_that_resets_to_the_base_is_no_half_made_task(repo: Path, tmp_p
     assert dispatch("discard", "back", "--yes", cwd=repo).code == 0
     assert _dangling_commits(repo) == []
     assert git(repo, "log", "-1", "--format=%s", "refs/dispatch/trash/back^2") == "two"
+
+
+def test_a_torn_last_line_in_the_events_log_swallows_no_event(repo: Path, tmp_path: Path) -> None:
+    """13.5: an append starts on a fresh line, and readers skip a torn line instead of merging it."""
+    r = dispatch("new", "Torn", "--model", "scripted", "--item", "Write `t.txt` (hang)", cwd=repo,
+                 env={"DISPATCH_SCRIPTED_DELAY": "0"})
+    assert r.code == 0, r.err
+    wt = tmp_path / "work" / "app.dispatch" / "torn"
+    wait_for(lambda: (wt / "t.txt").exists(), message="the edit")
+    log = repo / ".git" / "dispatch" / "events.jsonl"
+    with log.open("a") as f:
+        f.write('{"kind": "exited", "task": "to')  # what a writer killed mid-write (or a full disk) leaves
+    os.killpg(worker_json(repo, "torn")["pid"], signal.SIGKILL)
+    r = dispatch("wait", "--timeout", "60", cwd=repo)
+    assert (r.code, r.out, r.err) == (
+        0, "torn failed (exit -9)\n  → dispatch logs torn -n 30\n", "")
+    r = dispatch("events", "--json", cwd=repo)
+    assert [(e["task"], e["kind"]) for e in json.loads(r.out)["events"]] == [
+        ("torn", "created"), ("torn", "started"), ("torn", "exited")
+    ]
+
+
+def test_an_event_glued_to_a_torn_line_by_an_older_dispatch_is_read(repo: Path) -> None:
+    """13.5: readers skip the torn part of a line and keep the whole event after it."""
+    log = repo / ".git" / "dispatch" / "events.jsonl"
+    log.parent.mkdir(parents=True)
+    whole = '{"kind": "exited", "task": "old", "time": "2026-11-23T10:00:00Z"}'
+    log.write_text('{"kind": "created", "ta' + whole + "\n" + '{"kind": "nonsense' + "\n")
+    r = dispatch("events", "--json", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert json.loads(r.out)["events"] == [json.loads(whole)]
