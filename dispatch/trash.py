@@ -87,10 +87,17 @@ def _kept_commits(repo: Repo, task: TaskRef, tip: str) -> list[str]:
 
 
 def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
-    worker = runtime.worker_facts(repo, task_id)
-    if worker and worker.get("state") in ("running", "preparing"):
+    data = runtime.read_worker(repo, task_id)
+    state = runtime.worker_state(data) if data else None
+    if state in ("running", "preparing"):
         raise DispatchError(
             f"the worker of `{task_id}` is still running: stop it with `dispatch stop {task_id}`, then {action}"
+        )
+    # Its supervisor died, but the worker itself (same pid, same start time) still writes in the worktree.
+    if state == "lost" and data and runtime.is_alive(data.get("pid"), data.get("pid_start")):
+        raise DispatchError(
+            f"the worker of `{task_id}` still runs, but its supervisor is gone: `dispatch stop {task_id}` ends it "
+            f"and commits its work, then {action}"
         )
 
 

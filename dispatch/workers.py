@@ -161,8 +161,10 @@ def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message:
 
 def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
-    get_task(repo, cfg, task_id)
+    task = get_task(repo, cfg, task_id)
     data = runtime.read_worker(repo, task_id)
+    if data is not None and runtime.worker_state(data) == "lost" and runtime.is_alive(data.get("pid"), data.get("pid_start")):
+        return _stop_orphan(repo, cfg, task, data)
     if data is None or runtime.worker_state(data) not in ("running", "preparing"):
         raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
     runtime.update_worker(repo, task_id, stopped=True)
@@ -184,6 +186,33 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
         time.sleep(0.05)
     events.append(repo, task_id, "stopped")
     return runtime.read_worker(repo, task_id) or {}
+
+
+def _stop_orphan(repo: Repo, cfg: Config, task: TaskRef, data: dict[str, Any]) -> dict[str, Any]:
+    """Stop a worker whose supervisor died, and do the supervisor's part: commit what it left, record the end."""
+    from dispatch import clock
+
+    pid, start = data.get("pid"), data.get("pid_start")
+    runtime.update_worker(repo, task.id, stopped=True)
+    code = -signal.SIGTERM
+    _signal_groups([pid], signal.SIGTERM)
+    deadline = time.monotonic() + float(cfg["stop_grace"])
+    while time.monotonic() < deadline and runtime.is_alive(pid, start):
+        time.sleep(0.05)
+    if runtime.is_alive(pid, start):
+        code = -signal.SIGKILL
+        _signal_groups([pid], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and runtime.is_alive(pid, start):
+            time.sleep(0.05)
+    saved = None
+    if task.worktree is not None and task.worktree_exists:
+        saved = supervisor.save_uncommitted(task.worktree.path, code)
+    data = runtime.update_worker(repo, task.id, phase="exited", exit_code=None, lost=True, saved=saved,
+                                 exited=clock.iso(clock.now()))
+    events.append(repo, task.id, "exited", code=None, state="stopped", reason="supervisor lost", saved=saved)
+    events.append(repo, task.id, "stopped")
+    return data
 
 
 def _alive(data: dict[str, Any]) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import dispatch, git
+import pytest
+
+from conftest import dispatch, git, snapshot
+from dispatch import runtime
 from dispatch.plan import parse_plan
 
 
@@ -176,3 +180,45 @@ def test_an_event_glued_to_a_torn_line_by_an_older_dispatch_is_read(repo: Path) 
     r = dispatch("events", "--json", cwd=repo)
     assert (r.code, r.err) == (0, "")
     assert json.loads(r.out)["events"] == [json.loads(whole)]
+
+
+def _kill_at_the_end(request: pytest.FixtureRequest, pid: int) -> None:
+    """A failing test must not leave a hanging worker behind."""
+    def kill() -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    request.addfinalizer(kill)
+
+
+def test_discard_refuses_while_a_worker_whose_supervisor_died_still_runs(
+    repo: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """13.4: a worker alive without its supervisor is stopped first (`dispatch stop` can now), never left writing."""
+    r = dispatch("new", "Orphan", "--model", "scripted", "--item", "Write `o.txt` (hang)", cwd=repo,
+                 env={"DISPATCH_SCRIPTED_DELAY": "0"})
+    assert r.code == 0, r.err
+    wt = tmp_path / "work" / "app.dispatch" / "orphan"
+    wait_for(lambda: (wt / "o.txt").exists(), message="the edit")
+    worker = worker_json(repo, "orphan")
+    _kill_at_the_end(request, worker["pid"])
+    os.kill(worker["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]["state"] == "broken",
+             message="the supervisor to be gone")
+    before = snapshot(repo)
+    for args, action in ((["discard", "orphan", "--yes"], "discard it"), (["merge", "orphan", "--yes"], "land it")):
+        r = dispatch(*args, cwd=repo)
+        assert (r.code, r.out, r.err) == (1, "", (
+            "dispatch: the worker of `orphan` still runs, but its supervisor is gone: `dispatch stop orphan` ends it "
+            f"and commits its work, then {action}\n"))
+        assert snapshot(repo) == before
+    r = dispatch("stop", "orphan", cwd=repo)
+    saved = git(repo, "rev-parse", "dispatch/orphan")
+    assert (r.code, r.out, r.err) == (0, (
+        f"stopped the worker of orphan; its uncommitted work was committed as {saved[:7]}\n"
+        "  `dispatch resume orphan` starts a fresh worker where it left off\n"), "")
+    assert runtime.is_alive(worker["pid"], worker["pid_start"]) is False
+    assert git(repo, "log", "-1", "--format=%s", saved) == "dispatch: save uncommitted work (worker exit -15)"
+    assert git(repo, "show", f"{saved}:o.txt") == "Write `o.txt`"
+    assert json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]["state"] == "stopped"
+    assert dispatch("discard", "orphan", "--yes", cwd=repo).code == 0
+    assert _dangling_commits(repo) == []
