@@ -101,6 +101,31 @@ def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
         )
 
 
+def nested_repositories(worktree: Path) -> list[str]:
+    """Folders in WORKTREE that are git repositories (or worktrees) of their own.
+
+    Git stores them only as gitlinks: a snapshot would not hold their commits or files, and removing
+    the worktree would destroy them."""
+    text = git.run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
+    # With every untracked file listed, only a folder git will not descend into, a repository, ends in "/".
+    found = [entry[3:].rstrip("/") for entry in git.zsplit(text) if entry.startswith("?? ") and entry.endswith("/")]
+    staged = git.zsplit(git.run(["ls-files", "-z", "--stage"], cwd=worktree).stdout)
+    found += [entry.split("\t", 1)[1] for entry in staged if entry.startswith("160000 ")]
+    return sorted({path for path in found if (worktree / path / ".git").exists()})
+
+
+def refuse_nested_repositories(task: TaskRef, action: str) -> None:
+    if task.worktree is None or not task.worktree_exists:
+        return
+    nested = nested_repositories(task.worktree.path)
+    if nested:
+        shown = ", ".join(nested[:5]) + (f" and {len(nested) - 5} more" if len(nested) > 5 else "")
+        raise DispatchError(
+            f"{task.id} holds git repositories of its own that removing its worktree would destroy ({shown}): "
+            f"move them out of {task.worktree.path} (a worktree with `git worktree move`), then {action}"
+        )
+
+
 def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
     """Write the trash record (branch tip plus uncommitted work) before anything is removed."""
     if task.tip is None:
@@ -152,6 +177,7 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> TrashEntry:
     with locked(repo, cfg["lock_timeout"]):
         task = get_task(repo, cfg, task_id)
         refuse_if_running(repo, task_id, "discard it")
+        refuse_nested_repositories(task, "discard it")
         entry = save_to_trash(repo, task, "discard")
         checkpoint("discard:trashed")
         remove_task(repo, task)

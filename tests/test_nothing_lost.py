@@ -103,7 +103,9 @@ def _run_to_exit(repo: Path, title: str, model: str) -> None:
     r = dispatch("new", title, "--model", model, "--item", "work", cwd=repo)
     assert r.code == 0, r.err
     task_id = title.lower()
-    wait_for(lambda: worker_json(repo, task_id).get("phase") == "exited", message="the worker to exit")
+    # The supervisor records the exit in worker.json, then in the events log: wait for the event.
+    log = repo / ".git" / "dispatch" / "events.jsonl"
+    wait_for(lambda: '"kind": "exited"' in log.read_text(), message="the exited event")
 
 
 def test_discard_keeps_the_commits_a_worker_reset_away_and_restore_brings_them_back(repo: Path, tmp_path: Path) -> None:
@@ -222,3 +224,54 @@ def test_discard_refuses_while_a_worker_whose_supervisor_died_still_runs(
     assert json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]["state"] == "stopped"
     assert dispatch("discard", "orphan", "--yes", cwd=repo).code == 0
     assert _dangling_commits(repo) == []
+
+
+NESTER = """\
+import pathlib, subprocess, sys
+def git(*args, cwd="."): subprocess.run(["git", *args], check=True, cwd=cwd)
+git("init", "-q", "sub")
+pathlib.Path("sub/inner.txt").write_text("only in sub\\n")
+git("add", "inner.txt", cwd="sub")
+git("commit", "-qm", "sub's own commit", cwd="sub")
+if sys.argv[1:] == ["and-a-worktree"]:
+    git("worktree", "add", "-q", "nested", "-b", "side")
+    pathlib.Path("nested/draft.txt").write_text("uncommitted in a nested worktree\\n")
+"""
+
+
+def test_discard_refuses_to_destroy_repositories_inside_a_worktree(repo: Path, tmp_path: Path) -> None:
+    """13.3: git keeps a nested repository or worktree only as a gitlink: discard names them and the way out."""
+    _misbehaving_worker(tmp_path, "nester", NESTER, "and-a-worktree")
+    _run_to_exit(repo, "Nest", "nester")
+    wt = tmp_path / "work" / "app.dispatch" / "nest"
+    # The supervisor's save commit holds them as gitlinks only.
+    assert git(repo, "ls-tree", "dispatch/nest", "sub", "nested").count("160000 commit") == 2
+    before = snapshot(repo)
+    r = dispatch("discard", "nest", "--yes", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out, r.err) == (1, "", (
+        "dispatch: nest holds git repositories of its own that removing its worktree would destroy (nested, sub): "
+        "move them out of <tmp>/work/app.dispatch/nest (a worktree with `git worktree move`), then discard it\n"))
+    assert snapshot(repo) == before
+    # The way out the message names: move them; then the task is discarded with nothing lost.
+    git(wt, "worktree", "move", "nested", str(tmp_path / "nested"))
+    (wt / "sub").rename(tmp_path / "sub")
+    assert dispatch("discard", "nest", "--yes", cwd=repo).code == 0
+    assert git(tmp_path / "sub", "log", "--format=%s") == "sub's own commit"
+    assert (tmp_path / "nested" / "draft.txt").read_text() == "uncommitted in a nested worktree\n"
+    assert _dangling_commits(repo) == []
+
+
+def test_a_gitlink_to_a_commit_the_repository_lacks_never_lands(repo: Path, tmp_path: Path) -> None:
+    """13.3: merge refuses a gitlink whose commit is not here, with --keep too, and names the way out."""
+    _misbehaving_worker(tmp_path, "nester", NESTER)
+    _run_to_exit(repo, "Nest", "nester")
+    before = snapshot(repo)
+    for keep in ([], ["--keep"]):
+        r = dispatch("merge", "nest", "--yes", *keep, cwd=repo, tmp=tmp_path)
+        assert (r.code, r.out, r.err) == (1, "", (
+            "dispatch: nest commits gitlinks to commits this repository does not have (sub): landing them would put "
+            "paths on main that point at nothing; nothing changed; take them out of the task "
+            "(`git -C <tmp>/work/app.dispatch/nest rm -r --cached sub`, commit, and add the files themselves if they "
+            "belong to it), then land it\n"))
+        assert snapshot(repo) == before
+    assert "160000" not in git(repo, "ls-tree", "-r", "main")
