@@ -81,8 +81,13 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f = Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
                         "`dispatch discard` saves what the worktree holds", False)
         found.append(f)
-    elif task.tip is not None and task.worktree is None and (head := _detached_head(repo, worktree_root(repo, cfg) / task.id)):
-        found.append(_reattach(repo, task, worktree_root(repo, cfg) / task.id, head, fix=fix))
+    elif task.tip is not None and task.switched and task.worktree is not None:
+        w = task.worktree
+        if w.branch is not None:
+            found.append(_switch_back(repo, task, w.path, short_branch(w.branch), fix=fix))
+        elif w.head and not git.in_progress(w.path):
+            found.append(_reattach(repo, task, w.path, w.head, fix=fix))
+        return found  # its files are another branch's: nothing below applies
     elif task.tip is not None and (task.worktree is None or not task.worktree_exists):
         path = task.worktree.path if task.worktree is not None else worktree_root(repo, cfg) / task.id
         f = Finding(task.id, f"worktree {path} is missing", f"prune it and check {branch} out there again", True)
@@ -157,18 +162,36 @@ def _last_planned(repo: Repo, task: TaskRef) -> str | None:
     return next((sha for sha in reversed(found) if _has_plan(repo, sha)), None)
 
 
-def _detached_head(repo: Repo, path: Path) -> str | None:
-    """The commit of the worktree at PATH when it is on a detached HEAD (and no rebase of a person's is running)."""
-    for w in git.worktrees(repo.root)[1:]:
-        if w.path == path and w.branch is None and w.head and not w.prunable and not git.in_progress(path):
-            return w.head
-    return None
+def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool) -> Finding:
+    """A worker switched its worktree to another branch: that branch keeps its commits; back to the task's."""
+    branch = short_branch(task.branch)
+    problem = f"worktree {path} has branch {other} checked out, not {branch}"
+    if git.status_porcelain(path):
+        return Finding(task.id, problem, f"commit or stash its changes there (they are on {other}), "
+                       f"then `git -C {path} switch {branch}`", False)
+    f = Finding(task.id, problem, f"switch it back to {branch} ({other} keeps its commits)", True)
+    if fix:
+        git.run(["switch", "--quiet", branch], cwd=path)
+        events.append(repo, task.id, "repaired", what="worktree-branch", branch=other)
+        f.fixed = True
+    return f
 
 
 def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
-    """A task's worktree left on a detached HEAD, as a rebase landing cut short leaves it: back to its branch."""
+    """A task's worktree left on a detached HEAD (a worker, or a rebase landing cut short): back to its branch."""
     branch = short_branch(task.branch)
     problem = f"worktree {path} is on a detached HEAD at {head[:7]}, not on {branch}"
+    assert task.tip is not None
+    if head != task.tip.sha and git.is_ancestor(repo.root, task.tip.sha, head):
+        # A worker committed on a detached HEAD: its branch moves on to those commits, changes and all.
+        f = Finding(task.id, problem, f"move {branch} on to {head[:7]}, which holds its commits, and check it out", True)
+        if fix:
+            git.run(["update-ref", "-m", "dispatch doctor: the worker's detached commits", task.branch, head,
+                     task.tip.sha], cwd=repo.root)
+            git.run(["switch", "--quiet", branch], cwd=path)
+            events.append(repo, task.id, "repaired", what="worktree-branch", commit=head)
+            f.fixed = True
+        return f
     # Safe only when switching loses nothing: no changes, and each commit only HEAD holds has a copy on the branch.
     only_here = git.run(["rev-list", head, "--not", "--branches", "--tags", "--remotes", "--glob=refs/dispatch/*"],
                         cwd=repo.root).stdout.split()

@@ -21,7 +21,7 @@ from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
 from dispatch.review import Work, load_work
-from dispatch.tasks import TASK_FILES, get_task, short_branch
+from dispatch.tasks import TASK_FILES, get_task, refuse_switched, short_branch
 from dispatch.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
@@ -177,6 +177,7 @@ def _checklist(work: Work) -> str:
 
 def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
     refuse_if_running(repo, work.id, action)
+    refuse_switched(work.task, action)
     if work.worktree is None:
         return
     operation = git.in_progress(work.worktree)

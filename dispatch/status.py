@@ -91,7 +91,7 @@ def _read_task_files(repo: Repo, tasks: list[TaskRef]) -> dict[str, _Files]:
     files: dict[str, _Files] = {}
     from_git: list[TaskRef] = []
     for task in tasks:
-        if task.worktree_exists and task.worktree is not None:
+        if task.worktree_exists and task.worktree is not None and not task.switched:
             files[task.id] = _Files(_read(task.worktree.path / PLAN), _read(task.worktree.path / QUESTIONS))
         elif task.tip is not None:
             from_git.append(task)
@@ -164,6 +164,9 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
         problem = None
         if task.tip is None:
             problem = f"branch {short_branch(task.branch)} is missing"
+        elif (off := task.off_branch()) is not None:
+            problem = (f"its worktree has {off} checked out, not {short_branch(task.branch)}: "
+                       "`dispatch doctor` says how to bring it back")
         elif task.worktree is None or not task.worktree_exists:
             problem = "worktree is missing"
         elif plan_problem:

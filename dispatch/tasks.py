@@ -32,15 +32,25 @@ class TaskRef:
     branch: str  # full ref name
     tip: git.Ref | None
     worktree: git.Worktree | None
+    # Its worktree (found by its folder) has another branch, or a detached HEAD, checked out: a worker switched.
+    switched: bool = False
 
     @property
     def worktree_exists(self) -> bool:
         return self.worktree is not None and self.worktree.path.is_dir()
 
+    def off_branch(self) -> str | None:
+        """What the worktree has checked out instead of the task's branch, in words; None when it is on it."""
+        if not self.switched or self.worktree is None:
+            return None
+        if self.worktree.branch is not None:
+            return f"branch {short_branch(self.worktree.branch)}"
+        return f"a detached HEAD at {(self.worktree.head or 'no commit')[:7]}"
+
 
 def task_texts(repo: Repo, task: TaskRef) -> tuple[str | None, str | None]:
     """PLAN.md and QUESTIONS.md as the worker sees them: from the worktree, else from the branch tip."""
-    if task.worktree is not None and task.worktree_exists:
+    if task.worktree is not None and task.worktree_exists and not task.switched:
         texts: list[str | None] = []
         for name in (PLAN, QUESTIONS):
             try:
@@ -52,6 +62,16 @@ def task_texts(repo: Repo, task: TaskRef) -> tuple[str | None, str | None]:
         return None, None
     blobs = git.read_blobs(repo.root, [f"{task.tip.sha}:{PLAN}", f"{task.tip.sha}:{QUESTIONS}"])
     return blobs[f"{task.tip.sha}:{PLAN}"], blobs[f"{task.tip.sha}:{QUESTIONS}"]
+
+
+def refuse_switched(task: TaskRef, action: str) -> None:
+    """Work in a worktree that has another branch checked out would land, rebase or continue the wrong commits."""
+    off = task.off_branch()
+    if off is not None and task.worktree is not None:
+        raise DispatchError(
+            f"the worktree of `{task.id}` ({task.worktree.path}) has {off} checked out, not "
+            f"{short_branch(task.branch)}: `dispatch doctor` says how to bring it back, then {action}"
+        )
 
 
 def branch_ref(cfg: Config, task_id: str) -> str:
@@ -67,17 +87,29 @@ def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
     prefix = f"refs/heads/{cfg['branch_prefix']}"
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
     trees = {}
+    others = []
     for w in git.worktrees(repo.root)[1:]:
         # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
         branch = w.branch or (git.rebasing_branch(w.path) if w.head else None)
         if branch and branch.startswith(prefix):
             trees[branch] = w
+        else:
+            others.append(w)
+    # A task's folder whose worker switched it to another branch or detached its HEAD is still the task's.
+    switched = {}
+    if others:
+        root = worktree_root(repo, cfg)
+        for w in others:
+            ref = f"{prefix}{w.path.name}"
+            if w.path.parent == root and ref in tips and ref not in trees and not w.prunable:
+                switched[ref] = w
     tasks = {}
     for ref in sorted(set(tips) | set(trees)):
         task_id = ref.removeprefix(prefix)
         if not ref.startswith(prefix) or not task_id:
             continue
-        tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), trees.get(ref))
+        tree = trees.get(ref) or switched.get(ref)
+        tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), tree, switched=ref in switched)
     return tasks
 
 

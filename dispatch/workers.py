@@ -14,7 +14,7 @@ from dispatch import events, runtime, supervisor, usage
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.tasks import TaskRef, get_task, read_plan_file, short_branch, PLAN
+from dispatch.tasks import TaskRef, get_task, read_plan_file, refuse_switched, short_branch, PLAN
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ def start_worker(
 
     if task.worktree is None or not task.worktree_exists:
         raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
+    refuse_switched(task, "start its worker")
     worktree = task.worktree.path
     plan = read_plan_file(worktree / PLAN)
     previous = runtime.read_worker(repo, task.id) or {}

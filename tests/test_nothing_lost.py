@@ -275,3 +275,64 @@ def test_a_gitlink_to_a_commit_the_repository_lacks_never_lands(repo: Path, tmp_
             "belong to it), then land it\n"))
         assert snapshot(repo) == before
     assert "160000" not in git(repo, "ls-tree", "-r", "main")
+
+
+WANDERER = """\
+import pathlib, subprocess, sys
+def git(*args): subprocess.run(["git", *args], check=True)
+git("switch", "-q", *sys.argv[1:])
+pathlib.Path("away.txt").write_text("written away from the task branch\\n")
+git("add", "away.txt")
+git("commit", "-qm", "work away from the branch")
+"""
+
+
+def _task_row(repo: Path) -> dict[str, Any]:
+    return json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]
+
+
+def test_a_worker_that_detaches_its_head_and_commits(repo: Path, tmp_path: Path) -> None:
+    """13.14: status and doctor name the detached HEAD; discard keeps its commits and removes the folder."""
+    _misbehaving_worker(tmp_path, "wanderer", WANDERER, "--detach")
+    _run_to_exit(repo, "Away", "wanderer")
+    wt = tmp_path / "work" / "app.dispatch" / "away"
+    head = git(wt, "rev-parse", "HEAD")
+    row = _task_row(repo)
+    assert (row["state"], row["problem"]) == ("broken", (
+        f"its worktree has a detached HEAD at {head[:7]} checked out, not dispatch/away: "
+        "`dispatch doctor` says how to bring it back"))
+    r = dispatch("doctor", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (1, (
+        f"problem  away: worktree <tmp>/work/app.dispatch/away is on a detached HEAD at {head[:7]}, not on "
+        f"dispatch/away: `dispatch doctor --fix` will move dispatch/away on to {head[:7]}, which holds its commits, "
+        "and check it out\n"))
+    r = dispatch("merge", "away", "--yes", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1, (
+        "dispatch: the worktree of `away` (<tmp>/work/app.dispatch/away) has a detached HEAD at "
+        f"{head[:7]} checked out, not dispatch/away: `dispatch doctor` says how to bring it back, then land it\n"))
+    assert dispatch("discard", "away", "--yes", cwd=repo).code == 0
+    assert not wt.exists()
+    assert _dangling_commits(repo) == []
+    assert git(repo, "log", "-1", "--format=%s", "refs/dispatch/trash/away^2") == "work away from the branch"
+    assert dispatch("restore", "away", cwd=repo).code == 0
+    assert git(repo, "log", "-g", "--format=%s", "dispatch/away") == "dispatch: plan away\nwork away from the branch"
+
+
+def test_a_worker_that_switches_its_worktree_to_another_branch(repo: Path, tmp_path: Path) -> None:
+    """13.14: status and doctor name the other branch; doctor --fix switches back, the other branch keeps its work."""
+    _misbehaving_worker(tmp_path, "wanderer", WANDERER, "-c", "elsewhere")
+    _run_to_exit(repo, "Away", "wanderer")
+    row = _task_row(repo)
+    assert (row["state"], row["problem"]) == ("broken", (
+        "its worktree has branch elsewhere checked out, not dispatch/away: `dispatch doctor` says how to bring it back"))
+    r = dispatch("doctor", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (1, (
+        "problem  away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
+        "`dispatch doctor --fix` will switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+    r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (0, (
+        "fixed    away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
+        "switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+    assert git(repo, "log", "-1", "--format=%s", "elsewhere") == "work away from the branch"
+    assert _task_row(repo)["state"] == "idle"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
