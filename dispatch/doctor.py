@@ -132,7 +132,9 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
                 found.append(Finding(task.id, f"{name} is missing",
                                      f"restore it: `git -C {task.worktree.path} checkout HEAD -- {name}`", False))
         try:
-            parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8"))
+            meta = parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8", errors="replace")).meta
+            if not (meta.get("base") or meta.get("base_commit")):
+                found.append(_plan_without_base(repo, task, task.worktree.path))
         except PlanError as e:
             where = f" line {e.line}" if e.line else ""
             found.append(Finding(task.id, f"{PLAN}{where}: {e}",
@@ -160,6 +162,27 @@ def _last_planned(repo: Repo, task: TaskRef) -> str | None:
     if task.worktree is not None and (admin := worktree_admin_dir(repo, task.worktree.path)) is not None:
         found += reflog_commits(admin / "logs" / "HEAD")
     return next((sha for sha in reversed(found) if _has_plan(repo, sha)), None)
+
+
+def _plan_without_base(repo: Repo, task: TaskRef, path: Path) -> Finding:
+    """A plan whose front matter is gone: name the last commit whose plan still says where the task stands on."""
+    from dispatch.plan import PlanError, parse_plan
+    from dispatch.status import NO_BASE
+
+    assert task.tip is not None
+    shas = git.out(["log", "--format=%H", "-n", "50", task.tip.sha, "--", PLAN], cwd=repo.root).split()
+    texts = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for sha in shas])
+    for sha in shas:
+        try:
+            meta = parse_plan(texts.get(f"{sha}:{PLAN}") or "").meta
+        except PlanError:
+            continue
+        if meta.get("base") or meta.get("base_commit"):
+            return Finding(task.id, f"{PLAN} {NO_BASE}",
+                           f"restore it from {sha[:7]}, the last commit whose plan has one: "
+                           f"`git -C {path} checkout {sha[:7]} -- {PLAN}`", False)
+    return Finding(task.id, f"{PLAN} {NO_BASE}", "write its front matter back by hand (see another task's plan), "
+                   "or land it with `dispatch merge --into BRANCH`", False)
 
 
 def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool) -> Finding:

@@ -61,7 +61,7 @@ def prepare(
         raise UsageError(f"unknown strategy `{strategy}`: use one of {', '.join(STRATEGIES)}")
     if message is not None and strategy in ("rebase", "ff"):
         raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
-    work = load_work(repo, cfg, task_id)
+    work = load_work(repo, cfg, task_id, into=into)
     _refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)
     target = f"refs/heads/{name}"

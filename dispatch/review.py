@@ -48,7 +48,8 @@ class Work:
         return self.task.worktree.path if self.task.worktree_exists and self.task.worktree else None
 
 
-def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
+def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None) -> Work:
+    """The task as landing and review see it; INTO stands in for a base the plan no longer names."""
     from dispatch.plan import PlanError, parse_plan
 
     task = get_task(repo, cfg, task_id)
@@ -68,6 +69,13 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
         raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {e}: fix the file by hand") from None
     base = str(plan.meta.get("base") or "")
     base_commit = str(plan.meta.get("base_commit") or "")
+    if not base and not base_commit:
+        if into is None:
+            raise DispatchError(
+                f"the plan of `{task_id}` names no base (its front matter is unreadable): land it with "
+                "`--into BRANCH`; `dispatch doctor` says how to repair the plan"
+            )
+        base = into
     base_sha = (git.resolve_base(repo.root, base) if base else None) or (
         git.rev(repo.root, base_commit) if base_commit else None)
     if not base or base_sha is None:
@@ -75,7 +83,8 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
     items = [(i.mark, i.text) for i in plan.items]
     after = tuple(str(a) for a in plan.meta.get("after") or [])
     stacked = str(plan.meta["stacked_on"]) if plan.meta.get("stacked_on") else None
-    return Work(task, task.tip.sha, plan.title, plan.description, items, questions_text, base, base_sha, after, stacked)
+    title = plan.title or task_id
+    return Work(task, task.tip.sha, title, plan.description, items, questions_text, base, base_sha, after, stacked)
 
 
 @dataclass

@@ -113,6 +113,9 @@ def _read(path: Path) -> str | None:
         return None
 
 
+NO_BASE = "has no front matter naming its base"
+
+
 def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
     from dispatch.plan import PlanError, parse_plan
     from dispatch.questions import parse_questions
@@ -137,7 +140,12 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
             parsed[task.id] = (None, f"{PLAN} is missing")
             continue
         try:
-            parsed[task.id] = (parse_plan(text), None)
+            plan = parse_plan(text)
+            # A worker that rewrote the file (as binary, say) leaves a "plan" with nothing in it to go by.
+            if plan.meta.get("base") or plan.meta.get("base_commit"):
+                parsed[task.id] = (plan, None)
+            else:
+                parsed[task.id] = (None, f"{PLAN} {NO_BASE}: `dispatch doctor` says how to repair it")
         except PlanError as e:
             where = f" line {e.line}" if e.line else ""
             parsed[task.id] = (None, f"{PLAN}{where}: {e}")

@@ -336,3 +336,34 @@ def test_a_worker_that_switches_its_worktree_to_another_branch(repo: Path, tmp_p
     assert git(repo, "log", "-1", "--format=%s", "elsewhere") == "work away from the branch"
     assert _task_row(repo)["state"] == "idle"
     assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+
+
+def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path, tmp_path: Path) -> None:
+    """13.15: a plan that lost its front matter is broken in status, doctor names the commit to restore it from,
+    and `merge --into` lands the work all the same."""
+    assert dispatch("new", "Garbled", "--item", "Write `g.txt`", "--no-start", cwd=repo).code == 0
+    wt = tmp_path / "work" / "app.dispatch" / "garbled"
+    (wt / "g.txt").write_text("the work\n")
+    plan = wt / ".dispatch" / "PLAN.md"
+    plan.write_text(plan.read_text().replace("- [ ]", "- [x]"))
+    git(wt, "add", "g.txt", ".dispatch/PLAN.md")
+    git(wt, "commit", "-qm", "the work")
+    good = git(wt, "rev-parse", "HEAD")
+    (wt / ".dispatch" / "PLAN.md").write_bytes(bytes(range(256)) * 4)
+    git(wt, "commit", "-qam", "a worker garbles its plan")
+    row = _task_row(repo)
+    assert (row["state"], row["problem"]) == ("broken", (
+        ".dispatch/PLAN.md has no front matter naming its base: `dispatch doctor` says how to repair it"))
+    r = dispatch("doctor", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (1, (
+        "problem  garbled: .dispatch/PLAN.md has no front matter naming its base: restore it from "
+        f"{good[:7]}, the last commit whose plan has one: "
+        f"`git -C <tmp>/work/app.dispatch/garbled checkout {good[:7]} -- .dispatch/PLAN.md`\n"))
+    r = dispatch("merge", "garbled", "--yes", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", (
+        "dispatch: the plan of `garbled` names no base (its front matter is unreadable): land it with "
+        "`--into BRANCH`; `dispatch doctor` says how to repair the plan\n"))
+    r = dispatch("merge", "garbled", "--into", "main", "--yes", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert git(repo, "show", "main:g.txt") == "the work"
+    assert git(repo, "log", "-1", "--format=%s", "main") == "garbled"
