@@ -126,6 +126,7 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f.fixed = True
         return [*found, f]
     if task.worktree is not None and task.worktree_exists:
+        found += _check_index_lock(repo, task, fix=fix)
         for name in (PLAN, QUESTIONS):
             path = task.worktree.path / name
             if not path.exists():
@@ -162,6 +163,30 @@ def _last_planned(repo: Repo, task: TaskRef) -> str | None:
     if task.worktree is not None and (admin := worktree_admin_dir(repo, task.worktree.path)) is not None:
         found += reflog_commits(admin / "logs" / "HEAD")
     return next((sha for sha in reversed(found) if _has_plan(repo, sha)), None)
+
+
+def _check_index_lock(repo: Repo, task: TaskRef, *, fix: bool) -> list[Finding]:
+    """A worktree's `index.lock` makes every git command there fail; one no process can be holding is stale."""
+    from dispatch.errors import processes_in
+    from dispatch.trash import worktree_admin_dir
+
+    assert task.worktree is not None
+    admin = worktree_admin_dir(repo, task.worktree.path)
+    lock = admin / "index.lock" if admin is not None else None
+    if lock is None or not lock.exists():
+        return []
+    holders = processes_in(task.worktree.path)
+    if holders:
+        pid, name = holders[0]
+        return [Finding(task.id, f"{lock} exists, and {name} (pid {pid}) works in {task.worktree.path}",
+                        "let it finish; delete the file only if no git runs there", False)]
+    f = Finding(task.id, f"{lock} is left by a git that crashed (no process works in {task.worktree.path})",
+                "delete it", True)
+    if fix:
+        lock.unlink(missing_ok=True)
+        events.append(repo, task.id, "repaired", what="index-lock")
+        f.fixed = True
+    return [f]
 
 
 def _plan_without_base(repo: Repo, task: TaskRef, path: Path) -> Finding:

@@ -6,6 +6,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -367,3 +369,46 @@ def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path
     assert (r.code, r.err) == (0, "")
     assert git(repo, "show", "main:g.txt") == "the work"
     assert git(repo, "log", "-1", "--format=%s", "main") == "garbled"
+
+
+def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
+    repo: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """13.16: a git failing on a worktree's index.lock names the file and whether a live process works there."""
+    assert dispatch("new", "Locked", "--no-start", cwd=repo).code == 0
+    wt = tmp_path / "work" / "app.dispatch" / "locked"
+    git(wt, "commit", "-q", "--allow-empty", "-m", "work")
+    (repo / "new.txt").write_text("main moves on\n")
+    git(repo, "add", "new.txt")
+    git(repo, "commit", "-qm", "main moves on")
+    lock = repo / ".git" / "worktrees" / "locked" / "index.lock"
+    lock.write_text("")
+    r = dispatch("rebase", "locked", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out, r.err) == (1, "", (
+        "dispatch: `git rebase main` failed: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and no process works in "
+        "<tmp>/work/app.dispatch/locked: a git that crashed left it; delete it "
+        "(`rm <tmp>/work/app/.git/worktrees/locked/index.lock`) and retry\n"))
+    r = dispatch("doctor", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (1, (
+        "problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
+        "works in <tmp>/work/app.dispatch/locked): `dispatch doctor --fix` will delete it\n"))
+    busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=wt)
+    request.addfinalizer(busy.kill)
+    name = Path(f"/proc/{busy.pid}/comm").read_text().strip()
+    r = dispatch("rebase", "locked", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1,
+        f"dispatch: `git rebase main` failed: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works in "
+        "<tmp>/work/app.dispatch/locked: let it finish, then retry; delete the file "
+        "(`rm <tmp>/work/app/.git/worktrees/locked/index.lock`) only if no git runs there\n")
+    r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (1, (
+        f"problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works "
+        "in <tmp>/work/app.dispatch/locked: let it finish; delete the file only if no git runs there\n"))
+    busy.kill()
+    busy.wait()
+    r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.out) == (0, (
+        "fixed    locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
+        "works in <tmp>/work/app.dispatch/locked): delete it\n"))
+    assert not lock.exists()
+    assert dispatch("rebase", "locked", cwd=repo).code == 0
