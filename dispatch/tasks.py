@@ -84,6 +84,14 @@ def short_branch(ref: str) -> str:
 
 def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
     """Every live task, by id: one `for-each-ref` and one `worktree list`."""
+    return scan_branches(repo, cfg)[0]
+
+
+def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]]:
+    """Every live task by id, and the ids of branches under the task prefix that are not tasks.
+
+    A branch with no worktree whose commits never held a plan (`git branch dispatch/x` by hand)
+    is someone's own branch: no command may list, repair or trash it as a task."""
     prefix = f"refs/heads/{cfg['branch_prefix']}"
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
     trees = {}
@@ -103,20 +111,45 @@ def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
             ref = f"{prefix}{w.path.name}"
             if w.path.parent == root and ref in tips and ref not in trees and not w.prunable:
                 switched[ref] = w
+    foreign = _never_planned(repo, {ref: tips[ref].sha for ref in tips if ref not in trees and ref not in switched})
     tasks = {}
     for ref in sorted(set(tips) | set(trees)):
         task_id = ref.removeprefix(prefix)
-        if not ref.startswith(prefix) or not task_id:
+        if not ref.startswith(prefix) or not task_id or ref in foreign:
             continue
         tree = trees.get(ref) or switched.get(ref)
         tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), tree, switched=ref in switched)
-    return tasks
+    return tasks, {ref.removeprefix(prefix) for ref in foreign}
+
+
+def _never_planned(repo: Repo, tips: dict[str, str]) -> set[str]:
+    """Those of these branches (ref: tip) whose tip and reflog hold no plan: one `cat-file` for all, if any."""
+    if not tips:
+        return set()
+    specs = {ref: [tip] for ref, tip in tips.items()}
+    for ref in tips:
+        try:
+            log = (repo.common_dir / "logs" / ref).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        specs[ref] += [line.split(" ")[1] for line in log if len(line.split(" ")) > 1]
+    asked = list(dict.fromkeys(sha for shas in specs.values() for sha in shas))
+    answer = git.run(["cat-file", "--batch-check=%(objecttype)"], cwd=repo.root,
+                     input="".join(f"{sha}:{PLAN}\n" for sha in asked)).stdout.splitlines()
+    planned = {sha for sha, kind in zip(asked, answer, strict=False) if kind == "blob"}
+    return {ref for ref, shas in specs.items() if not planned.intersection(shas)}
 
 
 def get_task(repo: Repo, cfg: Config, task_id: str) -> TaskRef:
     validate_id(task_id)
-    task = list_tasks(repo, cfg).get(task_id)
+    tasks, foreign = scan_branches(repo, cfg)
+    task = tasks.get(task_id)
     if task is None:
+        if task_id in foreign:
+            raise DispatchError(
+                f"no task `{task_id}`: branch {short_branch(branch_ref(cfg, task_id))} holds no {PLAN}, so it is "
+                "not a task but a branch of its own, and dispatch leaves it alone"
+            )
         hint = "`dispatch restore` brings it back" if _in_trash(repo, task_id) else "`dispatch status` lists the tasks"
         raise DispatchError(f"no task `{task_id}`: {hint}")
     return task
@@ -187,19 +220,29 @@ def create_task(
             raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):
-        live = list_tasks(repo, cfg)
+        live, foreign = scan_branches(repo, cfg)
         trashed = trashed_ids(repo)
-        taken = set(live) | trashed
+        taken = set(live) | trashed | foreign
         for dep in after or []:
             if validate_id(dep) not in live:
                 raise DispatchError(f"--after {dep}: no such task: `dispatch status` lists the tasks")
         if task_id is None:
             task_id = unique_id(slugify(title), taken)
-        elif task_id in taken:
-            where = "in the trash" if task_id in trashed else "live"
+        elif task_id in live:
             raise DispatchError(
-                f"task id `{task_id}` is already {where}: choose another `--id`, "
+                f"task id `{task_id}` is already a live task: choose another `--id`, or move the old one to the "
+                f"trash first with `dispatch discard {task_id}`"
+            )
+        elif task_id in trashed:
+            raise DispatchError(
+                f"task id `{task_id}` is already in the trash: choose another `--id`, "
                 f"or delete the old one for good with `dispatch trash --purge {task_id}`"
+            )
+        elif task_id in foreign:
+            branch = short_branch(branch_ref(cfg, task_id))
+            raise DispatchError(
+                f"branch {branch} already exists and is not a task (it holds no {PLAN}): choose another `--id`, "
+                f"or rename your branch (`git branch -m {branch} NEW`)"
             )
         path = worktree_root(repo, cfg) / task_id
         if path.exists() or path.is_symlink():

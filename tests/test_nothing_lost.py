@@ -412,3 +412,31 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
         "works in <tmp>/work/app.dispatch/locked): delete it\n"))
     assert not lock.exists()
     assert dispatch("rebase", "locked", cwd=repo).code == 0
+
+
+def test_a_branch_of_your_own_under_the_task_prefix_is_no_task(repo: Path, tmp_path: Path) -> None:
+    """13.17: a branch with no task files is left alone: not listed, not repaired, not trashed, and `new` says so."""
+    git(repo, "branch", "dispatch/mine", "main")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "main moves on")
+    tip = git(repo, "rev-parse", "dispatch/mine")
+    r = dispatch("status", "--json", cwd=repo)
+    assert (r.code, json.loads(r.out)["tasks"]) == (0, [])
+    for args in (["doctor"], ["doctor", "--fix"]):
+        r = dispatch(*args, cwd=repo)
+        assert (r.code, r.out) == (0, "nothing to repair\n")
+    assert git(repo, "rev-parse", "dispatch/mine") == tip
+    assert git(repo, "for-each-ref", "refs/dispatch") == ""
+    before = snapshot(repo)
+    r = dispatch("new", "Mine", "--id", "mine", "--no-start", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", (
+        "dispatch: branch dispatch/mine already exists and is not a task (it holds no .dispatch/PLAN.md): choose "
+        "another `--id`, or rename your branch (`git branch -m dispatch/mine NEW`)\n"))
+    r = dispatch("discard", "mine", "--yes", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", (
+        "dispatch: no task `mine`: branch dispatch/mine holds no .dispatch/PLAN.md, so it is not a task but a "
+        "branch of its own, and dispatch leaves it alone\n"))
+    assert snapshot(repo) == before
+    # A title whose slug is taken by the branch gets the next free id.
+    r = dispatch("new", "Mine", "--no-start", "--json", cwd=repo)
+    assert (r.code, json.loads(r.out)["task"]["id"]) == (0, "mine-2")
+    assert git(repo, "rev-parse", "dispatch/mine") == tip
