@@ -321,7 +321,9 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
 
     Never to PLAN.md: a live worker may be rewriting that file at this moment, and reading it
     half-written would write back a plan with no items. NOTES.md only dispatch writes (under the
-    repo lock, replaced whole), the worker only reads it and commits it with its work.
+    repo lock), the worker only reads it and commits it with its work. It is appended to in one
+    write, never replaced through a temporary file: a worker's `git add -A` that lists a temporary
+    file which is renamed away before git opens it fails.
     """
     if not text.strip():
         raise DispatchError("the note is empty: give the text to add")
@@ -330,14 +332,18 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
         raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
     path = task.worktree.path / NOTES
     with locked(repo, cfg["lock_timeout"]):
-        try:
-            current = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            current = _notes_header(task_id)  # a task made before NOTES.md existed
-        if current and not current.endswith("\n"):
-            current += "\n"
+        entry = _note_entry(text, clock.iso(clock.now()))
         path.parent.mkdir(exist_ok=True)
-        atomic_write(path, current + _note_entry(text, clock.iso(clock.now())))
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                entry = _notes_header(task_id) + entry  # a task made before NOTES.md existed
+            elif os.pread(fd, 1, size - 1) != b"\n":
+                entry = "\n" + entry
+            os.write(fd, entry.encode("utf-8"))
+        finally:
+            os.close(fd)
         events.append(repo, task_id, "noted")
     return path
 

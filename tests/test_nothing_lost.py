@@ -59,6 +59,37 @@ def test_notes_while_the_worker_rewrites_its_plan_lose_no_item(repo: Path, tmp_p
     )
 
 
+def test_notes_never_make_a_workers_git_add_fail(repo: Path, tmp_path: Path) -> None:
+    """13.1: a note is appended in place, never renamed over: `git add -A` in the worktree never meets a
+    temporary file that vanishes before git opens it (a worker that does not retry would fail)."""
+    assert dispatch("new", "Adder", "--no-start", cwd=repo).code == 0
+    wt = tmp_path / "work" / "app.dispatch" / "adder"
+    stop, failures = tmp_path / "stop", tmp_path / "failures"
+    adder = subprocess.Popen([sys.executable, "-c", ADD_ALL, str(stop), str(failures)], cwd=wt)
+    try:
+        wait_for(failures.exists, message="the adder to start")
+        for n in range(200):
+            assert dispatch("note", "adder", f"note {n}", cwd=repo).code == 0
+    finally:
+        stop.write_text("")
+        adder.wait(timeout=60)
+    assert (adder.returncode, failures.read_text()) == (0, "")
+    assert git(wt, "status", "--porcelain") in ("M  .dispatch/NOTES.md", "MM .dispatch/NOTES.md")
+    assert (wt / ".dispatch" / "NOTES.md").read_text().endswith("- 2026-11-23T11:00:00Z — note 199\n")
+
+
+ADD_ALL = """\
+import pathlib, subprocess, sys
+stop, failures = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+failures.write_text("")
+while not stop.exists():
+    r = subprocess.run(["git", "add", "-A"], capture_output=True, text=True)
+    if r.returncode != 0:
+        with failures.open("a") as f:
+            f.write(r.stderr)
+"""
+
+
 def test_a_plan_cut_short_is_never_all_done(repo: Path, tmp_path: Path) -> None:
     """13.1: a plan with no checklist left reads as damaged, not as "every item is done"."""
     assert dispatch("new", "Cut", "--model", "scripted", "--item", "Write `a.txt`", "--no-start", cwd=repo).code == 0
