@@ -104,8 +104,8 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
         task.worktree is not None and (task.worktree.path / PLAN).exists()
     ) and (planned := _last_planned(repo, task)) is not None:
         # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
-        where = task.worktree.path if task.worktree is not None else None
-        back = f"`git -C {where} reset --hard {planned[:7]}`" if where else f"`git branch -f {branch} {planned[:7]}`"
+        folder = task.worktree.path if task.worktree is not None else None
+        back = f"`git -C {folder} reset --hard {planned[:7]}`" if folder else f"`git branch -f {branch} {planned[:7]}`"
         found.append(Finding(
             task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
             f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "

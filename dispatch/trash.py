@@ -198,10 +198,11 @@ def list_trash(repo: Repo) -> list[TrashEntry]:
         trailers = dict(
             line.split(": ", 1) for line in body.splitlines() if line.split(": ", 1)[0] in _TRAILERS and ": " in line
         )
-        raw.append((name, sha, parents, int(date or 0), trailers))
-    plans = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for _, sha, _, _, _ in raw]) if raw else {}
+        kept = tuple(line.removeprefix(_KEPT) for line in body.splitlines() if line.startswith(_KEPT))
+        raw.append((name, sha, parents, int(date or 0), trailers, kept))
+    plans = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for _, sha, _, _, _, _ in raw]) if raw else {}
     entries = []
-    for name, sha, parents, date, trailers in raw:
+    for name, sha, parents, discarded, trailers, kept in raw:
         entries.append(
             TrashEntry(
                 id=name.removeprefix(TRASH_PREFIX),
@@ -210,9 +211,9 @@ def list_trash(repo: Repo) -> list[TrashEntry]:
                 tip=parents.split()[0] if "dispatch-task" in trailers and parents else sha,
                 uncommitted=trailers.get("dispatch-uncommitted") == "yes",
                 reason=trailers.get("dispatch-reason", "unknown"),
-                discarded=date,
+                discarded=discarded,
                 title=_title(plans.get(f"{sha}:{PLAN}")),
-                kept=tuple(line.removeprefix(_KEPT) for line in body.splitlines() if line.startswith(_KEPT)),
+                kept=kept,
             )
         )
     return sorted(entries, key=lambda e: (-e.discarded, e.id))

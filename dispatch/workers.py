@@ -193,7 +193,7 @@ def _stop_orphan(repo: Repo, cfg: Config, task: TaskRef, data: dict[str, Any]) -
     """Stop a worker whose supervisor died, and do the supervisor's part: commit what it left, record the end."""
     from dispatch import clock
 
-    pid, start = data.get("pid"), data.get("pid_start")
+    pid, start = int(data["pid"]), data.get("pid_start")
     runtime.update_worker(repo, task.id, stopped=True)
     code = -signal.SIGTERM
     _signal_groups([pid], signal.SIGTERM)

@@ -146,6 +146,9 @@ def test_discard_keeps_the_commits_a_worker_reset_away_and_restore_brings_them_b
     _misbehaving_worker(tmp_path, "resetter", RESETTER, "HEAD~2")
     _run_to_exit(repo, "Reset", "resetter")
     assert git(repo, "log", "--format=%s", "main..dispatch/reset") == "dispatch: plan reset"
+    # Another entry in the trash, listed after it: each entry keeps its own commits.
+    assert dispatch("new", "Zzz", "--no-start", cwd=repo).code == 0
+    assert dispatch("discard", "zzz", "--yes", cwd=repo).code == 0
     r = dispatch("discard", "reset", "--yes", cwd=repo)
     assert r.code == 0, r.err
     assert _dangling_commits(repo) == []
