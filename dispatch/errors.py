@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 
 class DispatchError(Exception):
     """A problem the user can fix: one line naming the problem and the fix; exit 1."""
@@ -24,7 +28,67 @@ class GitError(DispatchError):
         self.stdout = stdout
         self.stderr = stderr
         detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
+        locked = _LOCKED.search(stderr)
+        if locked:
+            # git's own last line ("remove the file manually") names neither the file nor who holds it.
+            detail = lock_problem(Path(locked.group(1)))
         super().__init__(f"`git {' '.join(argv)}` failed: {detail}")
+
+
+_LOCKED = re.compile(r"Unable to create '(.+?\.lock)': File exists")
+
+
+def lock_problem(lock: Path) -> str:
+    """What a left `.lock` file of git means: a process still at work in that worktree, or a crash long past."""
+    worktree = lock_worktree(lock)
+    holders = processes_in(worktree) if worktree is not None else []
+    where = worktree or lock.parent
+    if holders:
+        pid, name = holders[0]
+        return (f"{lock} exists, and {name} (pid {pid}) works in {where}: let it finish, then retry; "
+                f"delete the file (`rm {lock}`) only if no git runs there")
+    return f"{lock} exists, and no process works in {where}: a git that crashed left it; delete it (`rm {lock}`) and retry"
+
+
+def lock_worktree(lock: Path) -> Path | None:
+    """The working tree whose git folder holds LOCK: `<common>/worktrees/<name>/gitdir` names it; else `.git`'s parent."""
+    try:
+        return Path((lock.parent / "gitdir").read_text(encoding="utf-8").strip()).parent
+    except OSError:
+        return lock.parent.parent if lock.parent.name == ".git" else None
+
+
+def processes_in(folder: Path) -> list[tuple[int, str]]:
+    """Processes (pid, name) working in FOLDER or below it, other than this one and those that started it."""
+    mine = _ancestors()
+    found = []
+    try:
+        pids = sorted(int(name) for name in os.listdir("/proc") if name.isdigit())
+    except OSError:
+        return []
+    for pid in pids:
+        if pid in mine:
+            continue
+        try:
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if cwd == folder or folder in cwd.parents:
+            found.append((pid, name))
+    return found
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        except (OSError, ValueError):
+            break
+    return pids
 
 
 # `dispatch ask` exits with this when no answer came in time (EX_TEMPFAIL: try again later).

@@ -19,9 +19,18 @@ def append(repo: Repo, task: str, kind: str, **details: Any) -> dict[str, Any]:
     event = {"time": clock.iso(clock.now()), "task": task, "kind": kind, **details}
     line = json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n"
     repo.state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log_path(repo), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(log_path(repo), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        # A writer killed mid-line (or a full disk) leaves a torn last line: start on a fresh one, or
+        # this event would be glued to it and be lost with it. Live writers' lines are always whole.
+        if not _ends_a_line(fd):
+            line = "\n" + line
         os.write(fd, line.encode())
     finally:
         os.close(fd)
     return event
+
+
+def _ends_a_line(fd: int) -> bool:
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"

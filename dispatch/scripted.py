@@ -61,10 +61,17 @@ def _commit(message: str) -> None:
     git.run(["commit", "--quiet", "--no-verify", "-m", message], cwd=cwd)
 
 
+def _write_plan(text: str) -> None:
+    # Replaced whole, never rewritten in place: a reader never sees a half-written plan.
+    tmp = PLAN.with_name(f".{PLAN.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, PLAN)
+
+
 def _set_mark(index: int, mark: str, note: str | None = None) -> None:
     plan = _plan()
     plan.set_mark(index, mark, note)
-    PLAN.write_text(plan.render(), encoding="utf-8")
+    _write_plan(plan.render())
 
 
 def _answered(question: str) -> str | None:
@@ -102,7 +109,7 @@ def work_item(index: int, text: str) -> int | None:
             _set_mark(index, "?")
             plan = _plan()
             plan.add_note(f"Waiting for an answer to: {question}", "scripted worker")
-            PLAN.write_text(plan.render(), encoding="utf-8")
+            _write_plan(plan.render())
             _commit(f"Blocked on a question: {question}")
             return 0
         if r.returncode != 0:
@@ -132,7 +139,12 @@ def main() -> int:
     print(f"scripted worker on task {os.environ.get('DISPATCH_TASK', '?')} in {Path.cwd()}", flush=True)
     sys.stdin.read() if not sys.stdin.isatty() else None  # the prompt: a real worker would read it
     while True:
-        pending = [i for i in _plan().items if i.mark != "x"]
+        items = _plan().items
+        if not items:
+            # A plan with no checklist is damaged, never "all done".
+            print(f"dispatch: {PLAN} has no checklist items: restore it with `git checkout -- {PLAN}`", file=sys.stderr)
+            return 1
+        pending = [i for i in items if i.mark != "x"]
         if not pending:
             print("every item is done", flush=True)
             return 0

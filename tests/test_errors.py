@@ -77,15 +77,18 @@ def test_id_already_live_or_in_trash(repo: Path) -> None:
     assert dispatch("new", "One", "--id", "one", "--no-start", cwd=repo).code == 0
     _assert_refused(
         repo, ["new", "Again", "--id", "one", "--no-start"],
-        "task id `one` is already live: choose another `--id`, or delete the old one for good with "
-        "`dispatch trash --purge one`",
+        "task id `one` is already a live task: choose another `--id`, or move the old one to the trash first "
+        "with `dispatch discard one`",
     )
+    # The fix it names works (13.18: it used to name `trash --purge`, which fails for a live task).
     assert dispatch("discard", "one", "--yes", cwd=repo).code == 0
     _assert_refused(
         repo, ["new", "Again", "--id", "one", "--no-start"],
         "task id `one` is already in the trash: choose another `--id`, or delete the old one for good with "
         "`dispatch trash --purge one`",
     )
+    assert dispatch("trash", "--purge", "one", "--yes", cwd=repo).code == 0
+    assert dispatch("new", "Again", "--id", "one", "--no-start", cwd=repo).code == 0
 
 
 def test_missing_base_ref(repo: Path) -> None:
@@ -155,9 +158,9 @@ def test_malformed_repository_config(repo: Path) -> None:
 
 
 def test_unexpected_error_exits_3_with_a_log(repo: Path, tmp_path: Path) -> None:
-    # A PLAN.md that is a directory is no user mistake dispatch knows how to name.
+    # A NOTES.md that is a directory is no user mistake dispatch knows how to name.
     assert dispatch("new", "Odd", "--no-start", cwd=repo).code == 0
-    plan = tmp_path / "work" / "app.dispatch" / "odd" / ".dispatch" / "PLAN.md"
+    plan = tmp_path / "work" / "app.dispatch" / "odd" / ".dispatch" / "NOTES.md"
     plan.unlink()
     plan.mkdir()
     (plan / "x").write_text("")

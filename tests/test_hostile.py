@@ -119,7 +119,7 @@ def test_gitignore_that_ignores_dispatch_files(repo: Path, tmp_path: Path) -> No
     assert r.code == 0, r.err
     wt = Path(json.loads(r.out)["task"]["worktree"])
     assert git(repo, "ls-tree", "--name-only", "-r", "dispatch/ignored") == (
-        ".dispatch/PLAN.md\n.dispatch/QUESTIONS.md\n.gitignore\nREADME.md\nsrc/app.py"
+        ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md\n.gitignore\nREADME.md\nsrc/app.py"
     )
     plan = wt / ".dispatch" / "PLAN.md"
     plan.write_text(plan.read_text().replace("- [ ] x", "- [x] x"))

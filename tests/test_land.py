@@ -129,7 +129,7 @@ def test_merge_strategy_makes_a_merge_commit_whose_history_keeps_the_plan(repo: 
     removal = git(repo, "log", "-1", "--format=%P%n%s", parents[1])
     assert removal == f"{tip}\ndispatch: remove the task files of add-feature"
     assert _task_files_on(repo, "main") == []
-    assert _task_files_on(repo, tip) == [".dispatch/PLAN.md", ".dispatch/QUESTIONS.md"]
+    assert _task_files_on(repo, tip) == [".dispatch/NOTES.md", ".dispatch/PLAN.md", ".dispatch/QUESTIONS.md"]
     assert (repo / "feature.py").read_text() == "x = 1\n"
 
 

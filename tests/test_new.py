@@ -47,10 +47,17 @@ def test_new_creates_branch_worktree_and_plan_commit(repo: Path, tmp_path: Path)
 
         Asked with `dispatch ask "..."`; answered with `dispatch answer fix-the-login-redirect-loop "..."`.
         """)
+    assert (wt / ".dispatch" / "NOTES.md").read_text() == textwrap.dedent("""\
+        # Notes from the dispatcher
+
+        Added with `dispatch note fix-the-login-redirect-loop "..."` while you work: read this file again before each item.
+        Only dispatch writes it: do not edit it.
+
+        """)
     branch = "dispatch/fix-the-login-redirect-loop"
     assert git(repo, "log", "--format=%s", f"main..{branch}") == "dispatch: plan fix-the-login-redirect-loop"
     assert git(repo, "rev-parse", f"{branch}^") == base
-    assert git(repo, "diff", "--name-only", "main", branch) == ".dispatch/PLAN.md\n.dispatch/QUESTIONS.md"
+    assert git(repo, "diff", "--name-only", "main", branch) == ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md"
     assert git(wt, "status", "--porcelain") == ""
     # The main checkout is untouched and holds nothing of the task.
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == ""

@@ -44,7 +44,7 @@ def test_a_chain_runs_in_order_each_task_on_the_work_before_it(repo: Path, tmp_p
     wait_for(lambda: task_status(repo, "step-c")["state"] == "done", timeout=60, message="the chain to finish")
     # Each task stands on the work before it, without the earlier tasks' .dispatch/ files.
     assert git(repo, "ls-tree", "-r", "--name-only", "dispatch/step-c") == (
-        ".dispatch/PLAN.md\n.dispatch/QUESTIONS.md\nREADME.md\na.txt\nb.txt\nc.txt\nsrc/app.py"
+        ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md\nREADME.md\na.txt\nb.txt\nc.txt\nsrc/app.py"
     )
     assert git(repo, "show", "dispatch/step-c:.dispatch/PLAN.md").startswith("---\ndispatch: 1\nid: step-c\n")
     kinds = [(e["task"], e["kind"]) for e in events(repo) if e["kind"] in ("started", "stacked", "exited")]

@@ -149,11 +149,11 @@ def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path
     wt = _new(repo, "Noted", "a")
     r = dispatch("note", "noted", "Use the staging DB.\nNot production.", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
-    assert r.out == "noted in <tmp>/work/app.dispatch/noted/.dispatch/PLAN.md (the worker reads and commits it)\n"
-    text = (wt / ".dispatch" / "PLAN.md").read_text()
+    assert r.out == "noted in <tmp>/work/app.dispatch/noted/.dispatch/NOTES.md (the worker reads it)\n"
+    text = (wt / ".dispatch" / "NOTES.md").read_text()
     assert text.endswith(
-        "## Notes from the dispatcher\n- 2026-11-23T11:00:00Z — Use the staging DB.\n  Not production.\n"
+        "do not edit it.\n\n- 2026-11-23T11:00:00Z — Use the staging DB.\n  Not production.\n"
     )
-    assert git(wt, "status", "--porcelain") == "M .dispatch/PLAN.md"
+    assert git(wt, "status", "--porcelain") == "M .dispatch/NOTES.md"
     assert dispatch("note", "noted", "-", cwd=repo, input="From stdin\n").code == 0
-    assert (wt / ".dispatch" / "PLAN.md").read_text().endswith("  Not production.\n- 2026-11-23T11:00:00Z — From stdin\n")
+    assert (wt / ".dispatch" / "NOTES.md").read_text().endswith("  Not production.\n- 2026-11-23T11:00:00Z — From stdin\n")

@@ -202,15 +202,15 @@ def note(
     task_id: Annotated[str, typer.Argument(metavar="<id>")],
     text: Annotated[str, typer.Argument(metavar="<text>|-", help="The note, or - to read it from stdin.")],
 ) -> None:
-    """Leave a dated note for the worker in the task's PLAN.md.
+    """Add a dated note for the worker to the task's .dispatch/NOTES.md.
 
-    It goes under "Notes from the dispatcher".
+    PLAN.md stays the worker's: dispatch never rewrites it; the worker reads NOTES.md.
     """
     from dispatch.task.model import add_note
 
     repo, cfg = context()
     path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
-    print(f"noted in {path} (the worker reads and commits it)")
+    print(f"noted in {path} (the worker reads it)")
 
 
 @app.command()

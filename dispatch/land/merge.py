@@ -21,8 +21,8 @@ from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.task.model import get_task, short_branch, strip_task_files
-from dispatch.task.trash import refuse_if_running, remove_task, save_to_trash
+from dispatch.task.model import get_task, refuse_switched, short_branch, strip_task_files
+from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
 
@@ -61,7 +61,7 @@ def prepare(
         raise UsageError(f"unknown strategy `{strategy}`: use one of {', '.join(STRATEGIES)}")
     if message is not None and strategy in ("rebase", "ff"):
         raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
-    work = load_work(repo, cfg, task_id)
+    work = load_work(repo, cfg, task_id, into=into)
     _refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)
     target = f"refs/heads/{name}"
@@ -82,6 +82,7 @@ def prepare(
         raise DispatchError(
             f"nothing to land: the work of {work.id} is already on {name}; `dispatch clean --merged` removes the task"
         )
+    _refuse_missing_gitlinks(repo, work, target_old, merge.tree, name)
     result: str | None
     if strategy == "squash":
         result = git.commit_tree(repo.root, merge.tree, [target_old], message or _message(work, work.title))
@@ -123,6 +124,8 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
             raise DispatchError(f"{work.id} has new commits since the landing was checked: nothing changed; retry")
         _refuse_unready(repo, work, "land it")
         _refuse_busy_target(repo, landing.target, f"land {work.id}")
+        if not keep:
+            refuse_nested_repositories(task, "land it")
         result, replayed, moved = landing.result, None, False
         try:
             if result is None:
@@ -168,6 +171,7 @@ def _checklist(work: Work) -> str:
 
 def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
     refuse_if_running(repo, work.id, action)
+    refuse_switched(work.task, action)
     if work.worktree is None:
         return
     operation = git.in_progress(work.worktree)
@@ -191,6 +195,25 @@ def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
         if operation and git.operation_branch(w) == target:
             raise DispatchError(f"a {operation} is in progress on {short_branch(target)} in {w.path}: "
                                 f"{git.way_out(operation)} there, then {action}")
+
+
+def _refuse_missing_gitlinks(repo: Repo, work: Work, old: str, tree: str, name: str) -> None:
+    """A gitlink lands a path that points at a commit; one this repository lacks would point at nothing."""
+    raw = git.zsplit(git.run(["diff", "--raw", "-z", "--no-renames", old, tree], cwd=repo.root).stdout)
+    links = {raw[i + 1]: raw[i].split()[3] for i in range(0, len(raw) - 1, 2) if raw[i].split()[1] == "160000"}
+    if not links:
+        return
+    checked = git.run(["cat-file", "--batch-check=%(objecttype)"], cwd=repo.root,
+                      input="".join(f"{sha}\n" for sha in links.values())).stdout.splitlines()
+    missing = [path for path, kind in zip(links, checked, strict=True) if kind != "commit"]
+    if missing:
+        where = f"git -C {work.worktree} " if work.worktree is not None else "git "
+        raise DispatchError(
+            f"{work.id} commits gitlinks to commits this repository does not have ({_names(missing)}): landing them "
+            f"would put paths on {name} that point at nothing; nothing changed; take them out of the task "
+            f"(`{where}rm -r --cached {missing[0]}`, commit, and add the files themselves if they belong to it), "
+            "then land it"
+        )
 
 
 def _names(paths: list[str], most: int = 5) -> str:
@@ -349,6 +372,11 @@ def clean(repo: Repo, cfg: Config, *, merged: bool) -> Cleaned:
                 skipped.append(f"{task_id} (its worker is running)")
                 continue
             task = get_task(repo, cfg, task_id)
+            try:
+                refuse_nested_repositories(task, "clean")
+            except DispatchError:
+                skipped.append(f"{task_id} (it holds git repositories of its own: `dispatch discard {task_id}` says which)")
+                continue
             entry = save_to_trash(repo, task, "merged")
             remove_task(repo, task)
             events.append(repo, task_id, "cleaned", trash=entry.record, uncommitted=entry.uncommitted)

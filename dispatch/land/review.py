@@ -49,7 +49,8 @@ class Work:
         return self.task.worktree.path if self.task.worktree_exists and self.task.worktree else None
 
 
-def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
+def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None) -> Work:
+    """The task as landing and review see it; INTO stands in for a base the plan no longer names."""
     task = get_task(repo, cfg, task_id)
     if task.worktree is None:
         # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
@@ -66,13 +67,21 @@ def load_work(repo: Repo, cfg: Config, task_id: str) -> Work:
         raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {record.plan_error}: fix the file by hand")
     base = record.base or ""
     base_sha = record.base_sha
+    if not base and not record.base_commit:
+        if into is None:
+            raise DispatchError(
+                f"the plan of `{task_id}` names no base (its front matter is unreadable): land it with "
+                "`--into BRANCH`; `dispatch doctor` says how to repair the plan"
+            )
+        base, base_sha = into, git.resolve_base(repo.root, into)
     if not base or base_sha is None:
         raise DispatchError(f"the base `{base}` of `{task_id}` is gone: name a branch with `--into`/`--onto`")
     items = [(i.mark, i.text) for i in plan.items]
     listed = plan.meta.get("after")
     after = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
     stacked = str(plan.meta["stacked_on"]) if plan.meta.get("stacked_on") else None
-    return Work(task, task.tip.sha, plan.title, plan.description, items, questions_text, base, base_sha, after, stacked)
+    title = plan.title or task_id
+    return Work(task, task.tip.sha, title, plan.description, items, questions_text, base, base_sha, after, stacked)
 
 
 @dataclass

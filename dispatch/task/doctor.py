@@ -90,8 +90,13 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f = Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
                         "`dispatch discard` saves what the worktree holds", False)
         found.append(f)
-    elif task.tip is not None and task.worktree is None and (head := _detached_head(repo, worktree_root(repo, cfg) / task.id)):
-        found.append(_reattach(repo, task, worktree_root(repo, cfg) / task.id, head, fix=fix))
+    elif task.tip is not None and task.switched and task.worktree is not None:
+        w = task.worktree
+        if w.branch is not None:
+            found.append(_switch_back(repo, task, w.path, short_branch(w.branch), fix=fix))
+        elif w.head and not git.in_progress(w.path):
+            found.append(_reattach(repo, task, w.path, w.head, fix=fix))
+        return found  # its files are another branch's: nothing below applies
     elif task.tip is not None and (task.worktree is None or not task.worktree_exists):
         path = task.worktree.path if task.worktree is not None else worktree_root(repo, cfg) / task.id
         f = Finding(task.id, f"worktree {path} is missing", f"prune it and check {branch} out there again", True)
@@ -104,6 +109,17 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
                 events.append(repo, task.id, "repaired", what="worktree")
                 f.fixed = True
         found.append(f)
+    if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
+        task.worktree is not None and (task.worktree.path / PLAN).exists()
+    ) and (planned := _last_planned(repo, task)) is not None:
+        # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
+        folder = task.worktree.path if task.worktree is not None else None
+        back = f"`git -C {folder} reset --hard {planned[:7]}`" if folder else f"`git branch -f {branch} {planned[:7]}`"
+        found.append(Finding(
+            task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
+            f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "
+            "in the trash", False))
+        return found
     if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
         task.worktree is not None and (task.worktree.path / PLAN).exists()
     ):
@@ -119,13 +135,16 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
             f.fixed = True
         return [*found, f]
     if task.worktree is not None and task.worktree_exists:
+        found += _check_index_lock(repo, task, fix=fix)
         for name in (PLAN, QUESTIONS):
             path = task.worktree.path / name
             if not path.exists():
                 found.append(Finding(task.id, f"{name} is missing",
                                      f"restore it: `git -C {task.worktree.path} checkout HEAD -- {name}`", False))
         try:
-            parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8"))
+            meta = parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8", errors="replace")).meta
+            if not (meta.get("base") or meta.get("base_commit")):
+                found.append(_plan_without_base(repo, task, task.worktree.path))
         except PlanError as e:
             where = f" line {e.line}" if e.line else ""
             found.append(Finding(task.id, f"{PLAN}{where}: {e}",
@@ -143,18 +162,93 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
     return found
 
 
-def _detached_head(repo: Repo, path: Path) -> str | None:
-    """The commit of the worktree at PATH when it is on a detached HEAD (and no rebase of a person's is running)."""
-    for w in git.worktrees(repo.root)[1:]:
-        if w.path == path and w.branch is None and w.head and not w.prunable and not git.in_progress(path):
-            return w.head
-    return None
+def _last_planned(repo: Repo, task: TaskRef) -> str | None:
+    """The newest commit with a plan that the task's branch or worktree HEAD ever pointed at (their reflogs).
+
+    `new` moves a branch once (created, then the plan commit): a task cut short in between has none."""
+    from dispatch.task.trash import reflog_commits, worktree_admin_dir
+
+    found = reflog_commits(repo.common_dir / "logs" / task.branch)
+    if task.worktree is not None and (admin := worktree_admin_dir(repo, task.worktree.path)) is not None:
+        found += reflog_commits(admin / "logs" / "HEAD")
+    return next((sha for sha in reversed(found) if _has_plan(repo, sha)), None)
+
+
+def _check_index_lock(repo: Repo, task: TaskRef, *, fix: bool) -> list[Finding]:
+    """A worktree's `index.lock` makes every git command there fail; one no process can be holding is stale."""
+    from dispatch.errors import processes_in
+    from dispatch.task.trash import worktree_admin_dir
+
+    assert task.worktree is not None
+    admin = worktree_admin_dir(repo, task.worktree.path)
+    lock = admin / "index.lock" if admin is not None else None
+    if lock is None or not lock.exists():
+        return []
+    holders = processes_in(task.worktree.path)
+    if holders:
+        pid, name = holders[0]
+        return [Finding(task.id, f"{lock} exists, and {name} (pid {pid}) works in {task.worktree.path}",
+                        "let it finish; delete the file only if no git runs there", False)]
+    f = Finding(task.id, f"{lock} is left by a git that crashed (no process works in {task.worktree.path})",
+                "delete it", True)
+    if fix:
+        lock.unlink(missing_ok=True)
+        events.append(repo, task.id, "repaired", what="index-lock")
+        f.fixed = True
+    return [f]
+
+
+def _plan_without_base(repo: Repo, task: TaskRef, path: Path) -> Finding:
+    """A plan whose front matter is gone: name the last commit whose plan still says where the task stands on."""
+    from dispatch.task.plan import PlanError, parse_plan
+    from dispatch.task.record import NO_BASE
+
+    assert task.tip is not None
+    shas = git.out(["log", "--format=%H", "-n", "50", task.tip.sha, "--", PLAN], cwd=repo.root).split()
+    texts = git.read_blobs(repo.root, [f"{sha}:{PLAN}" for sha in shas])
+    for sha in shas:
+        try:
+            meta = parse_plan(texts.get(f"{sha}:{PLAN}") or "").meta
+        except PlanError:
+            continue
+        if meta.get("base") or meta.get("base_commit"):
+            return Finding(task.id, f"{PLAN} {NO_BASE}",
+                           f"restore it from {sha[:7]}, the last commit whose plan has one: "
+                           f"`git -C {path} checkout {sha[:7]} -- {PLAN}`", False)
+    return Finding(task.id, f"{PLAN} {NO_BASE}", "write its front matter back by hand (see another task's plan), "
+                   "or land it with `dispatch merge --into BRANCH`", False)
+
+
+def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool) -> Finding:
+    """A worker switched its worktree to another branch: that branch keeps its commits; back to the task's."""
+    branch = short_branch(task.branch)
+    problem = f"worktree {path} has branch {other} checked out, not {branch}"
+    if git.status_porcelain(path):
+        return Finding(task.id, problem, f"commit or stash its changes there (they are on {other}), "
+                       f"then `git -C {path} switch {branch}`", False)
+    f = Finding(task.id, problem, f"switch it back to {branch} ({other} keeps its commits)", True)
+    if fix:
+        git.run(["switch", "--quiet", branch], cwd=path)
+        events.append(repo, task.id, "repaired", what="worktree-branch", branch=other)
+        f.fixed = True
+    return f
 
 
 def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
-    """A task's worktree left on a detached HEAD, as a rebase landing cut short leaves it: back to its branch."""
+    """A task's worktree left on a detached HEAD (a worker, or a rebase landing cut short): back to its branch."""
     branch = short_branch(task.branch)
     problem = f"worktree {path} is on a detached HEAD at {head[:7]}, not on {branch}"
+    assert task.tip is not None
+    if head != task.tip.sha and git.is_ancestor(repo.root, task.tip.sha, head):
+        # A worker committed on a detached HEAD: its branch moves on to those commits, changes and all.
+        f = Finding(task.id, problem, f"move {branch} on to {head[:7]}, which holds its commits, and check it out", True)
+        if fix:
+            git.run(["update-ref", "-m", "dispatch doctor: the worker's detached commits", task.branch, head,
+                     task.tip.sha], cwd=repo.root)
+            git.run(["switch", "--quiet", branch], cwd=path)
+            events.append(repo, task.id, "repaired", what="worktree-branch", commit=head)
+            f.fixed = True
+        return f
     # Safe only when switching loses nothing: no changes, and each commit only HEAD holds has a copy on the branch.
     only_here = git.run(["rev-list", head, "--not", "--branches", "--tags", "--remotes", "--glob=refs/dispatch/*"],
                         cwd=repo.root).stdout.split()

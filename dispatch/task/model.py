@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, files, git
+from dispatch import clock, events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
@@ -18,6 +18,7 @@ from dispatch.task.ids import nearest, slugify, unique_id, validate_id
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
+NOTES = ".dispatch/NOTES.md"  # only dispatch writes it, the worker only reads it
 TRASH_PREFIX = "refs/dispatch/trash/"
 TASK_FILES = ".dispatch"  # never reviewed, never landed
 WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]  # pathspec: the task's own work
@@ -32,10 +33,30 @@ class TaskRef:
     branch: str  # full ref name
     tip: git.Ref | None
     worktree: git.Worktree | None
+    # Its worktree (found by its folder) has another branch, or a detached HEAD, checked out: a worker switched.
+    switched: bool = False
 
     @property
     def worktree_exists(self) -> bool:
         return self.worktree is not None and self.worktree.path.is_dir()
+
+    def off_branch(self) -> str | None:
+        """What the worktree has checked out instead of the task's branch, in words; None when it is on it."""
+        if not self.switched or self.worktree is None:
+            return None
+        if self.worktree.branch is not None:
+            return f"branch {short_branch(self.worktree.branch)}"
+        return f"a detached HEAD at {(self.worktree.head or 'no commit')[:7]}"
+
+
+def refuse_switched(task: TaskRef, action: str) -> None:
+    """Work in a worktree that has another branch checked out would land, rebase or continue the wrong commits."""
+    off = task.off_branch()
+    if off is not None and task.worktree is not None:
+        raise DispatchError(
+            f"the worktree of `{task.id}` ({task.worktree.path}) has {off} checked out, not "
+            f"{short_branch(task.branch)}: `dispatch doctor` says how to bring it back, then {action}"
+        )
 
 
 def branch_ref(cfg: Config, task_id: str) -> str:
@@ -48,28 +69,72 @@ def short_branch(ref: str) -> str:
 
 def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
     """Every live task, by id: one `for-each-ref` and one `worktree list`."""
+    return scan_branches(repo, cfg)[0]
+
+
+def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]]:
+    """Every live task by id, and the ids of branches under the task prefix that are not tasks.
+
+    A branch with no worktree whose commits never held a plan (`git branch dispatch/x` by hand)
+    is someone's own branch: no command may list, repair or trash it as a task."""
     prefix = f"refs/heads/{cfg['branch_prefix']}"
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
     trees = {}
+    others = []
     for w in git.worktrees(repo.root)[1:]:
         # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
         branch = w.branch or (git.rebasing_branch(w.path) if w.head else None)
         if branch and branch.startswith(prefix):
             trees[branch] = w
+        else:
+            others.append(w)
+    # A task's folder whose worker switched it to another branch or detached its HEAD is still the task's.
+    switched = {}
+    if others:
+        root = worktree_root(repo, cfg)
+        for w in others:
+            ref = f"{prefix}{w.path.name}"
+            if w.path.parent == root and ref in tips and ref not in trees and not w.prunable:
+                switched[ref] = w
+    foreign = _never_planned(repo, {ref: tips[ref].sha for ref in tips if ref not in trees and ref not in switched})
     tasks = {}
     for ref in sorted(set(tips) | set(trees)):
         task_id = ref.removeprefix(prefix)
-        if not ref.startswith(prefix) or not task_id:
+        if not ref.startswith(prefix) or not task_id or ref in foreign:
             continue
-        tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), trees.get(ref))
-    return tasks
+        tree = trees.get(ref) or switched.get(ref)
+        tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), tree, switched=ref in switched)
+    return tasks, {ref.removeprefix(prefix) for ref in foreign}
+
+
+def _never_planned(repo: Repo, tips: dict[str, str]) -> set[str]:
+    """Those of these branches (ref: tip) whose tip and reflog hold no plan: one `cat-file` for all, if any."""
+    if not tips:
+        return set()
+    specs = {ref: [tip] for ref, tip in tips.items()}
+    for ref in tips:
+        try:
+            log = (repo.common_dir / "logs" / ref).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        specs[ref] += [line.split(" ")[1] for line in log if len(line.split(" ")) > 1]
+    asked = list(dict.fromkeys(sha for shas in specs.values() for sha in shas))
+    answer = git.run(["cat-file", "--batch-check=%(objecttype)"], cwd=repo.root,
+                     input="".join(f"{sha}:{PLAN}\n" for sha in asked)).stdout.splitlines()
+    planned = {sha for sha, kind in zip(asked, answer, strict=False) if kind == "blob"}
+    return {ref for ref, shas in specs.items() if not planned.intersection(shas)}
 
 
 def get_task(repo: Repo, cfg: Config, task_id: str) -> TaskRef:
-    live = list_tasks(repo, cfg)
-    task = live.get(task_id)
+    tasks, foreign = scan_branches(repo, cfg)
+    task = tasks.get(task_id)
     if task is None:
-        raise no_such_task(repo, task_id, live)
+        if task_id in foreign:
+            raise DispatchError(
+                f"no task `{task_id}`: branch {short_branch(branch_ref(cfg, task_id))} holds no {PLAN}, so it is "
+                "not a task but a branch of its own, and dispatch leaves it alone"
+            )
+        raise no_such_task(repo, task_id, tasks)
     return task
 
 
@@ -158,19 +223,29 @@ def create_task(
             raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):
-        live = list_tasks(repo, cfg)
+        live, foreign = scan_branches(repo, cfg)
         trashed = trashed_ids(repo)
-        taken = set(live) | trashed
+        taken = set(live) | trashed | foreign
         for dep in after or []:
             if dep not in live:
                 raise DispatchError(f"--after {dep}: {no_such_task(repo, dep, live)}")
         if task_id is None:
             task_id = unique_id(slugify(title), taken)
-        elif task_id in taken:
-            where = "in the trash" if task_id in trashed else "live"
+        elif task_id in live:
             raise DispatchError(
-                f"task id `{task_id}` is already {where}: choose another `--id`, "
+                f"task id `{task_id}` is already a live task: choose another `--id`, or move the old one to the "
+                f"trash first with `dispatch discard {task_id}`"
+            )
+        elif task_id in trashed:
+            raise DispatchError(
+                f"task id `{task_id}` is already in the trash: choose another `--id`, "
                 f"or delete the old one for good with `dispatch trash --purge {task_id}`"
+            )
+        elif task_id in foreign:
+            branch = short_branch(branch_ref(cfg, task_id))
+            raise DispatchError(
+                f"branch {branch} already exists and is not a task (it holds no {PLAN}): choose another `--id`, "
+                f"or rename your branch (`git branch -m {branch} NEW`)"
             )
         path = worktree_root(repo, cfg) / task_id
         if path.exists() or path.is_symlink():
@@ -188,6 +263,7 @@ def create_task(
             (path / ".dispatch").mkdir(exist_ok=True)
             (path / PLAN).write_text(plan_text, encoding="utf-8")
             (path / QUESTIONS).write_text(questions_text, encoding="utf-8")
+            (path / NOTES).write_text(_notes_header(task_id), encoding="utf-8")
             checkpoint("new:files")
             commit = _commit_plan(path, task_id)
             checkpoint("new:committed")
@@ -222,7 +298,7 @@ def render_task_files(
 
 def _commit_plan(worktree: Path, task_id: str) -> str:
     try:
-        return git.commit_paths(worktree, [PLAN, QUESTIONS], f"dispatch: plan {task_id}", force_add=True)
+        return git.commit_paths(worktree, [PLAN, QUESTIONS, NOTES], f"dispatch: plan {task_id}", force_add=True)
     except GitError as e:
         if any(s in e.stderr for s in ("tell me who you are", "auto-detect", "empty ident")):
             raise DispatchError(
@@ -244,20 +320,48 @@ def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
 
 
 def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
-    """Append a dated note to the task's PLAN.md; the worker reads and commits it."""
+    """Append a dated note to the task's NOTES.md.
 
+    Never to PLAN.md: a live worker may be rewriting that file at this moment, and reading it
+    half-written would write back a plan with no items. NOTES.md only dispatch writes (under the
+    repo lock), the worker only reads it and commits it with its work. It is appended to in one
+    write, never replaced through a temporary file: a worker's `git add -A` that lists a temporary
+    file which is renamed away before git opens it fails.
+    """
     if not text.strip():
         raise DispatchError("the note is empty: give the text to add")
     task = get_task(repo, cfg, task_id)
     if not task.worktree_exists or task.worktree is None:
         raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
-    path = task.worktree.path / PLAN
+    path = task.worktree.path / NOTES
     with locked(repo, cfg["lock_timeout"]):
-        plan = read_plan_file(path)
-        plan.add_note(text.strip(), clock.iso(clock.now()))
-        files.write_atomic(path, plan.render())
+        entry = _note_entry(text, clock.iso(clock.now()))
+        path.parent.mkdir(exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size == 0:
+                entry = _notes_header(task_id) + entry  # a task made before NOTES.md existed
+            elif os.pread(fd, 1, size - 1) != b"\n":
+                entry = "\n" + entry
+            os.write(fd, entry.encode("utf-8"))
+        finally:
+            os.close(fd)
         events.append(repo, task_id, "noted")
     return path
+
+
+def _notes_header(task_id: str) -> str:
+    from dispatch import templates
+
+    return templates.render("NOTES.md.j2", id=task_id)
+
+
+def _note_entry(text: str, when: str) -> str:
+    """`- WHEN — first line`, further lines indented under it, so a note never starts a heading or an item."""
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    rest = [f"  {line}" if line else "" for line in lines[1:]]
+    return "".join(f"{line}\n" for line in [f"- {when} — {lines[0]}", *rest])
 
 
 def read_plan_file(path: Path):  # type: ignore[no-untyped-def]

@@ -17,6 +17,8 @@ from dispatch.repo import Repo
 from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks, no_such_task
 from dispatch.task.plan import Plan, PlanError, parse_plan
 
+NO_BASE = "has no front matter naming its base"
+
 
 @dataclass(frozen=True)
 class Task:
@@ -57,7 +59,14 @@ class Task:
         if self.plan_error is not None:
             where = f" line {self.plan_error.line}" if self.plan_error.line else ""
             return f"{PLAN}{where}: {self.plan_error}"
+        if self.baseless:
+            return f"{PLAN} {NO_BASE}: `dispatch doctor` says how to repair it"
         return None
+
+    @property
+    def baseless(self) -> bool:
+        """A plan whose front matter names no base (a worker rewrote the file, as binary say): nothing to go by."""
+        return self.plan is not None and not (self.base or self.base_commit)
 
 
 def load(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[Task]:
@@ -98,11 +107,13 @@ def read_texts(repo: Repo, refs: list[TaskRef]) -> dict[str, tuple[str | None, s
     """PLAN.md and QUESTIONS.md of each task as its worker sees them: from the worktree, else the branch
     tip (one `cat-file --batch` for all of those)."""
     texts: dict[str, tuple[str | None, str | None]] = {}
-    from_git = [r for r in refs if not (r.worktree_exists and r.worktree is not None) and r.tip is not None]
+    # A worktree switched to another branch holds another branch's files: the task's are at its tip.
+    in_tree = {r.id for r in refs if r.worktree_exists and r.worktree is not None and not r.switched}
+    from_git = [r for r in refs if r.id not in in_tree and r.tip is not None]
     blobs = git.read_blobs(repo.root, [f"{r.tip.sha}:{n}" for r in from_git if r.tip for n in (PLAN, QUESTIONS)]) \
         if from_git else {}
     for ref in refs:
-        if ref.worktree_exists and ref.worktree is not None:
+        if ref.id in in_tree and ref.worktree is not None:
             texts[ref.id] = (_read(ref.worktree.path / PLAN), _read(ref.worktree.path / QUESTIONS))
         elif ref.tip is not None:
             texts[ref.id] = (blobs.get(f"{ref.tip.sha}:{PLAN}"), blobs.get(f"{ref.tip.sha}:{QUESTIONS}"))
@@ -112,12 +123,14 @@ def read_texts(repo: Repo, refs: list[TaskRef]) -> dict[str, tuple[str | None, s
 
 
 def _parse(text: str | None) -> tuple[Plan | None, PlanError | None]:
+    """The plan, or why not."""
     if text is None:
         return None, None
     try:
-        return parse_plan(text), None
+        plan = parse_plan(text)
     except PlanError as e:
         return None, e
+    return plan, None
 
 
 def _base_names(plan: Plan | None) -> tuple[str | None, str | None]:

@@ -101,6 +101,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
     result = []
     for record in tasks:
         task, plan, plan_problem, meta = record.ref, record.plan, record.plan_problem, record.meta
+        plan = None if record.baseless else plan
         summary = PlanSummary()
         if plan is not None:
             p = plan.progress()
@@ -112,6 +113,9 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
         problem = None
         if task.tip is None:
             problem = f"branch {short_branch(task.branch)} is missing"
+        elif (off := task.off_branch()) is not None:
+            problem = (f"its worktree has {off} checked out, not {short_branch(task.branch)}: "
+                       "`dispatch doctor` says how to bring it back")
         elif task.worktree is None or not task.worktree_exists:
             problem = "worktree is missing"
         elif plan_problem:

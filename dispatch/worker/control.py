@@ -15,7 +15,7 @@ from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime, usage
-from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, short_branch
+from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted, short_branch
 from dispatch.worker import launch as launching
 
 
@@ -58,6 +58,7 @@ def start_worker(
 
     if task.worktree is None or not task.worktree_exists:
         raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
+    refuse_switched(task, "start its worker")
     worktree = task.worktree.path
     plan = read_plan_file(worktree / PLAN)
     previous = runtime.read_worker(repo, task.id) or {}
@@ -124,8 +125,10 @@ def set_budget(repo: Repo, task_id: str, *, seconds: float | None, cost: float |
 
 def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
-    get_task(repo, cfg, task_id)
+    task = get_task(repo, cfg, task_id)
     data = runtime.read_worker(repo, task_id)
+    if data is not None and runtime.worker_state(data) == "lost" and runtime.is_alive(data.get("pid"), data.get("pid_start")):
+        return _stop_orphan(repo, cfg, task, data)
     if data is None or not runtime.is_working(data):
         raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
     runtime.update_worker(repo, task_id, stopped=True)
@@ -147,6 +150,33 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
         time.sleep(0.05)
     events.append(repo, task_id, "stopped")
     return runtime.read_worker(repo, task_id) or {}
+
+
+def _stop_orphan(repo: Repo, cfg: Config, task: TaskRef, data: dict[str, Any]) -> dict[str, Any]:
+    """Stop a worker whose supervisor died, and do the supervisor's part: commit what it left, record the end."""
+    from dispatch import clock
+
+    pid, start = int(data["pid"]), data.get("pid_start")
+    runtime.update_worker(repo, task.id, stopped=True)
+    code = -signal.SIGTERM
+    _signal_groups([pid], signal.SIGTERM)
+    deadline = time.monotonic() + float(cfg["stop_grace"])
+    while time.monotonic() < deadline and runtime.is_alive(pid, start):
+        time.sleep(0.05)
+    if runtime.is_alive(pid, start):
+        code = -signal.SIGKILL
+        _signal_groups([pid], signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and runtime.is_alive(pid, start):
+            time.sleep(0.05)
+    saved = None
+    if task.worktree is not None and task.worktree_exists:
+        saved = save_uncommitted(task.worktree.path, code)
+    data = runtime.update_worker(repo, task.id, phase="exited", exit_code=None, lost=True, saved=saved,
+                                 exited=clock.iso(clock.now()))
+    events.append(repo, task.id, "exited", code=None, state="stopped", reason="supervisor lost", saved=saved)
+    events.append(repo, task.id, "stopped")
+    return data
 
 
 def _alive(data: dict[str, Any]) -> bool:

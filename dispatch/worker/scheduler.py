@@ -14,6 +14,7 @@ from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
 from dispatch.task.model import (
+    NOTES,
     PLAN,
     QUESTIONS,
     TASK_FILES,
@@ -149,10 +150,14 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
             )
         onto = git.commit_tree(repo.root, merge.tree, [onto, part], f"dispatch: stack {', '.join(after)} for {task.id}\n")
     plan.set_meta("stacked_on", onto)
-    blobs = [git.out(["hash-object", "-w", "--stdin"], cwd=repo.root, input=text)
-             for text in (plan.render(), (wt / QUESTIONS).read_text(encoding="utf-8"))]
-    files = git.out(["mktree"], cwd=repo.root,
-                    input=f"100644 blob {blobs[0]}\tPLAN.md\n100644 blob {blobs[1]}\tQUESTIONS.md\n")
+    texts = {"PLAN.md": plan.render(), "QUESTIONS.md": (wt / QUESTIONS).read_text(encoding="utf-8")}
+    if (wt / NOTES).is_file():  # the dispatcher's notes go along (the reset below would drop them)
+        texts["NOTES.md"] = (wt / NOTES).read_text(encoding="utf-8")
+    listing = "".join(
+        f"100644 blob {git.out(['hash-object', '-w', '--stdin'], cwd=repo.root, input=text)}\t{name}\n"
+        for name, text in sorted(texts.items())
+    )
+    files = git.out(["mktree"], cwd=repo.root, input=listing)
     tree = git.tree_without(repo.root, onto, TASK_FILES, put=files)
     commit = git.commit_tree(repo.root, tree, [onto], f"dispatch: plan {task.id} on {', '.join(after)}\n")
     # Nothing but the task files differs in the worktree, and the new commit carries them.

@@ -43,14 +43,29 @@ def _read_located(repo: Repo, offset: int) -> tuple[list[tuple[dict[str, Any], i
     end = data.rfind(b"\n") + 1  # a line still being written is read next time
     found, start = [], offset
     for raw in data[:end].splitlines(keepends=True):
-        try:
-            event = json.loads(raw)
-        except ValueError:
-            event = None  # a torn line from a crash: skip it, never stop reading
+        event = _parse_line(raw)
         if isinstance(event, dict):
             found.append((event, start))
         start += len(raw)
     return found, offset + end
+
+
+def _parse_line(raw: bytes) -> object:
+    """One event line; a torn line from a crash is skipped, never stops the reading.
+
+    A log written before appends started on a fresh line may hold a torn line with the next event glued
+    to its end: that event is kept, the torn part skipped."""
+    try:
+        return json.loads(raw)
+    except ValueError:
+        pass
+    at = raw.find(b'{"', 1)
+    while at != -1:
+        try:
+            return json.loads(raw[at:])
+        except ValueError:
+            at = raw.find(b'{"', at + 1)
+    return None
 
 
 def _at_line_start(f: BinaryIO, offset: int) -> bool:
