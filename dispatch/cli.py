@@ -60,11 +60,11 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch import queue
+    from dispatch.worker import queue, scheduler
 
     if queue.has_work(session[0]):
         try:
-            queue.advance(*session)
+            scheduler.advance(*session)
         except DispatchError as e:
             print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 
@@ -78,6 +78,24 @@ def confirm(question: str, yes: bool) -> None:
     answer = input(f"{question}? [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise DispatchError("nothing done: not confirmed")
+
+
+def folder_holding_cwd(folders: list[Path | None]) -> Path | None:
+    """The one of FOLDERS the current directory is in: a command about to remove it says so after."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        return None
+    for folder in folders:
+        if folder is not None and (here == folder.resolve() or folder.resolve() in here.parents):
+            return folder
+    return None
+
+
+def say_if_removed(folder: Path | None, repo_root: Path) -> None:
+    """The shell that ran us sits in a folder that no longer exists: say where to go."""
+    if folder is not None and not folder.exists():
+        print(f"  your shell is in {folder}, which is removed now: `cd {repo_root}`")
 
 
 def read_input(value: str, option: str) -> str:
@@ -121,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("dispatch: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - the one place a bug becomes exit code 3 and a crash log
         if type(e).__name__ == "Abort":  # click's Ctrl-C at a prompt
             print("dispatch: interrupted", file=sys.stderr)
             return 130
@@ -162,3 +180,6 @@ def load_commands(argv: list[str]) -> None:
     modules = [COMMANDS[name]] if name in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in modules:
         importlib.import_module(f"dispatch.commands.{module}")
+    from dispatch import helpstyle
+
+    helpstyle.apply(app)

@@ -14,7 +14,7 @@ def now() -> float:
         try:
             return float(pinned)
         except ValueError:
-            return datetime.fromisoformat(pinned.replace("Z", "+00:00")).timestamp()
+            return datetime.fromisoformat(pinned).timestamp()
     return time.time()
 
 
@@ -23,7 +23,7 @@ def iso(seconds: float) -> str:
 
 
 def parse_iso(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(text).timestamp()
 
 
 def age(seconds: float, *, at: float | None = None) -> str:

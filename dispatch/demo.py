@@ -12,8 +12,10 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
+
+from dispatch.scripted import item_forms_text
 
 TASKS = [
     ("Add a greeting module", ["Write `greet.py`", "Write `test_greet.py`"]),
@@ -28,7 +30,7 @@ class DemoError(Exception):
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    return subprocess.run(argv, check=False, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
 
 
 def _scratch_repo(parent: Path) -> Path:
@@ -61,7 +63,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
     env = {**os.environ, "DISPATCH_SCRIPTED_DELAY": str(delay), "NO_COLOR": "1"}
     env.pop("DISPATCH_TASK", None)
 
-    def dispatch(*args: str, show: bool = True) -> Iterator[str]:
+    def dispatch(*args: str, show: bool = True) -> Generator[str, None, str]:
         shown = " ".join(_quote(a) for a in args)
         if show:
             yield f"  $ dispatch {shown}"
@@ -79,6 +81,8 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
 
     yield "\n1. Hand out three tasks. Each gets its own branch, a worktree beside the repository"
     yield "   and a checklist; its worker starts in the background and `new` returns at once."
+    yield "   The scripted worker reads these forms in an item (`dispatch models` lists them too):"
+    yield item_forms_text("     ")
     ids = []
     for title, items in TASKS:
         args = ["new", title, "--model", "scripted", "--json"]
@@ -133,7 +137,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
     yield from dispatch("status")
 
     yield f"\nThe scratch repository is yours to look at: cd {repo}"
-    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs ID` shows a worker's output."
+    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs {ids[1]}` shows a worker's output."
 
 
 def _quote(text: str) -> str:

@@ -56,6 +56,7 @@ def run(
     try:
         proc = subprocess.run(
             argv,
+            check=False,
             cwd=cwd,
             input=input,
             capture_output=True,
@@ -220,6 +221,7 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
     proc = subprocess.run(
         ["git", "cat-file", "--batch"],
+        check=False,
         cwd=cwd,
         input="".join(f"{s}\n" for s in specs).encode(),
         capture_output=True,
@@ -227,7 +229,8 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     )
     if proc.returncode != 0:
         raise GitError(["cat-file", "--batch"], proc.returncode, "", proc.stderr.decode(errors="replace"))
-    data, pos, result = proc.stdout, 0, {}
+    data, pos = proc.stdout, 0
+    result: dict[str, str | None] = {}
     for spec in specs:
         end = data.index(b"\n", pos)
         header = data[pos:end].split(b" ")
@@ -318,13 +321,24 @@ def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
     return merges
 
 
-def tree_without(cwd: Path, commit: str, name: str) -> str:
-    """The tree of COMMIT without its top-level entry NAME, written as an object."""
+def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
+    """The tree of COMMIT without its top-level entry NAME (or with the tree PUT there), written as an object."""
     entries = zsplit(run(["ls-tree", "-z", commit], cwd=cwd).stdout)
     kept = [e for e in entries if e.split("\t", 1)[1] != name]
-    if len(kept) == len(entries):
+    if len(kept) == len(entries) and put is None:
         return out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd)
+    if put is not None:
+        kept.append(f"040000 tree {put}\t{name}")
     return out(["mktree", "-z"], cwd=cwd, input="".join(f"{e}\0" for e in kept))
+
+
+def commit_without(cwd: Path, commit: str, name: str, message: str) -> str:
+    """COMMIT plus a last commit that removes its top-level entry NAME (COMMIT itself when it has none);
+    an object only, no ref moves."""
+    tree = tree_without(cwd, commit, name)
+    if tree == out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd):
+        return commit
+    return commit_tree(cwd, tree, [commit], message)
 
 
 def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:

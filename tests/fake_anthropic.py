@@ -51,10 +51,11 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 Block = dict[str, Any]
@@ -114,7 +115,7 @@ class Conversation:
                     raise ValueError(f"bad block in script (want text or tool_use): {block!r}")
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "Conversation":
+    def from_json(cls, obj: dict[str, Any]) -> Conversation:
         return cls(match=obj.get("match", ""), turns=obj.get("turns", []))
 
 
@@ -124,7 +125,7 @@ class Script:
     usage: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_USAGE))
 
     @classmethod
-    def from_json(cls, obj: Any) -> "Script":
+    def from_json(cls, obj: Any) -> Script:
         if isinstance(obj, list):
             obj = {"conversations": obj}
         usage = dict(DEFAULT_USAGE)
@@ -132,7 +133,7 @@ class Script:
         return cls([Conversation.from_json(c) for c in obj.get("conversations", [])], usage)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Script":
+    def load(cls, path: str | Path) -> Script:
         return cls.from_json(json.loads(Path(path).read_text()))
 
     def to_json(self) -> dict[str, Any]:
@@ -367,7 +368,7 @@ def side_answer(body: dict[str, Any]) -> str:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -451,7 +452,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         return 200
 
-    def _respond(self, fake: "FakeAnthropic", kind: str, body: Any, entry: dict[str, Any]) -> int:
+    def _respond(self, fake: FakeAnthropic, kind: str, body: Any, entry: dict[str, Any]) -> int:
         if kind in ("agent", "side"):
             if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
                 return self._json(400, {"type": "error", "error": {"type": "invalid_request_error", "message": "messages: field required"}})
@@ -482,7 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    fake: "FakeAnthropic"
+    fake: FakeAnthropic
 
 
 class FakeAnthropic:
@@ -506,7 +507,7 @@ class FakeAnthropic:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> "FakeAnthropic":
+    def start(self) -> FakeAnthropic:
         self._httpd = _Server(("127.0.0.1", self._port), _Handler)
         self._httpd.fake = self
         if self.log_path:
@@ -522,10 +523,10 @@ class FakeAnthropic:
             self._httpd.server_close()
             self._httpd = None
 
-    def __enter__(self) -> "FakeAnthropic":
+    def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _record(self, entry: dict[str, Any]) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatch import backends, config
-from dispatch.backends import Launch
+from dispatch import config
+from dispatch.config import backends
+from dispatch.config.backends import Launch
 from dispatch.errors import DispatchError
 
 

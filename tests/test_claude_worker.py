@@ -7,11 +7,18 @@ import os
 from pathlib import Path
 
 import pytest
-
 from claude_cli import INSTALL_HINT, claude_env, find_claude
 from conftest import dispatch, git
-from fake_anthropic import Conversation, FakeAnthropic, Script, read_log, text, tool_results, tool_use
-from test_workers import state_is, task_status, wait_for, worker_json
+from fake_anthropic import (
+    Conversation,
+    FakeAnthropic,
+    Script,
+    read_log,
+    text,
+    tool_results,
+    tool_use,
+)
+from test_workers import task_status, wait_for, worker_json
 
 CLAUDE = find_claude()
 needs_claude = pytest.mark.skipif(CLAUDE is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
@@ -80,11 +87,11 @@ def test_claude_worker_edits_ticks_and_commits(repo: Path, tmp_path: Path) -> No
         "run 1: model sonnet on backend claude",
         "· init (model claude-sonnet-5-5)",
         "says: I will start.",
-        'Bash: pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt && echo '
-        '"$BASH_MAX_TIMEOUT_MS" > .git-ignored-timeout',
+        ('Bash: pwd > where.txt && echo "$DISPATCH_TASK" >> where.txt && echo hello > greeting.txt && echo '
+        '"$BASH_MAX_TIMEOUT_MS" > .git-ignored-timeout'),
         "got: (Bash completed with no output)",
-        "Bash: sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md && git add -A && "
-        "git commit -qm 'Add the greeting'",
+        ("Bash: sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md && git add -A && "
+        "git commit -qm 'Add the greeting'"),
         "got: (Bash completed with no output)",
         "says: Every item is done.",
         "· result: success, 3 turns, $0.0012",

@@ -16,8 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from claude_cli import INSTALL_HINT, claude_env, find_claude  # noqa: E402
-from fake_anthropic import (  # noqa: E402
+from claude_cli import INSTALL_HINT, claude_env, find_claude
+from fake_anthropic import (
     FINAL_TEXT,
     Conversation,
     FakeAnthropic,

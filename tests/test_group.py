@@ -62,7 +62,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           greet-scripted  scripted on scripted  <tmp>/work/app.dispatch/greet-scripted
           greet-fast      fast on scripted      <tmp>/work/app.dispatch/greet-fast
           greet-variant   variant on variant    <tmp>/work/app.dispatch/greet-variant
-          `dispatch review greet` compares them; `dispatch pick ID` lands one and discards the others
+          `dispatch review greet` compares them; `dispatch pick greet-scripted` lands that one and discards the others (any of them will do)
         """)
     ids = ("greet-fast", "greet-scripted", "greet-variant")
     wait_for(lambda: all(worker_json(repo, t).get("phase") == "exited" for t in ids), message="three workers")
@@ -90,7 +90,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
         same letter, same content; - not changed
         agree on 1 file: bye.txt; differ on 2: extra.txt, hello.txt
 
-        `dispatch review ID` shows one; `dispatch pick ID` lands it and discards the others
+        `dispatch review greet-fast` shows one candidate; `dispatch pick greet-fast` lands it and discards the others (any candidate's id will do)
         """)
     data = json.loads(dispatch("review", "greet", "--json", cwd=repo).out)["group"]
     assert (data["id"], data["agree"], data["differ"]) == ("greet", ["bye.txt"], ["extra.txt", "hello.txt"])
@@ -115,7 +115,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           removed its worktree and branch; `dispatch restore greet-variant` brings them back
         discarded greet-fast: saved as refs/dispatch/trash/greet-fast ({trash["greet-fast"]})
         discarded greet-scripted: saved as refs/dispatch/trash/greet-scripted ({trash["greet-scripted"]})
-          `dispatch restore ID` brings one back
+          `dispatch restore greet-fast` or `dispatch restore greet-scripted` brings one back
         """)
     assert git(repo, "ls-tree", "-r", "--name-only", "main") == "README.md\nbye.txt\nextra.txt\nhello.txt\nsrc/app.py"
     assert git(repo, "show", "main:hello.txt") == "Hi from the variant\nWrite `hello.txt`"
@@ -147,7 +147,7 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
           TASK           WORKER       WORKTREE
           work-scripted  not started  <tmp>/work/app.dispatch/work-scripted
           work-zz        not started  <tmp>/work/app.dispatch/work-zz
-          `dispatch review work` compares them; `dispatch pick ID` lands one and discards the others
+          `dispatch review work` compares them; `dispatch pick work-scripted` lands that one and discards the others (any of them will do)
         """)
     assert dispatch("new", "Work X", "--item", "x", "--no-start", cwd=repo).code == 0
     r = dispatch("status", cwd=repo, tmp=tmp_path)
@@ -214,8 +214,8 @@ def test_models_named_twice_or_alike_are_refused(repo: Path) -> None:
     r = dispatch("new", "Twice", "--model", "opus", "--models", "sonnet,opus", cwd=repo)
     assert (r.code, r.out, r.err) == (2, "", "dispatch: model `opus` is named twice: a group runs each model once\n")
     r = dispatch("new", "Alike", "--models", "gpt-5.4,gpt-5-4", cwd=repo)
-    assert (r.code, r.err) == (2, "dispatch: models `gpt-5.4` and `gpt-5-4` would both make tasks `<id>-gpt-5-4`: "
-                                  "give one of them an alias (`dispatch models alias NAME --model M`)\n")
+    assert (r.code, r.err) == (2, ("dispatch: models `gpt-5.4` and `gpt-5-4` would both make tasks `<id>-gpt-5-4`: "
+                                  "give one of them an alias (`dispatch models alias NAME --model M`)\n"))
     r = dispatch("new", "Taken", "--id", "greet", "--models", "a,b", "--no-start", cwd=repo)
     assert r.code == 0
     r = dispatch("new", "Again", "--id", "greet", "--models", "c,d", "--no-start", cwd=repo)
@@ -237,14 +237,14 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     r = dispatch("pick", "nope", "--yes", cwd=repo)
     assert (r.code, r.err) == (1, "dispatch: no task `nope`: `dispatch status` lists the tasks\n")
     r = dispatch("pick", "race-scripted", "--yes", cwd=repo)
-    assert (r.code, r.out, r.err) == (1, "", "dispatch: the worker of `race-slow` is still running: stop it with "
-                                             "`dispatch stop race-slow`, then pick race-scripted\n")
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: the worker of `race-slow` is still running: stop it with "
+                                             "`dispatch stop race-slow`, then pick race-scripted\n"))
     r = dispatch("pick", "race-slow", "--yes", cwd=repo)
-    assert (r.code, r.err) == (1, "dispatch: the worker of `race-slow` is still running: stop it with "
-                                  "`dispatch stop race-slow`, then land it\n")
+    assert (r.code, r.err) == (1, ("dispatch: the worker of `race-slow` is still running: stop it with "
+                                  "`dispatch stop race-slow`, then land it\n"))
     r = dispatch("review", "race", "--stat", cwd=repo)
-    assert (r.code, r.err) == (2, "dispatch: `race` is a group: --stat, --patch and --files are for one of its tasks "
-                                  "(race-scripted, race-slow)\n")
+    assert (r.code, r.err) == (2, ("dispatch: `race` is a group: --stat, --patch and --files are for one of its tasks "
+                                  "(race-scripted, race-slow)\n"))
     assert snapshot(repo) == before
 
     r = dispatch("stop", "race-slow", cwd=repo)
@@ -252,9 +252,9 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     wait_for(lambda: ("race-slow", "exited") in [(e["task"], e["kind"]) for e in events(repo)], message="the exit")
     before = snapshot(repo)
     r = dispatch("pick", "race-scripted", cwd=repo)  # no terminal to confirm on, no --yes
-    assert (r.code, r.out, r.err) == (1, "", "dispatch: landing race-scripted on main by squash, then discarding "
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: landing race-scripted on main by squash, then discarding "
                                              "race-slow (saved to the trash) needs confirmation and there is no "
-                                             "terminal to ask on: pass --yes\n")
+                                             "terminal to ask on: pass --yes\n"))
     assert snapshot(repo) == before
     r = dispatch("pick", "race-scripted", "--yes", "--strategy", "merge", cwd=repo)
     assert (r.code, r.err) == (0, "")

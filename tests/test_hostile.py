@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import dispatch, git, snapshot
-from dispatch.plan import parse_plan
-from dispatch.questions import parse_questions
+
+from dispatch.task.plan import parse_plan
+from dispatch.task.questions import parse_questions
 
 SHELLY = [
     "$(touch PWNED)", "`touch PWNED`", "; touch PWNED", "| touch PWNED &&", "' \" \\ $HOME ${IFS} *",
@@ -66,7 +66,7 @@ def test_questions_and_answers_are_kept_literally(repo: Path, tmp_path: Path, te
         time.sleep(0.05)
     assert qs[0]["text"] == text.strip()
     assert dispatch("answer", "ask-things", "-", cwd=repo, input=text).code == 0
-    out, err = ask.communicate(timeout=30)
+    out, _err = ask.communicate(timeout=30)
     assert (ask.returncode, out) == (0, text.strip() + "\n")
     q = parse_questions((wt / ".dispatch" / "QUESTIONS.md").read_text()).questions[0]
     assert (q.text, q.answer) == (text.strip(), text.strip())

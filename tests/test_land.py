@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import dispatch, git, snapshot
 
-from dispatch import config, land, runtime
+from dispatch import config
 from dispatch.errors import DispatchError
+from dispatch.land import merge as land
 from dispatch.repo import open_repo
+from dispatch.task import runtime
 
 
 def _task(repo: Path, title: str, files: dict[str, str], *, base: str | None = None) -> Path:
@@ -212,8 +214,8 @@ def test_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
         return r.code, r.err
 
     assert refused("merge", "fix-it") == (
-        1, "dispatch: landing fix-it on main by squash needs confirmation and there is no terminal to ask on: "
-        "pass --yes\n"
+        1, ("dispatch: landing fix-it on main by squash needs confirmation and there is no terminal to ask on: "
+        "pass --yes\n")
     )
     assert refused("merge", "fix-it", "--strategy", "octopus", "--yes") == (
         2, "dispatch: unknown strategy `octopus`: use one of squash, merge, rebase, ff\n"
@@ -285,6 +287,7 @@ def test_clean_prunes_deleted_worktrees_and_removes_merged_tasks(repo: Path, tmp
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         pruned the worktree entry of <tmp>/work/app.dispatch/lost-folder (its folder was deleted)
+          task lost-folder keeps its branch: `dispatch doctor --fix` checks it out there again, `dispatch discard lost-folder` drops it
         removed merged-by-hand: merged; `dispatch restore merged-by-hand` brings it back
         """)
     assert not merged.exists()

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import dispatch, git, snapshot
-from dispatch import runtime
-from dispatch.plan import parse_plan
+
+from dispatch.task import runtime
+from dispatch.task.plan import parse_plan
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60.0, message: str = "condition") -> Any:
@@ -135,7 +135,6 @@ def _dangling_commits(repo: Path) -> list[str]:
 def _run_to_exit(repo: Path, title: str, model: str) -> None:
     r = dispatch("new", title, "--model", model, "--item", "work", cwd=repo)
     assert r.code == 0, r.err
-    task_id = title.lower()
     # The supervisor records the exit in worker.json, then in the events log: wait for the event.
     log = repo / ".git" / "dispatch" / "events.jsonl"
     wait_for(lambda: '"kind": "exited"' in log.read_text(), message="the exited event")
@@ -430,10 +429,10 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
     request.addfinalizer(busy.kill)
     name = Path(f"/proc/{busy.pid}/comm").read_text().strip()
     r = dispatch("rebase", "locked", cwd=repo, tmp=tmp_path)
-    assert (r.code, r.err) == (1,
+    assert (r.code, r.err) == (1, (
         f"dispatch: `git rebase main` failed: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works in "
         "<tmp>/work/app.dispatch/locked: let it finish, then retry; delete the file "
-        "(`rm <tmp>/work/app/.git/worktrees/locked/index.lock`) only if no git runs there\n")
+        "(`rm <tmp>/work/app/.git/worktrees/locked/index.lock`) only if no git runs there\n"))
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         f"problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works "

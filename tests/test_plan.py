@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.errors import DispatchError
-from dispatch.plan import (
+from dispatch.task.plan import (
     MARKS,
     Item,
     Plan,
@@ -661,7 +661,7 @@ def test_any_text_that_parses_renders_back_unchanged(text: str) -> None:
 @FAST
 @given(plans(), st.data())
 def test_set_mark_changes_exactly_one_line(case: tuple[str, Model], data: st.DataObject) -> None:
-    text, model = case
+    text, _model = case
     plan = parse_plan(text)
     before = plan.items
     if not before:
@@ -694,7 +694,7 @@ def test_set_mark_changes_exactly_one_line(case: tuple[str, Model], data: st.Dat
 @FAST
 @given(plans(), st.text().filter(lambda s: s.strip() != ""))
 def test_add_note_inserts_lines_and_keeps_all_others(case: tuple[str, Model], note: str) -> None:
-    text, model = case
+    text, _model = case
     plan = parse_plan(text)
     before = plan.items
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dispatch.errors import DispatchError
-from dispatch.questions import Question, QuestionsError, parse_questions
+from dispatch.task.questions import Question, QuestionsError, parse_questions
 
 FAST = settings(max_examples=200, deadline=None)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.questions import parse_questions
+from dispatch.task.questions import parse_questions
 
 
 def _task_with_every_kind_of_change(repo: Path) -> Path:

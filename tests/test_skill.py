@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, dispatch
 
 SKILL = ROOT / "skill" / "dispatch"

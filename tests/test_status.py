@@ -9,7 +9,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.questions import parse_questions
+from dispatch.task.questions import parse_questions
 
 
 def _new(repo: Path, title: str, *items: str) -> Path:
@@ -41,7 +41,7 @@ def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
     _tick(failed, "- [ ] try", "- [!] try — tests do not build")
     broken = _new(repo, "Broken task")
     shutil.rmtree(broken)
-    merged = _new(repo, "Merged task", "x")
+    _new(repo, "Merged task", "x")
     git(repo, "merge", "-q", "--no-ff", "-m", "merge it", "dispatch/merged-task")
 
     r = dispatch("status", cwd=repo, tmp=tmp_path)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from conftest import dispatch, git
 
-from dispatch.questions import parse_questions
+from dispatch.task.questions import parse_questions
 
 CSI = re.compile(r"\x1b\[([0-9;?]*)([A-Za-z])")
 
@@ -101,14 +101,14 @@ class Terminal:
 def test_watch_without_a_terminal_is_refused(repo: Path) -> None:
     r = dispatch("status", "--watch", cwd=repo)
     assert (r.code, r.out, r.err) == (
-        1, "", "dispatch: status --watch redraws a terminal, and stdout is not one: use `dispatch wait`, "
-               "which blocks until a task needs you\n",
+        1, "", ("dispatch: status --watch redraws a terminal, and stdout is not one: use `dispatch wait`, "
+               "which blocks until a task needs you\n"),
     )
     r = dispatch("status", "--interval", "2", cwd=repo)
     assert (r.code, r.err) == (2, "dispatch: --interval goes with --watch\n")
     r = dispatch("status", "--watch", "--json", cwd=repo)
-    assert (r.code, r.err) == (2, "dispatch: --watch draws for people: `dispatch status --json` prints once, "
-                                  "`dispatch wait` blocks until there is news\n")
+    assert (r.code, r.err) == (2, ("dispatch: --watch draws for people: `dispatch status --json` prints once, "
+                                  "`dispatch wait` blocks until there is news\n"))
 
 
 def _ask(wt: Path, question: str) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import dispatch, git, snapshot
 
 FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
@@ -136,7 +135,7 @@ def test_stop_saves_the_edit_and_resume_continues(repo: Path, tmp_path: Path) ->
     wait_for(state_is(repo, "slow", "done"), message="slow to be done")
     assert worker_json(repo, "slow")["run"] == 2
     # The supervisor records the state before its exit event: wait for the event, not the state.
-    kinds = lambda: [e["kind"] for e in events(repo) if e["task"] == "slow"]  # noqa: E731
+    kinds = lambda: [e["kind"] for e in events(repo) if e["task"] == "slow"]
     wait_for(lambda: kinds().count("exited") == 2, message="the second run's exit event")
     # `stop` and the supervisor's own exit record race; either order is one stop.
     assert kinds() in (

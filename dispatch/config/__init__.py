@@ -1,0 +1,431 @@
+"""Layered configuration: defaults < ~/.dispatch/config.yaml < user config < repository `.dispatch.toml` < flags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dispatch.errors import DispatchError
+
+REPO_FILE = ".dispatch.toml"
+DEFAULT = "default"
+FLAG = "flag"
+
+# Scalar keys: name -> (type, default).
+SCALARS: dict[str, tuple[type, Any]] = {
+    "default_model": (str, ""),
+    "worktree_root": (str, ""),
+    "branch_prefix": (str, "dispatch/"),
+    "lock_timeout": (float, 60.0),
+    "ask_timeout": (float, 600.0),
+    "stop_grace": (float, 10.0),
+    "merge_strategy": (str, "squash"),
+    "max_running": (int, 0),
+    "budget_time": (float, 0.0),
+    "budget_cost": (float, 0.0),
+}
+CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff")}
+LISTS = ("copy", "setup")
+# Table name -> the fields each of its entries may have.
+TABLES: dict[str, tuple[str, ...]] = {
+    "backends": ("command", "env", "unset"),
+    "models": ("backend",),
+    "aliases": ("model", "prompt"),
+}
+
+# The built-in backends: each agent CLI's non-interactive, auto-approving command line, run
+# with the worktree as cwd. Flags checked against each CLI's documentation (2026):
+# - claude: stream-json in print mode needs --verbose; CLAUDECODE and CLAUDE_CODE_ENTRYPOINT,
+#   inherited from a host Claude Code session, would make the worker refuse to start.
+# - codex: `--full-auto` is deprecated and means the workspace-write sandbox, which keeps `.git`
+#   read-only and a linked worktree's git dir outside the workspace, so the worker could not
+#   commit or `dispatch ask`; bypassing the sandbox is Codex's equivalent of claude's flag.
+# - cursor (`agent`): --trust accepts the new worktree without a prompt (headless runs need it).
+# - gemini: --approval-mode yolo replaces the deprecated --yolo; an untrusted folder would force
+#   it back to `default`, hence GEMINI_CLI_TRUST_WORKSPACE.
+# - aider: --no-check-update, or --yes-always would also say yes to installing an update.
+# - opencode: --auto approves every permission request not explicitly denied.
+BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
+    "claude": {
+        "command": ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions",
+                    "--output-format", "stream-json", "--verbose"],
+        "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
+    },
+    "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
+                          "--model", "{model}", "{prompt}"]},
+    "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
+                           "--model", "{model}", "{prompt}"]},
+    "gemini": {
+        "command": ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}",
+                    "--prompt", "{prompt}"],
+        "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
+    },
+    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message",
+                          "{prompt}"]},
+    "opencode": {"command": ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]},
+    # dispatch's own scripted worker (no AI): it reads the prompt on stdin.
+    "scripted": {"command": ["{python}", "-m", "dispatch.scripted"]},
+}
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def user_config_path() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "dispatch" / "config.toml"
+
+
+def legacy_config_path() -> Path:
+    """The original /dispatch skill's config, read for compatibility."""
+    return Path.home() / ".dispatch" / "config.yaml"
+
+
+def toml_key(part: str) -> str:
+    """One segment of a dotted key, quoted as TOML needs (`models."gpt-5.4".backend`)."""
+    if _BARE_KEY.match(part):
+        return part
+    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dotted(*parts: str) -> str:
+    return ".".join(toml_key(p) for p in parts)
+
+
+@dataclass
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+    # Where each leaf value came from, by dotted key: "default", a file path, or "flag".
+    sources: dict[str, str] = field(default_factory=dict)
+    # Layers read, lowest precedence first, and the sha256 of each file's content as read.
+    layers: list[str] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)
+    repo_file: Path | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def _sources_under(self, key: str) -> list[str]:
+        return [s for k, s in self.sources.items() if k == key or k.startswith(key + ".")]
+
+    def source_path(self, key: str) -> Path | None:
+        """The file KEY (a leaf, or a table such as `backends.x`) came from; None for defaults and flags."""
+        ranked = sorted(self._sources_under(key), key=lambda s: self.layers.index(s) if s in self.layers else -1)
+        source = ranked[-1] if ranked else DEFAULT
+        return None if source in (DEFAULT, FLAG) else Path(source)
+
+    def from_repo(self, key: str) -> bool:
+        """Whether the repository file defines KEY or anything under it."""
+        return self.repo_file is not None and str(self.repo_file) in self._sources_under(key)
+
+    def flat(self) -> list[tuple[str, Any, str]]:
+        """Every leaf as (dotted key, value, source), sorted by key."""
+        rows: list[tuple[str, Any, str]] = []
+        for key in [*SCALARS, *LISTS]:
+            rows.append((key, self.values[key], self.sources[key]))
+        for table in TABLES:
+            for name, entry in self.values[table].items():
+                if not entry:
+                    rows.append((dotted(table, name), {}, self.sources[dotted(table, name)]))
+                for fieldname, value in entry.items():
+                    if isinstance(value, dict):
+                        for var, text in value.items():
+                            key = dotted(table, name, fieldname, var)
+                            rows.append((key, text, self.sources[key]))
+                    else:
+                        key = dotted(table, name, fieldname)
+                        rows.append((key, value, self.sources[key]))
+        return sorted(rows)
+
+    def _set(self, source: str, value: Any, *parts: str) -> None:
+        target = self.values
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = value
+        self.sources[dotted(*parts)] = source
+
+
+def _describe(value: Any) -> str:
+    kind = {dict: "table", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
+        type(value), type(value).__name__
+    )
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _wrong(label: str, key: str, expected: str, value: Any) -> DispatchError:
+    return DispatchError(f"{label}: key `{key}` must be {expected}, not {_describe(value)}")
+
+
+def _unknown(label: str, key: str) -> DispatchError:
+    return DispatchError(f"{label}: unknown key `{key}`: `dispatch config example` prints every key dispatch reads")
+
+
+def example_text() -> str:
+    """.dispatch.toml.example: beside the package in a checkout, inside it in a wheel (no clone needed)."""
+    here = Path(__file__).resolve().parent.parent  # the dispatch package
+    for candidate in (here / "dispatch.toml.example", here.parent / ".dispatch.toml.example"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    raise DispatchError(f".dispatch.toml.example is not shipped beside {here}: reinstall git-dispatch")
+
+
+def _scalar(label: str, key: str, value: Any) -> Any:
+    kind, _ = SCALARS[key]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise _wrong(label, key, {str: "a string", float: "a number", int: "an integer"}[kind], value)
+    if isinstance(value, (int, float)) and value < 0:
+        raise _wrong(label, key, "zero or more", value)
+    if key in CHOICES and value not in CHOICES[key]:
+        raise _wrong(label, key, "one of " + ", ".join(CHOICES[key]), value)
+    return value
+
+
+def _strings(label: str, key: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(label, key, "a list of strings", value)
+    return list(value)
+
+
+def _argv(label: str, key: str, value: Any) -> list[str]:
+    """A command: a list of strings, or a string split as a shell would (never run by one)."""
+    if isinstance(value, str):
+        try:
+            value = shlex.split(value)
+        except ValueError as e:
+            raise DispatchError(f"{label}: key `{key}` is not a valid command line: {e}") from None
+    elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _wrong(label, key, "a list of strings or a string", value)
+    if not value:
+        raise DispatchError(f"{label}: key `{key}` is an empty command")
+    return list(value)
+
+
+def _setup(label: str, value: Any) -> list[list[str]]:
+    if not isinstance(value, list):
+        raise _wrong(label, "setup", "a list of commands (each a string or a list of strings)", value)
+    return [_argv(label, f"setup[{i}]", command) for i, command in enumerate(value)]
+
+
+def _apply(cfg: Config, label: str, data: dict[str, Any]) -> None:
+    """Lay one layer's values over CFG, checking each as it goes."""
+    for key, value in data.items():
+        if key in SCALARS:
+            cfg._set(label, _scalar(label, key, value), key)
+        elif key == "copy":
+            cfg._set(label, _strings(label, key, value), key)
+        elif key == "setup":
+            cfg._set(label, _setup(label, value), key)
+        elif key in TABLES:
+            if not isinstance(value, dict):
+                raise _wrong(label, key, "a table", value)
+            for name, entry in value.items():
+                _apply_entry(cfg, label, key, str(name), entry)
+        else:
+            raise _unknown(label, key)
+
+
+def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> None:
+    if not isinstance(entry, dict):
+        raise _wrong(label, dotted(table, name), "a table", entry)
+    cfg.values[table].setdefault(name, {})
+    if not entry:  # `[models.x]` alone still says where the entry came from
+        cfg.sources.setdefault(dotted(table, name), label)
+    for fieldname, value in entry.items():
+        key = dotted(table, name, fieldname)
+        if fieldname not in TABLES[table]:
+            raise _unknown(label, key)
+        if fieldname == "command":
+            cfg._set(label, _argv(label, key, value), table, name, fieldname)
+        elif fieldname == "unset":
+            cfg._set(label, _strings(label, key, value), table, name, fieldname)
+        elif fieldname == "env":
+            if not isinstance(value, dict):
+                raise _wrong(label, key, "a table of strings", value)
+            for var, text in value.items():
+                if not isinstance(text, str):
+                    raise _wrong(label, dotted(table, name, fieldname, var), "a string", text)
+                cfg._set(label, text, table, name, fieldname, var)
+        elif not isinstance(value, str) or not value:
+            raise _wrong(label, key, "a non-empty string", value)
+        else:
+            cfg._set(label, value, table, name, fieldname)
+
+
+def _check(cfg: Config) -> None:
+    """What only the merged result can show: entries missing a field, models naming no backend."""
+    for table, required, what in (("backends", "command", "backend `{}` needs the command that runs it"),
+                                  ("aliases", "model", "alias `{}` needs the model it stands for")):
+        for name, entry in cfg.values[table].items():
+            if required not in entry:
+                key = dotted(table, name, required)
+                raise DispatchError(f"{cfg.source_path(dotted(table, name)) or FLAG}: key `{key}` is missing: "
+                                    + what.format(name))
+    for model, entry in cfg.values["models"].items():
+        backend = entry.get("backend")
+        if backend is not None and backend not in cfg.values["backends"]:
+            key = dotted("models", model, "backend")
+            known = ", ".join(sorted(cfg.values["backends"]))
+            raise DispatchError(f"{cfg.sources[key]}: key `{key}` names backend `{backend}`, which is not "
+                                f"defined: add a [backends.{toml_key(backend)}] table or use one of {known}")
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as e:
+        raise DispatchError(f"{path}: cannot read: {e.strerror}") from None
+
+
+def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
+    except tomllib.TOMLDecodeError as e:
+        raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
+
+
+# The original /dispatch skill's ~/.dispatch/config.yaml, two formats:
+#   (a) default + backends.<name>.command (a string) + models.<id>.backend + aliases.<name>.{model,prompt}
+#   (b) older: default + agents.<name>.command, each agent usable by name as a model.
+# Its SKILL.md ran a worker as `<command> [--model <id>] "$(cat prompt-file)"`: the prompt was the
+# last argument, and `--model <id>` was appended for the cursor and codex backends only (never for
+# claude, whose CLI picks its own model; never for an agent, whose command is complete). We keep
+# exactly that: `{prompt}` goes last, `--model {model}` before it for backends named cursor or codex.
+# `$(pwd)` (the worker's cwd) becomes `{worktree}`; a leading `env -u NAME` / `env NAME=VALUE`
+# becomes the backend's `unset` / `env`, so the command names the real CLI and no `env` runs.
+LEGACY_KEYS = ("default", "backends", "models", "aliases", "agents")
+LEGACY_MODEL_FLAG = ("cursor", "codex")
+
+
+def _parse_yaml(path: Path, raw: bytes) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise DispatchError(f"{path}: invalid YAML: {problem}{where}: fix the file or move it away") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DispatchError(f"{path}: must be a mapping of keys ({', '.join(LEGACY_KEYS)}), not {_describe(data)}")
+    return data
+
+
+def _from_legacy(label: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The legacy file's content in this config's terms."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        key = str(key)
+        if key not in LEGACY_KEYS:
+            raise DispatchError(f"{label}: unknown key `{key}`: the /dispatch skill's config has only "
+                                + ", ".join(LEGACY_KEYS))
+        if key == "default":
+            if not isinstance(value, str):
+                raise _wrong(label, key, "a model or alias name", value)
+            out["default_model"] = value
+            continue
+        if not isinstance(value, dict):
+            raise _wrong(label, key, "a mapping", value)
+        if key in ("models", "aliases"):
+            out.setdefault(key, {}).update({str(k): {} if v is None else v for k, v in value.items()})
+            continue
+        for name, entry in value.items():
+            name = str(name)
+            where = dotted(key, name)
+            if not isinstance(entry, dict):
+                raise _wrong(label, where, "a mapping with a `command`", entry)
+            extra = sorted(str(k) for k in entry if k != "command")
+            if extra:
+                raise DispatchError(f"{label}: unknown key `{dotted(key, name, extra[0])}`: "
+                                    "a /dispatch skill backend has only `command`")
+            if "command" not in entry:
+                raise DispatchError(f"{label}: key `{where}.command` is missing")
+            model_flag = key == "backends" and name in LEGACY_MODEL_FLAG
+            out.setdefault("backends", {})[name] = _legacy_backend(label, f"{where}.command", entry["command"], model_flag)
+            if key == "agents":
+                out.setdefault("models", {})[name] = {"backend": name}
+    return out
+
+
+def _legacy_backend(label: str, key: str, text: Any, model_flag: bool) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise _wrong(label, key, "a string", text)
+    argv = _argv(label, key, text)
+    env: dict[str, str] = {}
+    unset: list[str] = []
+    if argv[0] == "env":
+        i = 1
+        while i < len(argv):
+            arg = argv[i]
+            if arg in ("-u", "--unset") and i + 1 < len(argv):
+                unset.append(argv[i + 1])
+                i += 2
+            elif arg.startswith("--unset="):
+                unset.append(arg.partition("=")[2])
+                i += 1
+            elif "=" in arg and _ENV_NAME.match(arg.partition("=")[0]):
+                name, _, value = arg.partition("=")
+                env[name] = value
+                i += 1
+            else:
+                break
+        if i < len(argv) and not argv[i].startswith("-"):
+            argv = argv[i:]
+        else:  # an `env` option we do not know: keep the command as it is
+            env, unset = {}, []
+    argv = [re.sub(r"\$\(pwd\)|\$\{PWD\}|\$PWD\b", "{worktree}", arg) for arg in argv]
+    if model_flag and not any(arg == "--model" or arg.startswith("--model=") for arg in argv):
+        argv += ["--model", "{model}"]
+    backend: dict[str, Any] = {"command": [*argv, "{prompt}"]}
+    if env:
+        backend["env"] = env
+    if unset:
+        backend["unset"] = unset
+    return backend
+
+
+def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Config:
+    """Merge every layer; a malformed file raises one line naming it, the key and the problem."""
+    cfg = Config(layers=[DEFAULT])
+    defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
+    defaults.update(copy=[], setup=[], backends=BUILTIN_BACKENDS)
+    cfg.values.update({table: {} for table in TABLES})
+    _apply(cfg, DEFAULT, defaults)
+    files: list[tuple[Path, bool]] = [(legacy_config_path(), True), (user_config_path(), False)]
+    if repo_root is not None:
+        files.append((repo_root / REPO_FILE, False))
+    for path, legacy in files:
+        raw = _read(path)
+        if raw is None:
+            continue
+        label = str(path)
+        cfg.layers.append(label)
+        cfg.digests[label] = hashlib.sha256(raw).hexdigest()
+        if legacy:
+            _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))
+        else:
+            _apply(cfg, label, _parse_toml(path, raw))
+        if repo_root is not None and path == repo_root / REPO_FILE:
+            cfg.repo_file = path
+    if overrides:
+        cfg.layers.append(FLAG)
+        _apply(cfg, FLAG, overrides)
+    _check(cfg)
+    return cfg

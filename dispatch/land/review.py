@@ -1,0 +1,267 @@
+"""What a task did against the merge base with its base: commits, plan, answers, and the diff (via unidiff)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dispatch import git, output
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.repo import Repo
+from dispatch.task import runtime
+from dispatch.task.model import (
+    WITHOUT_TASK_FILES,
+    TaskRef,
+    get_task,
+    short_branch,
+)
+from dispatch.task.record import records
+
+if TYPE_CHECKING:
+    from unidiff.patch import PatchedFile
+
+MAX_COMMITS = 10  # the default view fits a screen
+
+
+@dataclass(frozen=True)
+class Work:
+    """A task as landing sees it: its plan, its tip, and its base resolved to a commit now."""
+
+    task: TaskRef
+    tip: str
+    title: str
+    description: str
+    items: list[tuple[str, str]]  # (mark, text)
+    questions_text: str | None
+    base: str  # as the plan names it: usually a branch
+    base_sha: str
+    after: tuple[str, ...] = ()  # the tasks it was queued after (`new --after`)
+    stacked_on: str | None = None  # the merge of their work it started from
+
+    @property
+    def id(self) -> str:
+        return self.task.id
+
+    @property
+    def worktree(self) -> Path | None:
+        return self.task.worktree.path if self.task.worktree_exists and self.task.worktree else None
+
+
+def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None) -> Work:
+    """The task as landing and review see it; INTO stands in for a base the plan no longer names."""
+    task = get_task(repo, cfg, task_id)
+    if task.worktree is None:
+        # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
+        trees = git.worktrees(repo.root)
+        rebasing = (w for w in trees if w.branch is None and git.rebasing_branch(w.path) == task.branch)
+        task = replace(task, worktree=next(rebasing, None))
+    if task.tip is None:
+        raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
+    record = records(repo, [task])[0]
+    plan, questions_text = record.plan, record.questions_text
+    if record.plan_text is None:
+        raise DispatchError(f"task `{task_id}` has no .dispatch/PLAN.md: `dispatch doctor` says how to repair it")
+    if plan is None:
+        raise DispatchError(f"{task_id}: .dispatch/PLAN.md: {record.plan_error}: fix the file by hand")
+    base = record.base or ""
+    base_sha = record.base_sha
+    if not record.base and not record.base_commit:
+        if into is None:
+            raise DispatchError(
+                f"the plan of `{task_id}` names no base (its front matter is unreadable): land it with "
+                "`--into BRANCH`; `dispatch doctor` says how to repair the plan"
+            )
+        base, base_sha = into, git.resolve_base(repo.root, into)
+    if not base or base_sha is None:
+        raise DispatchError(f"the base `{base}` of `{task_id}` is gone: name a branch with `--into`/`--onto`")
+    items = [(i.mark, i.text) for i in plan.items]
+    listed = plan.meta.get("after")
+    after = tuple(str(a) for a in listed) if isinstance(listed, list) else ()
+    stacked = str(plan.meta["stacked_on"]) if plan.meta.get("stacked_on") else None
+    title = plan.title or task_id
+    return Work(task, task.tip.sha, title, plan.description, items, questions_text, base, base_sha, after, stacked)
+
+
+@dataclass
+class Hunk:
+    source_start: int
+    source_length: int
+    target_start: int
+    target_length: int
+    section: str
+    lines: list[str]  # each with its "+", "-", " " or "\\" prefix
+
+
+@dataclass
+class FileChange:
+    path: str
+    old_path: str | None  # set for renames
+    status: str  # A added, M modified, D deleted, R renamed
+    binary: bool
+    old_mode: str | None
+    new_mode: str | None
+    added: int
+    removed: int
+    hunks: list[Hunk] = field(default_factory=list)
+    patch: str = ""
+
+
+@dataclass
+class Review:
+    id: str
+    title: str
+    branch: str
+    base: str
+    merge_base: str
+    tip: str
+    items: list[dict[str, str]]
+    commits: list[dict[str, Any]]
+    answered: list[dict[str, Any]]
+    uncommitted: int
+    files: list[FileChange]
+    usage: dict[str, Any] | None = None  # the workers' wall time, cost and tokens (see dispatch.usage.totals)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for f in data["files"]:
+            del f["patch"]
+        return data
+
+
+def review(repo: Repo, cfg: Config, task_id: str) -> Review:
+    from dispatch.task.questions import parse_questions
+
+    work = load_work(repo, cfg, task_id)
+    merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
+    if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip):
+        # A task queued after others started from their work: show only its own.
+        merge_base = work.stacked_on
+    log = git.out(["log", "--format=%H%x00%ct%x00%s", f"{merge_base}..{work.tip}"], cwd=repo.root)
+    commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
+    answered = []
+    if work.questions_text is not None:
+        answered = [
+            {"number": q.number, "question": q.text, "answer": q.answer}
+            for q in parse_questions(work.questions_text).questions if q.answer is not None
+        ]
+    uncommitted = len(git.status_porcelain(work.worktree)) if work.worktree else 0
+    return Review(
+        id=work.id, title=work.title, branch=short_branch(work.task.branch), base=work.base,
+        merge_base=merge_base, tip=work.tip, items=[{"mark": m, "text": t} for m, t in work.items],
+        commits=[{**c, "time": int(c["time"])} for c in commits], answered=answered,
+        uncommitted=uncommitted, files=diff_files(repo.root, merge_base, work.tip),
+        usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
+    )
+
+
+def diff_files(cwd: Path, old: str, new: str) -> list[FileChange]:
+    """The changes from OLD to NEW, task files left out, parsed with unidiff."""
+    text = git.run(
+        ["-c", "core.quotePath=false", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
+         "--src-prefix=a/", "--dst-prefix=b/", old, new, "--", *WITHOUT_TASK_FILES],
+        cwd=cwd,
+    ).stdout
+    # Undecodable bytes arrive as surrogates; make them printable (and JSON-safe) once, here.
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    from unidiff.patch import PatchSet  # only the commands that read diffs pay for it
+
+    return [_file_change(f) for f in PatchSet(text)]
+
+
+def _file_change(f: PatchedFile) -> FileChange:
+    info = {}
+    for line in f.patch_info or []:
+        key, _, value = line.rstrip("\n").rpartition(" ")
+        info[key] = value
+    status = "A" if f.is_added_file else "D" if f.is_removed_file else "R" if f.is_rename else "M"
+    old_path = f.source_file.removeprefix("a/") if f.is_rename else None
+    hunks = [
+        Hunk(h.source_start, h.source_length, h.target_start, h.target_length, h.section_header,
+             [f"{ln.line_type}{ln.value.rstrip(chr(10))}" for ln in h])
+        for h in f
+    ]
+    return FileChange(
+        path=f.path, old_path=old_path, status=status, binary=f.is_binary_file,
+        old_mode=info.get("old mode") or info.get("deleted file mode"),
+        new_mode=info.get("new mode") or info.get("new file mode"),
+        added=f.added, removed=f.removed, hunks=hunks, patch=str(f),
+    )
+
+
+# --- Rendering: plain text for people; the CLI decides colour ---
+
+_MARK = {" ": "[ ]", "x": "[x]", "X": "[x]", "?": "[?]", "!": "[!]"}
+
+
+def render(r: Review, *, mode: str, color: bool) -> str:
+    """MODE is "summary" (the default: summary and stat), "stat", "files" or "patch" (everything)."""
+    if mode == "files":
+        return "\n".join(f.path for f in r.files)
+    if mode == "stat":
+        return "\n".join(_stat(r.files, indent=""))
+    done = sum(1 for i in r.items if i["mark"] in "xX")
+    lines = [f"{r.id} — {r.title}" if r.title else r.id]
+    lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} on {r.base} since {r.merge_base[:7]}, "
+                 f"plan {done}/{len(r.items)} done")
+    if r.usage is not None:
+
+
+        lines.append(f"  workers: {output.usage_text(r.usage['seconds'], r.usage['cost_usd'], r.usage['tokens'])}")
+    if r.uncommitted:
+        lines.append(f"  {_n(r.uncommitted, 'uncommitted file')} in the worktree, not reviewed here")
+    if r.items:
+        lines += ["", "Checklist"] + [f"  {_MARK.get(i['mark'], '[ ]')} {i['text']}" for i in r.items]
+    if r.commits:
+        lines += ["", "Commits"] + [f"  {c['sha'][:7]}  {c['subject']}" for c in r.commits[:MAX_COMMITS]]
+        if len(r.commits) > MAX_COMMITS:
+            lines.append(f"  … {len(r.commits) - MAX_COMMITS} more (`dispatch show {r.id}` lists them all)")
+    if r.answered:
+        lines += ["", "Answered questions"]
+        for q in r.answered:
+            lines += [f"  Q{q['number']} {output.first_line(q['question'])}", f"     → {output.first_line(q['answer'])}"]
+    lines += ["", "Files" + (f" ({_totals(r.files)})" if r.files else ": no changes outside .dispatch/")]
+    lines += _stat(r.files, indent="  ")
+    if mode == "patch" and r.files:
+        lines += ["", _patch(r.files, color=color).rstrip("\n")]
+    return "\n".join(lines)
+
+
+def _stat(files: list[FileChange], *, indent: str) -> list[str]:
+    names = [f"{f.old_path} -> {f.path}" if f.old_path else f.path for f in files]
+    width = max((len(n) for n in names), default=0)
+    rows = []
+    for f, name in zip(files, names, strict=True):
+        counts = "binary" if f.binary else f"+{f.added} -{f.removed}"
+        mode = f", mode {f.old_mode} -> {f.new_mode}" if f.status == "M" and f.old_mode != f.new_mode else ""
+        rows.append(f"{indent}{f.status}  {name.ljust(width)}  {counts}{mode}")
+    return rows
+
+
+def _totals(files: list[FileChange]) -> str:
+    added, removed = sum(f.added for f in files), sum(f.removed for f in files)
+    return f"{_n(len(files), 'file')} changed, +{added} -{removed}"
+
+
+_COLORS = {"+": "\x1b[32m", "-": "\x1b[31m", "@": "\x1b[36m"}
+_BOLD, _RESET = "\x1b[1m", "\x1b[0m"
+
+
+def _patch(files: list[FileChange], *, color: bool) -> str:
+    text = "".join(f.patch for f in files)
+    if not color:
+        return text
+    out, in_header = [], True
+    for line in text.splitlines():
+        if line.startswith("diff --git "):
+            in_header = True
+        elif line.startswith("@@"):
+            in_header = False
+        start = _BOLD if in_header else _COLORS.get(line[:1], "")
+        out.append(f"{start}{line}{_RESET}" if start else line)
+    return "\n".join(out) + "\n"
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"

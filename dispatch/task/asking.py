@@ -1,0 +1,222 @@
+"""A worker asks, keeps its context while it waits, and gets the answer: ask, answer, questions."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatch import clock, events, files, git
+from dispatch.config import Config
+from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError, GitError
+from dispatch.repo import Repo, locked
+from dispatch.task import runtime
+from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
+
+
+class AskTimeout(DispatchError):
+    exit_code = ASK_TIMEOUT_EXIT
+
+
+def find_asking_task(repo: Repo, cfg: Config, task_id: str | None, cwd: Path) -> TaskRef:
+    """The task from --task, else $DISPATCH_TASK, else the task worktree CWD is in."""
+    task_id = task_id or os.environ.get("DISPATCH_TASK") or None
+    if task_id:
+        return get_task(repo, cfg, task_id)
+    top = git.run(["rev-parse", "--show-toplevel"], cwd=cwd, check=False).stdout.strip()
+    for task in list_tasks(repo, cfg).values():
+        if task.worktree is not None and top and Path(top) == task.worktree.path:
+            return task
+    raise DispatchError("not in a task's worktree: run `dispatch ask` from one, or name the task with --task ID")
+
+
+def _questions_path(task: TaskRef) -> Path:
+    if task.worktree is None or not task.worktree_exists:
+        raise DispatchError(f"task `{task.id}` has no worktree: `dispatch doctor` says how to repair it")
+    return task.worktree.path / QUESTIONS
+
+
+def _load(path: Path, task_id: str) -> Any:
+    from dispatch.task.questions import parse_questions
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        from dispatch import templates
+
+        text = templates.render("QUESTIONS.md.j2", id=task_id)
+    return parse_questions(text, task_id)
+
+
+def _commit_questions(worktree: Path, message: str) -> None:
+    """Commit QUESTIONS.md alone; the worker's own changes, staged or not, stay as they are."""
+    for attempt in range(50):
+        try:
+            git.commit_paths(worktree, [QUESTIONS], message, force_add=True)
+            return
+        except GitError as e:
+            # The worker may be running git at this very moment: its `git add -A && git commit` may have
+            # committed the file for us; else wait for its index lock, or for HEAD it moved under our commit.
+            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=worktree, check=False).returncode == 0:
+                return
+            if not any(s in e.stderr for s in ("index.lock", "cannot lock ref")) or attempt == 49:
+                raise
+            time.sleep(0.1)
+
+
+def _ask_marker(repo: Repo, task_id: str) -> Path:
+    return repo.task_dir(task_id) / "ask.json"
+
+
+@dataclass(frozen=True)
+class Asked:
+    task: str
+    number: int
+
+
+def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
+    """Append an open question, commit that file only, record the event."""
+    text = text.strip()
+    if not text:
+        raise DispatchError("the question is empty: give the question to ask")
+    path = _questions_path(task)
+    with locked(repo, cfg["lock_timeout"]):
+        questions = _load(path, task.id)
+        still_open = questions.open()
+        if still_open:
+            n = still_open[0].number
+            raise DispatchError(
+                f"Q{n} of task `{task.id}` is still open: wait for its answer before asking again"
+            )
+        question = questions.add(text, clock.iso(clock.now()))
+        files.write_atomic(path, questions.render())
+        _commit_questions(task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
+        me = os.getpid()
+        marker = _ask_marker(repo, task.id)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
+        events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+    return Asked(task.id, question.number)
+
+
+def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: float, poll: float = 0.05) -> str:
+    """Block until question NUMBER has an answer; commit the answered file; return the answer."""
+    path = _questions_path(task)
+    deadline = time.monotonic() + timeout
+    seen: tuple[int, int] | None = None
+    answer: str | None = None
+    try:
+        while answer is None and time.monotonic() < deadline:
+            try:
+                st = path.stat()
+                stamp = (st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = (0, 0)
+            if stamp != seen:  # read the file only when it changed
+                seen = stamp
+                answer = _answer_of(path, task.id, number)
+            if answer is None:
+                time.sleep(poll)
+        with locked(repo, cfg["lock_timeout"]):
+            # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
+            answer = answer if answer is not None else _answer_of(path, task.id, number)
+            if answer is None:
+                _ask_marker(repo, task.id).unlink(missing_ok=True)
+                raise AskTimeout(
+                    f"no answer to Q{number} within {timeout:g}s. Mark the current item `[?]` with the question, "
+                    "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
+                    "the dispatcher will answer and resume the task"
+                )
+            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=path.parent.parent, check=False).returncode:
+                _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
+    finally:
+        _ask_marker(repo, task.id).unlink(missing_ok=True)
+    return answer
+
+
+def _answer_of(path: Path, task_id: str, number: int) -> str | None:
+    from dispatch.task.questions import QuestionsError
+
+    try:
+        for q in _load(path, task_id).questions:
+            if q.number == number:
+                return str(q.answer) if q.answer is not None else None
+    except QuestionsError:
+        return None
+    raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
+
+
+def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
+    """A live `ask` waits on question NUMBER (and so will commit its answer)."""
+    try:
+        data = json.loads(_ask_marker(repo, task_id).read_text())
+    except (OSError, ValueError):
+        return False
+    return data.get("number") == number and runtime.is_alive(data.get("pid"), data.get("start"))
+
+
+@dataclass(frozen=True)
+class Answered:
+    task: str
+    number: int
+    waiting: bool  # a worker was waiting on it and now has it
+    worker_running: bool
+
+
+def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str) -> Answered:
+    """Write the answer (atomically); a waiting `ask` picks it up within a poll."""
+    text = text.strip()
+    if not text:
+        raise DispatchError("the answer is empty: give the text to answer with")
+    task = get_task(repo, cfg, task_id)
+    path = _questions_path(task)
+    with locked(repo, cfg["lock_timeout"]):
+        questions = _load(path, task_id)
+        if number is None:
+            still_open = questions.open()
+            if not still_open:
+                raise DispatchError(f"task `{task_id}` has no open question: `dispatch show {task_id}` lists its questions")
+            number = still_open[0].number
+        questions.answer(number, text, clock.iso(clock.now()))
+        # Before writing: once written, a waiting `ask` may take the answer and clear its marker at once.
+        waiting = ask_is_waiting(repo, task_id, number)
+        files.write_atomic(path, questions.render())
+        if not waiting:
+            # Nobody will commit it for us: commit it now so the next worker finds it in history.
+            _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
+        events.append(repo, task_id, "answered", number=number)
+        running = runtime.worker_alive(repo, task_id)
+    return Answered(task_id, number, waiting, running)
+
+
+@dataclass(frozen=True)
+class OpenQuestion:
+    task: str
+    number: int
+    text: str
+    asked: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"task": self.task, "number": self.number, "text": self.text, "asked": self.asked}
+
+
+def open_questions(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[OpenQuestion]:
+    """Every open question across the tasks, oldest first."""
+    found = []
+    for task in list_tasks(repo, cfg).values():
+        if ids and task.id not in ids:
+            continue
+        if task.worktree is None or not task.worktree_exists:
+            continue
+        path = task.worktree.path / QUESTIONS
+        if not path.exists():
+            continue
+        try:
+            questions = _load(path, task.id)
+        except DispatchError:
+            continue
+        found += [OpenQuestion(task.id, q.number, q.text, q.asked or "") for q in questions.open()]
+    return sorted(found, key=lambda q: (q.asked, q.task, q.number))

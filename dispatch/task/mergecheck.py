@@ -1,0 +1,61 @@
+"""Whether each task still merges cleanly into its base, cached across `status` runs by tip and base."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatch import files, git
+from dispatch.repo import Repo
+from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
+from dispatch.task.record import Task
+
+
+@dataclass(frozen=True)
+class MergeCheck:
+    conflicts: list[str]  # files that would conflict with the base, task files left out
+    landed: bool  # merges cleanly and changes nothing: its work is already in the base
+
+
+def work_conflicts(paths: Iterable[str]) -> list[str]:
+    # Two tasks always both add .dispatch/PLAN.md; that never lands, so it never conflicts.
+    return [p for p in paths if p != TASK_FILES and not p.startswith(f"{TASK_FILES}/")]
+
+
+def _cache_path(repo: Repo) -> Path:
+    return repo.state_dir / "merge-checks.json"
+
+
+def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, MergeCheck]:
+    """Whether each task still merges cleanly into its base; recomputed only for a task whose tip or base moved."""
+    wanted = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base_sha}
+    try:
+        with open(_cache_path(repo), encoding="utf-8") as f:
+            cache: dict[str, Any] = json.load(f).get("tasks", {})
+    except (OSError, ValueError, AttributeError):
+        cache = {}
+    stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
+    merges = git.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale])
+    for task_id, merge in zip(stale, merges, strict=True):
+        tip, base = wanted[task_id]
+        conflicts = work_conflicts(merge.conflicts)
+        cache[task_id] = {"key": [tip, base], "conflicts": conflicts,
+                          "landed": not conflicts and _landed(repo, tip, base, merge.tree)}
+    if stale or set(cache) - live:
+        _write_cache(repo, {i: c for i, c in cache.items() if i in live})
+    return {i: MergeCheck(cache[i]["conflicts"], cache[i]["landed"]) for i in wanted}
+
+
+def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
+    # Merging changes nothing in the base, though the task did change something: a squash or a
+    # cherry-pick already brought its work in.
+    same = git.ok(["diff", "--quiet", base, merged_tree, "--", *WITHOUT_TASK_FILES], cwd=repo.root)
+    return same and not git.ok(["diff", "--quiet", f"{base}...{tip}", "--", *WITHOUT_TASK_FILES], cwd=repo.root)
+
+
+def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
+    # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
+    files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")

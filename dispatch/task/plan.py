@@ -1,0 +1,428 @@
+"""PLAN.md: the checklist a worker ticks, read and edited without disturbing a byte it does not own.
+
+The file is kept as its original lines (line endings included); reading builds a view of
+them and every edit replaces or inserts whole lines, so `render()` gives back exactly what
+was parsed plus the edits made.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import yaml
+
+from dispatch.errors import DispatchError
+
+MARKS: dict[str, str] = {" ": "pending", "x": "done", "?": "blocked", "!": "failed"}
+
+_CHECKLIST = "Checklist"
+_NOTES = "Notes from the dispatcher"
+
+# Headings count only at column 0: an indented "# ..." is inside a list item (a worker's
+# detail line, or a continuation line of a dispatcher note) and must not end a section.
+_HEADING = re.compile(r"(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
+_BULLET = r"(?:[-*+]|[0-9]{1,9}[.)])"
+_ITEM = re.compile(r"([ \t]*)" + _BULLET + r"[ \t]+\[([ xX?!])\](?=[ \t]|\Z)(.*)")
+_PLAIN_BULLET = re.compile(_BULLET + r"[ \t]+(.*)")
+_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
+_BOM = "\ufeff"
+
+
+class PlanError(DispatchError):
+    """PLAN.md cannot be read or edited; `line` is the 1-based file line when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class Item:
+    """One checklist line: `line` is its 0-based index into the file's lines."""
+
+    index: int
+    line: int
+    mark: str
+    text: str
+    detail: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    blocked: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class _Line:
+    """What one body line is: "blank", "heading", "item", "text" or "code" (fenced)."""
+
+    index: int
+    kind: str
+    indent: int = 0
+    level: int = 0
+    title: str = ""
+    mark: str = ""
+    mark_col: int = -1
+    text: str = ""
+
+
+class Plan:
+    """A parsed PLAN.md; change it only through the methods so `render()` stays exact."""
+
+    def __init__(self, lines: list[str], meta: dict[str, object], body_start: int) -> None:
+        self._lines = lines
+        self._body_start = body_start
+        self.meta = meta
+
+    @property
+    def items(self) -> list[Item]:
+        return [item for item, _ in self._items()]
+
+    @property
+    def title(self) -> str:
+        value = self.meta.get("title")
+        if value is not None and str(value).strip():
+            return str(value).strip()
+        heading = next((ln for ln in self._scan() if ln.kind == "heading" and ln.level == 1), None)
+        return heading.title if heading is not None else ""
+
+    @property
+    def description(self) -> str:
+        scan = self._scan()
+        start = next((p + 1 for p, ln in enumerate(scan) if ln.kind == "heading" and ln.level == 1), 0)
+        end = _section_end(scan, start, 2)
+        texts = [_unquote(_content(self._lines[ln.index])).rstrip() for ln in scan[start:end]]
+        return "\n".join(texts).strip()
+
+    def progress(self) -> Progress:
+        marks = [item.mark for item in self.items]
+        return Progress(
+            done=marks.count("x"), total=len(marks), blocked=marks.count("?"), failed=marks.count("!")
+        )
+
+    def set_mark(self, index: int, mark: str, note: str | None = None) -> None:
+        if mark not in MARKS:
+            raise PlanError(f"unknown mark {mark!r}: use one of ' ', 'x', '?', '!'")
+        found = self._items()
+        if not 0 <= index < len(found):
+            raise PlanError(f"no checklist item {index}: the plan has {len(found)} items")
+        item, scanned = found[index]
+        body, ending = _split_ending(self._lines[item.line])
+        col = scanned.mark_col
+        # An "X" the worker wrote already means done: leave it as written.
+        if body[col].lower() != mark:
+            body = body[:col] + mark + body[col + 1 :]
+        if note is not None and _flatten(note):
+            body = f"{body.rstrip()} — {_flatten(note)}"
+        self._lines[item.line] = body + ending
+
+    def add_note(self, text: str, when: str) -> None:
+        note = [line.rstrip() for line in text.strip().splitlines()]
+        if not note:
+            raise PlanError("the note is empty: give the note text")
+        new = [f"- {_flatten(when)} — {note[0]}"] + [f"  {line}" if line else "" for line in note[1:]]
+        scan = self._scan()
+        section = _section(scan, _NOTES)
+        if section is None:
+            at = len(self._lines)
+            lead = [""] if self._lines and _content(self._lines[-1]).strip() else []
+            new = [*lead, f"## {_NOTES}", *new]
+        else:
+            lo, hi = section
+            # After the section's last non-blank line, so the blank line before the next heading stays.
+            at = max([scan[lo - 1].index] + [ln.index for ln in scan[lo:hi] if ln.kind != "blank"]) + 1
+        self._insert(at, new)
+
+    def set_meta(self, key: str, value: object) -> None:
+        self.meta[key] = value
+        newline = self._newline()
+        dumped = [line + newline for line in dump_front_matter(self.meta).split("\n")[:-1]]
+        if self._body_start:
+            self._lines[1 : self._body_start - 1] = dumped
+        else:
+            # A byte-order mark must stay the file's first character.
+            opening = "---"
+            if self._lines and self._lines[0].startswith(_BOM):
+                self._lines[0] = self._lines[0][len(_BOM) :]
+                opening = _BOM + opening
+            self._lines[0:0] = [opening + newline, *dumped, "---" + newline]
+        self._body_start = len(dumped) + 2
+
+    def render(self) -> str:
+        return "".join(self._lines)
+
+    def _scan(self) -> list[_Line]:
+        return _scan(self._lines, self._body_start)
+
+    def _items(self) -> list[tuple[Item, _Line]]:
+        scan = self._scan()
+        lo, hi = _section(scan, _CHECKLIST) or (0, len(scan))
+        return list(_collect_items(scan[lo:hi]))
+
+    def _newline(self) -> str:
+        for line in self._lines:
+            if line.endswith("\n"):
+                return "\r\n" if line.endswith("\r\n") else "\n"
+        return "\n"
+
+    def _insert(self, at: int, new: list[str]) -> None:
+        newline = self._newline()
+        if at > 0 and not self._lines[at - 1].endswith("\n"):
+            self._lines[at - 1] += newline
+        self._lines[at:at] = [line + newline for line in new]
+
+
+def parse_plan(text: str) -> Plan:
+    lines = _split_lines(text)
+    meta, body_start = _front_matter(lines)
+    return Plan(lines, meta, body_start)
+
+
+class _FrontMatterDumper(yaml.SafeDumper):
+    """safe_dump's dumper, but strings holding YAML line breaks are double-quoted."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # With allow_unicode, PyYAML writes NEL/LS/PS raw inside single quotes, where they fold into
+    # spaces on reading; double quotes escape them, so the value reads back as it was.
+    if any(char in value for char in "\x85\u2028\u2029"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_FrontMatterDumper.add_representer(str, _represent_str)
+
+
+def dump_front_matter(meta: dict[str, object]) -> str:
+    dumped: str = yaml.dump(
+        meta, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return dumped
+
+
+def parse_checklist_source(text: str) -> tuple[str, list[str]]:
+    lines = _split_lines(text)
+    scan = _scan(lines, 0)
+    first = next((ln.index for ln in scan if ln.kind == "item"), None)
+    if first is not None:
+        items = [ln.text for ln in scan if ln.kind == "item"]
+    else:
+        bullets = [
+            (ln.index, match.group(1).strip())
+            for ln in scan
+            if ln.kind == "text" and ln.indent == 0
+            for match in [_PLAIN_BULLET.fullmatch(_content(lines[ln.index]).lstrip(_BOM))]
+            if match is not None
+        ]
+        if not bullets:
+            return text.lstrip(_BOM).strip(), []
+        first = bullets[0][0]
+        items = [bullet for _, bullet in bullets]
+    before = [_content(line) for line in lines[:first]]
+    return _drop_title("\n".join(before).lstrip(_BOM).strip()), [item for item in items if item]
+
+
+def _split_lines(text: str) -> list[str]:
+    # Only "\n" ends a line: str.splitlines() also splits on "\r", "\v", "\u2028"... which
+    # markdown does not, and the lines must join back into the very same text.
+    parts = text.split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def _split_ending(line: str) -> tuple[str, str]:
+    for ending in ("\r\n", "\n"):
+        if line.endswith(ending):
+            return line[: -len(ending)], ending
+    return line, ""
+
+
+def _content(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def _front_matter(lines: list[str]) -> tuple[dict[str, object], int]:
+    if not lines or _content(lines[0]).lstrip(_BOM).rstrip() != "---":
+        return {}, 0
+    close = next((i for i in range(1, len(lines)) if _content(lines[i]).rstrip() == "---"), None)
+    if close is None:
+        raise PlanError("front matter is not closed by a '---' line", line=1)
+    source = "".join(_content(line) + "\n" for line in lines[1:close])
+    data = _load_yaml(source)
+    if data is None:
+        return {}, close + 1
+    if not isinstance(data, dict):
+        raise PlanError("front matter is not a mapping: write it as 'key: value' lines", line=2)
+    return {str(key): value for key, value in data.items()}, close + 1
+
+
+def _load_yaml(source: str) -> object:
+    """Load the front matter, reporting errors with 1-based lines of the whole file."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            # libyaml is several times faster; status reads every plan. Errors are reread below, worded as ever.
+            return yaml.load(source, Loader=fast)
+        except (yaml.YAMLError, ValueError, OverflowError):
+            pass
+    try:
+        data: object = yaml.safe_load(source)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        raise PlanError(
+            f"front matter is not valid YAML: {_flatten(problem)}",
+            line=mark.line + 2 if mark is not None else None,
+        ) from exc
+    except yaml.reader.ReaderError as exc:
+        raise PlanError(
+            f"front matter is not valid YAML: character {_character(exc.character)!r} is not allowed",
+            line=source[: exc.position].count("\n") + 2,
+        ) from exc
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        # PyYAML raises ValueError for impossible timestamps such as 2026-13-01.
+        raise PlanError(f"front matter is not valid YAML: {_flatten(str(exc))}") from exc
+    return data
+
+
+def _character(character: object) -> str:
+    # PyYAML reports the offending character of a str as its code point.
+    return chr(character) if isinstance(character, int) else str(character)
+
+
+def _scan(lines: list[str], start: int) -> list[_Line]:
+    """Classify the lines from `start` on, skipping over fenced code."""
+    scanned: list[_Line] = []
+    fence: str | None = None
+    for i in range(start, len(lines)):
+        content = _content(lines[i])
+        offset = len(_BOM) if i == 0 and content.startswith(_BOM) else 0
+        content = content[offset:]
+        if fence is not None:
+            if _closes(content, fence):
+                fence = None
+            scanned.append(_code(i, content))
+            continue
+        fence = _opens(content)
+        if fence is not None:
+            scanned.append(_code(i, content))
+        else:
+            scanned.append(_classify(i, content, offset))
+    return scanned
+
+
+def _classify(index: int, content: str, offset: int) -> _Line:
+    if not content.strip():
+        return _Line(index, "blank")
+    heading = _HEADING.fullmatch(content)
+    if heading is not None:
+        return _Line(index, "heading", level=len(heading.group(1)), title=(heading.group(2) or "").strip())
+    item = _ITEM.match(content)
+    if item is not None:
+        return _Line(
+            index,
+            "item",
+            indent=_indent(content),
+            mark=item.group(2).lower(),
+            mark_col=item.start(2) + offset,
+            text=item.group(3).strip(),
+        )
+    return _Line(index, "text", indent=_indent(content), text=content.strip())
+
+
+def _code(index: int, content: str) -> _Line:
+    if not content.strip():
+        return _Line(index, "blank")
+    return _Line(index, "code", indent=_indent(content), text=content.strip())
+
+
+def _opens(content: str) -> str | None:
+    match = _FENCE.fullmatch(content)
+    if match is None:
+        return None
+    marker, info = match.groups()
+    # "```code```" on one line is inline code, not a fence.
+    if marker[0] == "`" and "`" in info:
+        return None
+    return marker
+
+
+def _closes(content: str, fence: str) -> bool:
+    match = _FENCE.fullmatch(content)
+    if match is None:
+        return False
+    marker, rest = match.groups()
+    return marker[0] == fence[0] and len(marker) >= len(fence) and not rest.strip()
+
+
+def _indent(content: str) -> int:
+    prefix = content[: len(content) - len(content.lstrip(" \t"))]
+    return len(prefix.expandtabs(4))
+
+
+def _section(scan: list[_Line], title: str) -> tuple[int, int] | None:
+    """Positions in `scan` of the body of the first heading titled `title` (case-insensitive)."""
+    for pos, line in enumerate(scan):
+        if line.kind == "heading" and line.title.rstrip(":").strip().lower() == title.lower():
+            return pos + 1, _section_end(scan, pos + 1, line.level)
+    return None
+
+
+def _section_end(scan: list[_Line], start: int, level: int) -> int:
+    """Position of the first heading from `start` on of `level` or higher (fewer "#"), else the end."""
+    ends = (p for p in range(start, len(scan)) if scan[p].kind == "heading" and scan[p].level <= level)
+    return next(ends, len(scan))
+
+
+def _collect_items(scan: list[_Line]) -> Iterator[tuple[Item, _Line]]:
+    """The items in `scan` with their details: lines indented deeper than an item's bullet."""
+    count = 0
+    open_items: list[tuple[int, Item]] = []
+    blanks = 0
+    for line in scan:
+        if line.kind == "blank":
+            blanks += 1
+            continue
+        if line.kind == "heading":
+            open_items.clear()
+        else:
+            while open_items and open_items[-1][0] >= line.indent:
+                open_items.pop()
+            if line.kind == "item":
+                item = Item(index=count, line=line.index, mark=line.mark, text=line.text)
+                count += 1
+                open_items.append((line.indent, item))
+                yield item, line
+            elif open_items:
+                owner = open_items[-1][1]
+                if owner.detail:
+                    owner.detail.extend([""] * blanks)
+                owner.detail.append(line.text)
+        blanks = 0
+
+
+def _unquote(content: str) -> str:
+    stripped = content.lstrip(_BOM).lstrip(" \t")
+    if not stripped.startswith(">"):
+        return content.lstrip(_BOM)
+    rest = stripped[1:]
+    return rest.removeprefix(" ")
+
+
+def _drop_title(description: str) -> str:
+    first, _, rest = description.partition("\n")
+    heading = _HEADING.fullmatch(first)
+    if heading is not None and len(heading.group(1)) == 1:
+        return rest.strip()
+    return description
+
+
+def _flatten(text: str) -> str:
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())

@@ -1,0 +1,126 @@
+"""Machine-local facts about a task's worker, kept in the common git dir (never committed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from dispatch import files
+from dispatch.repo import Repo
+
+
+def worker_path(repo: Repo, task_id: str) -> Path:
+    return repo.task_dir(task_id) / "worker.json"
+
+
+def log_path(repo: Repo, task_id: str) -> Path:
+    return repo.task_dir(task_id) / "worker.log"
+
+
+def read_worker(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    path = worker_path(repo, task_id)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError):
+        return {"phase": "unknown", "problem": f"{path} is unreadable"}
+    return data if isinstance(data, dict) else None
+
+
+def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
+    """Atomic: a reader sees the old file or the new one, never half of one."""
+    files.write_atomic(worker_path(repo, task_id), json.dumps(data, sort_keys=True, indent=2) + "\n")
+
+
+def update_worker(repo: Repo, task_id: str, **changes: Any) -> dict[str, Any]:
+    """Read, change and write worker.json under a per-task lock: the supervisor and `stop` both write it."""
+    with files.locked(repo.task_dir(task_id) / "worker.lock"):
+        data = read_worker(repo, task_id) or {}
+        data.update(changes)
+        write_worker(repo, task_id, data)
+    return data
+
+
+def process_start_time(pid: int) -> int | None:
+    """The kernel's start time of PID (clock ticks since boot), None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has finished its work
+        return None
+    return int(fields[19])
+
+
+def is_alive(pid: int | None, start_time: int | None) -> bool:
+    """PID is alive and is the same process we started (pids are reused)."""
+    if not pid:
+        return False
+    actual = process_start_time(pid)
+    if actual is None:
+        if not Path("/proc").is_dir():  # no procfs: fall back to a signal-0 probe
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                return True
+            return True
+        return False
+    return start_time is None or actual == start_time
+
+
+def worker_state(data: dict[str, Any]) -> str:
+    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
+    phase = data.get("phase")
+    if phase in ("queued", "blocked"):
+        return str(phase)
+    if phase == "starting" and not data.get("supervisor_pid"):
+        # Forked a moment ago; the supervisor has not yet written its pid.
+        return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
+    if phase in ("starting", "preparing", "running"):
+        # Without its supervisor nobody records the worker's exit or saves its work.
+        if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
+            return "running" if phase == "running" else "preparing"
+        return "lost"
+    if data.get("stopped"):
+        return "stopped"
+    if phase == "exited":
+        return "exited" if data.get("exit_code") == 0 else "failed"
+    return "failed"
+
+
+def is_working(data: dict[str, Any] | None) -> bool:
+    """Whether the worker of this record is at work: preparing or running, its supervisor alive."""
+    return data is not None and worker_state(data) in ("running", "preparing")
+
+
+def worker_alive(repo: Repo, task_id: str) -> bool:
+    return is_working(read_worker(repo, task_id))
+
+
+def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    """What status shows of the worker: None when none was ever started."""
+    data = read_worker(repo, task_id)
+    if data is None:
+        return None
+    facts = {
+        key: data.get(key)
+        for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved",
+                    "after", "reason")
+        if data.get(key) is not None
+    }
+    facts["state"] = worker_state(data)
+    from dispatch.task.usage import totals
+
+    running = data.get("running_since") if facts["state"] == "running" else None
+    facts["usage"] = totals(data.get("runs") or [], running_since=running, now=time.time())
+    return facts

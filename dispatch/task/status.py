@@ -1,0 +1,187 @@
+"""Where every task stands, derived from git and the task files; nothing here is cached truth."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from dispatch import git
+from dispatch.config import Config
+from dispatch.repo import Repo
+from dispatch.task import runtime
+from dispatch.task.model import TaskRef, list_tasks, short_branch
+from dispatch.task.record import Task, select
+
+
+@dataclass
+class PlanSummary:
+    done: int = 0
+    total: int = 0
+    blocked: int = 0
+    failed: int = 0
+
+
+@dataclass
+class TaskStatus:
+    id: str
+    title: str
+    branch: str
+    worktree: str | None
+    base: str | None
+    base_commit: str | None
+    model: str | None
+    group: str | None  # the fan-out it belongs to (`new --model a --model b`)
+    created: str | None
+    state: str
+    plan: PlanSummary
+    questions_open: int
+    question: str | None  # first line of the oldest open question
+    ahead: int | None
+    behind: int | None
+    dirty: int | None  # changed files in the worktree, None without a worktree
+    last_commit: dict[str, Any] | None
+    worker: dict[str, Any] | None
+    problem: str | None = None  # why the task is broken
+    seconds: float | None = None  # wall time of its worker runs
+    cost_usd: float | None = None  # where the worker's CLI reports it
+    tokens: dict[str, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(data.pop("extra"))
+        return data
+
+
+def derive_state(
+    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: PlanSummary
+) -> str:
+    """One word for the task, from the facts (see DESIGN.md, "Status is derived from git")."""
+    if problem:
+        return "broken"
+    if merged:
+        return "merged"
+    if worker_state == "preparing":
+        return "preparing"
+    if worker_state == "running":
+        return "asking" if open_questions else "running"
+    if plan.failed or worker_state in ("failed", "lost"):
+        return "failed"
+    if open_questions or plan.blocked or worker_state == "blocked":
+        return "blocked"
+    if worker_state == "queued":
+        return "queued"
+    if worker_state == "stopped":
+        return "stopped"
+    if plan.total and plan.done == plan.total:
+        return "done"
+    return "idle"
+
+
+def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
+    """The status of IDS (every live task when empty)."""
+    live = list_tasks(repo, cfg)
+    return of(repo, select(repo, live, ids), live=set(live))
+
+
+def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
+    """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
+    from dispatch.task.mergecheck import merge_checks
+    from dispatch.task.questions import parse_questions
+
+    if not tasks:
+        return []
+    dirty = _dirty_counts([t.ref for t in tasks])
+    counts = _ahead_behind(repo, tasks)
+    # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
+    checks = merge_checks(repo, tasks, live=live)
+
+    result = []
+    for record in tasks:
+        task, plan, plan_problem, meta = record.ref, record.plan, record.plan_problem, record.meta
+        summary = PlanSummary()
+        if plan is not None:
+            p = plan.progress()
+            summary = PlanSummary(done=p.done, total=p.total, blocked=p.blocked, failed=p.failed)
+        open_qs: list[Any] = []
+        qtext = record.questions_text
+        if qtext is not None:
+            open_qs = parse_questions(qtext).open()
+        problem = None
+        if task.tip is None:
+            problem = f"branch {short_branch(task.branch)} is missing"
+        elif (off := task.off_branch()) is not None:
+            problem = (f"its worktree has {off} checked out, not {short_branch(task.branch)}: "
+                       "`dispatch doctor` says how to bring it back")
+        elif task.worktree is None or not task.worktree_exists:
+            problem = "worktree is missing"
+        elif plan_problem:
+            problem = plan_problem
+        ahead, behind = counts.get(task.id, (None, None))
+        worker = runtime.worker_facts(repo, task.id)
+        worker_state = worker["state"] if worker else None
+        if worker_state == "lost" and problem is None:
+            problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
+        check = checks.get(task.id)
+        # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
+        merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
+        last = None
+        if task.tip is not None:
+            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": task.tip.committed}
+        result.append(
+            TaskStatus(
+                id=task.id,
+                title=str(meta.get("title") or (plan.title if plan is not None else "")),
+                branch=short_branch(task.branch),
+                worktree=str(task.worktree.path) if task.worktree is not None else None,
+                base=record.base,
+                base_commit=record.base_commit,
+                model=_str_or_none(meta.get("model")),
+                group=_str_or_none(meta.get("group")),
+                created=_str_or_none(meta.get("created")),
+                state=derive_state(
+                    problem=problem, merged=merged, worker_state=worker_state,
+                    open_questions=len(open_qs), plan=summary,
+                ),
+                plan=summary,
+                questions_open=len(open_qs),
+                question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
+                ahead=ahead,
+                behind=behind,
+                dirty=dirty.get(task.id),
+                last_commit=last,
+                worker=worker,
+                problem=problem,
+                seconds=(worker or {}).get("usage", {}).get("seconds"),
+                cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
+                tokens=(worker or {}).get("usage", {}).get("tokens"),
+                extra={"conflicts": check.conflicts} if check is not None and check.conflicts else {},
+            )
+        )
+    return result
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
+    """Changed files per worktree; one `git status` each, run side by side."""
+    paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
+    if not paths:
+        return {}
+    workers = min(len(paths), 2 * (os.cpu_count() or 2))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        counts = pool.map(lambda p: len(git.status_porcelain(p)), paths.values())
+        return dict(zip(paths, counts, strict=True))
+
+
+def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
+    """Commits ahead of and behind base for every task, in a fixed number of git calls."""
+    pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
+    if not pairs:
+        return {}
+    graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
+    return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}

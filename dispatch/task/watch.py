@@ -1,0 +1,86 @@
+"""`status --watch`: the status table redrawn in place (rich Live) as tasks move, until Ctrl-C."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from dispatch import clock
+from dispatch.config import Config
+from dispatch.errors import DispatchError, UsageError
+from dispatch.repo import Repo
+
+# How each kind of line (output.status_lines) is drawn: questions and finished tasks stand out.
+STYLES = {
+    "header": "bold", "group": "bold cyan",
+    "asking": "bold yellow", "blocked": "bold yellow", "question": "bold yellow",
+    "done": "bold green", "merged": "green",
+    "failed": "bold red", "broken": "bold red", "conflict": "red",
+    "queued": "dim", "idle": "", "running": "",
+}
+STATE_ORDER = ("preparing", "running", "asking", "blocked", "failed", "stopped", "queued", "idle", "done", "merged",
+               "broken")
+
+
+def check_options(*, watch: bool, interval: float | None, json_out: bool) -> None:
+    """Refuse, before anything else, what --watch cannot do: no terminal, --json, a bad interval."""
+    if not watch:
+        raise UsageError("--interval goes with --watch")
+    if json_out:
+        raise UsageError("--watch draws for people: `dispatch status --json` prints once, `dispatch wait` blocks "
+                         "until there is news")
+    if interval is not None and not interval > 0:
+        raise UsageError("--interval must be more than 0 seconds")
+    if not sys.stdout.isatty():
+        raise DispatchError("status --watch redraws a terminal, and stdout is not one: use `dispatch wait`, "
+                            "which blocks until a task needs you")
+
+
+def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
+    """Redraw every INTERVAL seconds until Ctrl-C, which ends it quietly (exit 0) with the last table left on screen."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from dispatch.output import use_color
+
+    # Without colour (NO_COLOR, TERM=dumb) no style at all, as everywhere else in dispatch.
+    console = Console(highlight=False, color_system="auto" if use_color() else None)
+    try:
+        with Live(frame(repo, cfg, ids), console=console, auto_refresh=False, redirect_stdout=False,
+                  redirect_stderr=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(frame(repo, cfg, ids), refresh=True)
+    except KeyboardInterrupt:
+        pass
+
+
+def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
+    """One drawing: a line of counts and the time, then the status table with its notes."""
+    from rich.text import Text
+
+    from dispatch.output import status_lines
+    from dispatch.task.status import collect
+
+    text = Text(no_wrap=True, overflow="ellipsis")
+    try:
+        tasks = collect(repo, cfg, ids)
+    except DispatchError as e:  # a task removed under us, a git hiccup: say so and try again next time
+        text.append(f"could not read the tasks: {e}", style="bold red")
+        return text
+    counts = Counter(t.state for t in tasks)
+    summary = ", ".join(f"{counts[s]} {s}" for s in sorted(counts, key=_state_rank))
+    head = f"{len(tasks)} task{'' if len(tasks) == 1 else 's'}" + (f": {summary}" if summary else "")
+    text.append(f"{head} · {time.strftime('%H:%M:%S', time.localtime(clock.now()))} · Ctrl-C to stop\n\n",
+                style="dim")
+    if not tasks:
+        text.append('no tasks yet: `dispatch new "what to do"` creates one')
+    for i, (line, kind) in enumerate(status_lines(tasks) if tasks else []):
+        text.append(("\n" if i else "") + line, style=STYLES.get(kind, ""))
+    return text
+
+
+def _state_rank(state: str) -> int:
+    return STATE_ORDER.index(state) if state in STATE_ORDER else len(STATE_ORDER)
