@@ -51,6 +51,9 @@ def context() -> tuple[Any, Any]:
 
     repo = open_repo(Path.cwd())
     cfg = config.load(repo.root)
+    notice = config.ignored_notice(cfg)
+    if notice:
+        print(f"dispatch: {notice}", file=sys.stderr)
     _session.set((repo, cfg))
     return repo, cfg
 
@@ -133,7 +136,14 @@ def main(argv: list[str] | None = None) -> int:
         if result == 130:  # click turns Ctrl-C into a quiet exit code
             raise KeyboardInterrupt
         _advance_queue()
-    except DispatchError as e:
+    except (DispatchError, OSError) as e:
+        from dispatch.files import is_disk_full
+
+        if is_disk_full(e):  # the user can fix it: not a bug to log (the log could not be written anyway)
+            print(f"dispatch: {_disk_full(e)}", file=sys.stderr)
+            return 1
+        if not isinstance(e, DispatchError):
+            return _internal_error(e)
         print(f"dispatch: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
@@ -146,16 +156,33 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(e, "show") and hasattr(e, "exit_code"):  # click's usage errors
             e.show()
             return int(e.exit_code)
-        try:
-            log = _crash_log()
-        except OSError:
-            import traceback
-
-            traceback.print_exc()
-            return 3
-        print(f"dispatch: internal error ({type(e).__name__}: {e}); details in {log}", file=sys.stderr)
-        return 3
+        return _internal_error(e)
     return result if isinstance(result, int) else 0
+
+
+def _internal_error(e: BaseException) -> int:
+    try:
+        log = _crash_log()
+    except OSError:
+        import traceback
+
+        traceback.print_exc()
+        return 3
+    print(f"dispatch: internal error ({type(e).__name__}: {e}); details in {log}", file=sys.stderr)
+    return 3
+
+
+def _disk_full(e: BaseException) -> str:
+    """One line naming the folder that could not be written, and the fix."""
+    filename = getattr(e, "filename", None)
+    session = _session.get()
+    if filename:
+        folder = Path(filename).parent
+    elif session is not None:
+        folder = session[0].state_dir
+    else:
+        folder = Path.cwd()
+    return f"no space left on the device holding {folder}: free some space, then run the command again"
 
 
 # Which module registers each command. A run imports (and typer builds) only the module of the

@@ -67,7 +67,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
         shown = " ".join(_quote(a) for a in args)
         if show:
             yield f"  $ dispatch {shown}"
-        r = _run([sys.executable, "-m", "dispatch", *args], repo, env)
+        r = _run([sys.executable, "-I", "-m", "dispatch", *args], repo, env)
         out = (r.stdout + r.stderr).rstrip("\n")
         if show and out:
             yield textwrap.indent(out, "    ")

@@ -199,6 +199,37 @@ def commit_paths(worktree: Path, paths: Sequence[str], message: str, *, force_ad
     return out(["rev-parse", "HEAD"], cwd=worktree)
 
 
+def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
+    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
+
+    The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
+    finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
+    is built on, never overwritten. Returns the file's blob and the new commit (None when the branch
+    holds that content already).
+    """
+    blob = out(["hash-object", "-w", "--", path], cwd=worktree)
+    ref = run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = index_dir / f"commit-{os.getpid()}.index"
+    env = {"GIT_INDEX_FILE": str(tmp_index)}
+    for _ in range(100):
+        head = out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
+        if run(["rev-parse", "--verify", "--quiet", f"{head}:{path}"], cwd=worktree, check=False).stdout.strip() == blob:
+            return blob, None
+        try:
+            run(["read-tree", head], cwd=worktree, env=env)
+            run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], cwd=worktree, env=env)
+            tree = out(["write-tree"], cwd=worktree, env=env)
+        finally:
+            tmp_index.unlink(missing_ok=True)
+        new = commit_tree(worktree, tree, [head], message)
+        moved = (move_ref(worktree, ref, new, head, message) if ref else
+                 run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
+        if moved:
+            return blob, new
+    raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
+
+
 def snapshot_tree(worktree: Path, index_dir: Path) -> str:
     """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -394,15 +425,38 @@ def resolve_base(cwd: Path, name: str) -> str | None:
 
 
 def in_progress(worktree: Path) -> str | None:
-    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert), if any."""
+    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert, bisect), if any."""
     marks = {"rebase-merge": "rebase", "rebase-apply": "rebase", "MERGE_HEAD": "merge",
-             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert"}
+             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert",
+             "BISECT_LOG": "bisect"}
     args = [a for mark in marks for a in ("--git-path", mark)]
     paths = run(["rev-parse", "--path-format=absolute", *args], cwd=worktree)
     for mark, path in zip(marks, paths.stdout.splitlines(), strict=True):
         if Path(path).exists():
             return marks[mark]
     return None
+
+
+def way_out(operation: str) -> str:
+    """How a person ends OPERATION (a word from `in_progress`), either way."""
+    if operation == "bisect":
+        return "end it (`git bisect reset`)"
+    return f"finish it (`git {operation} --continue`) or abort it (`git {operation} --abort`)"
+
+
+def operation_branch(worktree: Worktree) -> str | None:
+    """The branch (full ref) the operation in progress in WORKTREE works on: a rebase and a bisect detach HEAD."""
+    if worktree.branch is not None:
+        return worktree.branch
+    rebasing = rebasing_branch(worktree.path)
+    if rebasing is not None:
+        return rebasing
+    start = run(["rev-parse", "--path-format=absolute", "--git-path", "BISECT_START"], cwd=worktree.path, check=False)
+    try:
+        name = Path(start.stdout.strip()).read_text(encoding="utf-8").strip() if start.returncode == 0 else ""
+    except OSError:
+        return None
+    return f"refs/heads/{name}" if name and not name.startswith("refs/") else name or None
 
 
 def unmerged_paths(worktree: Path) -> list[str]:

@@ -13,10 +13,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from dispatch import clock, events, git
+from dispatch.files import is_disk_full
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import save_uncommitted
@@ -25,7 +27,34 @@ from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
 
 
 def _say(text: str) -> None:
-    print(f"[dispatch {clock.iso(time.time())}] {text}", flush=True)
+    try:
+        print(f"[dispatch {clock.iso(time.time())}] {text}", flush=True)
+    except OSError:
+        pass  # a full disk: the log line is lost, the work the supervisor does is not
+
+
+T = TypeVar("T")
+
+
+def _durably(what: str, folder: Path, action: Callable[[], T], pause: float = 1.0) -> T:
+    """ACTION, tried again while the disk is full: a worker's end is recorded as it was, and its work saved,
+    once there is space again; a traceback would lose both."""
+    since = None
+    while True:
+        try:
+            result = action()
+        except Exception as e:
+            if not is_disk_full(e):
+                raise
+            if since is None:
+                since = time.time()
+                _say(f"no space left on the device holding {folder}: waiting for free space to {what}")
+            time.sleep(pause)
+            continue
+        if since is not None:
+            _say(f"there was no space left on the device holding {folder} for {time.time() - since:.0f}s: "
+                 f"then could {what}")
+        return result
 
 
 def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
@@ -40,15 +69,20 @@ def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
 def main(common_dir: str, task_id: str) -> int:
     spec_path = Path(common_dir) / "dispatch" / "tasks" / task_id / "launch.json"
     spec = LaunchSpec(**json.loads(spec_path.read_text(encoding="utf-8")))
+    spec_path.unlink()  # the environment it holds lives on in this process only
     repo = Repo(root=Path(spec.main_root), common_dir=Path(common_dir))
     worktree = Path(spec.worktree)
     me = os.getpid()
-    runtime.update_worker(repo, task_id, phase="preparing", supervisor_pid=me,
-                          supervisor_start=runtime.process_start_time(me))
+    state = repo.task_dir(task_id)
+    _durably("record that the worker is being prepared", state, lambda: runtime.update_worker(
+        repo, task_id, phase="preparing", supervisor_pid=me, supervisor_start=runtime.process_start_time(me)))
     _say(f"run {spec.run}: model {spec.model} on backend {spec.backend}")
 
     if spec.prepare:
-        copied = copy_included(Path(spec.main_root), worktree, spec.copy)
+        copied, skipped = _durably("copy the included files", worktree,
+                                   lambda: copy_included(Path(spec.main_root), worktree, spec.copy))
+        if skipped:
+            _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
         if copied:
             _say("copied from the main checkout: " + ", ".join(copied))
         for command in spec.setup:
@@ -70,9 +104,11 @@ def main(common_dir: str, task_id: str) -> int:
         stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
     )
     began = time.time()
-    runtime.update_worker(repo, task_id, phase="running", pid=worker.pid, running_since=began,
-                          pid_start=runtime.process_start_time(worker.pid))
-    events.append(repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid)
+    _durably("record that the worker started", state, lambda: runtime.update_worker(
+        repo, task_id, phase="running", pid=worker.pid, running_since=began,
+        pid_start=runtime.process_start_time(worker.pid)))
+    _durably("record that the worker started", state, lambda: events.append(
+        repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
 
     def forward(signum: int, _frame: Any) -> None:
         # Stopping the supervisor stops its worker; it still records the exit and saves the work.
@@ -92,26 +128,27 @@ def main(common_dir: str, task_id: str) -> int:
             pass
     over_budget = _wait(worker, spec, began)
     code = worker.returncode
+    ended = time.time()
     _say(f"worker exited with code {code}")
     saved = None
     try:
-        saved = save_uncommitted(worktree, code)
+        saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
         if saved:
             _say(f"saved uncommitted work as {saved[:7]}")
         elif operation := git.in_progress(worktree):
             _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")
-    ended = time.time()
     used = parse_usage(_log_since(runtime.log_path(repo, task_id), log_start))
     run = {"run": spec.run, "model": spec.model, "backend": spec.backend, "started": clock.iso(began),
            "exited": clock.iso(ended), "seconds": round(ended - began, 1), "exit_code": code, **used.to_json()}
     runs = [*(runtime.read_worker(repo, task_id) or {}).get("runs", []), run]
     extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
-    data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended),
-                                 saved=saved, runs=runs, running_since=None, **extra)
-    events.append(repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved,
-                  run=spec.run)
+    data = _durably(f"record the worker's exit code {code}", state, lambda: runtime.update_worker(
+        repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended), saved=saved, runs=runs,
+        running_since=None, **extra))
+    _durably(f"record the worker's exit code {code}", state, lambda: events.append(
+        repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved, run=spec.run))
     _advance_queue(repo)
     return 0
 

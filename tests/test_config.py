@@ -27,7 +27,7 @@ backends.cursor.command = ["agent", "-p", "--force", "--trust", "--output-format
 backends.gemini.command = ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}", "--prompt", "{prompt}"]  # default
 backends.gemini.env.GEMINI_CLI_TRUST_WORKSPACE = "true"  # default
 backends.opencode.command = ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]  # default
-backends.scripted.command = ["{python}", "-m", "dispatch.scripted"]  # default
+backends.scripted.command = ["{python}", "-I", "-m", "dispatch.scripted"]  # default
 """
 
 
@@ -99,6 +99,7 @@ def test_each_layer_wins_over_the_one_below(repo: Path, tmp_path: Path, hermetic
         [aliases.quick]
         prompt = "Be quick."
         """)
+    assert dispatch("trust", cwd=repo).code == 0  # an alias's prompt counts from a trusted file only
     r = dispatch("config", "show", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\

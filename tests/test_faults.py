@@ -312,6 +312,73 @@ def test_answers_and_questions_while_the_worker_commits(repo: Path, tmp_path: Pa
     assert json.loads(_ok("questions", "--json", cwd=repo))["questions"] == []
 
 
+STRICT_WORKER = textwrap.dedent("""\
+    import pathlib, subprocess, sys, time
+    # Commits its own files by name (`git add FILE && git commit`) and never retries: any git failure ends it.
+    # Between commits it asks, as a worker does: three times without waiting (the host answers while it goes
+    # on committing), then once waiting for the answer.
+    stop, failures, give_up = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2]), time.monotonic() + 90
+    questions = pathlib.Path(".dispatch/QUESTIONS.md")
+    def must(args, ok=(0,)):
+        r = subprocess.run(args, capture_output=True, text=True)
+        if r.returncode not in ok:
+            failures.write_text(f"{args[:2]} failed: {r.stderr}")
+            sys.exit(1)
+        return r.stdout
+    n, k = 0, 1
+    while (not stop.exists() or k <= 4 or n < 30) and time.monotonic() < give_up:
+        pathlib.Path(f"work-{n}.txt").write_text(f"{n}\\n")
+        must(["git", "add", f"work-{n}.txt"])
+        must(["git", "commit", "-q", "-m", f"work {n}"])
+        n += 1
+        answered = k == 1 or f"Answer {k - 1}" in questions.read_text()
+        if k <= 3 and n % 5 == 0 and answered:
+            must(["dispatch", "ask", "--timeout", "0", f"Question {k}?"], ok=(75,))
+            k += 1
+        elif k == 4 and answered:
+            if must(["dispatch", "ask", "--timeout", "60", "Question 4?"]) != "Answer 4\\n":
+                failures.write_text("the wrong answer")
+            k += 1
+    """)
+
+
+def test_questions_commit_without_the_worktree_index_lock(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """`ask` and `answer` while a worker that never retries its git commits in a loop: none of its git fails."""
+    script, stop, failures = tmp_path / "strict.py", tmp_path / "stop", tmp_path / "failures"
+    script.write_text(STRICT_WORKER)
+    user_config = hermetic / ".config" / "dispatch" / "config.toml"
+    user_config.parent.mkdir(parents=True, exist_ok=True)
+    user_config.write_text(f'[backends.strict]\ncommand = ["{{python}}", "{script}", "{stop}", "{failures}"]\n'
+                           '[models.strict]\nbackend = "strict"\n')
+    _ok("new", "Busy", "--model", "strict", cwd=repo)
+    wt = _worktree(repo, "busy")
+    answered: list[int] = []
+    try:
+        while len(answered) < 4 and not failures.exists() and worker_json(repo, "busy").get("phase") != "exited":
+            for q in json.loads(_ok("questions", "--json", cwd=repo))["questions"]:
+                _ok("answer", "busy", f"Answer {q['number']}", cwd=repo)
+                answered.append(q["number"])
+            time.sleep(0.02)
+    finally:
+        stop.write_text("")
+    wait_for(lambda: worker_json(repo, "busy").get("phase") == "exited", message="the worker to end")
+    assert (failures.exists() and failures.read_text(), worker_json(repo, "busy")["exit_code"]) == (False, 0)
+    assert answered == [1, 2, 3, 4]
+    subjects = git(repo, "log", "--format=%s", "main..dispatch/busy").splitlines()
+    # Answers 1-3 came while the worker ran without waiting: the next `ask` commit carried each.
+    assert [s for s in subjects if s.startswith("dispatch: ")][::-1] == [
+        "dispatch: plan busy", "dispatch: ask Q1", "dispatch: ask Q2", "dispatch: ask Q3", "dispatch: ask Q4",
+        "dispatch: answer Q4",
+    ]
+    made = len([s for s in subjects if s.startswith("work ")])
+    added = git(repo, "log", "--format=", "--name-only", "--diff-filter=A", "main..dispatch/busy").split()
+    assert sorted(f for f in added if f.startswith("work-")) == sorted(f"work-{n}.txt" for n in range(made))
+    assert git(wt, "status", "--porcelain", "--untracked-files=all") == ""
+    questions = git(repo, "show", "dispatch/busy:.dispatch/QUESTIONS.md")
+    assert questions + "\n" == (wt / ".dispatch" / "QUESTIONS.md").read_text()
+    assert [n for n in range(1, 5) if f"Question {n}?" not in questions or f"Answer {n}" not in questions] == []
+
+
 def test_wait_killed_at_any_moment_is_restarted_without_losing_or_repeating(repo: Path) -> None:
     """SIGKILLed `wait`s, plain and filtered: the next `wait` tells each question exactly once."""
     _ok("new", "Alpha", "--no-start", cwd=repo)

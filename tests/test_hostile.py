@@ -135,6 +135,7 @@ def test_paths_with_spaces(tmp_path: Path) -> None:
     git(repo, "init", "-q", "-b", "main")
     git(repo, "commit", "-q", "--allow-empty", "-m", "init")
     (repo / ".dispatch.toml").write_text('worktree_root = "../task trees"\n')
+    assert dispatch("trust", cwd=repo).code == 0
     r = dispatch("new", "Spaced out", "--model", "scripted", "--item", "Write `a file.txt`", cwd=repo,
                  env={"DISPATCH_SCRIPTED_DELAY": "0"})
     assert r.code == 0, r.err

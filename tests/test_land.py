@@ -444,3 +444,31 @@ def test_a_base_named_like_a_tag_is_the_branch_from_new_to_merge(repo: Path, tmp
     assert git(repo, "ls-tree", "--name-only", "refs/heads/rel") == "README.md\nfeature.txt\nsrc"
     assert git(repo, "rev-list", "--count", "refs/heads/rel") == "3"
     assert not wt.exists()
+
+
+def _start_operation(repo: Path, operation: str) -> None:
+    """Leave OPERATION half-done on main in the main checkout, as a person in the middle of it would."""
+    git(repo, "switch", "-q", "-c", "other", "main~1")
+    _commit(repo, "README.md", "# other\n", "other readme")
+    git(repo, "switch", "-q", "main")
+    one = _commit(repo, "README.md", "# one\n", "readme one")
+    _commit(repo, "README.md", "# two\n", "readme two")
+    commands = {"rebase": ["rebase", "other"], "merge": ["merge", "other"], "cherry-pick": ["cherry-pick", "other"],
+                "revert": ["revert", "--no-edit", one], "bisect": ["bisect", "start", "main", "main~2"]}
+    subprocess.run(["git", *commands[operation]], cwd=repo, capture_output=True, check=False)
+
+
+@pytest.mark.parametrize("operation", ["rebase", "merge", "cherry-pick", "revert", "bisect"])
+def test_landing_refuses_while_the_target_is_mid_operation(repo: Path, tmp_path: Path, operation: str) -> None:
+    _task(repo, "Fix it", {"src/app.py": "def main():\n    return 2\n"})
+    _start_operation(repo, operation)
+    before = snapshot(repo)
+    r = dispatch("merge", "fix-it", "--yes", cwd=repo, tmp=tmp_path)
+    way_out = ("end it (`git bisect reset`)" if operation == "bisect" else
+               f"finish it (`git {operation} --continue`) or abort it (`git {operation} --abort`)")
+    assert (r.code, r.out, r.err) == (
+        1, "", f"dispatch: a {operation} is in progress on main in <tmp>/work/app: {way_out} there, then land fix-it\n"
+    )
+    assert snapshot(repo) == before
+    git(repo, operation, "--abort" if operation != "bisect" else "reset")
+    assert dispatch("merge", "fix-it", "--yes", cwd=repo).code == 0

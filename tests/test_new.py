@@ -125,6 +125,7 @@ def test_base_option_and_worktree_root_config(repo: Path, tmp_path: Path) -> Non
     first = git(repo, "rev-list", "--max-parents=0", "HEAD")
     git(repo, "tag", "v1", first)
     (repo / ".dispatch.toml").write_text('worktree_root = "../trees"\n')
+    assert dispatch("trust", cwd=repo).code == 0
     r = dispatch("new", "Old fix", "--base", "v1", "--no-start", "--json", cwd=repo, tmp=tmp_path)
     assert r.code == 0, r.err
     task = json.loads(r.out)["task"]

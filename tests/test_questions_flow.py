@@ -125,6 +125,8 @@ def test_worker_asks_host_is_woken_and_the_same_worker_finishes_with_the_answer(
     log = dispatch("logs", "paint", cwd=repo).out
     assert "asking: Which color?\nanswer: Blue, the dark one\ndone: Write `color.txt`\n" in log
 
+    # The supervisor tells the events log after worker.json (which makes the state `done`).
+    wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the exited event")
     assert [(e["task"], e["kind"]) for e in events(repo)] == [
         ("paint", "created"), ("paint", "started"), ("paint", "question"), ("paint", "answered"), ("paint", "exited"),
     ]

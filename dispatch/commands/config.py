@@ -30,7 +30,11 @@ def _repo_root() -> Path | None:
 def _load() -> Any:
     from dispatch import config
 
-    return config.load(_repo_root())
+    cfg = config.load(_repo_root())
+    notice = config.ignored_notice(cfg)
+    if notice:
+        print(f"dispatch: {notice}", file=sys.stderr)
+    return cfg
 
 
 RepoOpt = Annotated[bool, typer.Option("--repo", help="Edit this repository's .dispatch.toml, not the user config.")]
@@ -256,7 +260,7 @@ def trust_cmd(
 ) -> None:
     """Let this repository's .dispatch.toml run its commands.
 
-    Its backends, copy and setup, until the file changes.
+    Its backends, copy and setup, and its guarded keys (where files go), until the file changes.
     """
     from dispatch import output
     from dispatch.config import trust

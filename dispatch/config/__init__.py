@@ -69,9 +69,19 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
     "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message",
                           "{prompt}"]},
     "opencode": {"command": ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]},
-    # dispatch's own scripted worker (no AI): it reads the prompt on stdin.
-    "scripted": {"command": ["{python}", "-m", "dispatch.scripted"]},
+    # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
+    # in the worktree, which may hold a `dispatch/` package of its own.
+    "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
 }
+
+# What a repository's own file may set only once trusted, besides backends, copy and setup (refused
+# untrusted): where checkouts go (a worktree placed where another program loads code from), which
+# branches are tasks (`""` would make every branch one, for `doctor --fix` to trash), and text put
+# before every worker's prompt. Untrusted, they are left out and the command says so. Everything
+# else (timeouts, limits, budgets, the merge strategy, default model, model and alias names) only
+# tunes how dispatch runs what the user asked for.
+GUARDED = ("worktree_root", "branch_prefix")
+GUARDED_FIELDS = {"aliases": ("prompt",)}
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -107,6 +117,9 @@ class Config:
     layers: list[str] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
     repo_file: Path | None = None
+    # Keys of the repository file left out because it is not trusted as read (see GUARDED), and why.
+    ignored: list[str] = field(default_factory=list)
+    ignored_why: str = ""
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -420,12 +433,50 @@ def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Con
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:
             _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))
+        elif repo_root is not None and path == repo_root / REPO_FILE:
+            cfg.repo_file = path
+            _apply(cfg, label, _hold_back_untrusted(cfg, path, _parse_toml(path, raw)))
         else:
             _apply(cfg, label, _parse_toml(path, raw))
-        if repo_root is not None and path == repo_root / REPO_FILE:
-            cfg.repo_file = path
     if overrides:
         cfg.layers.append(FLAG)
         _apply(cfg, FLAG, overrides)
     _check(cfg)
     return cfg
+
+
+def _hold_back_untrusted(cfg: Config, path: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """DATA without its GUARDED keys unless PATH is trusted as read; they are checked all the same."""
+    held: dict[str, Any] = {key: data[key] for key in GUARDED if key in data}
+    for table, fields in GUARDED_FIELDS.items():
+        entries = data.get(table)
+        if isinstance(entries, dict):
+            for name, entry in entries.items():
+                if isinstance(entry, dict) and any(f in entry for f in fields):
+                    held.setdefault(table, {})[name] = {f: entry[f] for f in fields if f in entry}
+    if not held:
+        return data
+    scratch = Config(values={table: {} for table in TABLES})
+    _apply(scratch, str(path), held)  # a bad value is refused, trusted or not
+    from dispatch.config import trust
+
+    recorded = trust.recorded_digest(path)
+    if recorded == cfg.digests[str(path)]:
+        return data
+    cfg.ignored = sorted(scratch.sources)
+    cfg.ignored_why = "is not trusted" if recorded is None else "changed since you trusted it"
+    kept = {key: value for key, value in data.items() if key not in GUARDED}
+    for table, fields in GUARDED_FIELDS.items():
+        if isinstance(kept.get(table), dict):
+            kept[table] = {name: ({f: v for f, v in entry.items() if f not in fields} if isinstance(entry, dict) else entry)
+                           for name, entry in kept[table].items()}
+    return kept
+
+
+def ignored_notice(cfg: Config) -> str | None:
+    """The one line a command prints when the repository file's guarded keys were left out."""
+    if not cfg.ignored:
+        return None
+    keys = ", ".join(f"`{key}`" for key in cfg.ignored)
+    again = " again" if cfg.ignored_why.startswith("changed") else ""
+    return (f"{cfg.repo_file} {cfg.ignored_why}: ignoring its {keys}: read it, then run `dispatch trust`{again}")

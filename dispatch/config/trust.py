@@ -63,6 +63,11 @@ def digest(path: Path) -> str | None:
         return None
 
 
+def recorded_digest(path: Path) -> str | None:
+    """The sha256 the user trusted for PATH, None when never trusted."""
+    return _records().get(_key(path))
+
+
 def is_trusted(path: Path) -> bool:
     """Whether PATH's current content is the content the user trusted."""
     current = digest(path)

@@ -65,6 +65,7 @@ def prepare(
     _refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)
     target = f"refs/heads/{name}"
+    _refuse_busy_target(repo, target, f"land {work.id}")
     target_old = git.rev(repo.root, target)
     if target_old is None:
         raise DispatchError(f"`{name}` is not a branch here: name the branch to land on with `--into BRANCH`")
@@ -124,6 +125,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
         _refuse_unready(repo, work, "land it")
         if not keep:
             refuse_nested_repositories(task, "land it")
+        _refuse_busy_target(repo, landing.target, f"land {work.id}")
         result, replayed, moved = landing.result, None, False
         try:
             if result is None:
@@ -174,10 +176,7 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
         return
     operation = git.in_progress(work.worktree)
     if operation:
-        raise DispatchError(
-            f"a {operation} is in progress in {work.worktree}: finish it (`git {operation} --continue`) "
-            f"or abort it (`git {operation} --abort`) there, then {action}"
-        )
+        raise DispatchError(f"a {operation} is in progress in {work.worktree}: {git.way_out(operation)} there, then {action}")
     changes = git.status_porcelain(work.worktree)
     if changes:
         raise DispatchError(
@@ -203,6 +202,18 @@ def _refuse_missing_gitlinks(repo: Repo, work: Work, old: str, tree: str, name: 
             f"(`{where}rm -r --cached {missing[0]}`, commit, and add the files themselves if they belong to it), "
             "then land it"
         )
+
+
+def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
+    """Refuse while any worktree rebases, merges, picks, reverts or bisects on TARGET: moving it would pull the
+    branch from under that person's operation (a rebase's `--continue` would then fail)."""
+    for w in git.worktrees(repo.root):
+        if w.bare or w.prunable or not w.path.is_dir():
+            continue
+        operation = git.in_progress(w.path)
+        if operation and git.operation_branch(w) == target:
+            raise DispatchError(f"a {operation} is in progress on {short_branch(target)} in {w.path}: "
+                                f"{git.way_out(operation)} there, then {action}")
 
 
 def _names(paths: list[str], most: int = 5) -> str:

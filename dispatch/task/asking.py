@@ -11,7 +11,7 @@ from typing import Any
 
 from dispatch import clock, events, files, git
 from dispatch.config import Config
-from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError, GitError
+from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
 from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
@@ -51,20 +51,21 @@ def _load(path: Path, task_id: str) -> Any:
     return parse_questions(text, task_id)
 
 
-def _commit_questions(worktree: Path, message: str) -> None:
-    """Commit QUESTIONS.md alone; the worker's own changes, staged or not, stay as they are."""
-    for attempt in range(50):
-        try:
-            git.commit_paths(worktree, [QUESTIONS], message, force_add=True)
+def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
+    """Commit QUESTIONS.md alone, from objects, then bring the worktree's index in line with it.
+
+    Only when nobody else's git runs in the worktree: inside the worker's own `ask` (it waits on us), or
+    with no worker running. A running worker's branch and index are its own: a commit of ours would take
+    its index lock, and moving its branch under a `git commit` of its fails that commit (git's own
+    compare-and-swap on HEAD). The commit never touches the index or what the worker staged; the index
+    is then told the new file (a stale entry would put the old file back in the worker's next commit).
+    """
+    git.commit_file(worktree, QUESTIONS, message, repo.state_dir / "tmp")
+    for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
+        r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
+        if r.returncode == 0 or "index.lock" not in r.stderr:
             return
-        except GitError as e:
-            # The worker may be running git at this very moment: its `git add -A && git commit` may have
-            # committed the file for us; else wait for its index lock, or for HEAD it moved under our commit.
-            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=worktree, check=False).returncode == 0:
-                return
-            if not any(s in e.stderr for s in ("index.lock", "cannot lock ref")) or attempt == 49:
-                raise
-            time.sleep(0.1)
+        time.sleep(0.1)
 
 
 def _ask_marker(repo: Repo, task_id: str) -> Path:
@@ -93,7 +94,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
             )
         question = questions.add(text, clock.iso(clock.now()))
         files.write_atomic(path, questions.render())
-        _commit_questions(task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
+        _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +131,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
                     "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
                     "the dispatcher will answer and resume the task"
                 )
-            if git.run(["diff", "--quiet", "HEAD", "--", QUESTIONS], cwd=path.parent.parent, check=False).returncode:
-                _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
+            _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}")
     finally:
         _ask_marker(repo, task.id).unlink(missing_ok=True)
     return answer
@@ -184,11 +184,12 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
         # Before writing: once written, a waiting `ask` may take the answer and clear its marker at once.
         waiting = ask_is_waiting(repo, task_id, number)
         files.write_atomic(path, questions.render())
-        if not waiting:
-            # Nobody will commit it for us: commit it now so the next worker finds it in history.
-            _commit_questions(path.parent.parent, f"dispatch: answer Q{number}")
-        events.append(repo, task_id, "answered", number=number)
         running = runtime.worker_alive(repo, task_id)
+        if not waiting and not running:
+            # Nobody will commit it for us: commit it now so the next worker finds it in history. A running
+            # worker's own commits carry it (it is a file of its worktree), or the supervisor's save at its end.
+            _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}")
+        events.append(repo, task_id, "answered", number=number)
     return Answered(task_id, number, waiting, running)
 
 

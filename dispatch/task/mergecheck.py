@@ -58,4 +58,8 @@ def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
 
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
     # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
-    files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
+    # A cache: when it cannot be written (a full disk) the next status recomputes, and this one still answers.
+    try:
+        files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
+    except OSError:
+        pass

@@ -386,6 +386,8 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
     if git.in_progress(worktree):
         return None  # a person's rebase or merge owns those changes
     git.run(["add", "-A"], cwd=worktree)
+    if git.ok(["diff", "--cached", "--quiet"], cwd=worktree):
+        return None  # the index only lagged behind the branch (a QUESTIONS.md committed from objects)
     git.run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m",
              f"dispatch: save uncommitted work (worker exit {exit_code})"], cwd=worktree)
     return git.out(["rev-parse", "HEAD"], cwd=worktree)

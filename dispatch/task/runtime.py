@@ -31,9 +31,21 @@ def read_worker(repo: Repo, task_id: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def private_dir(path: Path) -> Path:
+    """PATH made (if need be) and closed to other users: a task's folder holds its worker's argv and environment."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write TEXT to PATH atomically (a reader sees the old file or the new one), readable by its owner only."""
+    files.write_atomic(private_dir(path.parent) / path.name, text, private=True)
+
+
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
-    """Atomic: a reader sees the old file or the new one, never half of one."""
-    files.write_atomic(worker_path(repo, task_id), json.dumps(data, sort_keys=True, indent=2) + "\n")
+    """Atomic and private: it holds the worker's command line."""
+    write_private(worker_path(repo, task_id), json.dumps(data, sort_keys=True, indent=2) + "\n")
 
 
 def update_worker(repo: Repo, task_id: str, **changes: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from dispatch import clock, files
+from dispatch.faults import checkpoint
 from dispatch.repo import Repo
 from dispatch.task import runtime
 
@@ -48,7 +49,9 @@ def shim_dir(repo: Repo) -> Path:
     """A folder holding a `dispatch` that runs this same installation, put first on the worker's PATH."""
     folder = repo.state_dir / "bin"
     shim = folder / "dispatch"
-    text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -m dispatch \"$@\"\n"
+    # -I (isolated): the worker runs it inside its worktree, and plain `-m` would put that folder, with
+    # any `dispatch/` package of the repository's own, first on sys.path.
+    text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -I -m dispatch \"$@\"\n"
     if not shim.exists() or shim.read_text() != text:
         files.write_atomic(shim, text, mode=0o755)
     return folder
@@ -61,8 +64,9 @@ def _sh_quote(path: str) -> str:
 
 def start(repo: Repo, spec: LaunchSpec) -> int:
     """Write the spec and worker.json, fork the detached supervisor, return its pid at once."""
-    # The backend's env may hold API tokens: readable by the user alone.
-    files.write_atomic(repo.task_dir(spec.task) / "launch.json", json.dumps(asdict(spec), indent=2) + "\n", mode=0o600)
+    # It holds the backend's env (API tokens): private, and deleted by the supervisor once read.
+    runtime.write_private(repo.task_dir(spec.task) / "launch.json", json.dumps(asdict(spec), indent=2) + "\n")
+    checkpoint("start:spec")
     # The whole record is written before the fork; from then on only the supervisor writes it.
     previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
@@ -72,7 +76,8 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     })
     with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
+            # -I: never import from the worktree (its cwd) or PYTHONPATH; -u as -I ignores PYTHONUNBUFFERED.
+            [sys.executable, "-I", "-u", "-m", "dispatch.supervisor", str(repo.common_dir), spec.task],
             cwd=spec.worktree,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -84,8 +89,12 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     return proc.pid
 
 
-def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> list[str]:
-    """Copy files named by `.worktreeinclude` and the config's copy list that the worktree lacks."""
+def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> tuple[list[str], list[str]]:
+    """Copy files named by `.worktreeinclude` and the config's copy list that the worktree lacks.
+
+    Returns what was copied and what was skipped: a file whose folder in the worktree is a link (or a
+    file) would be written through it, perhaps out of the worktree.
+    """
     include = main_root / ".worktreeinclude"
     if include.is_file():
         patterns = patterns + [
@@ -93,25 +102,42 @@ def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> list[
             if line.strip() and not line.lstrip().startswith("#")
         ]
     if not patterns:
-        return []
-    copied = []
-    for path in _walk(main_root):
+        return [], []
+    copied, skipped = [], []
+    for path in _walk(main_root):  # never enters a linked folder: nothing is read through a link
         rel = path.relative_to(main_root).as_posix()
         if any(_matches(rel, p) for p in patterns):
             target = worktree / rel
             if target.exists() or target.is_symlink():
                 continue
+            if not _real_folders(worktree, rel):
+                skipped.append(rel)
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target, follow_symlinks=False)
+            try:
+                shutil.copy2(path, target, follow_symlinks=False)  # a link is copied as the link, not followed
+            except BaseException:
+                target.unlink(missing_ok=True)  # half a file would pass for the copy next time
+                raise
             copied.append(rel)
-    return copied
+    return copied, skipped
+
+
+def _real_folders(worktree: Path, rel: str) -> bool:
+    """Each folder on the way to REL in WORKTREE is a real folder or absent, never a link that could lead out."""
+    folder = worktree
+    for part in rel.split("/")[:-1]:
+        folder = folder / part
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            return False
+    return True
 
 
 def _walk(root: Path) -> list[Path]:
     files = []
     for folder, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        files += [Path(folder) / n for n in names]
+        dirs[:] = sorted(d for d in dirs if d != ".git")
+        files += [Path(folder) / n for n in sorted(names)]
     return files
 
 
