@@ -83,6 +83,24 @@ def confirm(question: str, yes: bool) -> None:
         raise DispatchError("nothing done: not confirmed")
 
 
+def folder_holding_cwd(folders: list[Path | None]) -> Path | None:
+    """The one of FOLDERS the current directory is in: a command about to remove it says so after."""
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        return None
+    for folder in folders:
+        if folder is not None and (here == folder.resolve() or folder.resolve() in here.parents):
+            return folder
+    return None
+
+
+def say_if_removed(folder: Path | None, repo_root: Path) -> None:
+    """The shell that ran us sits in a folder that no longer exists: say where to go."""
+    if folder is not None and not folder.exists():
+        print(f"  your shell is in {folder}, which is removed now: `cd {repo_root}`")
+
+
 def read_input(value: str, option: str) -> str:
     """The text of a file, or of stdin for `-`; text with a NUL byte is refused."""
     source = "stdin" if value == "-" else f"{option} file {value}"
@@ -189,3 +207,6 @@ def load_commands(argv: list[str]) -> None:
     modules = [COMMANDS[name]] if name in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
     for module in modules:
         importlib.import_module(f"dispatch.commands.{module}")
+    from dispatch import helpstyle
+
+    helpstyle.apply(app)

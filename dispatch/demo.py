@@ -15,6 +15,8 @@ import textwrap
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
+from dispatch.scripted import item_forms_text
+
 TASKS = [
     ("Add a greeting module", ["Write `greet.py`", "Write `test_greet.py`"]),
     ("Write the docs", ["Write `docs/usage.md` (ask: Which tone should the docs use?)", "Write `docs/faq.md`"]),
@@ -79,6 +81,8 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
 
     yield "\n1. Hand out three tasks. Each gets its own branch, a worktree beside the repository"
     yield "   and a checklist; its worker starts in the background and `new` returns at once."
+    yield "   The scripted worker reads these forms in an item (`dispatch models` lists them too):"
+    yield item_forms_text("     ")
     ids = []
     for title, items in TASKS:
         args = ["new", title, "--model", "scripted", "--json"]
@@ -133,7 +137,7 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
     yield from dispatch("status")
 
     yield f"\nThe scratch repository is yours to look at: cd {repo}"
-    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs ID` shows a worker's output."
+    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs {ids[1]}` shows a worker's output."
 
 
 def _quote(text: str) -> str:

@@ -1,30 +1,101 @@
-"""State files replaced whole, and the one test for a full disk.
+"""Operating-system chores done one way: files replaced atomically, and exclusive locks.
 
-A reader sees the old file or the new one, never half of one; a write that fails (a full disk, a
-quota) leaves no temporary file behind either.
+Every state file dispatch writes (worker records, the queue, caches, the trust store, config
+files, the shim) goes through `write_atomic`, and every lock through `locked`/`acquire`.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import stat
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-_GIT_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
+class LockBusy(Exception):
+    """Another process held the lock for the whole time-out."""
 
 
-def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
-    """Write TEXT to PATH through a temporary file beside it; PRIVATE makes it readable by its owner only."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = False) -> None:
+    """PATH holds DATA or its old content, never half of either: a temporary file beside it, renamed over it.
+
+    The folder is created. MODE sets the permissions (default: the old file's, else the umask's).
+    DURABLE flushes to disk before the rename (for files a person wrote by hand). A failure, a full
+    disk included, leaves no temporary file behind and re-raises.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is not None else 0o666)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        elif path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def acquire(path: Path, timeout: float | None = None) -> int:
+    """An exclusive lock on PATH (a file, created, or a folder); the kernel drops it if we die.
+
+    Returns the open descriptor that holds it (`release` it). With TIMEOUT, raises LockBusy after
+    that many seconds; without, waits as long as it takes.
+    """
+    if path.is_dir():
+        fd = os.open(path, os.O_RDONLY)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if timeout is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            return fd
+        deadline, delay = time.monotonic() + timeout, 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= deadline:
+                raise LockBusy(str(path))
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def release(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+@contextmanager
+def locked(path: Path, timeout: float | None = None) -> Iterator[int]:
+    """Hold the lock on PATH for the block (see `acquire`)."""
+    fd = acquire(path, timeout)
+    try:
+        yield fd
+    finally:
+        release(fd)
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_GIT_DISK_FULL = ("No space left on device", "Disk quota exceeded")
 
 
 def is_disk_full(error: BaseException) -> bool:

@@ -129,9 +129,9 @@ def detail_text(detail: Any) -> str:
         lines += ["", "Questions"]
         for q in detail.questions:
             state = "open" if q["answer"] is None else "answered"
-            lines.append(f"  Q{q['number']} ({state}) {_one_line(q['text'])}")
+            lines.append(f"  Q{q['number']} ({state}) {first_line(q['text'])}")
             if q["answer"] is not None:
-                lines.append(f"     → {_one_line(q['answer'])}")
+                lines.append(f"     → {first_line(q['answer'])}")
     if detail.commits:
         lines += ["", "Commits"]
         lines += [f"  {c['sha'][:7]}  {c['subject']}  ({clock.age(c['time'])} ago)" for c in detail.commits]
@@ -146,28 +146,45 @@ def detail_text(detail: Any) -> str:
     return "\n".join(lines)
 
 
-def _one_line(text: str) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first + (" …" if "\n" in text.strip() else "")
+def first_line(text: str) -> str:
+    """The first line of TEXT, with ` …` when more follows."""
+    lines = text.strip().splitlines()
+    return (lines[0] if lines else "") + (" …" if len(lines) > 1 else "")
+
+
+def duration(seconds: float | None) -> str:
+    """`42s`, `3m05s`, `2h07m`; `-` when not known."""
+    if seconds is None:
+        return "-"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def money(usd: float | None) -> str:
+    """`$1.25`, or `$0.0042` below a cent; `-` when not known."""
+    if usd is None:
+        return "-"
+    return f"${usd:.2f}" if usd >= 0.01 else f"${usd:.4f}"
 
 
 def usage_text(seconds: float | None, cost: float | None, tokens: dict[str, int] | None) -> str:
-    """`3m12s, $0.0420, 12,300 tokens in / 900 out`, leaving out what is not known."""
+    """`3m12s, $0.04, 12,300 tokens in / 900 out`, leaving out what is not known."""
     if seconds is None:
         return "-"
-    whole = int(seconds)
-    parts = [f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{seconds:g}s"]
+    parts = [duration(seconds)]
     if cost is not None:
-        parts.append(f"${cost:.4f}")
+        parts.append(money(cost))
     if tokens:
         parts.append(f"{tokens['input']:,} tokens in / {tokens['output']:,} out")
     return ", ".join(parts)
 
 
 def usage_cell(seconds: float | None, cost: float | None) -> str:
-    """The workers' wall time, and their cost where known: `1m35s $0.0123`."""
+    """The workers' wall time, and their cost where known: `1m35s $0.01`."""
     if seconds is None:
         return "-"
-    whole = int(seconds)
-    cell = f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
-    return cell if cost is None else f"{cell} ${cost:.4f}"
+    return duration(seconds) if cost is None else f"{duration(seconds)} {money(cost)}"

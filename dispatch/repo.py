@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import git
+from dispatch import files, git
 from dispatch.errors import DispatchError
 
 
@@ -68,27 +65,13 @@ class Lock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + self.timeout
-        delay = 0.002
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    os.close(fd)
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(fd)
-                    os.close(fd)
-                    raise DispatchError(
-                        f"another dispatch command{holder} holds the repository lock {self.path} "
-                        f"for more than {self.timeout:g}s: wait for it to finish and retry"
-                    ) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.05)
+        try:
+            fd = files.acquire(self.path, self.timeout)
+        except files.LockBusy:
+            raise DispatchError(
+                f"another dispatch command{_holder(self.path)} holds the repository lock {self.path} "
+                f"for more than {self.timeout:g}s: wait for it to finish and retry"
+            ) from None
         # Record the holder so `dispatch doctor` and the time-out message can name it.
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -97,14 +80,13 @@ class Lock:
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
+            files.release(self._fd)
             self._fd = None
 
 
-def _read_holder(fd: int) -> str:
+def _holder(path: Path) -> str:
     try:
-        pid = os.pread(fd, 32, 0).decode().strip()
+        pid = path.read_text().strip()
     except OSError:
         return ""
     return f" (pid {pid})" if pid else ""

@@ -1,15 +1,8 @@
 """The built-in scripted worker (model `scripted`): follows the worker protocol with no AI behind it.
 
 It works through `.dispatch/PLAN.md` like a real worker: for each open item it edits a
-file, ticks the item and commits. Directives in an item's text steer it, for the demo
-and the tests:
-
-- a path in backquotes (`hello.py`) is the file it writes (else `notes/<item-slug>.md`);
-- `(ask: QUESTION)` asks with `dispatch ask` and writes the answer into the file;
-- `(fail)` marks the item `[!]` with a reason, commits and exits 1;
-- `(hang)` writes the file, then waits without committing until it is stopped.
-
-`DISPATCH_SCRIPTED_DELAY` (seconds, default 0.5) paces each item so people can watch.
+file, ticks the item and commits. The forms in ITEM_FORMS steer it, for the demo and the
+tests. `DISPATCH_SCRIPTED_DELAY` (seconds, default 0.5) paces each item so people can watch.
 """
 
 from __future__ import annotations
@@ -27,7 +20,34 @@ from dispatch.task.ids import slugify
 from dispatch.task.plan import Plan, parse_plan
 
 PLAN = Path(".dispatch/PLAN.md")
-ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)")
+# `(ask: Q)` anywhere in the item, or `ask: Q` as the whole item (what people type first).
+ASK = re.compile(r"\(ask:\s*(.+?)\)\s*$|\(ask:\s*(.+?)\)|^\s*ask:\s*(.+?)\s*$", re.IGNORECASE)
+
+# The item forms it understands, in one place: `dispatch models` and the demo print them and
+# the README holds the same list (tests/test_readme.py), so that no form is a secret.
+ITEM_FORMS = (
+    ("`PATH`", "a path in backquotes: the file it writes (else notes/<item>.md)"),
+    ("(ask: QUESTION)", "asks through `dispatch ask`, writes the answer in the file"),
+    ("ask: QUESTION", "the same, as the whole item"),
+    ("(fail)", "marks the item [!] and exits 1"),
+    ("(hang)", "writes the file, then waits uncommitted until stopped"),
+)
+
+
+def item_forms_text(indent: str = "  ") -> str:
+    """ITEM_FORMS as lines for a terminal."""
+    width = max(len(form) for form, _ in ITEM_FORMS) + 2
+    return "\n".join(f"{indent}{form:<{width}}{meaning}" for form, meaning in ITEM_FORMS)
+
+
+def item_forms_markdown() -> str:
+    """ITEM_FORMS as a markdown list, as the README has it."""
+    return "\n".join(f"- `` {form} ``: {meaning}" if "`" in form else f"- `{form}`: {meaning}"
+                     for form, meaning in ITEM_FORMS)
+
+
+def _question(match: re.Match[str]) -> str:
+    return next(g for g in match.groups() if g is not None).strip()
 PATH = re.compile(r"`([^`\n]+)`")
 
 
@@ -64,17 +84,17 @@ def work_item(index: int, text: str) -> int | None:
     """Do one item; return an exit code to stop with, or None to go on."""
     match = PATH.search(text)
     target = Path(match.group(1)) if match else Path("notes") / f"{slugify(text)}.md"
-    clean = ASK.sub("", text).replace("(fail)", "").replace("(hang)", "").strip()
+    clean = ASK.sub("", text).replace("(fail)", "").replace("(hang)", "").strip() or text.strip()
     body = f"{clean}\n"
     asked = ASK.search(text)
     if asked:
-        question = (asked.group(1) or asked.group(2)).strip()
+        question = _question(asked)
         earlier = _answered(question)
         if earlier is not None:
             body += f"\nAnswer: {earlier}\n"
             asked = None
     if asked:
-        question = (asked.group(1) or asked.group(2)).strip()
+        question = _question(asked)
         print(f"asking: {question}", flush=True)
         r = subprocess.run(["dispatch", "ask", question], check=False, capture_output=True, text=True)
         if r.returncode == ASK_TIMEOUT_EXIT:

@@ -20,7 +20,7 @@ def shipped_dir() -> Path:
     for candidate in (_HERE / "skill" / "dispatch", _HERE.parent / "skill" / "dispatch"):
         if (candidate / "SKILL.md").is_file():
             return candidate
-    raise DispatchError(f"the dispatch skill is not shipped beside {_HERE}: reinstall dispatch")
+    raise DispatchError(f"the dispatch skill is not shipped beside {_HERE}: reinstall git-dispatch (`pipx install --force git-dispatch`)")
 
 
 def _files(root: Path) -> dict[str, str]:

@@ -27,8 +27,8 @@ def test_a_worker_past_its_time_budget_is_stopped_and_its_work_saved(repo: Path,
     assert "] the task used its time budget of 1s: stopping the worker\n" in log
     r = dispatch("resume", "slowpoke", cwd=repo)
     assert (r.code, r.err) == (1, (
-        "dispatch: task `slowpoke` has used its time budget (1s): raise it with "
-        "`dispatch resume slowpoke --budget-time SECONDS`\n"
+        "dispatch: task `slowpoke` has used its time budget (1s): raise it, say to 2s: "
+        "`dispatch resume slowpoke --budget-time 2`\n"
     ))
     r = dispatch("resume", "slowpoke", "--budget-time", "60", cwd=repo, env=FAST)
     assert r.code == 0, r.err

@@ -211,13 +211,13 @@ def test_legacy_yaml_agents_format(hermetic: Path) -> None:
     ("user", "merge_strategy = 'octopus'\n",
      "{user}: key `merge_strategy` must be one of squash, merge, rebase, ff, not str 'octopus'"),
     ("user", "colour = 'red'\n",
-     "{user}: unknown key `colour`: see .dispatch.toml.example for the keys dispatch reads"),
+     "{user}: unknown key `colour`: `dispatch config example` prints every key dispatch reads"),
     ("user", "[backends.x]\ncommand = 3\n",
      "{user}: key `backends.x.command` must be a list of strings or a string, not int 3"),
     ("user", "[backends.x]\ncommand = 'run \"it'\n",
      "{user}: key `backends.x.command` is not a valid command line: No closing quotation"),
     ("user", "[backends.x]\ncommand = ['x']\ntimeout = 3\n",
-     "{user}: unknown key `backends.x.timeout`: see .dispatch.toml.example for the keys dispatch reads"),
+     "{user}: unknown key `backends.x.timeout`: `dispatch config example` prints every key dispatch reads"),
     ("user", "[backends.x]\nenv = { A = 1 }\n", "{user}: key `backends.x.env.A` must be a string, not int 1"),
     ("user", "[backends.x]\nenv = { A = 'b' }\n",
      "{user}: key `backends.x.command` is missing: backend `x` needs the command that runs it"),
@@ -337,7 +337,7 @@ def test_init_detects_clis_and_cursor_models_and_writes_once(tmp_path: Path, her
         # dispatch user configuration, written by `dispatch init`; edit it freely.
         # Layers, later wins: built-in defaults < ~/.dispatch/config.yaml (the /dispatch skill's)
         #   < this file < a repository's .dispatch.toml < command-line flags.
-        # `dispatch config show` prints the result; .dispatch.toml.example describes every key.
+        # `dispatch config show` prints the result; `dispatch config example` prints every key.
 
         # Agent CLIs found on PATH: claude (Claude Code), agent (Cursor CLI)
         # Not found: codex (Codex CLI), gemini (Gemini CLI), aider (aider), opencode (opencode)
@@ -420,6 +420,13 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         default: reviewer (from <tmp>/home/.config/dispatch/config.toml)
         installed: claude, codex, scripted
         missing: cursor, gemini, aider, opencode
+
+        scripted, the built-in worker with no AI behind it, reads these forms in an item:
+          `PATH`           a path in backquotes: the file it writes (else notes/<item>.md)
+          (ask: QUESTION)  asks through `dispatch ask`, writes the answer in the file
+          ask: QUESTION    the same, as the whole item
+          (fail)           marks the item [!] and exits 1
+          (hang)           writes the file, then waits uncommitted until stopped
         """)
     data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": stub_bin(tmp_path / "x")}).out)
     assert data["default"] == {"model": "reviewer", "source": str(user_file(hermetic))}
@@ -452,3 +459,9 @@ def test_models_pick_json_and_no_default(repo: Path, hermetic: Path) -> None:
         "dispatch: the text names no model and no default_model is configured: "
         "name one (such as `sonnet`), or run `dispatch init`\n"
     ))
+
+
+def test_config_example_prints_the_example_file_anywhere(tmp_path: Path) -> None:
+    """Outside any repository too: init and the errors send readers to it, and a wheel has no clone (17.2)."""
+    r = dispatch("config", "example", cwd=tmp_path)
+    assert (r.code, r.out, r.err) == (0, (ROOT / ".dispatch.toml.example").read_text(), "")

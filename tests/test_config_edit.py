@@ -220,7 +220,7 @@ def test_a_broken_file_is_named_and_left_alone(tmp_path: Path, hermetic: Path) -
     write(path, 'default_model = "opus"\nflavour = "x"\n')
     r = dispatch("config", "set", "default_model", "sonnet", cwd=tmp_path, tmp=tmp_path)
     assert (r.code, r.err) == (1, ("dispatch: <tmp>/home/.config/dispatch/config.toml: unknown key `flavour`: "
-                                  "see .dispatch.toml.example for the keys dispatch reads\n"))
+                                  "`dispatch config example` prints every key dispatch reads\n"))
     assert path.read_text() == 'default_model = "opus"\nflavour = "x"\n'
 
 

@@ -34,8 +34,8 @@ def test_conflicts_between_three_tasks_of_which_two_overlap(repo: Path) -> None:
         land on main in this order (2 of 3 tasks without a conflict):
           1. alpha  +4 -1
           2. gamma  +1 -0
-        then rebase each onto what has landed (`dispatch rebase ID --leave`), resolve, and land:
-          beta   +1 -1
+        then rebase each onto what has landed, resolve, and land:
+          beta   +1 -1  `dispatch rebase beta --leave`
         """)
     data = json.loads(dispatch("conflicts", "--json", cwd=repo).out)
     assert data == {
@@ -57,8 +57,8 @@ def test_conflicts_between_three_tasks_of_which_two_overlap(repo: Path) -> None:
 
         land on main in this order (1 of 2 tasks without a conflict):
           1. gamma  +1 -0
-        then rebase each onto what has landed (`dispatch rebase ID --leave`), resolve, and land:
-          beta   +1 -1
+        then rebase each onto what has landed, resolve, and land:
+          beta   +1 -1  `dispatch rebase beta --leave`
         """)
     tasks = {t["id"]: t for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]}
     assert tasks["beta"]["conflicts"] == ["src/app.py"]

@@ -18,10 +18,18 @@ def test_demo_runs_to_the_end(tmp_path: Path) -> None:
         "Scratch repository: <tmp>/d/shop (branch main, one commit)",
     ]
     assert "    write-the-docs asks Q1: Which tone should the docs use?" in lines
+    step = lines.index("   The scripted worker reads these forms in an item (`dispatch models` lists them too):")
+    assert lines[step + 1:step + 6] == [
+        "     `PATH`           a path in backquotes: the file it writes (else notes/<item>.md)",
+        "     (ask: QUESTION)  asks through `dispatch ask`, writes the answer in the file",
+        "     ask: QUESTION    the same, as the whole item",
+        "     (fail)           marks the item [!] and exits 1",
+        "     (hang)           writes the file, then waits uncommitted until stopped",
+    ]
     assert "    answered Q1 of write-the-docs: the waiting worker continues with it" in lines
     assert lines[-2:] == [
         "The scratch repository is yours to look at: cd <tmp>/d/shop",
-        "Task worktrees are in <tmp>/d/shop.dispatch; `dispatch logs ID` shows a worker's output.",
+        "Task worktrees are in <tmp>/d/shop.dispatch; `dispatch logs write-the-docs` shows a worker's output.",
     ]
     repo = tmp_path / "d" / "shop"
     assert git(repo, "log", "--format=%s", "main") == "Add a greeting module\nA tiny shop"

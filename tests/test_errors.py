@@ -60,7 +60,7 @@ def test_unknown_task_in_status(repo: Path) -> None:
 def test_unknown_task_that_is_in_the_trash(repo: Path) -> None:
     assert dispatch("new", "Gone", "--no-start", cwd=repo).code == 0
     assert dispatch("discard", "gone", "--yes", cwd=repo).code == 0
-    _assert_refused(repo, ["show", "gone"], "no task `gone`: `dispatch restore` brings it back")
+    _assert_refused(repo, ["show", "gone"], "no task `gone`: it is in the trash; `dispatch restore gone` brings it back")
 
 
 @pytest.mark.parametrize("bad", ["../x", "a b", "A", "", "x" * 64, "-x", "a/b", "a.b"])
@@ -138,7 +138,7 @@ def test_usage_error_exits_2(repo: Path) -> None:
     before = snapshot(repo)
     r = dispatch("new", cwd=repo)
     assert (r.code, r.out) == (2, "")
-    assert r.err.splitlines()[-1] == "Error: Missing argument 'TITLE'."
+    assert r.err.splitlines()[-1] == "Error: Missing argument '<title>'."
     assert snapshot(repo) == before
 
 
@@ -167,3 +167,19 @@ def test_unexpected_error_exits_3_with_a_log(repo: Path, tmp_path: Path) -> None
     log = r.err.rstrip("\n").rsplit("details in ", 1)[1].replace("<tmp>", str(tmp_path))
     assert "Traceback" in Path(log).read_text()
     assert "Traceback" not in r.err
+
+
+def test_a_mistyped_id_gets_the_nearest_live_or_trashed_one(repo: Path) -> None:
+    """`merge slow-on` beside `slow-one`, `review guess_syntax` beside `guess-syntax`: one line with the id (17.16)."""
+    for title in ("Slow one", "Guess syntax", "Old idea"):
+        assert dispatch("new", title, "--no-start", cwd=repo).code == 0
+    assert dispatch("discard", "old-idea", "--yes", cwd=repo).code == 0
+    _assert_refused(repo, ["merge", "slow-on", "--yes"], "no task `slow-on`: did you mean `slow-one`?")
+    _assert_refused(repo, ["review", "guess_syntax"], "invalid task id 'guess_syntax': did you mean `guess-syntax`?")
+    _assert_refused(repo, ["status", "Slow-One"], "invalid task id 'Slow-One': did you mean `slow-one`?")
+    _assert_refused(repo, ["show", "old-ide"],
+                    "no task `old-ide`: did you mean `old-idea`, in the trash? `dispatch restore old-idea` brings it back")
+    _assert_refused(repo, ["restore", "old_idea"], "no task `old_idea` in the trash: did you mean `old-idea`?")
+    _assert_refused(repo, ["new", "Next", "--model", "scripted", "--after", "slow-ones"],
+                    "--after slow-ones: no task `slow-ones`: did you mean `slow-one`?")
+    _assert_refused(repo, ["logs", "unrelated"], "no task `unrelated`: `dispatch status` lists the tasks")

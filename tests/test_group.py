@@ -62,7 +62,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           greet-scripted  scripted on scripted  <tmp>/work/app.dispatch/greet-scripted
           greet-fast      fast on scripted      <tmp>/work/app.dispatch/greet-fast
           greet-variant   variant on variant    <tmp>/work/app.dispatch/greet-variant
-          `dispatch review greet` compares them; `dispatch pick ID` lands one and discards the others
+          `dispatch review greet` compares them; `dispatch pick greet-scripted` lands that one and discards the others (any of them will do)
         """)
     ids = ("greet-fast", "greet-scripted", "greet-variant")
     wait_for(lambda: all(worker_json(repo, t).get("phase") == "exited" for t in ids), message="three workers")
@@ -90,7 +90,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
         same letter, same content; - not changed
         agree on 1 file: bye.txt; differ on 2: extra.txt, hello.txt
 
-        `dispatch review ID` shows one; `dispatch pick ID` lands it and discards the others
+        `dispatch review greet-fast` shows one candidate; `dispatch pick greet-fast` lands it and discards the others (any candidate's id will do)
         """)
     data = json.loads(dispatch("review", "greet", "--json", cwd=repo).out)["group"]
     assert (data["id"], data["agree"], data["differ"]) == ("greet", ["bye.txt"], ["extra.txt", "hello.txt"])
@@ -115,7 +115,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           removed its worktree and branch; `dispatch restore greet-variant` brings them back
         discarded greet-fast: saved as refs/dispatch/trash/greet-fast ({trash["greet-fast"]})
         discarded greet-scripted: saved as refs/dispatch/trash/greet-scripted ({trash["greet-scripted"]})
-          `dispatch restore ID` brings one back
+          `dispatch restore greet-fast` or `dispatch restore greet-scripted` brings one back
         """)
     assert git(repo, "ls-tree", "-r", "--name-only", "main") == "README.md\nbye.txt\nextra.txt\nhello.txt\nsrc/app.py"
     assert git(repo, "show", "main:hello.txt") == "Hi from the variant\nWrite `hello.txt`"
@@ -147,7 +147,7 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
           TASK           WORKER       WORKTREE
           work-scripted  not started  <tmp>/work/app.dispatch/work-scripted
           work-zz        not started  <tmp>/work/app.dispatch/work-zz
-          `dispatch review work` compares them; `dispatch pick ID` lands one and discards the others
+          `dispatch review work` compares them; `dispatch pick work-scripted` lands that one and discards the others (any of them will do)
         """)
     assert dispatch("new", "Work X", "--item", "x", "--no-start", cwd=repo).code == 0
     r = dispatch("status", cwd=repo, tmp=tmp_path)

@@ -287,6 +287,7 @@ def test_clean_prunes_deleted_worktrees_and_removes_merged_tasks(repo: Path, tmp
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         pruned the worktree entry of <tmp>/work/app.dispatch/lost-folder (its folder was deleted)
+          task lost-folder keeps its branch: `dispatch doctor --fix` checks it out there again, `dispatch discard lost-folder` drops it
         removed merged-by-hand: merged; `dispatch restore merged-by-hand` brings it back
         """)
     assert not merged.exists()

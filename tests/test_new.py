@@ -21,7 +21,7 @@ def test_new_creates_branch_worktree_and_plan_commit(repo: Path, tmp_path: Path)
           branch    dispatch/fix-the-login-redirect-loop (from main at {base[:7]})
           worktree  <tmp>/work/app.dispatch/fix-the-login-redirect-loop
           plan      2 items: <tmp>/work/app.dispatch/fix-the-login-redirect-loop/.dispatch/PLAN.md
-          worker    not started: `dispatch resume fix-the-login-redirect-loop --model MODEL` starts one
+          worker    not started: `dispatch resume fix-the-login-redirect-loop --model M` starts one, M one of `dispatch models`
         """)
     wt = tmp_path / "work" / "app.dispatch" / "fix-the-login-redirect-loop"
     assert (wt / ".dispatch" / "PLAN.md").read_text() == textwrap.dedent(f"""\

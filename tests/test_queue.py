@@ -115,7 +115,7 @@ def test_conflicting_dependencies_leave_the_task_blocked(repo: Path, tmp_path: P
 
 def test_after_an_unknown_task_creates_nothing(repo: Path) -> None:
     r = dispatch("new", "Orphan", "--model", "scripted", "--after", "nope", cwd=repo)
-    assert (r.code, r.out, r.err) == (1, "", "dispatch: --after nope: no such task: `dispatch status` lists the tasks\n")
+    assert (r.code, r.out, r.err) == (1, "", "dispatch: --after nope: no task `nope`: `dispatch status` lists the tasks\n")
     assert git(repo, "branch", "--list", "dispatch/*") == ""
 
 

@@ -10,7 +10,7 @@ import typer
 
 from dispatch.cli import JsonOpt, app
 
-config_app = typer.Typer(help="The merged configuration.", no_args_is_help=True)
+config_app = typer.Typer(help="Show, explain and edit the configuration.", no_args_is_help=True)
 models_app = typer.Typer(help="Models, aliases, the default, and which agent CLIs are installed.")
 app.add_typer(config_app, name="config")
 app.add_typer(models_app, name="models")
@@ -64,7 +64,7 @@ def _value(value: Any) -> str:
 
 @config_app.command("show")
 def config_show(json_out: JsonOpt = False) -> None:
-    """Every key of the merged configuration, and where its value came from (default, a file, flag)."""
+    """Every key of the configuration, and where its value came from."""
     from dispatch.output import emit_json
 
     rows = _load().flat()
@@ -75,13 +75,24 @@ def config_show(json_out: JsonOpt = False) -> None:
         print(f"{key} = {_value(value)}  # {source}")
 
 
+@config_app.command("example")
+def config_example() -> None:
+    """Print .dispatch.toml.example: every key, its default, its use."""
+    from dispatch import config
+
+    print(config.example_text(), end="")
+
+
 @config_app.command("set", context_settings={"ignore_unknown_options": True})
 def config_set(
-    key: Annotated[str, typer.Argument(metavar="KEY", help='A key as in the file: default_model, models."gpt-5".backend...')],
-    value: Annotated[str, typer.Argument(metavar="VALUE", help='A string as typed; numbers, lists and tables as TOML (\'[".env"]\').')],
+    key: Annotated[str, typer.Argument(metavar="<key>", help='A key as in the file: default_model, models."gpt-5".backend...')],
+    value: Annotated[str, typer.Argument(metavar="<value>", help='A string as typed; numbers, lists and tables as TOML (\'[".env"]\').')],
     repo: RepoOpt = False,
 ) -> None:
-    """Set KEY in the user config (or the repository's with --repo), keeping the file's comments."""
+    """Set <key> in the user config (the repository's with --repo).
+
+    The file keeps its comments and layout.
+    """
     from dispatch.config import edit as config_edit
 
     done = config_edit.set_key(key, value, repo_root=_edit_root(repo))
@@ -89,8 +100,11 @@ def config_set(
 
 
 @config_app.command("unset")
-def config_unset(key: Annotated[str, typer.Argument(metavar="KEY")], repo: RepoOpt = False) -> None:
-    """Remove KEY (a value, or a whole models./aliases./backends. entry) from the user or repository config."""
+def config_unset(key: Annotated[str, typer.Argument(metavar="<key>", help="A key as in the file, or a whole table.")], repo: RepoOpt = False) -> None:
+    """Remove <key> from the user config (the repository's with --repo).
+
+    <key> is a value, or a whole models./aliases./backends. entry.
+    """
     from dispatch.config import edit as config_edit
 
     done = config_edit.unset_key(key, repo_root=_edit_root(repo))
@@ -131,6 +145,11 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         print("default: none: pass --model MODEL, or set default_model (`dispatch init` writes one)")
     print("installed: " + (", ".join(b for b, ok in installed.items() if ok)))
     print("missing: " + (", ".join(b for b, ok in installed.items() if not ok) or "none"))
+    from dispatch.scripted import item_forms_text
+
+    print()
+    print("scripted, the built-in worker with no AI behind it, reads these forms in an item:")
+    print(item_forms_text())
 
 
 def _short(text: str) -> str:
@@ -140,10 +159,13 @@ def _short(text: str) -> str:
 
 @models_app.command("pick")
 def models_pick(
-    text: Annotated[str, typer.Argument(metavar="TEXT", help="The user's request, in their words.")],
+    text: Annotated[str, typer.Argument(metavar="<text>", help="The user's request, in their words.")],
     json_out: JsonOpt = False,
 ) -> None:
-    """The model or alias named last in TEXT, or the default marked `(default)`."""
+    """The model or alias named last in <text>, or the default.
+
+    The default is followed by ` (default)`.
+    """
     from dispatch.config import backends
     from dispatch.errors import DispatchError
     from dispatch.output import emit_json
@@ -164,11 +186,14 @@ def models_pick(
 
 @models_app.command("add")
 def models_add(
-    model: Annotated[str, typer.Argument(metavar="MODEL")],
+    model: Annotated[str, typer.Argument(metavar="<model>")],
     backend: Annotated[str | None, typer.Option("--backend", metavar="B", help="The backend that runs it (default: by its name).")] = None,
     repo: RepoOpt = False,
 ) -> None:
-    """Add MODEL to the config (a [models.MODEL] table), optionally with its backend."""
+    """Add <model> to the config, with the backend that runs it.
+
+    A [models.<model>] table; --backend, else the one its name picks.
+    """
     from dispatch.config import edit as config_edit
 
     done = config_edit.add_model(model, backend, repo_root=_edit_root(repo))
@@ -177,8 +202,8 @@ def models_add(
 
 
 @models_app.command("rm")
-def models_rm(model: Annotated[str, typer.Argument(metavar="MODEL")], repo: RepoOpt = False) -> None:
-    """Remove MODEL's [models.MODEL] table from the config."""
+def models_rm(model: Annotated[str, typer.Argument(metavar="<model>")], repo: RepoOpt = False) -> None:
+    """Remove <model>'s [models.<model>] table from the config."""
     from dispatch.config import edit as config_edit
 
     done = config_edit.remove_model(model, repo_root=_edit_root(repo))
@@ -187,12 +212,15 @@ def models_rm(model: Annotated[str, typer.Argument(metavar="MODEL")], repo: Repo
 
 @models_app.command("alias")
 def models_alias(
-    name: Annotated[str, typer.Argument(metavar="NAME")],
+    name: Annotated[str, typer.Argument(metavar="<name>")],
     model: Annotated[str, typer.Option("--model", metavar="M", help="The model the alias runs.")],
     prompt: Annotated[str | None, typer.Option("--prompt", metavar="TEXT", help='Put before the worker\'s prompt ("" removes it; default: keep).')] = None,
     repo: RepoOpt = False,
 ) -> None:
-    """Make NAME an alias of model M, with an optional standing prompt; `models unalias NAME` removes it."""
+    """Make <name> an alias of a model, with a standing prompt.
+
+    `dispatch models unalias <name>` removes it.
+    """
     from dispatch.config import edit as config_edit
 
     done = config_edit.set_alias(name, model, prompt, repo_root=_edit_root(repo))
@@ -200,8 +228,8 @@ def models_alias(
 
 
 @models_app.command("unalias")
-def models_unalias(name: Annotated[str, typer.Argument(metavar="NAME")], repo: RepoOpt = False) -> None:
-    """Remove the alias NAME from the config."""
+def models_unalias(name: Annotated[str, typer.Argument(metavar="<name>")], repo: RepoOpt = False) -> None:
+    """Remove the alias <name> from the config."""
     from dispatch.config import edit as config_edit
 
     done = config_edit.remove_alias(name, repo_root=_edit_root(repo))
@@ -210,7 +238,10 @@ def models_unalias(name: Annotated[str, typer.Argument(metavar="NAME")], repo: R
 
 @app.command()
 def init(force: Annotated[bool, typer.Option("--force", help="Replace an existing user config.")] = False) -> None:
-    """Detect the installed agent CLIs (and Cursor's models) and write the user config."""
+    """Find the installed agent CLIs and write the user config.
+
+    Cursor's `agent models` list too, when it is installed.
+    """
     from dispatch.config import backends
 
     result = backends.init_user_config(force=force)
@@ -227,7 +258,10 @@ def trust_cmd(
     show: Annotated[bool, typer.Option("--show", help="List the files trusted so far.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Let this repository's .dispatch.toml run its backends, copy and setup, and set its guarded keys (until it changes)."""
+    """Let this repository's .dispatch.toml run its commands and set its guarded keys.
+
+    Its backends, copy and setup, and its worktree_root, branch_prefix and alias prompts, until the file changes.
+    """
     from dispatch import output
     from dispatch.config import trust
 

@@ -13,10 +13,13 @@ from dispatch.errors import DispatchError
 
 @app.command()
 def demo(
-    folder: Annotated[Path | None, typer.Option("--dir", help="Where to make the scratch repository (default: a new temporary folder).")] = None,
+    folder: Annotated[Path | None, typer.Option("--dir", metavar="PATH", help="Where to make the scratch repository (default: a new temporary folder).")] = None,
     delay: Annotated[float, typer.Option("--delay", metavar="SECONDS", help="How long the scripted workers take per item.")] = 0.4,
 ) -> None:
-    """Walk through dispatch in a scratch repository, with the built-in scripted worker."""
+    """Walk through dispatch in a scratch repository, no AI needed.
+
+    The built-in scripted worker does the work.
+    """
     from dispatch import demo as demo_mod
 
     try:

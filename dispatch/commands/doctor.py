@@ -14,7 +14,10 @@ def doctor(
     fix: Annotated[bool, typer.Option("--fix", help="Repair what can be repaired (never deletes a commit).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Find damaged state (worktree or branch deleted by hand, dead supervisor, stray files) and say how to repair it."""
+    """Find damaged state and say how to repair it (--fix does).
+
+    A worktree or branch deleted by hand, a dead supervisor, stray files.
+    """
     from dispatch import output
     from dispatch.task import doctor as doctor_mod
 

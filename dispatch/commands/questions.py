@@ -13,13 +13,16 @@ from dispatch.cli import JsonOpt, app, context, read_input
 
 @app.command()
 def ask(
-    question: Annotated[str, typer.Argument(metavar="QUESTION", help="The question, or - to read it from stdin.")],
+    question: Annotated[str, typer.Argument(metavar="<question>|-", help="The question, or - to read it from stdin.")],
     timeout: Annotated[
         float | None, typer.Option("--timeout", metavar="SECONDS", help="Give up after this long (default: ask_timeout).")
     ] = None,
     task_id: Annotated[str | None, typer.Option("--task", metavar="ID", help="The task (default: $DISPATCH_TASK, or the worktree you are in).")] = None,
 ) -> None:
-    """(For workers.) Ask the dispatcher; wait for the answer and print it. Exit 75 when none comes in time."""
+    """(For workers.) Ask the dispatcher and wait for the answer.
+
+    Prints the answer alone; exits 75 when none comes in time.
+    """
     from dispatch.task import asking
 
     repo, cfg = context()
@@ -33,8 +36,8 @@ def ask(
 
 @app.command()
 def answer(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
-    text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The answer, or - to read it from stdin.")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
+    text: Annotated[str, typer.Argument(metavar="<text>|-", help="The answer, or - to read it from stdin.")],
     question: Annotated[int | None, typer.Option("--question", "-q", metavar="N", help="Which question (default: the oldest open one).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Start a fresh worker when none is waiting.")] = False,
 ) -> None:
@@ -53,14 +56,15 @@ def answer(
         if started is None:
             print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
         else:
-            print(f"answered Q{done.number} of {task_id}; resumed it: run {started.run}, {started.model} on {started.backend}")
+            print(f"answered Q{done.number} of {task_id}; {'started' if started.run == 1 else 'resumed'} it: "
+                  f"run {started.run}, {started.model} on {started.backend}")
     else:
         print(f"answered Q{done.number} of {task_id}; no worker is running: `dispatch resume {task_id}` continues with the answer")
 
 
 @app.command()
 def questions(
-    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Only these tasks (default: all).", show_default=False)] = None,
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[<id>]...", help="Only these tasks (default: all).", show_default=False)] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Every open question across the tasks, oldest first."""
@@ -78,15 +82,10 @@ def questions(
         print("no open questions")
     else:
         rows = [
-            [q.task, f"Q{q.number}", clock.age(clock.parse_iso(q.asked)) if q.asked else "-", _first_line(q.text)]
+            [q.task, f"Q{q.number}", clock.age(clock.parse_iso(q.asked)) if q.asked else "-", output.first_line(q.text)]
             for q in found
         ]
         print(output.table(rows, ["TASK", "Q", "AGE", "QUESTION"]))
-
-
-def _first_line(text: str) -> str:
-    lines = text.strip().splitlines()
-    return lines[0] + (" …" if len(lines) > 1 else "") if lines else ""
 
 
 @app.command()
@@ -94,7 +93,7 @@ def events(
     since: Annotated[str | None, typer.Option("--since", metavar="TIME", help="From this time (ISO) or age (10m, 2h).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The events log: created, started, question, answered, exited, merged, discarded..."""
+    """The events log: created, started, question, merged and more."""
     from dispatch import output
     from dispatch.worker import waiting
 
@@ -112,12 +111,15 @@ def events(
 
 @app.command()
 def wait(
-    ids: Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Only these tasks (default: all).", show_default=False)] = None,
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[<id>]...", help="Only these tasks (default: all).", show_default=False)] = None,
     timeout: Annotated[float | None, typer.Option("--timeout", metavar="SECONDS", help="Give up after this long (exit 124).")] = None,
     consumer: Annotated[str, typer.Option("--consumer", metavar="NAME", help="Who is waiting: each consumer is told everything once.")] = "default",
     json_out: JsonOpt = False,
 ) -> None:
-    """Block until a question or a finished worker needs you, print it with the command to act, exit."""
+    """Block until a question or an ended worker needs you.
+
+    Prints each piece of news with the command to act on it, then exits.
+    """
     from dispatch import output
     from dispatch.task.model import get_task
     from dispatch.worker import waiting

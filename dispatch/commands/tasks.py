@@ -7,22 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, read_input
+from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
 @app.command()
 def new(
-    title: Annotated[str, typer.Argument(metavar="TITLE", help="What the task is, in a line.")],
-    task_id: Annotated[str | None, typer.Option("--id", help="Task id (default: a slug of the title).")] = None,
-    item: Annotated[list[str] | None, typer.Option("--item", help="A checklist item; repeat for several.")] = None,
+    title: Annotated[str, typer.Argument(metavar="<title>", help="What the task is, in a line.")],
+    task_id: Annotated[str | None, typer.Option("--id", metavar="ID", help="Task id (default: a slug of the title).")] = None,
+    item: Annotated[list[str] | None, typer.Option("--item", metavar="TEXT", help="A checklist item; repeat for several.")] = None,
     plan: Annotated[
         str | None, typer.Option("--plan", help="A markdown checklist file, or - for stdin.", metavar="FILE|-")
     ] = None,
-    base: Annotated[str | None, typer.Option("--base", help="Branch or commit to start from.")] = None,
+    base: Annotated[str | None, typer.Option("--base", metavar="REF", help="Branch or commit to start from.")] = None,
     model_opts: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="Model or alias for the worker (default: default_model); "
+        typer.Option("--model", "-m", metavar="M", help="Model or alias for the worker (default: default_model); "
                      "repeat to send the task to each model, as a group of tasks <id>-<model>."),
     ] = None,
     models: Annotated[
@@ -40,7 +40,11 @@ def new(
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Create a task: branch dispatch/<id>, its worktree and .dispatch/PLAN.md; start its worker."""
+    """Create a task (branch, worktree, plan) and start its worker.
+
+    Branch dispatch/<id>, its worktree and .dispatch/PLAN.md in one commit; the worker starts in
+    the background (or is queued), and the command returns at once.
+    """
     from dispatch.land import group
     from dispatch.task.model import create_task, get_task
     from dispatch.task.plan import parse_checklist_source
@@ -91,7 +95,7 @@ def new(
     elif launch:
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
-        print(f"  worker    not started: `dispatch resume {task.id} --model MODEL` starts one")
+        print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
 
 
 def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
@@ -102,6 +106,15 @@ def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dic
         "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
         "queued": bool(launch) and started is None, "after": after_ids,
     }
+
+
+def _start_hint(task_id: str, model: str | None, default_model: str) -> str:
+    """How to start the worker of a task made with --no-start, as a command that works as printed."""
+    if model:
+        return f"`dispatch resume {task_id}` starts one on {model}"
+    if default_model:
+        return f"`dispatch resume {task_id}` starts one on {default_model} (the default)"
+    return f"`dispatch resume {task_id} --model M` starts one, M one of `dispatch models`"
 
 
 def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
@@ -133,19 +146,20 @@ def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models:
             worker = "not started"
         rows.append([m.task.id, worker, str(m.task.worktree)])
     print(textwrap.indent(output.table(rows, ["TASK", "WORKER", "WORKTREE"]), "  "))
-    print(f"  `dispatch review {gid}` compares them; `dispatch pick ID` lands one and discards the others")
+    print(f"  `dispatch review {gid}` compares them; `dispatch pick {made[0].task.id}` lands that one and discards "
+          "the others (any of them will do)")
 
 
 @app.command()
 def status(
-    ids: Annotated[list[str] | None, typer.Argument(help="Task ids (default: all).", show_default=False)] = None,
+    ids: Annotated[list[str] | None, typer.Argument(metavar="[<id>]...", help="Only these tasks (default: all).", show_default=False)] = None,
     watch: Annotated[bool, typer.Option("--watch", "-w", help="Redraw the table in place as tasks move.")] = False,
     interval: Annotated[
         float | None, typer.Option("--interval", metavar="SECONDS", help="With --watch: seconds between redraws (1).")
     ] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Where every task stands (alias: ls)."""
+    """Where every task stands."""
     from dispatch import output
     from dispatch.task.status import collect
 
@@ -170,8 +184,8 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 
 
 @app.command()
-def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOpt = False) -> None:
-    """The whole task: checklist, questions, commits, files changed, worker."""
+def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: JsonOpt = False) -> None:
+    """The whole task: checklist, questions, commits, files, worker."""
     from dispatch import output
     from dispatch.task import show as show_mod
 
@@ -185,10 +199,13 @@ def show(task_id: Annotated[str, typer.Argument(metavar="ID")], json_out: JsonOp
 
 @app.command()
 def note(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
-    text: Annotated[str, typer.Argument(metavar="TEXT|-", help="The note, or - to read it from stdin.")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
+    text: Annotated[str, typer.Argument(metavar="<text>|-", help="The note, or - to read it from stdin.")],
 ) -> None:
-    """Add a dated note for the worker under "Notes from the dispatcher" in the task's PLAN.md."""
+    """Leave a dated note for the worker in the task's PLAN.md.
+
+    It goes under "Notes from the dispatcher".
+    """
     from dispatch.task.model import add_note
 
     repo, cfg = context()
@@ -198,10 +215,14 @@ def note(
 
 @app.command()
 def discard(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Save the task under refs/dispatch/trash/<id>, then remove its worktree and branch (alias: rm)."""
+    """Move the task and its work to the trash.
+
+    The branch tip and any uncommitted work are saved under refs/dispatch/trash/<id> first:
+    `dispatch restore <id>` brings them back.
+    """
     from dispatch.task import trash
     from dispatch.task.model import get_task, short_branch
 
@@ -209,18 +230,23 @@ def discard(
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
+    inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
     entry = trash.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
     print(f"  `dispatch restore {task_id}` brings it back")
+    say_if_removed(inside, repo.root)
 
 
 app.command("rm", hidden=True, help="Alias of discard.")(discard)
 
 
 @app.command()
-def restore(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Bring a discarded task back: branch, worktree, and its uncommitted work as uncommitted."""
+def restore(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
+    """Bring a discarded task back, its uncommitted work included.
+
+    Branch, worktree, and the work that was uncommitted, uncommitted again.
+    """
     from dispatch.task import trash
 
     repo, cfg = context()
@@ -241,7 +267,10 @@ def trash_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """List discarded tasks, or delete them for good with --purge / --older-than."""
+    """List discarded tasks, or delete them for good.
+
+    --purge <id> or --older-than DAYS delete; nothing else does.
+    """
     from dispatch import clock, output
     from dispatch.task import trash
 

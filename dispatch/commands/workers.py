@@ -12,12 +12,15 @@ from dispatch.cli import app, context
 
 @app.command()
 def logs(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing until the worker's run ends.")] = False,
-    lines: Annotated[int | None, typer.Option("-n", "--lines", help="Only the last N lines.")] = None,
+    lines: Annotated[int | None, typer.Option("-n", "--lines", metavar="N", help="Only the last N lines.")] = None,
     raw: Annotated[bool, typer.Option("--raw", help="The log as written, JSON events of agent CLIs unabridged.")] = False,
 ) -> None:
-    """The worker's output (and the supervisor's notes) for a task; agent CLIs' JSON events one short line each."""
+    """The worker's output, with the supervisor's notes.
+
+    The JSON events of agent CLIs show one short line each; --raw prints the log as written.
+    """
     from dispatch.worker import control as workers
     from dispatch.worker import logview
 
@@ -35,8 +38,11 @@ def logs(
 
 
 @app.command()
-def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
-    """Stop the task's worker: SIGTERM to its process group, SIGKILL after `stop_grace` seconds."""
+def stop(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
+    """Stop the task's worker; what it left uncommitted is committed.
+
+    SIGTERM to its process group, SIGKILL after `stop_grace` seconds.
+    """
     from dispatch.worker import control as workers
 
     repo, cfg = context()
@@ -48,9 +54,9 @@ def stop(task_id: Annotated[str, typer.Argument(metavar="ID")]) -> None:
 
 @app.command()
 def resume(
-    task_id: Annotated[str, typer.Argument(metavar="ID")],
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Model or alias (default: the last run's).")] = None,
-    message: Annotated[str | None, typer.Option("--message", help="Extra instructions for the new worker.")] = None,
+    task_id: Annotated[str, typer.Argument(metavar="<id>")],
+    model: Annotated[str | None, typer.Option("--model", "-m", metavar="M", help="Model or alias (default: the last run's).")] = None,
+    message: Annotated[str | None, typer.Option("--message", metavar="TEXT", help="Extra instructions for the new worker.")] = None,
     budget_time: Annotated[
         float | None, typer.Option("--budget-time", metavar="SECONDS", help="Raise the task's time budget to this.")
     ] = None,
@@ -58,7 +64,10 @@ def resume(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Raise the task's cost budget to this.")
     ] = None,
 ) -> None:
-    """Start a fresh worker on the task, with a prompt to continue where the last one stopped."""
+    """Start a fresh worker on the task, to go on where it stopped.
+
+    Its prompt says to continue from the first unfinished item; a queued or blocked task starts now.
+    """
     from dispatch.task.model import get_task
     from dispatch.worker import control as workers
     from dispatch.worker import scheduler
@@ -70,5 +79,6 @@ def resume(
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return
-    print(f"resumed {task_id}: run {started.run}, {started.model} on {started.backend}")
+    print(f"{'started' if started.run == 1 else 'resumed'} {task_id}: run {started.run}, "
+          f"{started.model} on {started.backend}")
     print(f"  `dispatch logs {task_id} -f` follows it")

@@ -177,7 +177,16 @@ def _wrong(label: str, key: str, expected: str, value: Any) -> DispatchError:
 
 
 def _unknown(label: str, key: str) -> DispatchError:
-    return DispatchError(f"{label}: unknown key `{key}`: see .dispatch.toml.example for the keys dispatch reads")
+    return DispatchError(f"{label}: unknown key `{key}`: `dispatch config example` prints every key dispatch reads")
+
+
+def example_text() -> str:
+    """.dispatch.toml.example: beside the package in a checkout, inside it in a wheel (no clone needed)."""
+    here = Path(__file__).resolve().parent.parent  # the dispatch package
+    for candidate in (here / "dispatch.toml.example", here.parent / ".dispatch.toml.example"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    raise DispatchError(f".dispatch.toml.example is not shipped beside {here}: reinstall git-dispatch")
 
 
 def _scalar(label: str, key: str, value: Any) -> Any:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from dispatch import files
 from dispatch.config import BUILTIN_BACKENDS, Config, dotted, toml_key, user_config_path
 from dispatch.errors import DispatchError
 
@@ -234,10 +235,7 @@ def init_user_config(*, force: bool) -> InitResult:
     # As the original's first-run setup recommended: a Claude model, else OpenAI, else Cursor's own pick.
     default = next((_STARTER_MODELS[b][0] for b in ("claude", "codex") if installed[b]), "")
     default = default or cursor_default or next(iter(cursor_ids), "") or next(iter(models), "")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from dispatch.files import write_atomic
-
-    write_atomic(path, _render_init(default, models, installed))
+    files.write_atomic(path, _render_init(default, models, installed))
     return InitResult(path, default, models, installed, note)
 
 
@@ -251,7 +249,7 @@ def _render_init(default: str, models: dict[str, str], installed: dict[str, bool
         "# dispatch user configuration, written by `dispatch init`; edit it freely.",
         "# Layers, later wins: built-in defaults < ~/.dispatch/config.yaml (the /dispatch skill's)",
         "#   < this file < a repository's .dispatch.toml < command-line flags.",
-        "# `dispatch config show` prints the result; .dispatch.toml.example describes every key.",
+        "# `dispatch config show` prints the result; `dispatch config example` prints every key.",
         "",
         f"# Agent CLIs found on PATH: {_cli_list(installed, True)}",
         f"# Not found: {_cli_list(installed, False)}",

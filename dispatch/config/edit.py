@@ -10,7 +10,6 @@ of dispatch/config.py on top of the layers below it, or nothing is written.
 from __future__ import annotations
 
 import copy
-import fcntl
 import os
 import tomllib
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import Any
 
 import tomlkit
 
-from dispatch import config
+from dispatch import config, files
 from dispatch.config import (
     LISTS,
     REPO_FILE,
@@ -436,25 +435,13 @@ def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:
 def _locked(folder: Path) -> Iterator[None]:
     """One edit at a time per folder: read, change and replace without losing another's edit."""
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with files.locked(folder):
         yield
-    finally:
-        os.close(fd)
 
 
 def _write(path: Path, text: str) -> None:
-    """Atomically: a temporary file beside PATH, flushed to disk, then renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Atomically and durably: a person's own file."""
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
+        files.write_atomic(path, text, durable=True)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise DispatchError(f"{path}: cannot write: {e.strerror}") from None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dispatch import files
 from dispatch.config import REPO_FILE, Config
 from dispatch.errors import DispatchError
 
@@ -51,12 +52,8 @@ def _records() -> dict[str, str]:
 
 
 def _write(records: dict[str, str]) -> None:
-    store = store_path()
-    store.parent.mkdir(parents=True, exist_ok=True)
-    from dispatch.files import write_atomic
-
     payload: dict[str, Any] = {"version": TRUST_VERSION, "files": dict(sorted(records.items()))}
-    write_atomic(store, json.dumps(payload, indent=2) + "\n")
+    files.write_atomic(store_path(), json.dumps(payload, indent=2) + "\n")
 
 
 def digest(path: Path) -> str | None:

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from dispatch import git
+from dispatch import git, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -140,7 +140,7 @@ def render(g: GroupReview) -> str:
         plan = plan_cell(PlanSummary(**c.plan))
         lines_changed = "-" if c.added is None else f"+{c.added} -{c.removed}"
         rows.append([c.id, c.state, plan, _num(c.commits), _num(c.files), lines_changed,
-                     duration(c.seconds), cost(c.cost_usd), tokens(c.tokens)])
+                     output.duration(c.seconds), output.money(c.cost_usd), tokens(c.tokens)])
     lines.append(table(rows, ["TASK", "STATE", "PLAN", "COMMITS", "FILES", "LINES", "TIME", "COST", "TOKENS"]))
     for c in g.candidates:
         if c.problem:
@@ -165,7 +165,9 @@ def render(g: GroupReview) -> str:
         differ = [f.path for f in g.files if not f.same]
         lines.append(f"agree on {_n(len(agree), 'file')}{': ' + _names(agree) if agree else ''}; "
                      f"differ on {len(differ)}{': ' + _names(differ) if differ else ''}")
-    lines += ["", "`dispatch review ID` shows one; `dispatch pick ID` lands it and discards the others"]
+    first = g.candidates[0].id if g.candidates else g.id
+    lines += ["", (f"`dispatch review {first}` shows one candidate; `dispatch pick {first}` lands it and discards "
+                  "the others (any candidate's id will do)")]
     return "\n".join(lines)
 
 
@@ -184,23 +186,6 @@ def _verdict(f: FileVerdict, candidates: list[Candidate]) -> str:
 
 def _num(n: int | None) -> str:
     return "-" if n is None else str(n)
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
-def cost(usd: float | None) -> str:
-    if usd is None:
-        return "-"
-    return f"${usd:.2f}" if usd >= 0.01 else f"${usd:.4f}"
 
 
 def tokens(n: int | None) -> str:

@@ -156,6 +156,6 @@ def render(r: Radar) -> str:
         lines += ["", f"land on {base} in this order ({len(now)} of {len(now) + len(later)} tasks without a conflict):"]
         lines += [f"  {n}. {i.ljust(width)}  {size[i]}" for n, i in enumerate(now, 1)]
         if later:
-            lines.append("then rebase each onto what has landed (`dispatch rebase ID --leave`), resolve, and land:")
-            lines += [f"  {i.ljust(width)}  {size[i]}" for i in later]
+            lines.append("then rebase each onto what has landed, resolve, and land:")
+            lines += [f"  {i.ljust(width)}  {size[i]}  `dispatch rebase {i} --leave`" for i in later]
     return "\n".join(lines)

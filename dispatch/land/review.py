@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import git
+from dispatch import git, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -197,9 +197,9 @@ def render(r: Review, *, mode: str, color: bool) -> str:
     lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} on {r.base} since {r.merge_base[:7]}, "
                  f"plan {done}/{len(r.items)} done")
     if r.usage is not None:
-        from dispatch.output import usage_text
 
-        lines.append(f"  workers: {usage_text(r.usage['seconds'], r.usage['cost_usd'], r.usage['tokens'])}")
+
+        lines.append(f"  workers: {output.usage_text(r.usage['seconds'], r.usage['cost_usd'], r.usage['tokens'])}")
     if r.uncommitted:
         lines.append(f"  {_n(r.uncommitted, 'uncommitted file')} in the worktree, not reviewed here")
     if r.items:
@@ -211,7 +211,7 @@ def render(r: Review, *, mode: str, color: bool) -> str:
     if r.answered:
         lines += ["", "Answered questions"]
         for q in r.answered:
-            lines += [f"  Q{q['number']} {_first(q['question'])}", f"     → {_first(q['answer'])}"]
+            lines += [f"  Q{q['number']} {output.first_line(q['question'])}", f"     → {output.first_line(q['answer'])}"]
     lines += ["", "Files" + (f" ({_totals(r.files)})" if r.files else ": no changes outside .dispatch/")]
     lines += _stat(r.files, indent="  ")
     if mode == "patch" and r.files:
@@ -256,8 +256,3 @@ def _patch(files: list[FileChange], *, color: bool) -> str:
 
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _first(text: str) -> str:
-    lines = text.strip().splitlines()
-    return (lines[0] if lines else "") + (" …" if len(lines) > 1 else "")

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git
+from dispatch import clock, events, files, git
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
-from dispatch.task.model import QUESTIONS, TaskRef, atomic_write, get_task, list_tasks
+from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
 
 
 class AskTimeout(DispatchError):
@@ -68,11 +68,6 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
         time.sleep(0.1)
 
 
-def _worker_runs(repo: Repo, task_id: str) -> bool:
-    data = runtime.read_worker(repo, task_id)
-    return data is not None and runtime.worker_state(data) in ("running", "preparing")
-
-
 def _ask_marker(repo: Repo, task_id: str) -> Path:
     return repo.task_dir(task_id) / "ask.json"
 
@@ -98,12 +93,12 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
                 f"Q{n} of task `{task.id}` is still open: wait for its answer before asking again"
             )
         question = questions.add(text, clock.iso(clock.now()))
-        atomic_write(path, questions.render())
+        files.write_atomic(path, questions.render())
         _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
+        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
         events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
     return Asked(task.id, question.number)
 
@@ -188,8 +183,8 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
         questions.answer(number, text, clock.iso(clock.now()))
         # Before writing: once written, a waiting `ask` may take the answer and clear its marker at once.
         waiting = ask_is_waiting(repo, task_id, number)
-        atomic_write(path, questions.render())
-        running = _worker_runs(repo, task_id)
+        files.write_atomic(path, questions.render())
+        running = runtime.worker_alive(repo, task_id)
         if not waiting and not running:
             # Nobody will commit it for us: commit it now so the next worker finds it in history. A running
             # worker's own commits carry it (it is a file of its worktree), or the supervisor's save at its end.

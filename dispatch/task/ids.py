@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
+from collections.abc import Iterable
 
 from dispatch.errors import DispatchError
 
@@ -19,6 +21,17 @@ def validate_id(task_id: str) -> str:
             "starting with a letter or digit"
         )
     return task_id
+
+
+def nearest(task_id: str, candidates: Iterable[str]) -> str | None:
+    """The id a mistyped TASK_ID most likely meant: the same once `_`, spaces and case are
+    forgiven (`guess_syntax`), else the closest by spelling (`slow-on` for `slow-one`), else None."""
+    pool = sorted(set(candidates))
+    forgiven = re.sub(r"[\s_.]+", "-", task_id.strip().lower())
+    if forgiven in pool:
+        return forgiven
+    close = difflib.get_close_matches(forgiven, pool, n=1, cutoff=0.7)
+    return close[0] if close else None
 
 
 def slugify(title: str) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import git
+from dispatch import files, git
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
@@ -59,11 +59,7 @@ def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
     # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
     # A cache: when it cannot be written (a full disk) the next status recomputes, and this one still answers.
-    from dispatch.files import write_atomic
-
-    path = _cache_path(repo)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
+        files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
     except OSError:
         pass

@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git
+from dispatch import clock, events, files, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
-from dispatch.task.ids import slugify, unique_id, validate_id
+from dispatch.task.ids import nearest, slugify, unique_id, validate_id
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"
@@ -65,16 +66,35 @@ def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
 
 
 def get_task(repo: Repo, cfg: Config, task_id: str) -> TaskRef:
-    validate_id(task_id)
-    task = list_tasks(repo, cfg).get(task_id)
+    live = list_tasks(repo, cfg)
+    task = live.get(task_id)
     if task is None:
-        hint = "`dispatch restore` brings it back" if _in_trash(repo, task_id) else "`dispatch status` lists the tasks"
-        raise DispatchError(f"no task `{task_id}`: {hint}")
+        raise no_such_task(repo, task_id, live)
     return task
 
 
-def _in_trash(repo: Repo, task_id: str) -> bool:
-    return git.rev(repo.root, f"{TRASH_PREFIX}{task_id}") is not None
+def no_such_task(repo: Repo, task_id: str, live: Iterable[str]) -> DispatchError:
+    """One line for an id that names no live task, with the way on: its trash entry, or the
+    nearest id, live or trashed, when the id looks mistyped."""
+    live, trashed = set(live), trashed_ids(repo)
+    if task_id in trashed:
+        return DispatchError(f"no task `{task_id}`: it is in the trash; `dispatch restore {task_id}` brings it back")
+    guess = nearest(task_id, live | trashed)
+    try:
+        validate_id(task_id)
+    except DispatchError as invalid:
+        if guess is None:
+            return invalid
+        return DispatchError(f"invalid task id {task_id!r}: {_did_you_mean(guess, live)}")
+    if guess is None:
+        return DispatchError(f"no task `{task_id}`: `dispatch status` lists the tasks")
+    return DispatchError(f"no task `{task_id}`: {_did_you_mean(guess, live)}")
+
+
+def _did_you_mean(guess: str, live: set[str]) -> str:
+    if guess in live:
+        return f"did you mean `{guess}`?"
+    return f"did you mean `{guess}`, in the trash? `dispatch restore {guess}` brings it back"
 
 
 def trashed_ids(repo: Repo) -> set[str]:
@@ -142,8 +162,8 @@ def create_task(
         trashed = trashed_ids(repo)
         taken = set(live) | trashed
         for dep in after or []:
-            if validate_id(dep) not in live:
-                raise DispatchError(f"--after {dep}: no such task: `dispatch status` lists the tasks")
+            if dep not in live:
+                raise DispatchError(f"--after {dep}: {no_such_task(repo, dep, live)}")
         if task_id is None:
             task_id = unique_id(slugify(title), taken)
         elif task_id in taken:
@@ -235,7 +255,7 @@ def add_note(repo: Repo, cfg: Config, task_id: str, text: str) -> Path:
     with locked(repo, cfg["lock_timeout"]):
         plan = read_plan_file(path)
         plan.add_note(text.strip(), clock.iso(clock.now()))
-        atomic_write(path, plan.render())
+        files.write_atomic(path, plan.render())
         events.append(repo, task_id, "noted")
     return path
 
@@ -252,12 +272,6 @@ def read_plan_file(path: Path):  # type: ignore[no-untyped-def]
     except PlanError as e:
         where = f" line {e.line}" if e.line else ""
         raise DispatchError(f"{path}{where}: {e}: fix the file by hand") from None
-
-
-def atomic_write(path: Path, text: str) -> None:
-    from dispatch.files import write_atomic
-
-    write_atomic(path, text)
 
 
 def save_uncommitted(worktree: Path, exit_code: int) -> str | None:

@@ -13,9 +13,8 @@ from typing import Any
 
 from dispatch import git
 from dispatch.config import Config
-from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks
+from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks, no_such_task
 from dispatch.task.plan import Plan, PlanError, parse_plan
 
 
@@ -71,7 +70,7 @@ def select(repo: Repo, live: dict[str, TaskRef], ids: list[str] | None) -> list[
     if ids:
         unknown = [i for i in ids if i not in live]
         if unknown:
-            raise DispatchError(f"no task `{unknown[0]}`: `dispatch status` lists the tasks")
+            raise no_such_task(repo, unknown[0], live)
         return records(repo, [live[i] for i in ids])
     return records(repo, list(live.values()))
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
+from dispatch import files
 from dispatch.repo import Repo
 
 
@@ -40,9 +40,7 @@ def private_dir(path: Path) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write TEXT to PATH atomically (a reader sees the old file or the new one), readable by its owner only."""
-    from dispatch.files import write_atomic
-
-    write_atomic(private_dir(path.parent) / path.name, text, private=True)
+    files.write_atomic(private_dir(path.parent) / path.name, text, mode=0o600)
 
 
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
@@ -52,16 +50,10 @@ def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
 
 def update_worker(repo: Repo, task_id: str, **changes: Any) -> dict[str, Any]:
     """Read, change and write worker.json under a per-task lock: the supervisor and `stop` both write it."""
-    lock_path = repo.task_dir(task_id) / "worker.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with files.locked(repo.task_dir(task_id) / "worker.lock"):
         data = read_worker(repo, task_id) or {}
         data.update(changes)
         write_worker(repo, task_id, data)
-    finally:
-        os.close(fd)
     return data
 
 
@@ -116,6 +108,15 @@ def worker_state(data: dict[str, Any]) -> str:
     if phase == "exited":
         return "exited" if data.get("exit_code") == 0 else "failed"
     return "failed"
+
+
+def is_working(data: dict[str, Any] | None) -> bool:
+    """Whether the worker of this record is at work: preparing or running, its supervisor alive."""
+    return data is not None and worker_state(data) in ("running", "preparing")
+
+
+def worker_alive(repo: Repo, task_id: str) -> bool:
+    return is_working(read_worker(repo, task_id))
 
 
 def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:

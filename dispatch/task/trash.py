@@ -12,7 +12,7 @@ from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
-from dispatch.task.ids import validate_id
+from dispatch.task.ids import nearest, validate_id
 from dispatch.task.model import (
     PLAN,
     TRASH_PREFIX,
@@ -40,8 +40,7 @@ class TrashEntry:
 
 
 def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
-    worker = runtime.worker_facts(repo, task_id)
-    if worker and worker.get("state") in ("running", "preparing"):
+    if runtime.worker_alive(repo, task_id):
         raise DispatchError(
             f"the worker of `{task_id}` is still running: stop it with `dispatch stop {task_id}`, then {action}"
         )
@@ -147,10 +146,14 @@ def _title(plan_text: str | None) -> str:
 
 
 def get_trash(repo: Repo, task_id: str) -> TrashEntry:
-    validate_id(task_id)
-    for entry in list_trash(repo):
+    entries = list_trash(repo)
+    for entry in entries:
         if entry.id == task_id:
             return entry
+    guess = nearest(task_id, [e.id for e in entries])
+    if guess is not None:
+        raise DispatchError(f"no task `{task_id}` in the trash: did you mean `{guess}`?")
+    validate_id(task_id)
     raise DispatchError(f"no task `{task_id}` in the trash: `dispatch trash` lists what can be restored")
 
 

@@ -75,10 +75,10 @@ def start_worker(
     spent = usage.totals(previous.get("runs", []), running_since=None, now=0)
     if budget_time and spent["seconds"] >= budget_time:
         raise DispatchError(f"task `{task.id}` has used its time budget ({budget_time:g}s): "
-                            f"raise it with `dispatch resume {task.id} --budget-time SECONDS`")
+                            f"raise it, say to {2 * budget_time:g}s: `dispatch resume {task.id} --budget-time {2 * budget_time:g}`")
     if budget_cost and (spent["cost_usd"] or 0) >= budget_cost:
         raise DispatchError(f"task `{task.id}` has used its cost budget (${budget_cost:g}): "
-                            f"raise it with `dispatch resume {task.id} --budget-cost USD`")
+                            f"raise it, say to ${2 * budget_cost:g}: `dispatch resume {task.id} --budget-cost {2 * budget_cost:g}`")
     if budget_cost and launch.backend == "claude":
         # Claude Code stops itself at a spending limit: give it what is left.
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
@@ -103,8 +103,7 @@ def _worker_env(cfg: Config, launch: Any) -> dict[str, str]:
 
 
 def is_running(repo: Repo, task_id: str) -> bool:
-    data = runtime.read_worker(repo, task_id)
-    return data is not None and runtime.worker_state(data) in ("running", "preparing")
+    return runtime.worker_alive(repo, task_id)
 
 
 def check_budget(seconds: float | None, cost: float | None) -> None:
@@ -127,7 +126,7 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
     get_task(repo, cfg, task_id)
     data = runtime.read_worker(repo, task_id)
-    if data is None or runtime.worker_state(data) not in ("running", "preparing"):
+    if data is None or not runtime.is_working(data):
         raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
     runtime.update_worker(repo, task_id, stopped=True)
     targets = [data.get("pid"), data.get("supervisor_pid")] if data.get("phase") != "running" else [data.get("pid")]

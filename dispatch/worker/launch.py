@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dispatch import clock
+from dispatch import clock, files
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -53,11 +53,7 @@ def shim_dir(repo: Repo) -> Path:
     # any `dispatch/` package of the repository's own, first on sys.path.
     text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -I -m dispatch \"$@\"\n"
     if not shim.exists() or shim.read_text() != text:
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".dispatch.{os.getpid()}"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, shim)
+        files.write_atomic(shim, text, mode=0o755)
     return folder
 
 

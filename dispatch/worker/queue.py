@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events
+from dispatch import clock, events, files
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -31,9 +31,7 @@ def read(repo: Repo) -> dict[str, dict[str, Any]]:
 
 
 def write(repo: Repo, queue: dict[str, dict[str, Any]]) -> None:
-    from dispatch.files import write_atomic
-
-    write_atomic(_path(repo), json.dumps(queue, indent=2) + "\n")
+    files.write_atomic(_path(repo), json.dumps(queue, indent=2) + "\n")
 
 
 def has_work(repo: Repo) -> bool:
@@ -53,12 +51,7 @@ def running_count(repo: Repo) -> int:
     folder = repo.state_dir / "tasks"
     if not folder.is_dir():
         return 0
-    count = 0
-    for entry in folder.iterdir():
-        data = runtime.read_worker(repo, entry.name)
-        if data is not None and runtime.worker_state(data) in ("running", "preparing"):
-            count += 1
-    return count
+    return sum(runtime.worker_alive(repo, entry.name) for entry in folder.iterdir())
 
 
 def enqueue(

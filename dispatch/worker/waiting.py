@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dispatch import clock
+from dispatch import clock, files
 from dispatch.config import Config
 from dispatch.errors import WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.events import log_path
@@ -101,12 +101,9 @@ def load_cursor(repo: Repo, consumer: str) -> Cursor:
 
 
 def save_cursor(repo: Repo, consumer: str, cursor: Cursor) -> None:
-    path = _cursor_path(repo, consumer)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    from dispatch.files import write_atomic
-
     # Keep the memory bounded: old keys only matter for items still pending somewhere.
-    write_atomic(path, json.dumps({"offset": cursor.offset, "reported": cursor.reported[-5000:]}))
+    files.write_atomic(_cursor_path(repo, consumer),
+                       json.dumps({"offset": cursor.offset, "reported": cursor.reported[-5000:]}))
 
 
 @dataclass(frozen=True)
