@@ -258,9 +258,10 @@ def trust_cmd(
     show: Annotated[bool, typer.Option("--show", help="List the files trusted so far.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Let this repository's .dispatch.toml run its commands and set its guarded keys.
+    """Let this repository's .dispatch.toml run its commands.
 
-    Its backends, copy and setup, and its worktree_root, branch_prefix and alias prompts, until the file changes.
+    Its backends, copy and setup, and its worktree_root, branch_prefix and alias prompts count, until the
+    file changes.
     """
     from dispatch import output
     from dispatch.config import trust
