@@ -16,18 +16,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_GIT_DISK_FULL = ("No space left on device", "Disk quota exceeded")
+
 
 class LockBusy(Exception):
     """Another process held the lock for the whole time-out."""
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, durable: bool = False) -> None:
+def write_atomic(
+    path: Path, data: str | bytes, *, mode: int | None = None, private: bool = False, durable: bool = False
+) -> None:
     """PATH holds DATA or its old content, never half of either: a temporary file beside it, renamed over it.
 
-    The folder is created. MODE sets the permissions (default: the old file's, else the umask's).
+    The folder is created. MODE sets the permissions (default: the old file's, else the umask's);
+    PRIVATE means 0600, readable by its owner only (argv, environments, tokens).
     DURABLE flushes to disk before the rename (for files a person wrote by hand). A failure, a full
     disk included, leaves no temporary file behind and re-raises.
     """
+    mode = 0o600 if private else mode
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
@@ -45,6 +52,14 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, dura
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """ERROR says the disk (or the user's quota) is full: an OSError, or a git command that said so."""
+    if isinstance(error, OSError):
+        return error.errno in DISK_FULL
+    stderr = getattr(error, "stderr", None)
+    return isinstance(stderr, str) and any(s in stderr for s in _GIT_DISK_FULL)
 
 
 def acquire(path: Path, timeout: float | None = None) -> int:
@@ -92,15 +107,3 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[int]:
         yield fd
     finally:
         release(fd)
-
-
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-_GIT_DISK_FULL = ("No space left on device", "Disk quota exceeded")
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """ERROR says the disk (or the user's quota) is full: an OSError, or a git command that said so."""
-    if isinstance(error, OSError):
-        return error.errno in DISK_FULL
-    stderr = getattr(error, "stderr", None)
-    return isinstance(stderr, str) and any(s in stderr for s in _GIT_DISK_FULL)

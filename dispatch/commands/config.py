@@ -260,8 +260,7 @@ def trust_cmd(
 ) -> None:
     """Let this repository's .dispatch.toml run its commands.
 
-    Its backends, copy and setup, and its worktree_root, branch_prefix and alias prompts count, until the
-    file changes.
+    Its backends, copy and setup, and its guarded keys (where files go), until the file changes.
     """
     from dispatch import output
     from dispatch.config import trust

@@ -40,7 +40,7 @@ def private_dir(path: Path) -> Path:
 
 def write_private(path: Path, text: str) -> None:
     """Write TEXT to PATH atomically (a reader sees the old file or the new one), readable by its owner only."""
-    files.write_atomic(private_dir(path.parent) / path.name, text, mode=0o600)
+    files.write_atomic(private_dir(path.parent) / path.name, text, private=True)
 
 
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
