@@ -64,8 +64,12 @@ def install(target: Path, *, force: bool) -> Installed:
     action = "updated" if target.exists() else "installed"
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(shipped_dir(), tmp)
-    (tmp / MANIFEST).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+    try:
+        shutil.copytree(shipped_dir(), tmp)
+        (tmp / MANIFEST).write_text(json.dumps(source, indent=2, sort_keys=True) + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk leaves no half-copied skill behind
+        raise
     if target.exists():
         shutil.rmtree(target)
     target.parent.mkdir(parents=True, exist_ok=True)
