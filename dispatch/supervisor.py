@@ -140,8 +140,14 @@ def _matches(rel: str, pattern: str) -> bool:
 
 
 def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
+    """The worker's environment: ours less what the backend unsets, plus its own, in its worktree.
+
+    PWD names the worktree because some CLIs (opencode) take their folder from $PWD rather than
+    from the real working directory; the caller's PWD would point them at the main checkout.
+    """
     env = {k: v for k, v in os.environ.items() if k not in spec.env_unset and k != "PYTHONUNBUFFERED"}
     env.update(spec.env)
+    env["PWD"] = spec.worktree
     env["DISPATCH_TASK"] = spec.task
     env["DISPATCH_REPO"] = spec.main_root
     env["PATH"] = os.pathsep.join([str(shim_dir(repo)), env.get("PATH", os.defpath)])
