@@ -66,9 +66,15 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                     "--prompt", "{prompt}"],
         "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
     },
-    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message",
-                          "{prompt}"]},
-    "opencode": {"command": ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]},
+    # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
+    # the worktree (each would be committed as the worker's work), no analytics, no prompts.
+    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore",
+                          "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0",
+                          "--chat-history-file", os.devnull, "--input-history-file", os.devnull,
+                          "--message", "{prompt}"]},
+    # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
+    "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
+                             "--model", "{model}", "{prompt}"]},
     # dispatch's own scripted worker (no AI): it reads the prompt on stdin.
     "scripted": {"command": ["{python}", "-m", "dispatch.scripted"]},
 }

@@ -19,14 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # `config show` lines for the built-in backends, as every whole-output test here expects them.
 BUILTIN_LINES = """\
-backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message", "{prompt}"]  # default
+backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--message", "{prompt}"]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
 backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "--model", "{model}", "{prompt}"]  # default
 backends.cursor.command = ["agent", "-p", "--force", "--trust", "--output-format", "stream-json", "--model", "{model}", "{prompt}"]  # default
 backends.gemini.command = ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}", "--prompt", "{prompt}"]  # default
 backends.gemini.env.GEMINI_CLI_TRUST_WORKSPACE = "true"  # default
-backends.opencode.command = ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]  # default
+backends.opencode.command = ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}", "--model", "{model}", "{prompt}"]  # default
 backends.scripted.command = ["{python}", "-m", "dispatch.scripted"]  # default
 """
 
