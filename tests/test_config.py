@@ -345,8 +345,9 @@ def test_init_detects_clis_and_cursor_models_and_writes_once(tmp_path: Path, her
         default_model = "opus"
 
         # Models, and the backend (agent CLI) that runs each. A model not listed here runs on
-        # claude when its id contains opus, sonnet or haiku; on codex (cursor when codex is missing)
-        # when it contains gpt, codex, o1, o3 or o4-mini; on cursor otherwise.
+        # claude when its id contains opus, sonnet or haiku; on codex when it contains gpt, codex, o1,
+        # o3 or o4-mini, on gemini when it contains gemini (each on cursor when its CLI is missing);
+        # on cursor otherwise.
         [models]
         opus = { backend = "claude" }
         sonnet = { backend = "claude" }
@@ -401,13 +402,15 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         model = "opus"
         prompt = "Review for security problems first."
         """)
-    r = dispatch("models", cwd=repo, env={"PATH": stub_bin(tmp_path, "claude", "codex")}, tmp=tmp_path)
+    path = stub_bin(tmp_path, "claude", "codex")
+    (Path(path) / "codex").write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'codex-cli 0.171.0'\n")
+    r = dispatch("models", cwd=repo, env={"PATH": path}, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         MODEL           BACKEND   FROM
         gemini-2.5-pro  gemini    <tmp>/home/.config/dispatch/config.toml
-        gpt-5.3-codex   codex     example
-        gpt-5.4         codex     example
+        gpt-5.5         codex     example
+        gpt-5.6-sol     codex     example
         haiku           claude    example
         opus            claude    example
         scripted        scripted  example
@@ -417,13 +420,15 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         reviewer  opus   Review for security problems first.
 
         default: reviewer (from <tmp>/home/.config/dispatch/config.toml)
-        installed: claude, codex, scripted
+        installed: claude, codex 0.171.0, scripted
         missing: cursor, gemini, aider, opencode
         """)
+    data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": path}).out)
+    assert data["clis"]["codex"] == {"executable": "codex", "installed": True, "version": "0.171.0"}
     data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": stub_bin(tmp_path / "x")}).out)
     assert data["default"] == {"model": "reviewer", "source": str(user_file(hermetic))}
-    assert {m["id"]: m["backend"] for m in data["models"]}["gpt-5.4"] == "cursor"  # codex is missing there
-    assert data["clis"]["cursor"] == {"executable": "agent", "installed": False}
+    assert {m["id"]: m["backend"] for m in data["models"]}["gpt-5.5"] == "cursor"  # codex is missing there
+    assert data["clis"]["cursor"] == {"executable": "agent", "installed": False, "version": None}
 
 
 @pytest.mark.parametrize("text, out", [
