@@ -67,10 +67,12 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
         "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
     },
     # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
-    # the worktree (each would be committed as the worker's work), no analytics, no prompts.
+    # the worktree (each would be committed as the worker's work), no analytics, no prompts. Its
+    # model sees only the files put in the chat: the plan to edit, the questions and answers to read.
     "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore",
                           "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0",
                           "--chat-history-file", os.devnull, "--input-history-file", os.devnull,
+                          "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
                           "--message", "{prompt}"]},
     # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
     "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # `config show` lines for the built-in backends, as every whole-output test here expects them.
 BUILTIN_LINES = """\
-backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--message", "{prompt}"]  # default
+backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md", "--message", "{prompt}"]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
 backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "--model", "{model}", "{prompt}"]  # default
