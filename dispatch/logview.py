@@ -51,12 +51,18 @@ def _codex(kind: str, event: dict[str, Any]) -> list[str] | None:
         if kind != "item.completed":
             return []
         item = event["item"]
+        if item.get("type") in ("agent_message", "reasoning") and str(item.get("text", "")).strip():
+            return [f"{'says' if item['type'] == 'agent_message' else 'thinks'}: {_short(str(item['text']))}"]
         if item.get("type") == "file_change":
             changes = [c for c in item.get("changes") or [] if isinstance(c, dict)]
             paths = ", ".join(f"{c.get('kind', 'change')} {c.get('path', '?')}" for c in changes)
             return [f"file_change: {_short(paths or '(no paths)')}"]
         text = item.get("text") or item.get("message") or item.get("command") or item.get("aggregated_output") or ""
         return [f"{item.get('type', 'item')}: {_short(str(text))}"]
+    if kind == "thread.started":
+        return ["· thread started"]
+    if kind == "turn.started":
+        return []
     if kind == "turn.completed" and isinstance(event.get("usage"), dict):
         u = event["usage"]
         return [f"· turn done: {u.get('input_tokens', 0)} tokens in, {u.get('output_tokens', 0)} out"]

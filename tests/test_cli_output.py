@@ -43,6 +43,9 @@ AIDER = textwrap.dedent("""\
 
 # Codex 0.171.0, exec --json: an apply_patch edit, a failed turn.
 CODEX = textwrap.dedent("""\
+    {"type":"thread.started","thread_id":"01a23665-742a-77d3-9bcf-d0e867ea8773"}
+    {"type":"turn.started"}
+    {"type":"item.completed","item":{"id":"item_0","type":"agent_message","text":"I will start."}}
     {"type":"item.started","item":{"id":"item_2","type":"file_change","changes":[{"path":"/w/greeting.txt","kind":"add"}],"status":"in_progress"}}
     {"type":"item.completed","item":{"id":"item_2","type":"file_change","changes":[{"path":"/w/greeting.txt","kind":"add"},{"path":"/w/PLAN.md","kind":"update"}],"status":"completed"}}
     {"type":"item.completed","item":{"id":"item_0","type":"error","message":"Model metadata for `gpt-5.4` not found."}}
@@ -91,6 +94,8 @@ def test_opencode_parts_one_short_line_each() -> None:
 
 def test_codex_file_changes_show_their_paths_and_unknown_events_stay_one_line() -> None:
     assert render(CODEX.splitlines()) == [
+        "· thread started",
+        "says: I will start.",
         "file_change: add /w/greeting.txt, update /w/PLAN.md",
         "error: Model metadata for `gpt-5.4` not found.",
         'error: {"error": {"message": "the fake model refuses"}}',

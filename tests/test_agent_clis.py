@@ -1,0 +1,204 @@
+"""The real Codex, Gemini CLI, opencode and aider as dispatch workers; only the model is faked
+(tests/fake_models.py, on 127.0.0.1). Each CLI is installed, pinned, by `.ci/install-<cli>`; a test
+whose CLI is missing skips and says how to install it."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent_clis import AIDER, CLIS, Cli
+from conftest import dispatch, git
+from fake_models import Conversation, FakeModel, Script, fail, patch, say, shell, tool_outputs
+from test_workers import task_status, wait_for, worker_json
+
+SHELL_CLIS = [CLIS[name] for name in ("codex", "gemini", "opencode")]
+TICK = "sed -i 's/- \\[ \\] {item}/- [x] {item}/' .dispatch/PLAN.md && git add -A && git commit -qm '{subject}'"
+
+
+def needs(cli: Cli) -> Any:
+    return pytest.mark.skipif(cli.find() is None, reason=f"SKIPPED LOUDLY: {cli.name} is missing: {cli.install_hint}")
+
+
+def each(clis: list[Cli]) -> Any:
+    return pytest.mark.parametrize("cli", [pytest.param(c, id=c.name, marks=needs(c)) for c in clis])
+
+
+def start(cli: Cli, api: FakeModel, tmp_path: Path, title: str, *items: str) -> dict[str, str]:
+    """`dispatch new TITLE --model <cli's model>` in the test repo; the environment it ran with."""
+    env, config = cli.setup(api.base_url, tmp_path / "home")
+    if config:
+        path = tmp_path / "home" / ".config" / "dispatch" / "config.toml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(config)
+    args = [a for item in items for a in ("--item", item)]
+    r = dispatch("new", title, "--model", cli.model, *args, cwd=tmp_path / "work" / "app", env=env)
+    assert (r.code, r.err) == (0, "")
+    return env
+
+
+def exited(repo: Path, task_id: str, cli: Cli) -> None:
+    wait_for(lambda: worker_json(repo, task_id).get("phase") == "exited", timeout=120, message=f"{cli.name} to exit")
+
+
+def shown_logs(repo: Path, task_id: str) -> list[str]:
+    """`dispatch logs` as a person reads it, without the timestamps of dispatch's own lines."""
+    return [re.sub(r"^\[dispatch [^]]+\] ", "", line) for line in dispatch("logs", task_id, cwd=repo).out.splitlines()]
+
+
+def write_turn(cli: Cli) -> list[dict[str, Any]]:
+    """The model writes greeting.txt: Codex through its apply_patch tool (a file_change), the others
+    with their shell tool."""
+    if cli.name == "codex":
+        return [patch("*** Begin Patch\n*** Add File: greeting.txt\n+hello\n*** End Patch\n")]
+    return [shell("echo hello > greeting.txt")]
+
+
+# What each CLI reports for the four model calls of the first test (100 tokens in, 20 out each).
+USAGE = {"codex": (None, 400, 80), "gemini": (None, 400, 80), "opencode": (0.0024, 400, 80)}
+
+
+@each(SHELL_CLIS)
+def test_cli_worker_edits_ticks_and_commits_in_its_worktree(repo: Path, tmp_path: Path, cli: Cli) -> None:
+    wt = tmp_path / "work" / "app.dispatch" / "add-a-greeting"
+    main_head = git(repo, "rev-parse", "main")
+    script = Script([Conversation("Your task is `add-a-greeting`", [
+        [say("I will start."), shell('pwd > where.txt && echo "$PWD" >> where.txt && echo "$DISPATCH_TASK" >> where.txt')],
+        write_turn(cli),
+        [shell(TICK.format(item="Create greeting.txt", subject="Add the greeting"))],
+        [say("Every item is done.")],
+    ])])
+    with FakeModel(cli.wire, script, tmp_path / "requests.jsonl") as api:
+        start(cli, api, tmp_path, "Add a greeting", "Create greeting.txt")
+        exited(repo, "add-a-greeting", cli)
+        requests = api.requests()
+    logs = shown_logs(repo, "add-a-greeting")
+    assert task_status(repo, "add-a-greeting")["state"] == "done", logs
+    assert git(repo, "log", "--format=%s", "main..dispatch/add-a-greeting") == "Add the greeting\ndispatch: plan add-a-greeting"
+    assert (wt / "where.txt").read_text() == f"{wt}\n{wt}\nadd-a-greeting\n"
+    assert git(repo, "show", "dispatch/add-a-greeting:greeting.txt") == "hello"
+    # The main checkout is untouched: no file, no commit.
+    assert (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "main")) == ("", main_head)
+    data = worker_json(repo, "add-a-greeting")
+    assert (data["exit_code"], data["argv"][0]) == (0, cli.name)
+    (run,) = data["runs"]
+    assert (run["cost_usd"], run["input_tokens"], run["output_tokens"]) == USAGE[cli.name]
+    assert [r["turn"] for r in requests] == [0, 1, 2, 3]
+    assert "Your task is `add-a-greeting`: Add a greeting" in str(requests[0]["body"])
+    tick = "sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md && git add -A && " \
+           "git commit -qm 'Add the greeting'"
+    where = 'pwd > where.txt && echo "$PWD" >> where.txt && echo "$DISPATCH_TASK" >> where.txt'
+    events = {
+        "codex": [
+            "· thread started",
+            "says: I will start.",
+            f"command_execution: /bin/bash -lc '{where}'",
+            f"file_change: add {wt / 'greeting.txt'}",
+            "command_execution: /bin/bash -lc \"" + tick.replace("\\", "\\\\") + "\"",  # quoted as bash reads it
+            "says: Every item is done.",
+            "· turn done: 400 tokens in, 80 out",
+        ],
+        "gemini": [
+            "· init (model gemini-2.5-flash)",
+            "says: I will start.",
+            f"run_shell_command: {where}",
+            "got: ",
+            "run_shell_command: echo hello > greeting.txt",
+            "got: ",
+            f"run_shell_command: {tick}",
+            "got: ",
+            "says: Every item is done.",
+            "· result: success, 400 tokens in, 80 out",
+        ],
+        "opencode": [
+            "says: I will start.",
+            f"bash: {where}",
+            "got: (no output)",
+            "· step done: 100 tokens in, 20 out, $0.0006",
+            "bash: echo hello > greeting.txt",
+            "got: (no output)",
+            "· step done: 100 tokens in, 20 out, $0.0006",
+            f"bash: {tick}",
+            "got: (no output)",
+            "· step done: 100 tokens in, 20 out, $0.0006",
+            "says: Every item is done.",
+            "· step done: 100 tokens in, 20 out, $0.0006",
+        ],
+    }[cli.name]
+    assert without_banners(logs) == [f"run 1: model {cli.model} on backend {cli.name}", *events,
+                                     "worker exited with code 0"]
+
+
+# What the CLIs say on stderr about the machine they run on (a terminal's colours, ripgrep, a
+# CODEX_HOME under /tmp); it varies with the machine, so `dispatch logs` is compared without it.
+BANNERS = ("WARNING: proceeding, even though we could not create PATH aliases", "Reading additional input from stdin",
+           "Warning: 256-color support not detected", "YOLO mode is enabled", "Ripgrep is not available")
+
+
+def without_banners(logs: list[str]) -> list[str]:
+    return [line for line in logs if not line.startswith(BANNERS)]
+
+
+# The CLI's own words for a model call the API refuses, as `dispatch logs` shows them.
+FAILURE_LINE = {
+    "codex": "· turn failed: " + '{"error": {"message": "the fake model refuses", "type": "invalid_request_error", '
+             '"code": null, "param": null}}',
+    "gemini": '· result: error: [API Error: {"error":{"code":400,"message":"the fake model refuses","status":"INVALID_ARG…, '
+              "0 tokens in, 0 out",
+    "opencode": "error: Unexpected server error. Check server logs for details.",
+}
+
+
+@each(SHELL_CLIS)
+def test_cli_worker_whose_model_call_fails_ends_failed_with_the_clis_message(repo: Path, tmp_path: Path, cli: Cli) -> None:
+    script = Script([Conversation("Your task is `refused`", [[fail(400, "the fake model refuses")]])])
+    with FakeModel(cli.wire, script, tmp_path / "requests.jsonl") as api:
+        start(cli, api, tmp_path, "Refused", "Do anything")
+        exited(repo, "refused", cli)
+    logs = shown_logs(repo, "refused")
+    assert task_status(repo, "refused")["state"] == "failed", logs
+    assert worker_json(repo, "refused")["exit_code"] != 0
+    assert FAILURE_LINE[cli.name] in logs, logs
+
+
+def answer_turn(cli: Cli):  # type: ignore[no-untyped-def]
+    """The model's turn after `dispatch ask`: write into greeting.txt the answer its tool output
+    carried (or NO ANSWER), tick and commit."""
+    def turn(body: dict[str, Any]) -> list[dict[str, Any]]:
+        got = tool_outputs(cli.wire, body)[-1]
+        text = "Hello, world" if "Hello, world" in got else "NO ANSWER in " + got[:200]
+        return [shell(f"printf '%s\\n' {shlex.quote(text)} > greeting.txt && "
+                      + TICK.format(item="Write greeting.txt", subject="Write the greeting"))]
+    return turn
+
+
+@each(SHELL_CLIS)
+def test_cli_worker_asks_and_the_same_process_continues_with_the_answer(repo: Path, tmp_path: Path, cli: Cli) -> None:
+    ask = 'dispatch ask "Which greeting should greeting.txt hold?"'
+    script = Script([Conversation("Your task is `greet`", [
+        [say("Only the user can pick the greeting."),
+         shell(ask, yield_time_ms=30000) if cli.name == "codex" else shell(ask)],
+        answer_turn(cli),
+        [say("Every item is done.")],
+    ])])
+    with FakeModel(cli.wire, script, tmp_path / "requests.jsonl") as api:
+        env = start(cli, api, tmp_path, "Greet", "Write greeting.txt")
+        r = dispatch("wait", "--timeout", "120", cwd=repo, env=env)
+        assert (r.code, r.out) == (
+            0, 'greet asks Q1: Which greeting should greeting.txt hold?\n  → dispatch answer greet "..."\n'
+        ), shown_logs(repo, "greet")
+        pid = worker_json(repo, "greet")["pid"]
+        r = dispatch("answer", "greet", "Hello, world", cwd=repo, env=env)
+        assert (r.code, r.out) == (0, "answered Q1 of greet: the waiting worker continues with it\n")
+        exited(repo, "greet", cli)
+    assert task_status(repo, "greet")["state"] == "done", shown_logs(repo, "greet")
+    data = worker_json(repo, "greet")
+    assert (data["run"], data["pid"]) == (1, pid)  # the same CLI process asked and went on
+    assert git(repo, "show", "dispatch/greet:greeting.txt") == "Hello, world"
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write the greeting\ndispatch: answer Q1\ndispatch: ask Q1\ndispatch: plan greet"
+    )
