@@ -57,8 +57,10 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                     "--output-format", "stream-json", "--verbose"],
         "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
     },
+    # Codex: no login shells for its commands, as a login shell's profile resets PATH and with it
+    # the `dispatch` the worker asks its questions with.
     "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
-                          "--model", "{model}", "{prompt}"]},
+                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]},
     "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
                            "--model", "{model}", "{prompt}"]},
     "gemini": {

@@ -22,7 +22,7 @@ BUILTIN_LINES = """\
 backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md", "--message", "{prompt}"]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
-backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "--model", "{model}", "{prompt}"]  # default
+backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]  # default
 backends.cursor.command = ["agent", "-p", "--force", "--trust", "--output-format", "stream-json", "--model", "{model}", "{prompt}"]  # default
 backends.gemini.command = ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}", "--prompt", "{prompt}"]  # default
 backends.gemini.env.GEMINI_CLI_TRUST_WORKSPACE = "true"  # default
