@@ -202,3 +202,68 @@ def test_cli_worker_asks_and_the_same_process_continues_with_the_answer(repo: Pa
     assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
         "Write the greeting\ndispatch: answer Q1\ndispatch: ask Q1\ndispatch: plan greet"
     )
+
+
+# aider has no tools its model can call: the model answers in aider's "whole" edit format (each
+# file it changes, in full), aider applies the edits and commits them itself.
+PLAN_IN_CHAT = re.compile(r"\.dispatch/PLAN\.md\n```\n(.*?)```", re.DOTALL)
+COMMIT_PROMPT = "one-line Git commit messages"
+
+
+def aider_edit(item: str, mark: str, files: dict[str, str], note: str = "") -> Any:
+    """A turn that marks ITEM in the plan aider put in the chat and writes FILES."""
+    def turn(body: dict[str, Any]) -> list[dict[str, Any]]:
+        plans = [m.group(1) for msg in body.get("messages") or [] for m in PLAN_IN_CHAT.finditer(str(msg.get("content")))]
+        plan = plans[-1].replace(f"- [ ] {item}", f"- [{mark}] {item}")
+        if note:
+            plan = plan.rstrip("\n") + f"\n- {note}\n"
+        listing = "".join(f"{path}\n```\n{text}```\n\n" for path, text in {**files, ".dispatch/PLAN.md": plan}.items())
+        return [say(f"Here are the changes.\n\n{listing}")]
+    return turn
+
+
+def aider_script(task: str, *turns: Any, resumed: list[Any] | None = None) -> Script:
+    # First the commit message aider asks for: that request quotes the chat, task included.
+    conversations = [Conversation(COMMIT_PROMPT, [[say("Edit as the model said")]]),
+                     Conversation(f"Your task is `{task}`", list(turns))]
+    if resumed is not None:
+        conversations.append(Conversation(f"continuing task `{task}`", resumed))
+    return Script(conversations)
+
+
+def aider_tokens(logs: list[str]) -> tuple[int, int]:
+    """The tokens of aider's "Tokens: 1.2k sent, 126 received." lines, added up."""
+    def count(text: str) -> int:
+        return round(float(text[:-1]) * 1000) if text.endswith("k") else int(text)
+
+    found = [re.match(r"Tokens: ([0-9.]+k?) sent, ([0-9.]+k?) received\.", line) for line in logs]
+    return sum(count(m.group(1)) for m in found if m), sum(count(m.group(2)) for m in found if m)
+
+
+@needs(AIDER)
+def test_aider_worker_edits_ticks_and_its_commits_are_kept(repo: Path, tmp_path: Path) -> None:
+    cli = AIDER
+    main_head = git(repo, "rev-parse", "main")
+    script = aider_script("add-a-greeting", aider_edit("Create greeting.txt", "x", {"greeting.txt": "hello\n"}))
+    with FakeModel(cli.wire, script, tmp_path / "requests.jsonl", aider=True) as api:
+        start(cli, api, tmp_path, "Add a greeting", "Create greeting.txt")
+        exited(repo, "add-a-greeting", cli)
+    logs = shown_logs(repo, "add-a-greeting")
+    assert task_status(repo, "add-a-greeting")["state"] == "done", logs
+    assert git(repo, "log", "--format=%s", "main..dispatch/add-a-greeting") == (
+        "Edit as the model said\ndispatch: plan add-a-greeting"
+    ), logs
+    assert git(repo, "show", "dispatch/add-a-greeting:greeting.txt") == "hello"
+    wt = tmp_path / "work" / "app.dispatch" / "add-a-greeting"
+    # Nothing of aider's own was left to commit: no .gitignore edit, no history, no map cache.
+    assert git(repo, "ls-tree", "-r", "--name-only", "dispatch/add-a-greeting") == (
+        ".dispatch/PLAN.md\n.dispatch/QUESTIONS.md\nREADME.md\ngreeting.txt\nsrc/app.py"
+    )
+    assert git(wt, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
+    assert (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "main")) == ("", main_head)
+    data = worker_json(repo, "add-a-greeting")
+    assert (data["exit_code"], data["argv"][0]) == (0, "aider")
+    (run,) = data["runs"]
+    sent, received = aider_tokens(logs)
+    assert (run["cost_usd"], run["input_tokens"], run["output_tokens"]) == (None, sent, received)
+    assert sent > 0 and received > 0
