@@ -34,7 +34,7 @@ CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "re
 LISTS = ("copy", "setup")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
-    "backends": ("command", "env", "unset"),
+    "backends": ("command", "env", "unset", "fails_on"),
     "models": ("backend",),
     "aliases": ("model", "prompt"),
 }
@@ -75,7 +75,9 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                           "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0",
                           "--chat-history-file", os.devnull, "--input-history-file", os.devnull,
                           "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
-                          "--message", "{prompt}"]},
+                          "--message", "{prompt}"],
+              # aider exits 0 even when no model call succeeded: its error line makes the run failed.
+              "fails_on": [r"^litellm\.\w+Error: "]},
     # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
     "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
                              "--model", "{model}", "{prompt}"]},
@@ -196,6 +198,18 @@ def _strings(label: str, key: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _patterns(label: str, key: str, value: Any) -> list[str]:
+    """A list of regular expressions, each checked here so that a bad one is named at load time."""
+    patterns = _strings(label, key, value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise DispatchError(f"{label}: key `{key}` holds {pattern!r}, not a regular expression ({e}): "
+                                "fix or remove it") from None
+    return patterns
+
+
 def _argv(label: str, key: str, value: Any) -> list[str]:
     """A command: a list of strings, or a string split as a shell would (never run by one)."""
     if isinstance(value, str):
@@ -248,6 +262,8 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
         elif fieldname == "unset":
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
+        elif fieldname == "fails_on":
+            cfg._set(label, _patterns(label, key, value), table, name, fieldname)
         elif fieldname == "env":
             if not isinstance(value, dict):
                 raise _wrong(label, key, "a table of strings", value)

@@ -13,7 +13,7 @@ import pytest
 
 from agent_clis import AIDER, CLIS, Cli
 from conftest import dispatch, git
-from fake_models import Conversation, FakeModel, Script, fail, patch, say, shell, tool_outputs
+from fake_models import Conversation, FakeModel, Script, fail, patch, request_text, say, shell, tool_outputs
 from test_workers import task_status, wait_for, worker_json
 
 SHELL_CLIS = [CLIS[name] for name in ("codex", "gemini", "opencode")]
@@ -214,7 +214,7 @@ def aider_edit(item: str, mark: str, files: dict[str, str], note: str = "") -> A
     """A turn that marks ITEM in the plan aider put in the chat and writes FILES."""
     def turn(body: dict[str, Any]) -> list[dict[str, Any]]:
         plans = [m.group(1) for msg in body.get("messages") or [] for m in PLAN_IN_CHAT.finditer(str(msg.get("content")))]
-        plan = plans[-1].replace(f"- [ ] {item}", f"- [{mark}] {item}")
+        plan = re.sub(rf"- \[[ ?]\] {re.escape(item)}", lambda _: f"- [{mark}] {item}", plans[-1])
         if note:
             plan = plan.rstrip("\n") + f"\n- {note}\n"
         listing = "".join(f"{path}\n```\n{text}```\n\n" for path, text in {**files, ".dispatch/PLAN.md": plan}.items())
@@ -267,3 +267,48 @@ def test_aider_worker_edits_ticks_and_its_commits_are_kept(repo: Path, tmp_path:
     sent, received = aider_tokens(logs)
     assert (run["cost_usd"], run["input_tokens"], run["output_tokens"]) == (None, sent, received)
     assert sent > 0 and received > 0
+
+
+@needs(AIDER)
+def test_aider_worker_whose_model_call_fails_ends_failed_with_its_message(repo: Path, tmp_path: Path) -> None:
+    script = aider_script("refused", [fail(400, "the fake model refuses")])
+    with FakeModel(AIDER.wire, script, tmp_path / "requests.jsonl", aider=True) as api:
+        start(AIDER, api, tmp_path, "Refused", "Do anything")
+        exited(repo, "refused", AIDER)
+    logs = shown_logs(repo, "refused")
+    error = "litellm.BadRequestError: OpenAIException - the fake model refuses"
+    assert error in logs, logs
+    assert logs[-1] == f"the worker exited with code 0 having changed nothing, after reporting: {error}"
+    assert task_status(repo, "refused")["state"] == "failed", logs
+    assert (worker_json(repo, "refused")["exit_code"], worker_json(repo, "refused")["failed_on"]) == (0, error)
+
+
+@needs(AIDER)
+def test_aider_resumed_after_an_answered_question_gets_the_answer(repo: Path, tmp_path: Path) -> None:
+    wt = tmp_path / "work" / "app.dispatch" / "greet"
+    question = "Which greeting should greeting.txt hold?"
+
+    def with_the_answer(body: dict[str, Any]) -> list[dict[str, Any]]:
+        text = "Hello, world" if "Hello, world" in request_text(body) else "NO ANSWER"
+        return aider_edit("Write greeting.txt", "x", {"greeting.txt": text + "\n"})(body)
+
+    script = aider_script(
+        "greet", aider_edit("Write greeting.txt", "?", {}, note=f"aider — Waiting for an answer to: {question}"),
+        resumed=[with_the_answer],
+    )
+    with FakeModel(AIDER.wire, script, tmp_path / "requests.jsonl", aider=True) as api:
+        env = start(AIDER, api, tmp_path, "Greet", "Write greeting.txt")
+        exited(repo, "greet", AIDER)
+        assert task_status(repo, "greet")["state"] == "blocked", shown_logs(repo, "greet")
+        # aider's model cannot run `dispatch ask`: the question is asked as a worker asks it, from the worktree.
+        r = dispatch("ask", question, "--timeout", "0", cwd=wt, env=env)
+        assert r.code == 75
+        r = dispatch("answer", "greet", "--resume", "Hello, world", cwd=repo, env=env)
+        assert (r.code, r.out, r.err) == (0, "answered Q1 of greet; resumed it: run 2, openai/fake-1 on aider\n", "")
+        wait_for(lambda: worker_json(repo, "greet").get("run") == 2 and worker_json(repo, "greet").get("phase") == "exited",
+                 timeout=120, message="aider's second run to exit")
+    assert task_status(repo, "greet")["state"] == "done", shown_logs(repo, "greet")
+    assert git(repo, "show", "dispatch/greet:greeting.txt") == "Hello, world"
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Edit as the model said\ndispatch: answer Q1\ndispatch: ask Q1\nEdit as the model said\ndispatch: plan greet"
+    )

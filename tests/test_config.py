@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # `config show` lines for the built-in backends, as every whole-output test here expects them.
 BUILTIN_LINES = """\
 backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md", "--message", "{prompt}"]  # default
+backends.aider.fails_on = ["^litellm\\\\.\\\\w+Error: "]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
 backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]  # default
@@ -218,6 +219,9 @@ def test_legacy_yaml_agents_format(hermetic: Path) -> None:
     ("user", "[backends.x]\ncommand = ['x']\ntimeout = 3\n",
      "{user}: unknown key `backends.x.timeout`: see .dispatch.toml.example for the keys dispatch reads"),
     ("user", "[backends.x]\nenv = { A = 1 }\n", "{user}: key `backends.x.env.A` must be a string, not int 1"),
+    ("user", "[backends.x]\ncommand = ['x']\nfails_on = ['error: (']\n",
+     "{user}: key `backends.x.fails_on` holds 'error: (', not a regular expression (missing ), unterminated "
+     "subpattern at position 7): fix or remove it"),
     ("user", "[backends.x]\nenv = { A = 'b' }\n",
      "{user}: key `backends.x.command` is missing: backend `x` needs the command that runs it"),
     ("user", "[aliases.fast]\nprompt = 'hi'\n",
@@ -264,8 +268,9 @@ def test_example_file_documents_every_key_with_its_default(tmp_path: Path) -> No
     write(tmp_path / ".dispatch.toml", "\n".join(lines) + "\n")
     cfg = config.load(tmp_path)
     assert (sorted(cfg["backends"]["my-agent"]), cfg["models"], sorted(cfg["aliases"])) == (
-        ["command", "env", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
+        ["command", "env", "fails_on", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
     )
+    assert [name for name in cfg["backends"] if name not in config.BUILTIN_BACKENDS] == ["my-agent", "qwen", "copilot", "pi"]
 
 
 def test_trust_refuses_until_trusted_and_again_after_a_change(repo: Path, tmp_path: Path, hermetic: Path) -> None:
