@@ -138,7 +138,7 @@ def summarize(line: str) -> list[str]:
     except ValueError:
         return [line]
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        return [line]
+        return [_short(stripped)]  # JSON of no known shape: one short line, never a raw dump
     kind = event["type"]
     if kind in ("assistant", "user") and isinstance(event.get("message"), dict):
         return _content(event["message"].get("content"))

@@ -52,7 +52,8 @@ CODEX = textwrap.dedent("""\
     {"type":"error","message":"{\\"error\\": {\\"message\\": \\"the fake model refuses\\"}}"}
     {"type":"turn.failed","error":{"message":"the fake model refuses"}}
     {"type":"brand.new","payload":{"a":[1,2,3]}}
-    """)
+    {"no_type": "" , "blob": "%s"}
+    """ % ("y" * 300))
 
 
 def test_gemini_usage_comes_from_its_result_stats() -> None:
@@ -101,4 +102,5 @@ def test_codex_file_changes_show_their_paths_and_unknown_events_stay_one_line() 
         'error: {"error": {"message": "the fake model refuses"}}',
         "· turn failed: the fake model refuses",
         '· brand.new: {"payload": {"a": [1, 2, 3]}}',
+        ('{"no_type": "" , "blob": "' + "y" * 300)[:159] + "…",
     ]
