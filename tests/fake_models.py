@@ -54,6 +54,11 @@ def shell(command: str, **extra: Any) -> Step:
     return {"shell": command, "extra": extra}
 
 
+def call(name: str, **args: Any) -> Step:
+    """One call of any other function tool (Responses only: Codex's `write_stdin`)."""
+    return {"call": name, "args": args}
+
+
 def patch(text: str) -> Step:
     """One call of Codex's freeform `apply_patch` tool (other wires do not have it)."""
     return {"patch": text}
@@ -150,6 +155,9 @@ def responses_events(steps: list[Step], model: str) -> Iterator[dict[str, Any]]:
             yield {"type": "response.output_text.delta", "item_id": item_id, "output_index": i, "content_index": 0, "delta": step["say"]}
             item = {"type": "message", "id": item_id, "role": "assistant", "status": "completed",
                     "content": [{"type": "output_text", "text": step["say"], "annotations": []}]}
+        elif "call" in step:
+            item = {"type": "function_call", "id": _id("fc"), "call_id": _id("call"), "name": step["call"],
+                    "arguments": json.dumps(step["args"]), "status": "completed"}
         elif "patch" in step:
             item = {"type": "custom_tool_call", "id": _id("ctc"), "call_id": _id("call"), "name": "apply_patch",
                     "input": step["patch"], "status": "completed"}

@@ -5,7 +5,6 @@ whose CLI is missing skips and says how to install it."""
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from agent_clis import AIDER, CLIS, Cli
 from conftest import dispatch, git
-from fake_models import Conversation, FakeModel, Script, fail, patch, request_text, say, shell, tool_outputs
+from fake_models import Conversation, FakeModel, Script, call, fail, patch, request_text, say, shell, tool_outputs
 from test_workers import task_status, wait_for, worker_json
 
 SHELL_CLIS = [CLIS[name] for name in ("codex", "gemini", "opencode")]
@@ -165,14 +164,19 @@ def test_cli_worker_whose_model_call_fails_ends_failed_with_the_clis_message(rep
     assert FAILURE_LINE[cli.name] in logs, logs
 
 
-def answer_turn(cli: Cli):  # type: ignore[no-untyped-def]
-    """The model's turn after `dispatch ask`: write into greeting.txt the answer its tool output
-    carried (or NO ANSWER), tick and commit."""
+def after_the_question(cli: Cli):  # type: ignore[no-untyped-def]
+    """The model's turns after it ran `dispatch ask`, decided by the last tool output: the answer
+    came (write it into greeting.txt, tick, commit); Codex says the command still runs (poll it with
+    write_stdin, as a model does); anything else (the commit went through): done."""
     def turn(body: dict[str, Any]) -> list[dict[str, Any]]:
         got = tool_outputs(cli.wire, body)[-1]
-        text = "Hello, world" if "Hello, world" in got else "NO ANSWER in " + got[:200]
-        return [shell(f"printf '%s\\n' {shlex.quote(text)} > greeting.txt && "
-                      + TICK.format(item="Write greeting.txt", subject="Write the greeting"))]
+        if "Hello, world" in got:
+            return [shell("printf '%s\\n' 'Hello, world' > greeting.txt && "
+                          + TICK.format(item="Write greeting.txt", subject="Write the greeting"))]
+        running = re.search(r"Process running with session ID (\d+)", got)
+        if running:
+            return [call("write_stdin", session_id=int(running.group(1)), chars="", yield_time_ms=30000)]
+        return [say("Every item is done.")]
     return turn
 
 
@@ -180,10 +184,11 @@ def answer_turn(cli: Cli):  # type: ignore[no-untyped-def]
 def test_cli_worker_asks_and_the_same_process_continues_with_the_answer(repo: Path, tmp_path: Path, cli: Cli) -> None:
     ask = 'dispatch ask "Which greeting should greeting.txt hold?"'
     script = Script([Conversation("Your task is `greet`", [
+        # Codex hands a command that runs past yield_time_ms back as a session, which its model
+        # polls: a short yield makes `dispatch ask` take that path, as a long wait for an answer does.
         [say("Only the user can pick the greeting."),
-         shell(ask, yield_time_ms=30000) if cli.name == "codex" else shell(ask)],
-        answer_turn(cli),
-        [say("Every item is done.")],
+         shell(ask, yield_time_ms=250) if cli.name == "codex" else shell(ask)],
+        *[after_the_question(cli)] * 8,
     ])])
     with FakeModel(cli.wire, script, tmp_path / "requests.jsonl") as api:
         env = start(cli, api, tmp_path, "Greet", "Write greeting.txt")
