@@ -44,7 +44,13 @@ class Cli:
 
     @property
     def install_hint(self) -> str:
-        return f"run `bash .ci/install-{self.name}` to install {self.name} {self.version} into .tools/{self.name}"
+        """How to install it, and why .ci/run could not (the error it kept), if it tried."""
+        hint = f"run `bash .ci/install-{self.name}` to install {self.name} {self.version} into .tools/{self.name}"
+        try:
+            why = " ".join((TOOLS / f"install-{self.name}.err").read_text(errors="replace").split())[:300]
+        except OSError:
+            return hint
+        return f"{hint} (.ci/run tried and failed: {why})"
 
     def setup(self, base_url: str, home: Path) -> tuple[dict[str, str], str]:
         """The environment for dispatch and its workers, and the dispatch user config (TOML)."""
