@@ -95,9 +95,9 @@ def test_cli_worker_edits_ticks_and_commits_in_its_worktree(repo: Path, tmp_path
         "codex": [
             "· thread started",
             "says: I will start.",
-            f"command_execution: /bin/bash -lc '{where}'",
+            f"command_execution: /bin/bash -c '{where}'",  # no login shell (allow_login_shell=false)
             f"file_change: add {wt / 'greeting.txt'}",
-            "command_execution: /bin/bash -lc \"" + tick.replace("\\", "\\\\") + "\"",  # quoted as bash reads it
+            "command_execution: /bin/bash -c \"" + tick.replace("\\", "\\\\") + "\"",  # quoted as bash reads it
             "says: Every item is done.",
             "· turn done: 400 tokens in, 80 out",
         ],
