@@ -60,7 +60,7 @@ class Cli:
             "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
             "XDG_DATA_HOME": str(home / ".local" / "share"), "XDG_STATE_HOME": str(home / ".local" / "state"),
             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-            "PATH": os.pathsep.join([str(self.binary.parent), os.environ["PATH"]]),
+            "PATH": os.pathsep.join([str(self._bin(home)), os.environ["PATH"]]),
         })
         config = ""
         if self.name == "codex":
@@ -91,6 +91,13 @@ class Cli:
                         "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
             config = f'[models."{self.model}"]\nbackend = "aider"\n'
         return env, config
+
+    def _bin(self, home: Path) -> Path:
+        """A folder holding only the CLI (aider's venv bin/ has a python3 of its own, not for PATH)."""
+        folder = home / "bin"
+        folder.mkdir(exist_ok=True)
+        (folder / self.binary.name).symlink_to(self.binary)
+        return folder
 
 
 CODEX = Cli("codex", TOOLS / "codex" / "node_modules" / ".bin" / "codex", "gpt-5.5", "responses", "0.171.0")
