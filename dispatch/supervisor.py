@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,8 +59,14 @@ def _durably(what: str, folder: Path, action: Callable[[], T], pause: float = 1.
 
 
 def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
+    """The worker's environment: ours less what the backend unsets, plus its own, in its worktree.
+
+    PWD names the worktree because some CLIs (opencode) take their folder from $PWD rather than
+    from the real working directory; the caller's PWD would point them at the main checkout.
+    """
     env = {k: v for k, v in os.environ.items() if k not in spec.env_unset and k != "PYTHONUNBUFFERED"}
     env.update(spec.env)
+    env["PWD"] = spec.worktree
     env["DISPATCH_TASK"] = spec.task
     env["DISPATCH_REPO"] = spec.main_root
     env["PATH"] = os.pathsep.join([str(shim_dir(repo)), env.get("PATH", os.defpath)])
@@ -98,6 +105,7 @@ def main(common_dir: str, task_id: str) -> int:
 
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
+    head_before = _head(worktree)
     worker = subprocess.Popen(
         spec.argv, cwd=worktree, env=_worker_env(spec, repo),
         stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
@@ -139,11 +147,17 @@ def main(common_dir: str, task_id: str) -> int:
             _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")
-    used = parse_usage(_log_since(runtime.log_path(repo, task_id), log_start))
+    output = _log_since(runtime.log_path(repo, task_id), log_start)
+    used = parse_usage(output)
+    failure = _reported_failure(spec, output) if code == 0 and not saved and _head(worktree) == head_before else None
+    if failure:
+        _say(f"the worker exited with code 0 having changed nothing, after reporting: {failure}")
     run = {"run": spec.run, "model": spec.model, "backend": spec.backend, "started": clock.iso(began),
            "exited": clock.iso(ended), "seconds": round(ended - began, 1), "exit_code": code, **used.to_json()}
     runs = [*(runtime.read_worker(repo, task_id) or {}).get("runs", []), run]
     extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
+    if failure:
+        extra["failed_on"] = failure
     data = _durably(f"record the worker's exit code {code}", state, lambda: runtime.update_worker(
         repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended), saved=saved, runs=runs,
         running_since=None, **extra))
@@ -151,6 +165,24 @@ def main(common_dir: str, task_id: str) -> int:
         repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved, run=spec.run))
     _advance_queue(repo)
     return 0
+
+
+def _head(worktree: Path) -> str | None:
+    try:
+        return git.out(["rev-parse", "HEAD"], cwd=worktree)
+    except Exception:  # noqa: BLE001 - a worktree without a HEAD has no commit to compare
+        return None
+
+
+def _reported_failure(spec: LaunchSpec, output: str) -> str | None:
+    """The last output line that matches one of the backend's `fails_on` patterns, if any.
+
+    Some CLIs (aider) exit 0 when every model call failed; their error line, in a run that committed
+    and left nothing, is what tells a failed run from one that had nothing to do.
+    """
+    patterns = [re.compile(p) for p in spec.fails_on]
+    found = [line for line in output.splitlines() if any(p.search(line) for p in patterns)]
+    return found[-1].strip()[:300] if found else None
 
 
 def _advance_queue(repo: Repo) -> None:

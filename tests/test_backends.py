@@ -43,7 +43,8 @@ def stub_path(tmp_path: Path, *names: str) -> str:
     ("o1-preview", True, "codex"),
     ("o4-mini", False, "cursor"),
     ("scripted", False, "scripted"),
-    ("gemini-2.5-pro", True, "cursor"),  # as in the original skill: only config sends it to gemini
+    ("gemini-2.5-pro", True, "gemini"),
+    ("gemini-3-flash-preview", False, "cursor"),
     ("composer-1.5", True, "cursor"),
     ("auto", False, "cursor"),
 ])
@@ -56,7 +57,8 @@ def test_model_to_backend_rule(model: str, codex_installed: bool, backend: str) 
 
     assert backends.backend_for_model(config.load(None), model, installed=installed) == backend
     openai = model.startswith(("gpt", "o1", "o3", "o4"))
-    assert asked == (["codex"] if openai else [])  # only OpenAI ids depend on Codex being there
+    native = "codex" if openai else "gemini" if model.startswith("gemini") else None
+    assert asked == ([native] if native else [])  # only OpenAI and Gemini ids depend on their CLI being there
 
 
 def test_configured_backend_wins_over_the_rule(hermetic: Path) -> None:

@@ -19,14 +19,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # `config show` lines for the built-in backends, as every whole-output test here expects them.
 BUILTIN_LINES = """\
-backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message", "{prompt}"]  # default
+backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md", "--message", "{prompt}"]  # default
+backends.aider.fails_on = ["^litellm\\\\.\\\\w+Error: "]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
-backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "--model", "{model}", "{prompt}"]  # default
+backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]  # default
 backends.cursor.command = ["agent", "-p", "--force", "--trust", "--output-format", "stream-json", "--model", "{model}", "{prompt}"]  # default
 backends.gemini.command = ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}", "--prompt", "{prompt}"]  # default
 backends.gemini.env.GEMINI_CLI_TRUST_WORKSPACE = "true"  # default
-backends.opencode.command = ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]  # default
+backends.opencode.command = ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}", "--model", "{model}", "{prompt}"]  # default
 backends.scripted.command = ["{python}", "-I", "-m", "dispatch.scripted"]  # default
 """
 
@@ -219,6 +220,9 @@ def test_legacy_yaml_agents_format(hermetic: Path) -> None:
     ("user", "[backends.x]\ncommand = ['x']\ntimeout = 3\n",
      "{user}: unknown key `backends.x.timeout`: `dispatch config example` prints every key dispatch reads"),
     ("user", "[backends.x]\nenv = { A = 1 }\n", "{user}: key `backends.x.env.A` must be a string, not int 1"),
+    ("user", "[backends.x]\ncommand = ['x']\nfails_on = ['error: (']\n",
+     ("{user}: key `backends.x.fails_on` holds 'error: (', not a regular expression (missing ), unterminated "
+     "subpattern at position 7): fix or remove it")),
     ("user", "[backends.x]\nenv = { A = 'b' }\n",
      "{user}: key `backends.x.command` is missing: backend `x` needs the command that runs it"),
     ("user", "[aliases.fast]\nprompt = 'hi'\n",
@@ -265,8 +269,9 @@ def test_example_file_documents_every_key_with_its_default(tmp_path: Path) -> No
     write(tmp_path / ".dispatch.toml", "\n".join(lines) + "\n")
     cfg = config.load(tmp_path)
     assert (sorted(cfg["backends"]["my-agent"]), cfg["models"], sorted(cfg["aliases"])) == (
-        ["command", "env", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
+        ["command", "env", "fails_on", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
     )
+    assert [name for name in cfg["backends"] if name not in config.BUILTIN_BACKENDS] == ["my-agent", "qwen", "copilot", "pi"]
 
 
 def test_trust_refuses_until_trusted_and_again_after_a_change(repo: Path, tmp_path: Path, hermetic: Path) -> None:
@@ -346,8 +351,9 @@ def test_init_detects_clis_and_cursor_models_and_writes_once(tmp_path: Path, her
         default_model = "opus"
 
         # Models, and the backend (agent CLI) that runs each. A model not listed here runs on
-        # claude when its id contains opus, sonnet or haiku; on codex (cursor when codex is missing)
-        # when it contains gpt, codex, o1, o3 or o4-mini; on cursor otherwise.
+        # claude when its id contains opus, sonnet or haiku; on codex when it contains gpt, codex, o1,
+        # o3 or o4-mini, on gemini when it contains gemini (each on cursor when its CLI is missing);
+        # on cursor otherwise.
         [models]
         opus = { backend = "claude" }
         sonnet = { backend = "claude" }
@@ -402,13 +408,15 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         model = "opus"
         prompt = "Review for security problems first."
         """)
-    r = dispatch("models", cwd=repo, env={"PATH": stub_bin(tmp_path, "claude", "codex")}, tmp=tmp_path)
+    path = stub_bin(tmp_path, "claude", "codex")
+    (Path(path) / "codex").write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'codex-cli 0.171.0'\n")
+    r = dispatch("models", cwd=repo, env={"PATH": path}, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         MODEL           BACKEND   FROM
         gemini-2.5-pro  gemini    <tmp>/home/.config/dispatch/config.toml
-        gpt-5.3-codex   codex     example
-        gpt-5.4         codex     example
+        gpt-5.5         codex     example
+        gpt-5.6-sol     codex     example
         haiku           claude    example
         opus            claude    example
         scripted        scripted  example
@@ -418,7 +426,7 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
         reviewer  opus   Review for security problems first.
 
         default: reviewer (from <tmp>/home/.config/dispatch/config.toml)
-        installed: claude, codex, scripted
+        installed: claude, codex 0.171.0, scripted
         missing: cursor, gemini, aider, opencode
 
         scripted, the built-in worker with no AI behind it, reads these forms in an item:
@@ -428,10 +436,12 @@ def test_models_lists_configured_examples_aliases_and_clis(repo: Path, tmp_path:
           (fail)           marks the item [!] and exits 1
           (hang)           writes the file, then waits uncommitted until stopped
         """)
+    data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": path}).out)
+    assert data["clis"]["codex"] == {"executable": "codex", "installed": True, "version": "0.171.0"}
     data = json.loads(dispatch("models", "--json", cwd=repo, env={"PATH": stub_bin(tmp_path / "x")}).out)
     assert data["default"] == {"model": "reviewer", "source": str(user_file(hermetic))}
-    assert {m["id"]: m["backend"] for m in data["models"]}["gpt-5.4"] == "cursor"  # codex is missing there
-    assert data["clis"]["cursor"] == {"executable": "agent", "installed": False}
+    assert {m["id"]: m["backend"] for m in data["models"]}["gpt-5.5"] == "cursor"  # codex is missing there
+    assert data["clis"]["cursor"] == {"executable": "agent", "installed": False, "version": None}
 
 
 @pytest.mark.parametrize("text, out", [

@@ -124,14 +124,15 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     aliases = [(name, a["model"], a.get("prompt", ""), str(cfg.source_path(dotted("aliases", name))))
                for name, a in sorted(cfg["aliases"].items())]
     installed = backends.installed_clis()
+    versions = backends.cli_versions(installed)
     default = cfg["default_model"]
     if json_out:
         output.emit_json({
             "models": [{"id": r.id, "backend": r.backend, "source": r.source} for r in rows],
             "aliases": [{"name": n, "model": m, "prompt": p, "source": s} for n, m, p, s in aliases],
             "default": {"model": default, "source": cfg.sources["default_model"]} if default else None,
-            "clis": {b: {"executable": BUILTIN_BACKENDS[b]["command"][0], "installed": ok}
-                     for b, ok in installed.items()},
+            "clis": {b: {"executable": BUILTIN_BACKENDS[b]["command"][0], "installed": ok,
+                         "version": versions.get(b)} for b, ok in installed.items()},
         })
         return
     print(output.table([[r.id, r.backend, r.source] for r in rows], ["MODEL", "BACKEND", "FROM"]))
@@ -143,7 +144,8 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         print(f"default: {default} (from {cfg.sources['default_model']})")
     else:
         print("default: none: pass --model MODEL, or set default_model (`dispatch init` writes one)")
-    print("installed: " + (", ".join(b for b, ok in installed.items() if ok)))
+    print("installed: " + (", ".join(f"{b} {versions[b]}" if versions.get(b) else b
+                                      for b, ok in installed.items() if ok)))
     print("missing: " + (", ".join(b for b, ok in installed.items() if not ok) or "none"))
     from dispatch.scripted import item_forms_text
 

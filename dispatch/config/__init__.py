@@ -34,7 +34,7 @@ CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "re
 LISTS = ("copy", "setup")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
-    "backends": ("command", "env", "unset"),
+    "backends": ("command", "env", "unset", "fails_on"),
     "models": ("backend",),
     "aliases": ("model", "prompt"),
 }
@@ -57,8 +57,10 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                     "--output-format", "stream-json", "--verbose"],
         "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
     },
+    # Codex: no login shells for its commands, as a login shell's profile resets PATH and with it
+    # the `dispatch` the worker asks its questions with.
     "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
-                          "--model", "{model}", "{prompt}"]},
+                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]},
     "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
                            "--model", "{model}", "{prompt}"]},
     "gemini": {
@@ -66,9 +68,19 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                     "--prompt", "{prompt}"],
         "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
     },
-    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--message",
-                          "{prompt}"]},
-    "opencode": {"command": ["opencode", "run", "--auto", "--model", "{model}", "{prompt}"]},
+    # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
+    # the worktree (each would be committed as the worker's work), no analytics, no prompts. Its
+    # model sees only the files put in the chat: the plan to edit, the questions and answers to read.
+    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore",
+                          "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0",
+                          "--chat-history-file", os.devnull, "--input-history-file", os.devnull,
+                          "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
+                          "--message", "{prompt}"],
+              # aider exits 0 even when no model call succeeded: its error line makes the run failed.
+              "fails_on": [r"^litellm\.\w+Error: "]},
+    # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
+    "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
+                             "--model", "{model}", "{prompt}"]},
     # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
     # in the worktree, which may hold a `dispatch/` package of its own.
     "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
@@ -208,6 +220,18 @@ def _strings(label: str, key: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _patterns(label: str, key: str, value: Any) -> list[str]:
+    """A list of regular expressions, each checked here so that a bad one is named at load time."""
+    patterns = _strings(label, key, value)
+    for pattern in patterns:
+        try:
+            re.compile(pattern)
+        except re.error as e:
+            raise DispatchError(f"{label}: key `{key}` holds {pattern!r}, not a regular expression ({e}): "
+                                "fix or remove it") from None
+    return patterns
+
+
 def _argv(label: str, key: str, value: Any) -> list[str]:
     """A command: a list of strings, or a string split as a shell would (never run by one)."""
     if isinstance(value, str):
@@ -260,6 +284,8 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
         elif fieldname == "unset":
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
+        elif fieldname == "fails_on":
+            cfg._set(label, _patterns(label, key, value), table, name, fieldname)
         elif fieldname == "env":
             if not isinstance(value, dict):
                 raise _wrong(label, key, "a table of strings", value)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,12 +30,14 @@ INSTALL: dict[str, tuple[str, str]] = {
 }
 
 # Model id -> backend, the original /dispatch skill's rule: Claude models on Claude Code, OpenAI
-# models on Codex (Cursor when Codex is missing), everything else on Cursor. Gemini ids fall to
-# Cursor too, as in the original; `[models."gemini-..."] backend = "gemini"` sends them to Gemini CLI.
+# models on Codex, Gemini models on Gemini CLI (each on Cursor when its own CLI is missing),
+# everything else on Cursor.
 CLAUDE_WORDS = ("opus", "sonnet", "haiku")
 OPENAI_WORDS = ("gpt", "codex", "o1", "o3", "o4-mini")
-# Examples `dispatch models` lists besides the configured ones.
-EXAMPLE_MODELS = ("opus", "sonnet", "haiku", "gpt-5.4", "gpt-5.3-codex", "scripted")
+GEMINI_WORDS = ("gemini",)
+# Examples `dispatch models` lists besides the configured ones: names the pinned CLIs know
+# (Codex 0.171's catalogue, Gemini CLI 0.61's, Claude Code's own aliases).
+EXAMPLE_MODELS = ("opus", "sonnet", "haiku", "gpt-5.5", "gpt-5.6-sol", "gemini-2.5-pro", "scripted")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Launch:
     env: dict[str, str]  # extra environment
     env_unset: tuple[str, ...]
     from_repo: bool  # backend definition comes from the repository .dispatch.toml (needs trust)
+    fails_on: tuple[str, ...] = ()  # output lines that make an exit-0 run that changed nothing failed
 
 
 def is_installed(executable: str) -> bool:
@@ -67,9 +71,10 @@ def backend_for_model(cfg: Config, model: str, *, installed: Callable[[str], boo
         return "scripted"
     if any(word in low for word in CLAUDE_WORDS):
         return "claude"
-    if any(word in low for word in OPENAI_WORDS):
-        codex = executable(cfg["backends"]["codex"]["command"]) if "codex" in cfg["backends"] else None
-        return "codex" if codex and installed(codex) else "cursor"
+    for words, native in ((OPENAI_WORDS, "codex"), (GEMINI_WORDS, "gemini")):
+        if any(word in low for word in words):
+            program = executable(cfg["backends"][native]["command"]) if native in cfg["backends"] else None
+            return native if program and installed(program) else "cursor"
     return "cursor"
 
 
@@ -91,6 +96,7 @@ def resolve(cfg: Config, requested: str | None) -> Launch:
         requested=name, model=model, backend=backend, command=list(spec["command"]),
         prompt_prefix=alias.get("prompt", "") if alias else "", env=dict(spec.get("env", {})),
         env_unset=tuple(spec.get("unset", ())), from_repo=cfg.from_repo(dotted("backends", backend)),
+        fails_on=tuple(spec.get("fails_on", ())),
     )
 
 
@@ -126,6 +132,73 @@ def installed_clis() -> dict[str, bool]:
         program = executable(spec["command"])
         out[name] = program is None or is_installed(program)
     return out
+
+
+_VERSION = re.compile(r"\b(\d+\.\d+(?:\.\d+)?(?:[-+][0-9A-Za-z.]+)?)\b")
+
+
+def _npm_version(program: str) -> str | None:
+    """The version in the package.json of the npm package PROGRAM comes from, read without starting
+    it (Gemini CLI takes seconds to say its version); None when PROGRAM is not from npm."""
+    found = shutil.which(program)
+    if found is None:
+        return None
+    real = Path(found).resolve()
+    for folder in list(real.parents)[:3]:
+        try:
+            meta = json.loads((folder / "package.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("bin") and isinstance(meta.get("version"), str):
+            return str(meta["version"])
+    return None
+
+
+def _pip_version(program: str) -> str | None:
+    """The version of the Python distribution whose console script PROGRAM is (aider's, from the
+    venv it was installed into), read without starting it; None when there is no such script."""
+    found = shutil.which(program)
+    if found is None:
+        return None
+    venv = Path(found).resolve().parent.parent
+    for entry_points in venv.glob("lib/python3*/site-packages/*.dist-info/entry_points.txt"):
+        try:
+            text = entry_points.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        if re.search(rf"^{re.escape(program)}\s*=", text, re.MULTILINE):
+            match = re.search(r"^Version: (\S+)$", (entry_points.parent / "METADATA").read_text(
+                encoding="utf-8", errors="replace"), re.MULTILINE)
+            return match.group(1) if match else None
+    return None
+
+
+def cli_version(program: str, *, timeout: float = 30.0) -> str | None:
+    """PROGRAM's version: its npm package's or Python distribution's, else what `PROGRAM --version`
+    says (`codex-cli 0.171.0` gives 0.171.0); None if it says none."""
+    known = _npm_version(program) or _pip_version(program)
+    if known:
+        return known
+    try:
+        r = subprocess.run([program, "--version"], check=False, capture_output=True, text=True, timeout=timeout,
+                           stdin=subprocess.DEVNULL, env={**os.environ, "NO_COLOR": "1"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in (r.stdout + "\n" + r.stderr).splitlines():
+        match = _VERSION.search(_ANSI.sub("", line))
+        if match:
+            return match.group(1)
+    return None
+
+
+def cli_versions(installed: dict[str, bool]) -> dict[str, str | None]:
+    """Per installed built-in backend, its CLI's version, asked of all the CLIs at once (each takes
+    a second or two to start); None for the scripted worker and for a CLI that reports none."""
+    programs = {name: executable(BUILTIN_BACKENDS[name]["command"]) for name, ok in installed.items() if ok}
+    asked = {name: program for name, program in programs.items() if program is not None}
+    with ThreadPoolExecutor(max_workers=max(1, len(asked))) as pool:
+        found = dict(zip(asked, pool.map(cli_version, asked.values())))
+    return {name: found.get(name) for name in programs}
 
 
 def looks_like_model(word: str) -> bool:
@@ -211,7 +284,7 @@ class InitResult:
 # Models written for each CLI that has no way to list its own (the Cursor CLI has: `agent models`).
 _STARTER_MODELS = {
     "claude": ("opus", "sonnet", "haiku"),  # stable aliases the Claude Code CLI resolves itself
-    "codex": ("gpt-5.4", "gpt-5.3-codex"),
+    "codex": ("gpt-5.5", "gpt-5.6-sol"),
     "gemini": ("gemini-2.5-pro", "gemini-2.5-flash"),
 }
 
@@ -230,7 +303,7 @@ def init_user_config(*, force: bool) -> InitResult:
     for m in cursor_ids:
         low = m.lower()
         native = "claude" if any(w in low for w in CLAUDE_WORDS) else "codex" if any(
-            w in low for w in OPENAI_WORDS) else None
+            w in low for w in OPENAI_WORDS) else "gemini" if any(w in low for w in GEMINI_WORDS) else None
         models.setdefault(m, native if native and installed[native] else "cursor")
     # As the original's first-run setup recommended: a Claude model, else OpenAI, else Cursor's own pick.
     default = next((_STARTER_MODELS[b][0] for b in ("claude", "codex") if installed[b]), "")
@@ -258,8 +331,9 @@ def _render_init(default: str, models: dict[str, str], installed: dict[str, bool
         f"default_model = {json.dumps(default)}",
         "",
         "# Models, and the backend (agent CLI) that runs each. A model not listed here runs on",
-        "# claude when its id contains opus, sonnet or haiku; on codex (cursor when codex is missing)",
-        "# when it contains gpt, codex, o1, o3 or o4-mini; on cursor otherwise.",
+        "# claude when its id contains opus, sonnet or haiku; on codex when it contains gpt, codex, o1,",
+        "# o3 or o4-mini, on gemini when it contains gemini (each on cursor when its CLI is missing);",
+        "# on cursor otherwise.",
         "[models]",
         *[f"{toml_key(m)} = {{ backend = {json.dumps(b)} }}" for m, b in models.items()],
         "",

@@ -106,7 +106,8 @@ def worker_state(data: dict[str, Any]) -> str:
     if data.get("stopped"):
         return "stopped"
     if phase == "exited":
-        return "exited" if data.get("exit_code") == 0 else "failed"
+        # `failed_on`: the CLI exited 0 but reported a failure (its backend's `fails_on`) and changed nothing.
+        return "exited" if data.get("exit_code") == 0 and not data.get("failed_on") else "failed"
     return "failed"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,37 +23,86 @@ def _add(a: int | None, b: Any) -> int | None:
     return (a or 0) + int(b) if isinstance(b, int | float) else a
 
 
+# aider prints no JSON: after each model call "Tokens: 2.1k sent, 15 received." and, when it knows
+# the model's price, "Cost: $0.0012 message, $0.0034 session."
+_AIDER_TOKENS = re.compile(r"^Tokens: ([0-9.]+)(k?) sent(?:, [0-9.]+k? cache \w+)*, ([0-9.]+)(k?) received\.")
+_AIDER_COST = re.compile(r"Cost: \$([0-9.]+) message")
+
+
+def _count(number: str, kilo: str) -> int:
+    return round(float(number) * (1000 if kilo else 1))
+
+
+def _json_event(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def _add_cost(usage: Usage, cost: Any) -> None:
+    if isinstance(cost, int | float) and not isinstance(cost, bool):
+        usage.cost_usd = (usage.cost_usd or 0.0) + float(cost)
+
+
+def _add_tokens(usage: Usage, inputs: list[Any], outputs: list[Any]) -> None:
+    for value in inputs:
+        usage.input_tokens = _add(usage.input_tokens, value)
+    for value in outputs:
+        usage.output_tokens = _add(usage.output_tokens, value)
+
+
+def _from_event(usage: Usage, event: dict[str, Any]) -> None:
+    kind = event.get("type")
+    if kind == "result":
+        _add_cost(usage, event.get("total_cost_usd"))  # Claude Code
+        tokens = event.get("usage")
+        if isinstance(tokens, dict):  # Claude Code
+            _add_tokens(usage, [tokens.get("input_tokens"), tokens.get("cache_read_input_tokens"),
+                                tokens.get("cache_creation_input_tokens")], [tokens.get("output_tokens")])
+        stats = event.get("stats")
+        if isinstance(stats, dict):  # Gemini CLI: the whole run's tokens, no dollar cost
+            _add_tokens(usage, [stats.get("input_tokens")], [stats.get("output_tokens")])
+    elif kind == "turn.completed" and isinstance(event.get("usage"), dict):  # Codex
+        tokens = event["usage"]
+        _add_tokens(usage, [tokens.get("input_tokens")], [tokens.get("output_tokens")])
+    elif kind == "step_finish" and isinstance(event.get("part"), dict):  # opencode: one per model call
+        part = event["part"]
+        tokens = _mapping(part.get("tokens"))
+        cache = _mapping(tokens.get("cache"))
+        _add_tokens(usage, [tokens.get("input"), cache.get("read"), cache.get("write")], [tokens.get("output")])
+        _add_cost(usage, part.get("cost"))
+
+
+def _from_text(usage: Usage, line: str) -> None:
+    tokens = _AIDER_TOKENS.match(line)
+    if tokens:
+        _add_tokens(usage, [_count(tokens.group(1), tokens.group(2))], [_count(tokens.group(3), tokens.group(4))])
+        cost = _AIDER_COST.search(line)
+        if cost:
+            _add_cost(usage, float(cost.group(1)))
+
+
 def parse_usage(text: str) -> Usage:
-    """Usage from JSON lines a CLI printed.
+    """Usage from what a CLI printed, summed over the run.
 
     Claude Code (`--output-format json` or `stream-json`) ends with a `result` object holding
-    `total_cost_usd` and `usage`; Codex (`exec --json`) reports tokens on each `turn.completed`.
-    Lines that are not JSON objects are skipped.
+    `total_cost_usd` and `usage`; Gemini CLI (`--output-format stream-json`) with a `result` holding
+    `stats`; Codex (`exec --json`) reports tokens on each `turn.completed`; opencode (`--format json`)
+    tokens and cost on each `step_finish`; aider a "Tokens: ... sent, ... received." line per call.
+    Other lines are skipped.
     """
     usage = Usage()
     for line in text.splitlines():
         line = line.strip()
-        if not line.startswith("{"):
-            continue
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(event, dict):
-            continue
-        if event.get("type") == "result":
-            if isinstance(event.get("total_cost_usd"), int | float):
-                usage.cost_usd = (usage.cost_usd or 0.0) + float(event["total_cost_usd"])
-            tokens = event.get("usage") or {}
-            if isinstance(tokens, dict):
-                usage.input_tokens = _add(usage.input_tokens, tokens.get("input_tokens"))
-                usage.input_tokens = _add(usage.input_tokens, tokens.get("cache_read_input_tokens"))
-                usage.input_tokens = _add(usage.input_tokens, tokens.get("cache_creation_input_tokens"))
-                usage.output_tokens = _add(usage.output_tokens, tokens.get("output_tokens"))
-        elif event.get("type") == "turn.completed" and isinstance(event.get("usage"), dict):
-            tokens = event["usage"]
-            usage.input_tokens = _add(usage.input_tokens, tokens.get("input_tokens"))
-            usage.output_tokens = _add(usage.output_tokens, tokens.get("output_tokens"))
+        event = _json_event(line)
+        if event is not None:
+            _from_event(usage, event)
+        else:
+            _from_text(usage, line)
     return usage
 
 
@@ -69,3 +119,7 @@ def totals(runs: list[dict[str, Any]], *, running_since: float | None, now: floa
         "cost_usd": round(sum(costs), 6) if costs else None,
         "tokens": {"input": sum(inputs), "output": sum(outputs)} if inputs or outputs else None,
     }
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

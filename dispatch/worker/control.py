@@ -87,7 +87,7 @@ def start_worker(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=_worker_env(cfg, launch), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
         requested=launch.requested, budget_time=budget_time, budget_cost=budget_cost,
-        prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume,
+        prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume, fails_on=list(launch.fails_on),
     )
     pid = launching.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)

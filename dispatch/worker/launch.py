@@ -43,6 +43,7 @@ class LaunchSpec:
     copy: list[str] = field(default_factory=list)
     setup: list[list[str]] = field(default_factory=list)
     prepare: bool = True
+    fails_on: list[str] = field(default_factory=list)  # the backend's: see supervisor._reported_failure
 
 
 def shim_dir(repo: Repo) -> Path:
