@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -209,7 +210,13 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
                 extra={"conflicts": check.conflicts} if check is not None and check.conflicts else {},
             )
         )
-    return result
+    return sorted(result, key=creation_order)
+
+
+def creation_order(task: TaskStatus) -> tuple[str, list[int | str]]:
+    """Sort key: when the task was made, then its id with numbers by value (task-2 before task-10)."""
+    natural: list[int | str] = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task.id)]
+    return task.created or "", natural
 
 
 def _str_or_none(value: object) -> str | None:

@@ -47,16 +47,73 @@ def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
     r = dispatch("status", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
-        ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
-        blocked-task  blocked  0/1     1  +2/-2    -      1h    -      <tmp>/work/app.dispatch/blocked-task
-        broken-task   broken   0/1     -  +1/-2    -      1h    -      <tmp>/work/app.dispatch/broken-task
-        done-task     done     1/1     -  +2/-2    -      1h    -      <tmp>/work/app.dispatch/done-task
-        failed-task   failed   0/1 1!  -  +2/-2    -      1h    -      <tmp>/work/app.dispatch/failed-task
-        idle-task     idle     1/2     -  +2/-2    1      1h    -      <tmp>/work/app.dispatch/idle-task
-        merged-task   merged   0/1     -  +0/-1    -      1h    -      <tmp>/work/app.dispatch/merged-task
+        ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  USAGE  TITLE         WORKTREE
+        blocked-task  blocked  0/1     1  +2/-2    -      1h    -      Blocked task  <tmp>/work/app.dispatch/blocked-task
+        broken-task   broken   0/1     -  +1/-2    -      1h    -      Broken task   <tmp>/work/app.dispatch/broken-task
+        done-task     done     1/1     -  +2/-2    -      1h    -      Done task     <tmp>/work/app.dispatch/done-task
+        failed-task   failed   0/1 1!  -  +2/-2    -      1h    -      Failed task   <tmp>/work/app.dispatch/failed-task
+        idle-task     idle     1/2     -  +2/-2    1      1h    -      Idle task     <tmp>/work/app.dispatch/idle-task
+        merged-task   merged   0/1     -  +0/-1    -      1h    -      Merged task   <tmp>/work/app.dispatch/merged-task
         blocked-task asks: Which database?
         broken-task is broken: worktree is missing
+        needs you: 1 question (blocked-task), 1 failed (failed-task), 1 broken (broken-task), 1 to review (done-task), 1 idle (idle-task)
         """)
+
+
+def _new_at(repo: Path, when: str, title: str, *args: str) -> None:
+    r = dispatch("new", title, *args, "--no-start", cwd=repo, env={"DISPATCH_NOW": when})
+    assert r.code == 0, r.err
+
+
+def test_status_fits_the_terminal_in_creation_order_with_titles_and_what_needs_you(repo: Path, tmp_path: Path) -> None:
+    _new_at(repo, "2026-11-23T10:00:00Z", "Make the parser accept trailing commas in every list", "--id", "task-10")
+    _new_at(repo, "2026-11-23T10:05:00Z", "Second", "--id", "task-2", "--item", "one")
+    _new_at(repo, "2026-11-23T10:05:00Z", "Third, made in the same second", "--id", "task-1")
+    _tick(repo.parent / "app.dispatch" / "task-2", "- [ ] one", "- [x] one")
+
+    def status(columns: str) -> str:
+        r = dispatch("status", cwd=repo, tmp=tmp_path, env={"COLUMNS": columns})
+        assert (r.code, r.err) == (0, "")
+        assert max(len(line) for line in r.out.splitlines()) <= int(columns)
+        return r.out
+
+    assert status("1000") == textwrap.dedent("""\
+        ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE                                                 WORKTREE
+        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept trailing commas in every list  <tmp>/work/app.dispatch/task-10
+        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same second                        <tmp>/work/app.dispatch/task-1
+        task-2   done   1/1   -  +2/-0    -      1h    -      Second                                                <tmp>/work/app.dispatch/task-2
+        needs you: 1 to review (task-2), 2 idle (task-10, task-1)
+        """)
+    assert status("120") == textwrap.dedent("""\
+        ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE
+        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept trailing commas in every list
+        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same second
+        task-2   done   1/1   -  +2/-0    -      1h    -      Second
+        needs you: 1 to review (task-2), 2 idle (task-10, task-1)
+        """)
+    assert status("80") == textwrap.dedent("""\
+        ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE
+        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept tr…
+        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same s…
+        task-2   done   1/1   -  +2/-0    -      1h    -      Second
+        needs you: 1 to review (task-2), 2 idle (task-10, task-1)
+        """)
+    assert status("40") == textwrap.dedent("""\
+        ID       STATE  PLAN  Q  TITLE
+        task-10  idle   0/1   -  Make the parse…
+        task-1   idle   0/1   -  Third, made in…
+        task-2   done   1/1   -  Second
+        needs you: 1 to review (task-2), 2 idle…
+        """)
+    assert status("20") == textwrap.dedent("""\
+        ID       STATE  PLAN
+        task-10  idle   0/1
+        task-1   idle   0/1
+        task-2   done   1/1
+        needs you: 1 to rev…
+        """)
+    ids = [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]]
+    assert ids == ["task-10", "task-1", "task-2"]
 
 
 def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
@@ -84,7 +141,7 @@ def test_status_of_named_tasks_and_ls_alias_and_empty(repo: Path) -> None:
     _new(repo, "One")
     _new(repo, "Two")
     r = dispatch("ls", "two", cwd=repo)
-    assert [line.split()[0] for line in r.out.splitlines()] == ["ID", "two"]
+    assert [line.split()[0] for line in r.out.splitlines()] == ["ID", "two", "needs"]
 
 
 def test_status_reads_the_branch_when_the_worktree_is_gone(repo: Path) -> None:

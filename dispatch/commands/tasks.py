@@ -160,7 +160,7 @@ def status(
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
-        print(output.status_table(tasks))
+        print(output.status_table(tasks, output.terminal_width()))
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
