@@ -115,6 +115,9 @@ def _notes(t: Any) -> list[tuple[str, str]]:
         files = ", ".join(t.extra["conflicts"][:3])
         notes.append((f"{t.id} no longer merges cleanly into {t.base} ({files}): `dispatch rebase {t.id} --leave`",
                       "conflict"))
+    stopped = t.extra.get("in_progress")
+    if stopped:
+        notes.append((f"{t.id} {conflict_text(stopped)}: {stopped['next']}", "conflict"))
     reason = (t.worker or {}).get("reason")
     if t.state == "blocked" and reason:
         notes.append((f"{t.id} is blocked: {reason}", "blocked"))
@@ -123,6 +126,13 @@ def _notes(t: Any) -> list[tuple[str, str]]:
         notes.append((f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot",
                       "queued"))
     return notes
+
+
+def conflict_text(stopped: dict[str, Any]) -> str:
+    """`stopped mid-rebase with conflicts in a.txt`, or without conflicts left."""
+    files = stopped["files"]
+    where = f"with conflicts in {', '.join(files[:3])}" + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return f"stopped mid-{stopped['operation']} " + (where if files else "(no conflicts left)")
 
 
 def needs_you(tasks: list[Any]) -> str:
@@ -193,6 +203,7 @@ def detail_text(detail: Any) -> str:
     lines = [f"{s.id} — {s.title}" if s.title else s.id]
     facts = [
         ("state", s.state + (f" ({s.problem})" if s.problem else "")),
+        *_conflict_facts(s.extra.get("in_progress")),
         ("branch", s.branch + (f" (base {s.base}, +{s.ahead}/-{s.behind})" if s.ahead is not None else "")),
         ("worktree", s.worktree or "-"),
         ("model", s.model or "-"),
@@ -226,6 +237,13 @@ def detail_text(detail: Any) -> str:
         lines += ["", "Worker"]
         lines += [f"  {k}: {v}" for k, v in sorted(s.worker.items()) if v not in (None, "")]
     return "\n".join(lines)
+
+
+def _conflict_facts(stopped: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """Under the state of a task in conflict: what stopped where, and the way on."""
+    if not stopped:
+        return []
+    return [("stopped", conflict_text(stopped).removeprefix("stopped ")), ("way on", stopped["next"])]
 
 
 def _one_line(text: str) -> str:

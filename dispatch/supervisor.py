@@ -242,8 +242,9 @@ def main(common_dir: str, task_id: str) -> int:
     extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
     data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended),
                                  saved=saved, runs=runs, running_since=None, **extra)
-    events.append(repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved,
-                  run=spec.run)
+    state, stopped = _final_state(repo, task_id, data)
+    events.append(repo, task_id, "exited", code=code, state=state, saved=saved, run=spec.run,
+                  **({"in_progress": stopped} if stopped else {}))
     _advance_queue(repo)
     return 0
 
@@ -296,14 +297,16 @@ def _log_since(path: Path, offset: int) -> str:
         return ""
 
 
-def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:
+def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The task's state as the worker leaves it, and the rebase or merge it left unfinished, if any."""
     from dispatch import config
     from dispatch.status import collect
 
     try:
-        return collect(repo, config.load(repo.root), [task_id])[0].state
+        status = collect(repo, config.load(repo.root), [task_id])[0]
+        return status.state, status.extra.get("in_progress")
     except Exception:  # noqa: BLE001 - a state word is nice to have, the event is not optional
-        return runtime.worker_state(data)
+        return runtime.worker_state(data), None
 
 
 if __name__ == "__main__":

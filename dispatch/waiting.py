@@ -112,7 +112,7 @@ def save_cursor(repo: Repo, consumer: str, cursor: Cursor) -> None:
 @dataclass(frozen=True)
 class Notice:
     key: str
-    kind: str  # question | done | failed | blocked | stopped | ended
+    kind: str  # question | done | failed | blocked | conflict | stopped | ended
     task: str
     text: str
     command: str
@@ -140,6 +140,12 @@ def _notice(event: dict[str, Any]) -> Notice | None:
         if state in ("blocked", "asking"):
             return Notice(key, "blocked", task, "stopped on an open question",
                           f'dispatch answer {task} --resume "..."', {"code": code})
+        if state == "conflict":
+            from dispatch.output import conflict_text
+
+            stopped = event.get("in_progress") or {"operation": "rebase", "files": []}
+            return Notice(key, "conflict", task, f"worker ended, {conflict_text(stopped)}", f"dispatch show {task}",
+                          {"code": code, "in_progress": stopped})
         if state == "stopped":
             return Notice(key, "stopped", task, "was stopped", f"dispatch resume {task}", {"code": code})
         if state == "failed" or code:

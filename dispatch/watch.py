@@ -20,8 +20,8 @@ STYLES = {
     "failed": "bold red", "broken": "bold red", "conflict": "red",
     "queued": "dim", "idle": "", "running": "", "summary": "bold",
 }
-STATE_ORDER = ("preparing", "running", "asking", "blocked", "failed", "stopped", "queued", "idle", "done", "merged",
-               "broken")
+STATE_ORDER = ("preparing", "running", "asking", "blocked", "conflict", "failed", "stopped", "queued", "idle", "done",
+               "merged", "broken")
 
 
 def check_options(*, watch: bool, interval: float | None, json_out: bool) -> None:
