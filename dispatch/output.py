@@ -234,9 +234,42 @@ def detail_text(detail: Any) -> str:
             f"  {f['status']}  {f['from'] + ' -> ' if 'from' in f else ''}{f['path']}" for f in detail.files
         ]
     if s.worker:
-        lines += ["", "Worker"]
-        lines += [f"  {k}: {v}" for k, v in sorted(s.worker.items()) if v not in (None, "")]
+        lines += ["", "Worker"] + worker_lines(s.worker)
     return "\n".join(lines)
+
+
+def worker_lines(worker: dict[str, Any]) -> list[str]:
+    """`show`'s worker section in words: which run, on what, how it stands, when it started and ended."""
+    facts = []
+    if worker.get("run"):
+        on = f": {worker['model']} on {worker['backend']}" if worker.get("model") and worker.get("backend") else ""
+        facts.append(("run", f"{worker['run']}{on}"))
+    facts.append(("state", _worker_state_text(worker)))
+    for key, word in (("started", "started"), ("exited", "ended")):
+        if worker.get(key):
+            facts.append((word, f"{worker[key]} ({clock.age(clock.parse_iso(worker[key]))} ago)"))
+    if worker.get("saved"):
+        facts.append(("saved", f"{worker['saved'][:7]}: the work it left uncommitted, committed for it"))
+    width = max(len(k) for k, _ in facts)
+    return [f"  {k.ljust(width)}  {v}" for k, v in facts]
+
+
+def _worker_state_text(worker: dict[str, Any]) -> str:
+    state, code = worker.get("state"), worker.get("exit_code")
+    if state == "running":
+        return f"running (pid {worker['pid']})" if worker.get("pid") else "running"
+    if state == "queued":
+        after = worker.get("after") or []
+        return f"queued: waits for {', '.join(after)}" if after else "queued: waits for a free worker slot"
+    if state in ("blocked", "stopped") and worker.get("reason"):
+        return f"{state}: {worker['reason']}"
+    if state == "failed" and worker.get("setup_failed"):
+        return f"failed: its setup commands failed (exit {code})"
+    if state in ("exited", "failed") and code is not None:
+        return f"ended with exit code {code}" + (", a failure" if code else "")
+    if state == "lost":
+        return "lost: its supervisor is gone (`dispatch doctor --fix`)"
+    return str(state)
 
 
 def _conflict_facts(stopped: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -214,3 +215,42 @@ def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path
     assert git(wt, "status", "--porcelain") == "M .dispatch/PLAN.md"
     assert dispatch("note", "noted", "-", cwd=repo, input="From stdin\n").code == 0
     assert (wt / ".dispatch" / "PLAN.md").read_text().endswith("  Not production.\n- 2026-11-23T11:00:00Z — From stdin\n")
+
+
+def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
+    from test_workers import FAST, state_is, wait_for
+
+    r = dispatch("new", "Worked", "--model", "scripted", "--item", "Write `w.txt`", cwd=repo, env=FAST)
+    assert r.code == 0, r.err
+    wait_for(state_is(repo, "worked", "done"), message="the worker to finish")
+    r = dispatch("show", "worked", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (0, "")
+    # The worker's times are the machine's own, not the pinned clock: masked, the rest whole.
+    out = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\w+ ago\)", "<time>", r.out)
+    out = re.sub(r"\b[0-9a-f]{7}\b", "<sha>", re.sub(r"\d+(\.\d+)?s\b", "<secs>", out))
+    assert out == textwrap.dedent("""\
+        worked — Worked
+          state     done
+          branch    dispatch/worked (base main, +2/-0)
+          worktree  <tmp>/work/app.dispatch/worked
+          model     scripted
+          created   2026-11-23T11:00:00Z
+          dirty     no
+          usage     <secs>
+
+        Checklist (1/1 done)
+          [x] Write `w.txt` — wrote w.txt
+
+        Commits
+          <sha>  Write `w.txt`  (1h ago)
+          <sha>  dispatch: plan worked  (1h ago)
+
+        Files changed
+          A  w.txt
+
+        Worker
+          run      1: scripted on scripted
+          state    ended with exit code 0
+          started  <time>
+          ended    <time>
+        """)
