@@ -88,7 +88,7 @@ def status_lines(tasks: list[Any], width: int | None = None) -> list[tuple[str, 
             "ID": f"  {t.id}" if t.group else t.id, "STATE": t.state, "PLAN": plan_cell(t.plan),
             "Q": str(t.questions_open or "-"), "COMMITS": commits_cell(t.ahead, t.behind),
             "DIRTY": "-" if not t.dirty else str(t.dirty),
-            "LAST": clock.age(t.last_commit["time"]) if t.last_commit else "-",
+            "LAST": clock.age(clock.parse_iso(t.last_commit["time"])) if t.last_commit else "-",
             "USAGE": usage_cell(t.seconds, t.cost_usd), "TITLE": t.title or "-", "WORKTREE": t.worktree or "-",
         })
         notes += _notes(t)
@@ -178,9 +178,14 @@ def _cut(text: str, width: int | None) -> str:
     return text if width is None or len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def commits_text(ahead: int, behind: int) -> str:
+    """`3 commits ahead, 1 behind`: the commits the task has that its base has not, and the other way round."""
+    return f"{ahead} commit{'' if ahead == 1 else 's'} ahead, {behind} behind"
+
+
 def commits_cell(ahead: int | None, behind: int | None) -> str:
-    """Commits ahead of and behind the base."""
-    return "-" if ahead is None else f"+{ahead}/-{behind}"
+    """Commits ahead of and behind the base: `↑2 ↓1` (`+N -M` always counts lines, as in git's diffstat)."""
+    return "-" if ahead is None else f"↑{ahead} ↓{behind}"
 
 
 def _by_group(tasks: list[Any]) -> list[Any]:
@@ -204,7 +209,7 @@ def detail_text(detail: Any) -> str:
     facts = [
         ("state", s.state + (f" ({s.problem})" if s.problem else "")),
         *_conflict_facts(s.extra.get("in_progress")),
-        ("branch", s.branch + (f" (base {s.base}, +{s.ahead}/-{s.behind})" if s.ahead is not None else "")),
+        ("branch", s.branch + (f" (base {s.base}: {commits_text(s.ahead, s.behind or 0)})" if s.ahead is not None else "")),
         ("worktree", s.worktree or "-"),
         ("model", s.model or "-"),
         ("created", s.created or "-"),
@@ -227,7 +232,7 @@ def detail_text(detail: Any) -> str:
                 lines.append(f"     → {_one_line(q['answer'])}")
     if detail.commits:
         lines += ["", "Commits"]
-        lines += [f"  {c['sha'][:7]}  {c['subject']}  ({clock.age(c['time'])} ago)" for c in detail.commits]
+        lines += [f"  {c['sha'][:7]}  {c['subject']}  ({clock.age(clock.parse_iso(c['time']))} ago)" for c in detail.commits]
     if detail.files:
         lines += ["", "Files changed"]
         lines += [

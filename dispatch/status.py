@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dispatch import git, runtime
+from dispatch import clock, git, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -183,7 +183,7 @@ def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskS
         merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
         last = None
         if task.tip is not None:
-            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": task.tip.committed}
+            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": clock.iso(task.tip.committed)}
         result.append(
             TaskStatus(
                 id=task.id,

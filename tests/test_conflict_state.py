@@ -46,7 +46,7 @@ def test_a_rebase_stopped_on_conflicts_is_the_conflict_state_in_status_show_and_
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent(f"""\
         ID               STATE     PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE            WORKTREE
-        edit-the-readme  conflict  1/1   -  +2/-1    2      1h    0s     Edit the readme  <tmp>/work/app.dispatch/edit-the-readme
+        edit-the-readme  conflict  1/1   -  ↑2 ↓1    2      1h    0s     Edit the readme  <tmp>/work/app.dispatch/edit-the-readme
         edit-the-readme stopped mid-rebase with conflicts in README.md: {WAY_ON}
         needs you: 1 conflict (edit-the-readme)
         """)

@@ -154,11 +154,11 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         ID               STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE   WORKTREE
-        alpha            idle   0/1   -  +1/-0    -      1h    -      Alpha   <tmp>/work/app.dispatch/alpha
+        alpha            idle   0/1   -  ↑1 ↓0    -      1h    -      Alpha   <tmp>/work/app.dispatch/alpha
         group work: `dispatch review work` compares its candidates
-          work-scripted  idle   0/1   -  +1/-0    -      1h    -      Work    <tmp>/work/app.dispatch/work-scripted
-          work-zz        idle   0/1   -  +1/-0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
-        work-x           idle   0/1   -  +1/-0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
+          work-scripted  idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-scripted
+          work-zz        idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
+        work-x           idle   0/1   -  ↑1 ↓0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
         needs you: 4 idle (alpha, work-scripted, work-zz, work-x)
         """)
     rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
@@ -170,9 +170,9 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     r = dispatch("status", "work-zz", "work-x", cwd=repo, tmp=tmp_path)
     assert r.out == textwrap.dedent("""\
         ID         STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE   WORKTREE
-        work-x     idle   0/1   -  +1/-0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
+        work-x     idle   0/1   -  ↑1 ↓0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
         group work: `dispatch review work` compares its candidates
-          work-zz  idle   0/1   -  +1/-0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
+          work-zz  idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
         needs you: 2 idle (work-x, work-zz)
         """)
     # A new group never joins an old one: the title's slug is taken as a group, so it gets -2.

@@ -49,12 +49,12 @@ def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
         ID            STATE    PLAN    Q  COMMITS  DIRTY  LAST  USAGE  TITLE         WORKTREE
-        blocked-task  blocked  0/1     1  +2/-2    -      1h    -      Blocked task  <tmp>/work/app.dispatch/blocked-task
-        broken-task   broken   0/1     -  +1/-2    -      1h    -      Broken task   <tmp>/work/app.dispatch/broken-task
-        done-task     done     1/1     -  +2/-2    -      1h    -      Done task     <tmp>/work/app.dispatch/done-task
-        failed-task   failed   0/1 1!  -  +2/-2    -      1h    -      Failed task   <tmp>/work/app.dispatch/failed-task
-        idle-task     idle     1/2     -  +2/-2    1      1h    -      Idle task     <tmp>/work/app.dispatch/idle-task
-        merged-task   merged   0/1     -  +0/-1    -      1h    -      Merged task   <tmp>/work/app.dispatch/merged-task
+        blocked-task  blocked  0/1     1  ↑2 ↓2    -      1h    -      Blocked task  <tmp>/work/app.dispatch/blocked-task
+        broken-task   broken   0/1     -  ↑1 ↓2    -      1h    -      Broken task   <tmp>/work/app.dispatch/broken-task
+        done-task     done     1/1     -  ↑2 ↓2    -      1h    -      Done task     <tmp>/work/app.dispatch/done-task
+        failed-task   failed   0/1 1!  -  ↑2 ↓2    -      1h    -      Failed task   <tmp>/work/app.dispatch/failed-task
+        idle-task     idle     1/2     -  ↑2 ↓2    1      1h    -      Idle task     <tmp>/work/app.dispatch/idle-task
+        merged-task   merged   0/1     -  ↑0 ↓1    -      1h    -      Merged task   <tmp>/work/app.dispatch/merged-task
         blocked-task asks: Which database?
         broken-task is broken: worktree is missing
         needs you: 1 question (blocked-task), 1 failed (failed-task), 1 broken (broken-task), 1 to review (done-task), 1 idle (idle-task)
@@ -80,23 +80,23 @@ def test_status_fits_the_terminal_in_creation_order_with_titles_and_what_needs_y
 
     assert status("1000") == textwrap.dedent("""\
         ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE                                                 WORKTREE
-        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept trailing commas in every list  <tmp>/work/app.dispatch/task-10
-        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same second                        <tmp>/work/app.dispatch/task-1
-        task-2   done   1/1   -  +2/-0    -      1h    -      Second                                                <tmp>/work/app.dispatch/task-2
+        task-10  idle   0/1   -  ↑1 ↓0    -      1h    -      Make the parser accept trailing commas in every list  <tmp>/work/app.dispatch/task-10
+        task-1   idle   0/1   -  ↑1 ↓0    -      1h    -      Third, made in the same second                        <tmp>/work/app.dispatch/task-1
+        task-2   done   1/1   -  ↑2 ↓0    -      1h    -      Second                                                <tmp>/work/app.dispatch/task-2
         needs you: 1 to review (task-2), 2 idle (task-10, task-1)
         """)
     assert status("120") == textwrap.dedent("""\
         ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE
-        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept trailing commas in every list
-        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same second
-        task-2   done   1/1   -  +2/-0    -      1h    -      Second
+        task-10  idle   0/1   -  ↑1 ↓0    -      1h    -      Make the parser accept trailing commas in every list
+        task-1   idle   0/1   -  ↑1 ↓0    -      1h    -      Third, made in the same second
+        task-2   done   1/1   -  ↑2 ↓0    -      1h    -      Second
         needs you: 1 to review (task-2), 2 idle (task-10, task-1)
         """)
     assert status("80") == textwrap.dedent("""\
         ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE
-        task-10  idle   0/1   -  +1/-0    -      1h    -      Make the parser accept tr…
-        task-1   idle   0/1   -  +1/-0    -      1h    -      Third, made in the same s…
-        task-2   done   1/1   -  +2/-0    -      1h    -      Second
+        task-10  idle   0/1   -  ↑1 ↓0    -      1h    -      Make the parser accept tr…
+        task-1   idle   0/1   -  ↑1 ↓0    -      1h    -      Third, made in the same s…
+        task-2   done   1/1   -  ↑2 ↓0    -      1h    -      Second
         needs you: 1 to review (task-2), 2 idle (task-10, task-1)
         """)
     assert status("40") == textwrap.dedent("""\
@@ -131,7 +131,7 @@ def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
             "model": None, "group": None, "created": "2026-11-23T11:00:00Z", "state": "idle",
             "plan": {"done": 1, "total": 2, "blocked": 0, "failed": 0},
             "questions_open": 0, "question": None, "ahead": 2, "behind": 0, "dirty": 0,
-            "last_commit": {"sha": tip, "subject": "tick", "time": 1795428000},
+            "last_commit": {"sha": tip, "subject": "tick", "time": "2026-11-23T10:00:00Z"},
             "worker": None, "problem": None, "seconds": None, "cost_usd": None, "tokens": None,
         }],
     }
@@ -176,7 +176,7 @@ def test_show_whole_task(repo: Path, tmp_path: Path) -> None:
     assert r.out == textwrap.dedent(f"""\
         show-me — Show me
           state     idle
-          branch    dispatch/show-me (base main, +3/-0)
+          branch    dispatch/show-me (base main: 3 commits ahead, 0 behind)
           worktree  <tmp>/work/app.dispatch/show-me
           model     -
           created   2026-11-23T11:00:00Z
@@ -201,6 +201,27 @@ def test_show_whole_task(repo: Path, tmp_path: Path) -> None:
         {"mark": " ", "text": "Test it", "detail": []},
     ]
     assert data["files"] == [{"status": "M", "path": "src/app.py"}, {"status": "A", "path": "src/new.py"}]
+    assert [c["time"] for c in data["commits"]] == ["2026-11-23T10:00:00Z"] * 3
+
+
+def test_one_meaning_per_notation_and_iso_times_in_json(repo: Path, tmp_path: Path) -> None:
+    """Commits ahead/behind are arrows, `+N -M` is lines; a task that never ran has no usage, queued or not."""
+    _new(repo, "First")
+    r = dispatch("new", "Second", "--model", "scripted", "--after", "first", cwd=repo)
+    assert r.code == 0, r.err
+    r = dispatch("status", cwd=repo, tmp=tmp_path)
+    assert r.out == textwrap.dedent("""\
+        ID      STATE   PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE   WORKTREE
+        first   idle    0/1   -  ↑1 ↓0    -      1h    -      First   <tmp>/work/app.dispatch/first
+        second  queued  0/1   -  ↑1 ↓0    -      1h    -      Second  <tmp>/work/app.dispatch/second
+        second waits for first
+        needs you: 1 idle (first)
+        """)
+    rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
+    assert [(t["seconds"], t["worker"] and t["worker"]["usage"]) for t in rows] == [
+        (None, None), (None, {"seconds": None, "cost_usd": None, "tokens": None})
+    ]
+    assert [t["last_commit"]["time"] for t in rows] == ["2026-11-23T10:00:00Z"] * 2
 
 
 def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path) -> None:
@@ -231,7 +252,7 @@ def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
     assert out == textwrap.dedent("""\
         worked — Worked
           state     done
-          branch    dispatch/worked (base main, +2/-0)
+          branch    dispatch/worked (base main: 2 commits ahead, 0 behind)
           worktree  <tmp>/work/app.dispatch/worked
           model     scripted
           created   2026-11-23T11:00:00Z

@@ -134,8 +134,8 @@ def test_watch_draws_redraws_in_place_and_ends_on_ctrl_c(repo: Path, tmp_path: P
             "2 tasks: 1 blocked, 1 idle · 11:00:00 · Ctrl-C to stop",
             "",
             header,
-            f"asks     blocked  0/1   1  +2/-0    -      1h    -      Asks     {wt}/asks",
-            f"by-hand  idle     0/1   -  +1/-0    -      1h    -      By hand  {wt}/by-hand",
+            f"asks     blocked  0/1   1  ↑2 ↓0    -      1h    -      Asks     {wt}/asks",
+            f"by-hand  idle     0/1   -  ↑1 ↓0    -      1h    -      By hand  {wt}/by-hand",
             "asks asks: Which database?",
             "needs you: 1 question (asks), 1 idle (by-hand)",
         ])
@@ -147,8 +147,8 @@ def test_watch_draws_redraws_in_place_and_ends_on_ctrl_c(repo: Path, tmp_path: P
             "2 tasks: 1 blocked, 1 done · 11:00:00 · Ctrl-C to stop",
             "",
             header,
-            f"asks     blocked  0/1   1  +2/-0    -      1h    -      Asks     {wt}/asks",
-            f"by-hand  done     1/1   -  +2/-0    -      1h    -      By hand  {wt}/by-hand",
+            f"asks     blocked  0/1   1  ↑2 ↓0    -      1h    -      Asks     {wt}/asks",
+            f"by-hand  done     1/1   -  ↑2 ↓0    -      1h    -      By hand  {wt}/by-hand",
             "asks asks: Which database?",
             "needs you: 1 question (asks), 1 to review (by-hand)",
         ]
