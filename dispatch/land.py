@@ -182,7 +182,9 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
             f"a {operation} is in progress in {work.worktree}: finish it (`git {operation} --continue`) "
             f"or abort it (`git {operation} --abort`) there, then {action}"
         )
-    changes = git.status_porcelain(work.worktree)
+    # Task files never land, and the trash record keeps them: a note left in PLAN.md blocks nothing.
+    changes = [(xy, path) for xy, path in git.status_porcelain(work.worktree)
+               if path != TASK_FILES and not path.startswith(f"{TASK_FILES}/")]
     if changes:
         raise DispatchError(
             f"{work.id} has uncommitted changes in {work.worktree}: {_names([p for _, p in changes])}: "
@@ -221,8 +223,9 @@ def _replay(work: Work, onto: str) -> str:
 
 
 def _rebase(worktree: Path, args: list[str]) -> git.Result:
-    # No hooks, no autosquash, no other branches moved along (rebase.updateRefs).
-    return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", *args],
+    # No hooks, no autosquash, no other branches moved along (rebase.updateRefs); a note left uncommitted in
+    # the task files (the only changes landing allows) is stashed and put back.
+    return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", "--autostash", *args],
                    cwd=worktree, check=False)
 
 

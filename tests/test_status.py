@@ -228,7 +228,10 @@ def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path
     wt = _new(repo, "Noted", "a")
     r = dispatch("note", "noted", "Use the staging DB.\nNot production.", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
-    assert r.out == "noted in <tmp>/work/app.dispatch/noted/.dispatch/PLAN.md (the worker reads and commits it)\n"
+    assert r.out == (
+        "noted in <tmp>/work/app.dispatch/noted/.dispatch/PLAN.md: no worker runs, so nobody reads it until one "
+        "does (`dispatch resume noted` starts one); it never blocks landing\n"
+    )
     text = (wt / ".dispatch" / "PLAN.md").read_text()
     assert text.endswith(
         "## Notes from the dispatcher\n- 2026-11-23T11:00:00Z — Use the staging DB.\n  Not production.\n"
