@@ -194,6 +194,7 @@ def main(common_dir: str, task_id: str) -> int:
                                       exited=clock.iso(time.time()))
                 events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
                               run=spec.run)
+                runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
                 return 0
 
     sys.stdout.flush()
@@ -245,6 +246,7 @@ def main(common_dir: str, task_id: str) -> int:
     state, stopped = _final_state(repo, task_id, data)
     events.append(repo, task_id, "exited", code=code, state=state, saved=saved, run=spec.run,
                   **({"in_progress": stopped} if stopped else {}))
+    runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
     _advance_queue(repo)
     return 0
 
