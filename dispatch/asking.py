@@ -98,7 +98,19 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         marker.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
         events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+    _free_the_slot(repo, cfg)
     return Asked(task.id, question.number)
+
+
+def _free_the_slot(repo: Repo, cfg: Config) -> None:
+    """A worker waiting on an answer holds no worker slot: start a queued task in its place now."""
+    from dispatch import queue
+
+    if queue.has_work(repo):
+        try:
+            queue.advance(repo, cfg)
+        except DispatchError:
+            pass  # the next dispatch process tries again
 
 
 def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: float, poll: float = 0.05) -> str:
@@ -146,6 +158,15 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     except QuestionsError:
         return None
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
+
+
+def blocked_in_ask(repo: Repo, task_id: str) -> bool:
+    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+    try:
+        data = json.loads(_ask_marker(repo, task_id).read_text())
+    except (OSError, ValueError):
+        return False
+    return runtime.is_alive(data.get("pid"), data.get("start"))
 
 
 def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:

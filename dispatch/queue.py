@@ -49,19 +49,30 @@ def has_work(repo: Repo) -> bool:
         return False
 
 
+# Agent CLIs spend most of their time waiting on a model's API, not on this machine's CPU: the
+# number of cores says little about how many can run. Eight keeps memory (a few hundred MB each),
+# API rate limits and the work a person can review in bounds.
+DEFAULT_MAX_RUNNING = 8
+
+
 def limit(cfg: Config) -> int:
     configured = int(cfg["max_running"])
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    return configured if configured > 0 else DEFAULT_MAX_RUNNING
 
 
 def running_count(repo: Repo) -> int:
+    """Workers holding a slot: preparing or running, and not blocked in `dispatch ask` (a person may take hours)."""
+    from dispatch.asking import blocked_in_ask
+
     folder = repo.state_dir / "tasks"
     if not folder.is_dir():
         return 0
     count = 0
     for entry in folder.iterdir():
         data = runtime.read_worker(repo, entry.name)
-        if data is not None and runtime.worker_state(data) in ("running", "preparing"):
+        if data is not None and runtime.worker_state(data) in ("running", "preparing") and not blocked_in_ask(
+            repo, entry.name
+        ):
             count += 1
     return count
 
