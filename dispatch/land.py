@@ -19,6 +19,7 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
+from dispatch.history import own_history
 from dispatch.repo import Repo, locked
 from dispatch.review import Work, load_work
 from dispatch.tasks import TASK_FILES, get_task, short_branch
@@ -86,9 +87,10 @@ def prepare(
         result = git.commit_tree(repo.root, merge.tree, [target_old], message or _message(work, work.title))
     elif strategy == "merge":
         subject = f"Merge task {work.id}: {work.title}"
-        result = git.commit_tree(repo.root, merge.tree, [target_old, stripped], message or _message(work, subject))
+        own = own_history(repo, work.tip, target_old)
+        result = git.commit_tree(repo.root, merge.tree, [target_old, own], message or _message(work, subject))
     elif git.is_ancestor(repo.root, target_old, work.tip):
-        result = stripped  # ff, or a rebase with nothing to replay
+        result = own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
     elif strategy == "ff":
         raise DispatchError(
             f"{name} has moved since {work.id} started, so it cannot fast-forward: "
@@ -126,7 +128,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
             if result is None:
                 replayed = _replay(work, landing.target_old)
                 checkpoint("merge:replayed")
-                result = strip_task_files(repo, replayed, work.id)
+                result = own_history(repo, replayed, landing.target_old)
             with _uninterrupted():
                 checkpoint("merge:moving")
                 _move_target(repo, landing.target, landing.target_old, result, f"dispatch: land {work.id}")
