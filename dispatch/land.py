@@ -381,7 +381,7 @@ def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullReques
         raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
     remote = "origin" if "origin" in remotes else remotes[0]
     branch = short_branch(work.task.branch)
-    pushed = strip_task_files(repo, work.tip, work.id)
+    pushed = own_history(repo, work.tip, work.base_sha)  # as landing would: the task's own work only
     r = git.run(["push", "--quiet", remote, f"+{pushed}:refs/heads/{branch}"], cwd=repo.root, check=False)
     if r.returncode != 0:
         detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]

@@ -447,7 +447,9 @@ def test_pr_pushes_the_work_without_task_files_and_opens_a_pull_request(repo: Pa
     pushed = git(remote, "rev-parse", "dispatch/fix-it")
     assert (r.code, r.err) == (0, "")
     assert r.out == f"pushed {pushed[:7]} to origin dispatch/fix-it\n  pull request: https://github.example/acme/app/pull/7\n"
-    assert git(remote, "log", "-1", "--format=%P%n%s", pushed) == f"{tip}\ndispatch: remove the task files of fix-it"
+    # The task's own work, as landing would put it on the base: no plan or tick commits.
+    assert git(remote, "log", "--format=%s", pushed) == "work on fix it\nadd the app\ninitial commit"
+    assert git(repo, "diff", "--stat", tip, pushed, "--", ".", ":(exclude).dispatch") == ""
     assert _task_files_on(remote, pushed) == []
     assert json.loads((bin_dir / "gh-args.json").read_text()) == [
         "pr", "create", "--head", "dispatch/fix-it", "--base", "main", "--title", "Fix it",
