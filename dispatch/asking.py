@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git, notify, runtime
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError, GitError
 from dispatch.repo import Repo, locked
@@ -97,7 +97,8 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
-        events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+    notify.notify(repo, event)
     _free_the_slot(repo, cfg)
     return Asked(task.id, question.number)
 

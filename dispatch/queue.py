@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git, notify, runtime
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
@@ -102,7 +102,7 @@ def must_queue(repo: Repo, cfg: Config, after: list[str]) -> bool:
 
 def _block(repo: Repo, task_id: str, reason: str) -> None:
     runtime.update_worker(repo, task_id, phase="blocked", reason=reason)
-    events.append(repo, task_id, "blocked", reason=reason)
+    notify.notify(repo, events.append(repo, task_id, "blocked", reason=reason))
 
 
 def advance(repo: Repo, cfg: Config) -> list[str]:

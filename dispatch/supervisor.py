@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git, runtime
+from dispatch import clock, events, git, notify, runtime
 from dispatch.usage import parse_usage
 from dispatch.repo import Repo
 
@@ -192,9 +192,10 @@ def main(common_dir: str, task_id: str) -> int:
                 _say(f"setup command failed with exit code {code}: the worker was not started")
                 runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,
                                       exited=clock.iso(time.time()))
-                events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
-                              run=spec.run)
+                event = events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
+                                      run=spec.run)
                 runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
+                _notify(repo, event)
                 return 0
 
     sys.stdout.flush()
@@ -244,11 +245,23 @@ def main(common_dir: str, task_id: str) -> int:
     data = runtime.update_worker(repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended),
                                  saved=saved, runs=runs, running_since=None, **extra)
     state, stopped = _final_state(repo, task_id, data)
-    events.append(repo, task_id, "exited", code=code, state=state, saved=saved, run=spec.run,
-                  **({"in_progress": stopped} if stopped else {}))
+    event = events.append(repo, task_id, "exited", code=code, state=state, saved=saved, run=spec.run,
+                          **({"in_progress": stopped} if stopped else {}))
     runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
     _advance_queue(repo)
+    _notify(repo, event)
     return 0
+
+
+def _notify(repo: Repo, event: dict[str, Any]) -> None:
+    """Tell the person of the exit, and whether it was the last worker with nothing queued: one notification."""
+    from dispatch.waiting import workers_live
+
+    idle = not workers_live(repo, [])
+    if notify.news(event) is not None:
+        notify.notify(repo, {**event, "idle": idle})
+    elif idle:
+        notify.notify(repo, {"time": event["time"], "task": "", "kind": "idle"})
 
 
 def _advance_queue(repo: Repo) -> None:
