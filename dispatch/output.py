@@ -156,7 +156,7 @@ def needs_you(tasks: list[Any]) -> str:
 
 def _fit(rows: list[dict[str, str]], width: int | None) -> tuple[tuple[str, ...], int | None]:
     """The columns that fit WIDTH, and the width the title is cut to (None: whole)."""
-    columns = _COLUMNS
+    columns: tuple[str, ...] = _COLUMNS
     natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in _COLUMNS}
     drops = list(_DROP_ORDER)
     while width is not None:
