@@ -231,6 +231,8 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     r = dispatch("new", "Race", "--models", "scripted,slow", *ITEMS, cwd=repo, env=FAST)
     assert r.code == 0, r.err
     wait_for(lambda: task_status(repo, "race-scripted")["state"] == "done", message="race-scripted to be done")
+    # The supervisor records the exit, then appends its event: the snapshot below must come after both.
+    wait_for(lambda: ("race-scripted", "exited") in [(e["task"], e["kind"]) for e in events(repo)], message="the exit")
     assert task_status(repo, "race-slow")["state"] == "running"
     before = snapshot(repo)
 
