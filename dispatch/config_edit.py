@@ -85,7 +85,8 @@ def parse_key(key: str) -> Key:
     if len(parts) == 1 and head in SCALARS:
         return Key((head,), "str" if SCALARS[head][0] is str else "number")
     if len(parts) == 1 and head in LISTS:
-        return Key((head,), "setup" if head == "setup" else "list")
+        # notify is a command: an argv list, or one string (`desktop`, or a line split as a shell would).
+        return Key((head,), {"setup": "setup", "notify": "command"}.get(head, "list"))
     if head in TABLES and len(parts) >= 2:
         fields = TABLES[head]
         if len(parts) == 2:

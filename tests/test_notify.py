@@ -112,6 +112,9 @@ def test_notify_config_is_checked_and_desktop_is_built_in(repo: Path, tmp_path: 
     assert (tmp_path / "home" / ".config" / "dispatch" / "config.toml").read_text() == (
         'notify = ["notify-send", "--urgency=low"]\n'
     )
+    r = dispatch("config", "set", "notify", "desktop", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (0, "")
+    assert (tmp_path / "home" / ".config" / "dispatch" / "config.toml").read_text() == 'notify = "desktop"\n'
 
 
 def test_notify_desktop_runs_notify_send_with_the_text_as_data(repo: Path, tmp_path: Path) -> None:
