@@ -95,3 +95,6 @@ def _ancestors() -> set[int]:
 ASK_TIMEOUT_EXIT = 75
 # `dispatch wait` exits with this when nothing happened before its time-out.
 WAIT_TIMEOUT_EXIT = 124
+# `dispatch wait` exits with this at once when nothing can bring news: no worker runs or is queued
+# (EX_UNAVAILABLE: waiting would block forever).
+WAIT_NOTHING_EXIT = 69

@@ -459,6 +459,20 @@ def operation_branch(worktree: Worktree) -> str | None:
     return f"refs/heads/{name}" if name and not name.startswith("refs/") else name or None
 
 
+def stopped_operation(worktree: Path) -> str | None:
+    """Like `in_progress`, from git's files alone (no process): status asks it of every worktree."""
+    dotgit = worktree / ".git"
+    try:
+        gitdir = worktree / Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
+        for mark, operation in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
+                                ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
+            if (gitdir / mark).exists():
+                return operation
+    except OSError:
+        return None
+    return None
+
+
 def unmerged_paths(worktree: Path) -> list[str]:
     return sorted(set(zsplit(run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=worktree).stdout)))
 

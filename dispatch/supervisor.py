@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from dispatch import clock, events, git
 from dispatch.files import is_disk_full
 from dispatch.repo import Repo
-from dispatch.task import runtime
+from dispatch.task import notify, runtime
 from dispatch.task.model import save_uncommitted
 from dispatch.task.usage import parse_usage
 from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
@@ -99,8 +99,10 @@ def main(common_dir: str, task_id: str) -> int:
                 _say(f"setup command failed with exit code {code}: the worker was not started")
                 runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,
                                       exited=clock.iso(time.time()))
-                events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
-                              run=spec.run)
+                event = events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
+                                      run=spec.run)
+                runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
+                _notify(repo, event)
                 return 0
 
     sys.stdout.flush()
@@ -161,9 +163,13 @@ def main(common_dir: str, task_id: str) -> int:
     data = _durably(f"record the worker's exit code {code}", state, lambda: runtime.update_worker(
         repo, task_id, phase="exited", exit_code=code, exited=clock.iso(ended), saved=saved, runs=runs,
         running_since=None, **extra))
-    _durably(f"record the worker's exit code {code}", state, lambda: events.append(
-        repo, task_id, "exited", code=code, state=_final_state(repo, task_id, data), saved=saved, run=spec.run))
+    final, stopped = _final_state(repo, task_id, data)
+    event = _durably(f"record the worker's exit code {code}", state, lambda: events.append(
+        repo, task_id, "exited", code=code, state=final, saved=saved, run=spec.run,
+        **({"in_progress": stopped} if stopped else {})))
+    runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
     _advance_queue(repo)
+    _notify(repo, event)
     return 0
 
 
@@ -183,6 +189,17 @@ def _reported_failure(spec: LaunchSpec, output: str) -> str | None:
     patterns = [re.compile(p) for p in spec.fails_on]
     found = [line for line in output.splitlines() if any(p.search(line) for p in patterns)]
     return found[-1].strip()[:300] if found else None
+
+
+def _notify(repo: Repo, event: dict[str, Any]) -> None:
+    """Tell the person of the exit, and whether it was the last worker with nothing queued: one notification."""
+    from dispatch.worker.waiting import workers_live
+
+    idle = not workers_live(repo, [])
+    if notify.news(event) is not None:
+        notify.notify(repo, {**event, "idle": idle})
+    elif idle:
+        notify.notify(repo, {"time": event["time"], "task": "", "kind": "idle"})
 
 
 def _advance_queue(repo: Repo) -> None:
@@ -234,14 +251,16 @@ def _log_since(path: Path, offset: int) -> str:
         return ""
 
 
-def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> str:
+def _final_state(repo: Repo, task_id: str, data: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+    """The task's state as the worker leaves it, and the rebase or merge it left unfinished, if any."""
     from dispatch import config
     from dispatch.task.status import collect
 
     try:
-        return collect(repo, config.load(repo.root), [task_id])[0].state
+        status = collect(repo, config.load(repo.root), [task_id])[0]
+        return status.state, status.extra.get("in_progress")
     except Exception:  # noqa: BLE001 - a state word is nice to have, the event is not optional
-        return runtime.worker_state(data)
+        return runtime.worker_state(data), None
 
 
 if __name__ == "__main__":

@@ -383,6 +383,8 @@ def test_wait_killed_at_any_moment_is_restarted_without_losing_or_repeating(repo
     """SIGKILLed `wait`s, plain and filtered: the next `wait` tells each question exactly once."""
     _ok("new", "Alpha", "--no-start", cwd=repo)
     _ok("new", "Beta", "--no-start", cwd=repo)
+    # A worker at work, so that `wait` has something to wait for and blocks.
+    _ok("new", "Sleeper", "--model", "scripted", "--item", "Write `s.txt` (hang)", cwd=repo)
     # Killed at different moments of its run (starting, reading the log and the open questions, blocking);
     # news that comes while no waiter runs is told once by the next one.
     for n, delay in enumerate([0.05, 0.3, 1.0], start=1):
@@ -395,10 +397,10 @@ def test_wait_killed_at_any_moment_is_restarted_without_losing_or_repeating(repo
         assert _ok("wait", "--consumer", "host", "--timeout", "60", cwd=repo) == _asks("alpha", n, f"Question {n}?")
         _ok("answer", "alpha", f"Answer {n}", cwd=repo)  # an answer is not news
     assert _run("wait", "--consumer", "host", "--timeout", "0", cwd=repo)[0] == 124  # it has read everything
-    # Killed while waiting for alpha only, after news of beta came: that news is kept for a later wait.
+    # Killed while waiting for alpha and the sleeper only, after news of beta came: that news is kept for a later wait.
     cursor = repo / ".git" / "dispatch" / "consumers" / "host.json"
     seen = cursor.stat().st_mtime_ns
-    waiter = _start("wait", "alpha", "--consumer", "host", cwd=repo)
+    waiter = _start("wait", "alpha", "sleeper", "--consumer", "host", cwd=repo)
     try:
         _leave_question(repo, "beta", 1, "Which port?")
         wait_for(lambda: cursor.stat().st_mtime_ns != seen, message="the waiter to read beta's question")
@@ -408,6 +410,7 @@ def test_wait_killed_at_any_moment_is_restarted_without_losing_or_repeating(repo
     assert _run("wait", "--consumer", "host", "--timeout", "0", cwd=repo) == (
         124, "", "dispatch: nothing new within 0s: run `dispatch wait` again to keep waiting\n"
     )
+    _ok("stop", "sleeper", cwd=repo)
 
 
 def test_discard_saves_an_edit_git_can_only_tell_by_content(repo: Path) -> None:

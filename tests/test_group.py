@@ -137,7 +137,7 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
 
 
 def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> None:
-    # work-x sorts between work-scripted and work-zz; the group pulls work-zz up to its other task.
+    # In creation order; the group's tasks stay together under their group line.
     assert dispatch("new", "Alpha", "--item", "a", "--no-start", cwd=repo).code == 0
     r = dispatch("new", "Work", "--models", "scripted,zz", "--item", "w", "--no-start", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
@@ -153,12 +153,13 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     r = dispatch("status", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent("""\
-        ID               STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
-        alpha            idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/alpha
+        ID               STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE   WORKTREE
+        alpha            idle   0/1   -  ↑1 ↓0    -      1h    -      Alpha   <tmp>/work/app.dispatch/alpha
         group work: `dispatch review work` compares its candidates
-          work-scripted  idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-scripted
-          work-zz        idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-zz
-        work-x           idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-x
+          work-scripted  idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-scripted
+          work-zz        idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
+        work-x           idle   0/1   -  ↑1 ↓0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
+        needs you: 4 idle (alpha, work-scripted, work-zz, work-x)
         """)
     rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
     assert [(t["id"], t["group"], t["model"]) for t in rows] == [
@@ -168,10 +169,11 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
     # Only the status of the group's tasks: still under their group line.
     r = dispatch("status", "work-zz", "work-x", cwd=repo, tmp=tmp_path)
     assert r.out == textwrap.dedent("""\
-        ID         STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE
+        ID         STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE   WORKTREE
+        work-x     idle   0/1   -  ↑1 ↓0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
         group work: `dispatch review work` compares its candidates
-          work-zz  idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-zz
-        work-x     idle   0/1   -  +1/-0    -      1h    -      <tmp>/work/app.dispatch/work-x
+          work-zz  idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
+        needs you: 2 idle (work-x, work-zz)
         """)
     # A new group never joins an old one: the title's slug is taken as a group, so it gets -2.
     r = dispatch("new", "Work", "--models", "zz,yy", "--item", "w", "--no-start", "--json", cwd=repo)
@@ -229,6 +231,8 @@ def test_pick_refusals_change_nothing(repo: Path, tmp_path: Path) -> None:
     r = dispatch("new", "Race", "--models", "scripted,slow", *ITEMS, cwd=repo, env=FAST)
     assert r.code == 0, r.err
     wait_for(lambda: task_status(repo, "race-scripted")["state"] == "done", message="race-scripted to be done")
+    # The supervisor records the exit, then appends its event: the snapshot below must come after both.
+    wait_for(lambda: ("race-scripted", "exited") in [(e["task"], e["kind"]) for e in events(repo)], message="the exit")
     assert task_status(repo, "race-slow")["state"] == "running"
     before = snapshot(repo)
 

@@ -113,7 +113,7 @@ def test_a_predicted_conflict_moves_nothing(repo: Path, strategy: str) -> None:
     assert snapshot(repo) == before
 
 
-def test_merge_strategy_makes_a_merge_commit_whose_history_keeps_the_plan(repo: Path, hermetic: Path) -> None:
+def test_merge_strategy_makes_a_merge_commit_of_the_tasks_own_work(repo: Path, hermetic: Path) -> None:
     _task(repo, "Add feature", {"feature.py": "x = 1\n"})
     tip = git(repo, "rev-parse", "dispatch/add-feature")
     old = _commit(repo, "README.md", "# app\nmoved on\n", "main moves on")
@@ -126,9 +126,11 @@ def test_merge_strategy_makes_a_merge_commit_whose_history_keeps_the_plan(repo: 
     parents = git(repo, "log", "-1", "--format=%P", "main").split()
     assert parents[0] == old
     assert git(repo, "log", "-1", "--format=%B", "main") == "Land the feature"
-    removal = git(repo, "log", "-1", "--format=%P%n%s", parents[1])
-    assert removal == f"{tip}\ndispatch: remove the task files of add-feature"
+    # The merged side is the task's own commit, copied without the task files; the plan commits stay on the task.
+    merged = git(repo, "log", "-1", "--format=%P%n%s", parents[1])
+    assert merged == f"{git(repo, 'merge-base', old, tip)}\nwork on add feature"
     assert _task_files_on(repo, "main") == []
+    assert git(repo, "log", "--format=%s", "main", "--", ".dispatch") == ""
     assert _task_files_on(repo, tip) == [".dispatch/NOTES.md", ".dispatch/PLAN.md", ".dispatch/QUESTIONS.md"]
     assert (repo / "feature.py").read_text() == "x = 1\n"
 
@@ -139,14 +141,16 @@ def test_rebase_strategy_replays_the_commits_on_top(repo: Path, tmp_path: Path) 
     r = dispatch("merge", "add-feature", "--strategy", "rebase", "--yes", cwd=repo)
     assert r.code == 0, r.err
     subjects = git(repo, "log", "--format=%s", f"{old}..main").splitlines()
-    assert subjects == [
-        "dispatch: remove the task files of add-feature", "tick", "work on add feature", "dispatch: plan add-feature",
-    ]
+    assert subjects == ["work on add feature"]  # the plan and tick commits touched only the task files
     assert git(repo, "rev-list", "--merges", "main") == ""
     assert _task_files_on(repo, "main") == []
     assert not (tmp_path / "work" / "app.dispatch" / "add-feature").exists()
     # The trash keeps the replayed commits, with the plan, so the task comes back as it landed.
-    assert git(repo, "rev-parse", "refs/dispatch/trash/add-feature^") == git(repo, "rev-parse", "main~1")
+    replayed = "refs/dispatch/trash/add-feature^"
+    assert git(repo, "log", "--format=%s", f"{old}..{replayed}").splitlines() == [
+        "tick", "work on add feature", "dispatch: plan add-feature",
+    ]
+    assert git(repo, "diff", "--stat", replayed, "main", "--", ".", ":(exclude).dispatch") == ""
 
 
 def test_ff_strategy_fast_forwards_or_says_why_not(repo: Path) -> None:
@@ -154,12 +158,44 @@ def test_ff_strategy_fast_forwards_or_says_why_not(repo: Path) -> None:
     _task(repo, "Other", {"other.py": "y = 1\n"})
     tip = git(repo, "rev-parse", "dispatch/add-feature")
     assert dispatch("merge", "add-feature", "--strategy", "ff", "--yes", cwd=repo).code == 0
-    assert git(repo, "rev-parse", "main^") == tip
+    # The task's own commit, copied without the task files, straight on top of the old main.
+    assert git(repo, "log", "--format=%s", f"{git(repo, 'merge-base', 'main', tip)}..main") == "work on add feature"
+    assert git(repo, "diff", "--stat", tip, "main", "--", ".", ":(exclude).dispatch") == ""
     r = dispatch("merge", "other", "--strategy", "ff", "--yes", cwd=repo)
     assert (r.code, r.err) == (1, (
         "dispatch: main has moved since other started, so it cannot fast-forward: "
         "`dispatch rebase other` first, or land with `--strategy squash` or `merge`\n"
     ))
+
+
+@pytest.mark.parametrize("strategy", ["merge", "rebase", "ff"])
+def test_the_base_history_never_mentions_the_task_files(repo: Path, strategy: str) -> None:
+    """Every strategy lands only the task's own work: no plan, ask, answer or removal commits on the base."""
+    wt = _task(repo, "Add feature", {"feature.py": "x = 1\n"})
+    r = dispatch("ask", "Which name?", "--timeout", "0", cwd=wt)
+    assert r.code == 75
+    assert dispatch("answer", "add-feature", "feature", cwd=repo).code == 0  # committed as `dispatch: answer Q1`
+    _commit(wt, "feature.py", "x = 2\n", "second step")
+    plan = wt / ".dispatch" / "PLAN.md"
+    plan.write_text(plan.read_text() + "- a note in the same commit as work\n")
+    (wt / "feature.py").write_text("x = 3\n")
+    git(wt, "commit", "-qam", "third step, with a note")
+    plan.write_text(plan.read_text() + "- a note alone\n")
+    git(wt, "commit", "-qam", "the note alone")
+    assert "dispatch: answer Q1" in git(wt, "log", "--format=%s")
+    old = git(repo, "rev-parse", "main")
+    if strategy == "rebase":
+        old = _commit(repo, "README.md", "# app\nmoved on\n", "main moves on")
+    r = dispatch("merge", "add-feature", "--strategy", strategy, "--yes", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert git(repo, "log", "--format=%s", "main", "--", ".dispatch") == ""
+    own = git(repo, "log", "--format=%s%x09%an%x09%ad", "--date=iso-strict", f"{old}..main", "--no-merges")
+    assert own.splitlines() == [
+        f"{subject}\tAda Tester\t2026-11-23T10:00:00+00:00"
+        for subject in ("third step, with a note", "second step", "work on add feature")
+    ]
+    assert (repo / "feature.py").read_text() == "x = 3\n"
+    assert _task_files_on(repo, "main") == []
 
 
 def test_a_target_not_checked_out_moves_by_compare_and_swap(repo: Path) -> None:
@@ -371,7 +407,7 @@ def test_an_interrupted_merge_leaves_the_target_unchanged_or_fully_moved(repo: P
             assert trashed == ""
             dispatch("merge", f"task-{n}", "--yes", cwd=repo)  # land it for the next round
         else:
-            assert git(repo, "log", "-1", "--format=%s", new) == f"dispatch: remove the task files of task-{n}"
+            assert git(repo, "log", "-1", "--format=%s", new) == f"work on task {n}"
             assert trashed != ""
             assert git(repo, "branch", "--list", f"dispatch/task-{n}") == ""
         assert git(repo, "status", "--porcelain") == "M README.md"
@@ -414,7 +450,9 @@ def test_pr_pushes_the_work_without_task_files_and_opens_a_pull_request(repo: Pa
     pushed = git(remote, "rev-parse", "dispatch/fix-it")
     assert (r.code, r.err) == (0, "")
     assert r.out == f"pushed {pushed[:7]} to origin dispatch/fix-it\n  pull request: https://github.example/acme/app/pull/7\n"
-    assert git(remote, "log", "-1", "--format=%P%n%s", pushed) == f"{tip}\ndispatch: remove the task files of fix-it"
+    # The task's own work, as landing would put it on the base: no plan or tick commits.
+    assert git(remote, "log", "--format=%s", pushed) == "work on fix it\nadd the app\ninitial commit"
+    assert git(repo, "diff", "--stat", tip, pushed, "--", ".", ":(exclude).dispatch") == ""
     assert _task_files_on(remote, pushed) == []
     assert json.loads((bin_dir / "gh-args.json").read_text()) == [
         "pr", "create", "--head", "dispatch/fix-it", "--base", "main", "--title", "Fix it",

@@ -74,12 +74,12 @@ def open_numbers(repo: Path) -> list[tuple[str, int]]:
 
 
 def test_worker_asks_host_is_woken_and_the_same_worker_finishes_with_the_answer(repo: Path, tmp_path: Path) -> None:
-    waiter = start("wait", cwd=repo)  # before the question exists
     r = dispatch(
         "new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
         "--item", "Write `done.txt`", cwd=repo, env=FAST,
     )
     assert r.code == 0, r.err
+    waiter = start("wait", cwd=repo)  # most likely before the question exists
     assert finish(waiter) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
     wait_for(state_is(repo, "paint", "asking"), message="paint to be asking")
     pid = worker_json(repo, "paint")["pid"]
@@ -107,6 +107,8 @@ def test_worker_asks_host_is_woken_and_the_same_worker_finishes_with_the_answer(
     r = dispatch("answer", "paint", "Blue, the dark one", cwd=repo)
     assert (r.code, r.out, r.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
     wait_for(state_is(repo, "paint", "done"), message="paint to be done")
+    # The supervisor records the exit, then appends its event: wait for the event, not the state.
+    wait_for(lambda: any(e["kind"] == "exited" for e in events(repo)), message="paint's exited event")
 
     data = worker_json(repo, "paint")
     assert (data["pid"], data["run"], data["exit_code"]) == (pid, 1, 0)  # the same worker, still in its first run

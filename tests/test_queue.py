@@ -32,7 +32,10 @@ def test_a_chain_runs_in_order_each_task_on_the_work_before_it(repo: Path, tmp_p
     assert [line.split()[:2] for line in r.out.splitlines()[1:4]] == [
         ["step-a", "running"], ["step-b", "queued"], ["step-c", "queued"]
     ]
-    assert r.out.splitlines()[4:] == ["step-b waits for step-a", "step-c waits for step-b"]
+    assert r.out.splitlines()[4:] == [
+        "step-b waits for step-a", "step-c waits for step-b",
+        "nothing needs you: 3 at work or queued, `dispatch wait` tells you when one does",
+    ]
     # A finishes: a person takes the hang out and a fresh worker completes it.
     dispatch("stop", "step-a", cwd=repo)
     wt_a = Path(a["worktree"])
@@ -110,7 +113,9 @@ def test_conflicting_dependencies_leave_the_task_blocked(repo: Path, tmp_path: P
         "then `dispatch resume both`"
     )
     r = dispatch("status", cwd=repo)
-    assert r.out.splitlines()[-1] == f"both is blocked: {status['worker']['reason']}"
+    assert r.out.splitlines()[-2:] == [
+        f"both is blocked: {status['worker']['reason']}", "needs you: 1 question (both), 2 to review (left, right)"
+    ]
 
 
 def test_after_an_unknown_task_creates_nothing(repo: Path) -> None:

@@ -53,7 +53,7 @@ def test_review_default_is_summary_and_stat(repo: Path) -> None:
     assert (r.code, r.err) == (0, "")
     assert r.out == textwrap.dedent(f"""\
         tidy-up — Tidy up
-          dispatch/tidy-up: 3 commits on main since {base}, plan 1/2 done
+          dispatch/tidy-up: 3 commits of its own since it left main at {base}, plan 1/2 done
 
         Checklist
           [x] Rename the old file
@@ -197,7 +197,7 @@ def test_review_of_a_task_with_no_work_yet(repo: Path) -> None:
     r = dispatch("review", "nothing-yet", cwd=repo)
     assert r.out == textwrap.dedent(f"""\
         nothing-yet — Nothing yet
-          dispatch/nothing-yet: 1 commit on main since {base}, plan 0/1 done
+          dispatch/nothing-yet: 1 commit of its own since it left main at {base}, plan 0/1 done
 
         Checklist
           [ ] Read the task and the code, then replace this item with a concrete checklist and commit it

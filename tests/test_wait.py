@@ -31,9 +31,22 @@ def ask_and_give_up(tmp_path: Path, task_id: str, question: str) -> None:
 
 
 def nothing_new(repo: Path, *args: str) -> bool:
-    """Nothing is pending for the consumer: `wait` looks once and times out (exit 124)."""
+    """Nothing is pending for the consumer, and news may still come: `wait` looks once and times out (exit 124)."""
     r = dispatch("wait", "--timeout", "0", *args, cwd=repo)
     assert (r.code, r.out, r.err) == (124, "", nothing_within("0"))
+    return True
+
+
+NOTHING_LEFT = ("dispatch: nothing to wait for: no worker runs or is queued and no question is open; "
+                "`dispatch status` says what needs you\n")
+
+
+def nothing_left(repo: Path, *args: str) -> bool:
+    """Nothing is pending and nothing can bring news: `wait` says so at once (exit 69), whatever its time-out."""
+    r = dispatch("wait", *args, cwd=repo)
+    whose = [a for a in args if not a.startswith("-") and a not in ("host", "monitor", "late")]
+    message = NOTHING_LEFT.replace("; `", f" for {', '.join(whose)}; `") if whose else NOTHING_LEFT
+    assert (r.code, r.out, r.err) == (69, "", message)
     return True
 
 
@@ -60,8 +73,7 @@ def log(repo: Path) -> list[dict]:
 
 
 def test_wait_returns_at_once_when_news_is_pending_and_never_repeats_it(repo: Path, tmp_path: Path) -> None:
-    r = dispatch("wait", "--timeout", "1", cwd=repo)  # no events log at all yet
-    assert (r.code, r.out, r.err) == (124, "", nothing_within("1"))
+    assert nothing_left(repo)  # no events log at all yet
     assert dispatch("new", "Alpha", "--no-start", cwd=repo).code == 0
     ask_and_give_up(tmp_path, "alpha", "Which database?\nPostgres or SQLite.")
     r = dispatch("wait", "--timeout", "0", cwd=repo)  # pending already: reported without waiting
@@ -98,22 +110,22 @@ def test_killed_wait_is_restarted_without_losing_or_repeating_anything(repo: Pat
 
 
 def test_two_consumers_are_each_told_everything_once(repo: Path) -> None:
-    host, monitor = start("wait", "--consumer", "host", cwd=repo), start("wait", "--consumer", "monitor", cwd=repo)
     r = dispatch("new", "Gamma", "--model", "scripted", "--item", "Write `g.txt` (ask: Which name?)", cwd=repo, env=FAST)
     assert r.code == 0, r.err
+    host, monitor = start("wait", "--consumer", "host", cwd=repo), start("wait", "--consumer", "monitor", cwd=repo)
     assert finish(host) == finish(monitor) == (0, asks("gamma", 1, "Which name?"), "")
     assert dispatch("answer", "gamma", "Gamma", cwd=repo).code == 0
     wait_for(state_is(repo, "gamma", "done"), message="gamma to be done")
     for consumer in ("host", "monitor"):
         assert wait_out(repo, "--consumer", consumer) == finished("gamma")
-        assert nothing_new(repo, "--consumer", consumer)
+        assert nothing_left(repo, "--consumer", consumer)
     # A new consumer is told everything still worth telling: the question is answered, the finish is not stale.
     assert wait_out(repo, "--consumer", "late") == finished("gamma")
 
 
 def test_open_question_whose_event_was_lost_is_still_reported(repo: Path, tmp_path: Path) -> None:
     assert dispatch("new", "Alpha", "--no-start", cwd=repo).code == 0
-    assert nothing_new(repo)
+    assert nothing_left(repo)
     ask_and_give_up(tmp_path, "alpha", "Which port?")
     events = repo / ".git" / "dispatch" / "events.jsonl"
     lines = events.read_text().splitlines(keepends=True)
@@ -134,9 +146,9 @@ def test_open_question_whose_event_was_lost_is_still_reported(repo: Path, tmp_pa
 def test_wait_for_some_tasks_leaves_the_others_news_for_later(repo: Path) -> None:
     run_to_done(repo, "alpha", "beta")
     assert wait_out(repo, "beta") == finished("beta")
-    assert nothing_new(repo, "beta")
+    assert nothing_left(repo, "beta")
     assert wait_out(repo) == finished("alpha")
-    assert nothing_new(repo)
+    assert nothing_left(repo)
     r = dispatch("wait", "nowhere", cwd=repo)
     assert (r.code, r.out, r.err) == (1, "", "dispatch: no task `nowhere`: `dispatch status` lists the tasks\n")
 
@@ -180,4 +192,39 @@ def test_ten_tasks_asking_at_once(repo: Path, tmp_path: Path) -> None:
     assert sorted(consume(10)) == sorted(finished(task_id) for task_id in ids)
     r = dispatch("status", "--json", cwd=repo)
     assert sorted((t["id"], t["state"]) for t in json.loads(r.out)["tasks"]) == [(task_id, "done") for task_id in ids]
-    assert nothing_new(repo, "--consumer", "host")
+    assert nothing_left(repo, "--consumer", "host")
+
+
+def test_each_piece_of_news_once_with_one_command(repo: Path, tmp_path: Path) -> None:
+    """Two runs that both finish are one finish; a question its worker stopped waiting for is one item."""
+    run_to_done(repo, "alpha")
+    assert dispatch("resume", "alpha", cwd=repo, env=FAST).code == 0
+    wait_for(lambda: sum(e["kind"] == "exited" for e in log(repo)) == 2, message="the second run to end")
+    assert wait_out(repo) == finished("alpha")
+
+    config = tmp_path / "home" / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("ask_timeout = 1\n")
+    r = dispatch("new", "Licensed", "--model", "scripted", "--item", "Write `l.txt` (ask: Which license?)", cwd=repo,
+                 env=FAST)
+    assert r.code == 0, r.err
+    wait_for(lambda: any(e["kind"] == "exited" and e["task"] == "licensed" for e in log(repo)),
+             message="the worker to stop waiting")
+    assert wait_out(repo) == (
+        "licensed asks Q1: Which license? (its worker stopped waiting)\n"
+        '  → dispatch answer licensed --resume "..."\n'
+    )
+    assert nothing_new(repo)  # the question is still open: its answer may start a worker
+
+
+def test_wait_with_nothing_to_wait_for_says_so_at_once(repo: Path) -> None:
+    assert dispatch("new", "Idle", "--no-start", cwd=repo).code == 0
+    run_to_done(repo, "beta")
+    assert wait_out(repo) == finished("beta")
+    r = dispatch("wait", cwd=repo)  # no time-out: without the check it would block for ever
+    assert (r.code, r.out, r.err) == (69, "", NOTHING_LEFT)
+    r = dispatch("wait", "idle", "--json", cwd=repo)
+    assert (r.code, r.out, r.err) == (69, "", (
+        "dispatch: nothing to wait for: no worker runs or is queued and no question is open for idle; "
+        "`dispatch status` says what needs you\n"
+    ))

@@ -129,14 +129,15 @@ def test_watch_draws_redraws_in_place_and_ends_on_ctrl_c(repo: Path, tmp_path: P
     term = Terminal(["status", "--watch", "--interval", "0.2"], repo, env)
     try:
         wt = str(tmp_path / "work" / "app.dispatch")
-        header = "ID       STATE    PLAN  Q  COMMITS  DIRTY  LAST  USAGE  WORKTREE"
+        header = "ID       STATE    PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE    WORKTREE"
         term.wait_for_screen([
             "2 tasks: 1 blocked, 1 idle · 11:00:00 · Ctrl-C to stop",
             "",
             header,
-            f"asks     blocked  0/1   1  +2/-0    -      1h    -      {wt}/asks",
-            f"by-hand  idle     0/1   -  +1/-0    -      1h    -      {wt}/by-hand",
+            f"asks     blocked  0/1   1  ↑2 ↓0    -      1h    -      Asks     {wt}/asks",
+            f"by-hand  idle     0/1   -  ↑1 ↓0    -      1h    -      By hand  {wt}/by-hand",
             "asks asks: Which database?",
+            "needs you: 1 question (asks), 1 idle (by-hand)",
         ])
         # The task moves: the same lines are redrawn in place, nothing scrolls.
         plan = made["By hand"] / ".dispatch" / "PLAN.md"
@@ -146,9 +147,10 @@ def test_watch_draws_redraws_in_place_and_ends_on_ctrl_c(repo: Path, tmp_path: P
             "2 tasks: 1 blocked, 1 done · 11:00:00 · Ctrl-C to stop",
             "",
             header,
-            f"asks     blocked  0/1   1  +2/-0    -      1h    -      {wt}/asks",
-            f"by-hand  done     1/1   -  +2/-0    -      1h    -      {wt}/by-hand",
+            f"asks     blocked  0/1   1  ↑2 ↓0    -      1h    -      Asks     {wt}/asks",
+            f"by-hand  done     1/1   -  ↑2 ↓0    -      1h    -      By hand  {wt}/by-hand",
             "asks asks: Which database?",
+            "needs you: 1 question (asks), 1 to review (by-hand)",
         ]
         term.wait_for_screen(moved)
         # Questions and finished tasks stand out: bold yellow, bold green.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -28,10 +28,25 @@ def ask(
     repo, cfg = context()
     task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
     asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
+    _free_the_slot(repo, cfg)
     if sys.stderr.isatty():  # piped (an agent's tool call), the output must be the answer alone
         print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
     answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)
     print(answer)
+
+
+def _free_the_slot(repo: Any, cfg: Any) -> None:
+    """A worker waiting on an answer holds no worker slot: start a queued task in its place now."""
+    from dispatch.worker import queue
+
+    if queue.has_work(repo):  # one stat: the asking worker's answer may come at once
+        from dispatch.errors import DispatchError
+        from dispatch.worker import scheduler
+
+        try:
+            scheduler.advance(repo, cfg)
+        except DispatchError:
+            pass  # the next dispatch process tries again
 
 
 @app.command()

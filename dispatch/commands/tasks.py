@@ -177,7 +177,7 @@ def status(
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
-        print(output.status_table(tasks))
+        print(output.status_table(tasks, output.terminal_width()))
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -210,7 +210,20 @@ def note(
 
     repo, cfg = context()
     path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
-    print(f"noted in {path} (the worker reads it)")
+    print(f"noted in {path}: {_note_reader(repo, task_id)}")
+
+
+def _note_reader(repo: Any, task_id: str) -> str:
+    """Who will read a note, truly: the worker running now, the one queued, or none until one is started."""
+    from dispatch.task import runtime
+
+    state = (runtime.worker_facts(repo, task_id) or {}).get("state")
+    if state in ("running", "preparing"):
+        return "its running worker reads it there and commits it"
+    if state == "queued":
+        return "its worker reads it when it starts"
+    return (f"no worker runs, so nobody reads it until one does (`dispatch resume {task_id}` starts one); "
+            "it never blocks landing")
 
 
 @app.command()

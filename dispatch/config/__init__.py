@@ -31,7 +31,7 @@ SCALARS: dict[str, tuple[type, Any]] = {
     "budget_cost": (float, 0.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff")}
-LISTS = ("copy", "setup")
+LISTS = ("copy", "setup", "notify")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
     "backends": ("command", "env", "unset", "fails_on"),
@@ -246,6 +246,15 @@ def _argv(label: str, key: str, value: Any) -> list[str]:
     return list(value)
 
 
+def _notify(label: str, value: Any) -> list[str]:
+    """The notify command: "" or [] for none, "desktop" for the built-in, else a command as for `setup`."""
+    if value in ("", []):
+        return []
+    if value == "desktop":
+        return ["desktop"]
+    return _argv(label, "notify", value)
+
+
 def _setup(label: str, value: Any) -> list[list[str]]:
     if not isinstance(value, list):
         raise _wrong(label, "setup", "a list of commands (each a string or a list of strings)", value)
@@ -261,6 +270,8 @@ def _apply(cfg: Config, label: str, data: dict[str, Any]) -> None:
             cfg._set(label, _strings(label, key, value), key)
         elif key == "setup":
             cfg._set(label, _setup(label, value), key)
+        elif key == "notify":
+            cfg._set(label, _notify(label, value), key)
         elif key in TABLES:
             if not isinstance(value, dict):
                 raise _wrong(label, key, "a table", value)
@@ -444,7 +455,7 @@ def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Con
     """Merge every layer; a malformed file raises one line naming it, the key and the problem."""
     cfg = Config(layers=[DEFAULT])
     defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
-    defaults.update(copy=[], setup=[], backends=BUILTIN_BACKENDS)
+    defaults.update(copy=[], setup=[], notify=[], backends=BUILTIN_BACKENDS)
     cfg.values.update({table: {} for table in TABLES})
     _apply(cfg, DEFAULT, defaults)
     files: list[tuple[Path, bool]] = [(legacy_config_path(), True), (user_config_path(), False)]

@@ -84,7 +84,8 @@ def parse_key(key: str) -> Key:
     if len(parts) == 1 and head in SCALARS:
         return Key((head,), "str" if SCALARS[head][0] is str else "number")
     if len(parts) == 1 and head in LISTS:
-        return Key((head,), "setup" if head == "setup" else "list")
+        # notify is a command: an argv list, or one string (`desktop`, or a line split as a shell would).
+        return Key((head,), {"setup": "setup", "notify": "command"}.get(head, "list"))
     if head in TABLES and len(parts) >= 2:
         fields = TABLES[head]
         if len(parts) == 2:
@@ -427,7 +428,7 @@ def _validate(path: Path, text: str, repo_root: Path | None) -> Config:
 def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:
     from dispatch.config import trust
 
-    defines = any(cfg.from_repo(key) for key in ("backends", "copy", "setup"))
+    defines = any(cfg.from_repo(key) for key in ("backends", "copy", "setup", "notify"))
     return defines and bool(before) and trust.is_trusted(path)
 
 

@@ -19,9 +19,10 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
+from dispatch.land.history import own_history
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.task.model import get_task, refuse_switched, short_branch, strip_task_files
+from dispatch.task.model import TASK_FILES, get_task, refuse_switched, short_branch, strip_task_files
 from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
@@ -88,9 +89,10 @@ def prepare(
         result = git.commit_tree(repo.root, merge.tree, [target_old], message or _message(work, work.title))
     elif strategy == "merge":
         subject = f"Merge task {work.id}: {work.title}"
-        result = git.commit_tree(repo.root, merge.tree, [target_old, stripped], message or _message(work, subject))
+        own = own_history(repo, work.tip, target_old)
+        result = git.commit_tree(repo.root, merge.tree, [target_old, own], message or _message(work, subject))
     elif git.is_ancestor(repo.root, target_old, work.tip):
-        result = stripped  # ff, or a rebase with nothing to replay
+        result = own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
     elif strategy == "ff":
         raise DispatchError(
             f"{name} has moved since {work.id} started, so it cannot fast-forward: "
@@ -131,7 +133,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
             if result is None:
                 replayed = _replay(work, landing.target_old)
                 checkpoint("merge:replayed")
-                result = strip_task_files(repo, replayed, work.id)
+                result = own_history(repo, replayed, landing.target_old)
             with _uninterrupted():
                 checkpoint("merge:moving")
                 _move_target(repo, landing.target, landing.target_old, result, f"dispatch: land {work.id}")
@@ -177,7 +179,9 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
     operation = git.in_progress(work.worktree)
     if operation:
         raise DispatchError(f"a {operation} is in progress in {work.worktree}: {git.way_out(operation)} there, then {action}")
-    changes = git.status_porcelain(work.worktree)
+    # Task files never land, and the trash record keeps them: a note left in PLAN.md blocks nothing.
+    changes = [(xy, path) for xy, path in git.status_porcelain(work.worktree)
+               if path != TASK_FILES and not path.startswith(f"{TASK_FILES}/")]
     if changes:
         raise DispatchError(
             f"{work.id} has uncommitted changes in {work.worktree}: {_names([p for _, p in changes])}: "
@@ -247,8 +251,9 @@ def _replay(work: Work, onto: str) -> str:
 
 
 def _rebase(worktree: Path, args: list[str]) -> git.Result:
-    # No hooks, no autosquash, no other branches moved along (rebase.updateRefs).
-    return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", *args],
+    # No hooks, no autosquash, no other branches moved along (rebase.updateRefs); a note left uncommitted in
+    # the task files (the only changes landing allows) is stashed and put back.
+    return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", "--autostash", *args],
                    cwd=worktree, check=False)
 
 
@@ -407,7 +412,7 @@ def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullReques
         raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
     remote = "origin" if "origin" in remotes else remotes[0]
     branch = short_branch(work.task.branch)
-    pushed = strip_task_files(repo, work.tip, work.id)
+    pushed = own_history(repo, work.tip, work.base_sha)  # as landing would: the task's own work only
     r = git.run(["push", "--quiet", remote, f"+{pushed}:refs/heads/{branch}"], cwd=repo.root, check=False)
     if r.returncode != 0:
         detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import git, output
+from dispatch import clock, git, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -150,7 +150,7 @@ def review(repo: Repo, cfg: Config, task_id: str) -> Review:
     return Review(
         id=work.id, title=work.title, branch=short_branch(work.task.branch), base=work.base,
         merge_base=merge_base, tip=work.tip, items=[{"mark": m, "text": t} for m, t in work.items],
-        commits=[{**c, "time": int(c["time"])} for c in commits], answered=answered,
+        commits=[{**c, "time": clock.iso(int(c["time"]))} for c in commits], answered=answered,
         uncommitted=uncommitted, files=diff_files(repo.root, merge_base, work.tip),
         usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
     )
@@ -203,7 +203,7 @@ def render(r: Review, *, mode: str, color: bool) -> str:
         return "\n".join(_stat(r.files, indent=""))
     done = sum(1 for i in r.items if i["mark"] in "xX")
     lines = [f"{r.id} — {r.title}" if r.title else r.id]
-    lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} on {r.base} since {r.merge_base[:7]}, "
+    lines.append(f"  {r.branch}: {_n(len(r.commits), 'commit')} of its own since it left {r.base} at {r.merge_base[:7]}, "
                  f"plan {done}/{len(r.items)} done")
     if r.usage is not None:
 

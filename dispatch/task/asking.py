@@ -13,7 +13,7 @@ from dispatch import clock, events, files, git
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.task import runtime
+from dispatch.task import notify, runtime
 from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
 
 
@@ -99,7 +99,8 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
-        events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+    notify.notify(repo, event)
     return Asked(task.id, question.number)
 
 
@@ -147,6 +148,15 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     except QuestionsError:
         return None
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
+
+
+def blocked_in_ask(repo: Repo, task_id: str) -> bool:
+    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+    try:
+        data = json.loads(_ask_marker(repo, task_id).read_text())
+    except (OSError, ValueError):
+        return False
+    return runtime.is_alive(data.get("pid"), data.get("start"))
 
 
 def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:

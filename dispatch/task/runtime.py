@@ -135,5 +135,9 @@ def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
     from dispatch.task.usage import totals
 
     running = data.get("running_since") if facts["state"] == "running" else None
-    facts["usage"] = totals(data.get("runs") or [], running_since=running, now=time.time())
+    runs = data.get("runs") or []
+    if runs or running is not None:
+        facts["usage"] = totals(runs, running_since=running, now=time.time())
+    else:  # never ran (queued, or its setup is still going): no usage, as for a task never started
+        facts["usage"] = {"seconds": None, "cost_usd": None, "tokens": None}
     return facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatch import git
+from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.model import list_tasks
@@ -54,7 +54,7 @@ def _commits(repo: Repo, merge_base: str, tip: str) -> list[dict[str, Any]]:
     commits = []
     for line in text.splitlines():
         sha, when, subject = line.split("\0", 2)
-        commits.append({"sha": sha, "time": int(when), "subject": subject})
+        commits.append({"sha": sha, "time": clock.iso(int(when)), "subject": subject})
     return commits
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
-from dispatch import git
+from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -56,7 +58,8 @@ class TaskStatus:
 
 
 def derive_state(
-    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: PlanSummary
+    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: PlanSummary,
+    stopped_operation: str | None = None,
 ) -> str:
     """One word for the task, from the facts (see DESIGN.md, "Status is derived from git")."""
     if problem:
@@ -67,6 +70,8 @@ def derive_state(
         return "preparing"
     if worker_state == "running":
         return "asking" if open_questions else "running"
+    if stopped_operation:
+        return "conflict"  # before done or failed: nothing lands until the rebase or merge is finished
     if plan.failed or worker_state in ("failed", "lost"):
         return "failed"
     if open_questions or plan.blocked or worker_state == "blocked":
@@ -126,11 +131,12 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
         if worker_state == "lost" and problem is None:
             problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
         check = checks.get(task.id)
+        operation = _operation(task, problem)
         # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
         merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
         last = None
         if task.tip is not None:
-            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": task.tip.committed}
+            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": clock.iso(task.tip.committed)}
         result.append(
             TaskStatus(
                 id=task.id,
@@ -145,6 +151,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 state=derive_state(
                     problem=problem, merged=merged, worker_state=worker_state,
                     open_questions=len(open_qs), plan=summary,
+                    stopped_operation=operation["operation"] if operation else None,
                 ),
                 plan=summary,
                 questions_open=len(open_qs),
@@ -158,10 +165,44 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 seconds=(worker or {}).get("usage", {}).get("seconds"),
                 cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
                 tokens=(worker or {}).get("usage", {}).get("tokens"),
-                extra={"conflicts": check.conflicts} if check is not None and check.conflicts else {},
+                extra=_extra(check, operation),
             )
         )
-    return result
+    return sorted(result, key=creation_order)
+
+
+def creation_order(task: TaskStatus) -> tuple[str, list[int | str]]:
+    """Sort key: when the task was made, then its id with numbers by value (task-2 before task-10)."""
+    natural: list[int | str] = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task.id)]
+    return task.created or "", natural
+
+
+def _operation(task: TaskRef, problem: str | None) -> dict[str, Any] | None:
+    """A rebase or merge stopped in the task's worktree: the files still in conflict, and the way on."""
+    if problem or task.worktree is None:
+        return None
+    operation = git.stopped_operation(task.worktree.path)
+    if operation is None:
+        return None
+    files = git.unmerged_paths(task.worktree.path)
+    return {"operation": operation, "files": files, "next": way_on(task.id, operation, files, task.worktree.path)}
+
+
+def way_on(task_id: str, operation: str, files: list[str], worktree: Path) -> str:
+    """What finishes (or gives up) a rebase or merge stopped in a task's worktree: by hand, or by a worker."""
+    fix = f"resolve them in {worktree}, `git add` them and `git {operation} --continue` there" if files else (
+        f"`git {operation} --continue` in {worktree} finishes it")
+    return (f"{fix}; or let a worker do it: `dispatch resume {task_id} --message \"resolve the {operation} conflicts\"`; "
+            f"`git {operation} --abort` there gives it up")
+
+
+def _extra(check: Any, operation: dict[str, Any] | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if operation is not None:
+        extra["in_progress"] = operation
+    elif check is not None and check.conflicts:  # `dispatch rebase --leave` is refused mid-rebase: say only that
+        extra["conflicts"] = check.conflicts
+    return extra
 
 
 def _str_or_none(value: object) -> str | None:

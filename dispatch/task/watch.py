@@ -18,10 +18,10 @@ STYLES = {
     "asking": "bold yellow", "blocked": "bold yellow", "question": "bold yellow",
     "done": "bold green", "merged": "green",
     "failed": "bold red", "broken": "bold red", "conflict": "red",
-    "queued": "dim", "idle": "", "running": "",
+    "queued": "dim", "idle": "", "running": "", "summary": "bold",
 }
-STATE_ORDER = ("preparing", "running", "asking", "blocked", "failed", "stopped", "queued", "idle", "done", "merged",
-               "broken")
+STATE_ORDER = ("preparing", "running", "asking", "blocked", "conflict", "failed", "stopped", "queued", "idle", "done",
+               "merged", "broken")
 
 
 def check_options(*, watch: bool, interval: float | None, json_out: bool) -> None:
@@ -48,16 +48,16 @@ def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
     # Without colour (NO_COLOR, TERM=dumb) no style at all, as everywhere else in dispatch.
     console = Console(highlight=False, color_system="auto" if use_color() else None)
     try:
-        with Live(frame(repo, cfg, ids), console=console, auto_refresh=False, redirect_stdout=False,
+        with Live(frame(repo, cfg, ids, width=console.width), console=console, auto_refresh=False, redirect_stdout=False,
                   redirect_stderr=False) as live:
             while True:
                 time.sleep(interval)
-                live.update(frame(repo, cfg, ids), refresh=True)
+                live.update(frame(repo, cfg, ids, width=console.width), refresh=True)
     except KeyboardInterrupt:
         pass
 
 
-def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
+def frame(repo: Repo, cfg: Config, ids: list[str], *, width: int | None = None) -> Any:
     """One drawing: a line of counts and the time, then the status table with its notes."""
     from rich.text import Text
 
@@ -77,7 +77,7 @@ def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
                 style="dim")
     if not tasks:
         text.append('no tasks yet: `dispatch new "what to do"` creates one')
-    for i, (line, kind) in enumerate(status_lines(tasks) if tasks else []):
+    for i, (line, kind) in enumerate(status_lines(tasks, width) if tasks else []):
         text.append(("\n" if i else "") + line, style=STYLES.get(kind, ""))
     return text
 

@@ -44,7 +44,7 @@ def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
     """The copy list and setup commands, refused when an untrusted repository file defines them."""
     from dispatch.config import trust
 
-    for key in ("copy", "setup"):
+    for key in ("copy", "setup", "notify"):
         trust.require_trusted(cfg, key)
     return list(cfg["copy"]), [list(c) for c in cfg["setup"]]
 

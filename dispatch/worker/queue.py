@@ -8,7 +8,6 @@ decided in dispatch.scheduler.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +41,25 @@ def has_work(repo: Repo) -> bool:
         return False
 
 
+# Agent CLIs spend most of their time waiting on a model's API, not on this machine's CPU: the
+# number of cores says little about how many can run. Eight keeps memory (a few hundred MB each),
+# API rate limits and the work a person can review in bounds.
+DEFAULT_MAX_RUNNING = 8
+
+
 def limit(cfg: Config) -> int:
     configured = int(cfg["max_running"])
-    return configured if configured > 0 else (os.cpu_count() or 1)
+    return configured if configured > 0 else DEFAULT_MAX_RUNNING
 
 
 def running_count(repo: Repo) -> int:
+    """Workers holding a slot: preparing or running, and not blocked in `dispatch ask` (a person may take hours)."""
+    from dispatch.task.asking import blocked_in_ask
+
     folder = repo.state_dir / "tasks"
     if not folder.is_dir():
         return 0
-    return sum(runtime.worker_alive(repo, entry.name) for entry in folder.iterdir())
+    return sum(runtime.worker_alive(repo, e.name) and not blocked_in_ask(repo, e.name) for e in folder.iterdir())
 
 
 def enqueue(

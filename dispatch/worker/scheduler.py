@@ -12,7 +12,7 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.task import runtime
+from dispatch.task import notify, runtime
 from dispatch.task.model import (
     NOTES,
     PLAN,
@@ -71,7 +71,7 @@ def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message:
 
 def _block(repo: Repo, task_id: str, reason: str) -> None:
     runtime.update_worker(repo, task_id, phase="blocked", reason=reason)
-    events.append(repo, task_id, "blocked", reason=reason)
+    notify.notify(repo, events.append(repo, task_id, "blocked", reason=reason))
 
 
 def advance(repo: Repo, cfg: Config) -> list[str]:

@@ -6,13 +6,13 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from dispatch import clock, files
 from dispatch.config import Config
-from dispatch.errors import WAIT_TIMEOUT_EXIT, DispatchError
+from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.events import log_path
 from dispatch.repo import Repo
 
@@ -22,6 +22,13 @@ WAKING = ("question", "exited", "blocked")
 
 class WaitTimeout(DispatchError):
     exit_code = WAIT_TIMEOUT_EXIT
+
+
+class NothingToWaitFor(DispatchError):
+    exit_code = WAIT_NOTHING_EXIT
+
+
+LIVE_CHECK = 2.0  # seconds between looks for a worker that may still bring news, while the log is quiet
 
 
 def read_events(repo: Repo, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
@@ -124,7 +131,7 @@ def save_cursor(repo: Repo, consumer: str, cursor: Cursor) -> None:
 @dataclass(frozen=True)
 class Notice:
     key: str
-    kind: str  # question | done | failed | blocked | stopped | ended
+    kind: str  # question | done | failed | blocked | conflict | stopped | ended
     task: str
     text: str
     command: str
@@ -152,6 +159,12 @@ def _notice(event: dict[str, Any]) -> Notice | None:
         if state in ("blocked", "asking"):
             return Notice(key, "blocked", task, "stopped on an open question",
                           f'dispatch answer {task} --resume "..."', {"code": code})
+        if state == "conflict":
+            from dispatch.output import conflict_text
+
+            stopped = event.get("in_progress") or {"operation": "rebase", "files": []}
+            return Notice(key, "conflict", task, f"worker ended, {conflict_text(stopped)}", f"dispatch show {task}",
+                          {"code": code, "in_progress": stopped})
         if state == "stopped":
             return Notice(key, "stopped", task, "was stopped", f"dispatch resume {task}", {"code": code})
         if state == "failed" or code:
@@ -186,6 +199,7 @@ def wait(
     size = -1
     # The offset to save: never past news of other tasks that a filtered wait leaves for a later one.
     held: int | None = None
+    next_live_check = 0.0
     while True:
         try:
             current = os.stat(log).st_size
@@ -193,6 +207,9 @@ def wait(
             current = 0
         if current != size:  # nothing is read, and no git runs, until the log grows
             size = current
+            # An open question may still bring news (its answer with --resume starts a worker); it
+            # comes and goes only with an event, so it is looked for only when the log grew.
+            questions_open = bool(open_questions(repo, cfg, ids or None))
             _advance_queue(repo, cfg)
             before = cursor.offset
             new, cursor.offset = _read_located(repo, cursor.offset)
@@ -211,11 +228,56 @@ def wait(
         if news:
             cursor.reported += [n.key for n in news]
             save_cursor(repo, consumer, _saved(cursor, held))
-            return news
+            return coalesce(news)
         pending = []
+        if time.monotonic() >= next_live_check:
+            if not questions_open and not workers_live(repo, ids):
+                whose = f" for {', '.join(ids)}" if ids else ""
+                raise NothingToWaitFor(f"nothing to wait for: no worker runs or is queued and no question is open"
+                                       f"{whose}; `dispatch status` says what needs you")
+            next_live_check = time.monotonic() + LIVE_CHECK
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
         time.sleep(poll)
+
+
+def workers_live(repo: Repo, ids: list[str]) -> bool:
+    """Whether a worker of IDS (all when empty) is preparing, running or queued: from its files, no git."""
+    from dispatch.task import runtime
+
+    folder = repo.state_dir / "tasks"
+    names = ids or (sorted(p.name for p in folder.iterdir()) if folder.is_dir() else [])
+    return any(_live(runtime.read_worker(repo, task_id)) for task_id in names)
+
+
+def _live(data: dict[str, Any] | None) -> bool:
+    from dispatch.task import runtime
+
+    if data is None:
+        return False
+    if runtime.worker_state(data) in ("preparing", "running", "queued"):
+        return True
+    # Ended, but its `exited` event not yet written (the supervisor writes it just after): news is coming.
+    # A minute bounds it for a supervisor killed between the two writes.
+    exited = data.get("exited")
+    return (data.get("phase") == "exited" and data.get("told") != data.get("run") and isinstance(exited, str)
+            and time.time() - clock.parse_iso(exited) < 60)
+
+
+def coalesce(news: list[Notice]) -> list[Notice]:
+    """Each piece of news once, with one command: a task's last run only, and a question whose worker
+    stopped waiting for it told once, with the command that answers and resumes."""
+    ended = {n.task: n for n in news if n.key.startswith("x:")}  # the last run of each task
+    gave_up = {task for task, n in ended.items() if n.kind == "blocked"}
+    asked = {n.task for n in news if n.kind == "question"}
+    result = []
+    for n in news:
+        if n.key.startswith("x:") and (ended[n.task] is not n or n.task in asked and n.kind == "blocked"):
+            continue
+        if n.kind == "question" and n.task in gave_up:
+            n = replace(n, text=f"{n.text} (its worker stopped waiting)", command=f'dispatch answer {n.task} --resume "..."')
+        result.append(n)
+    return result
 
 
 def _advance_queue(repo: Repo, cfg: Config) -> None:
