@@ -64,8 +64,13 @@ def main(common_dir: str, task_id: str) -> int:
 
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
+    if spec.wrapper:
+        # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
+        # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
+        # Our own handler is set as soon as the worker runs.
+        _ignore_stop_signals()
     worker = subprocess.Popen(
-        spec.argv, cwd=worktree, env=_worker_env(spec, repo),
+        [*spec.wrapper, *spec.argv], cwd=worktree, env=_worker_env(spec, repo),
         stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
         stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
     )
@@ -93,12 +98,17 @@ def main(common_dir: str, task_id: str) -> int:
     over_budget = _wait(worker, spec, began)
     code = worker.returncode
     _say(f"worker exited with code {code}")
-    saved = None
+    saved = moved = None
     try:
-        saved = save_uncommitted(worktree, code)
+        moved = _head_moved(spec, worktree)
+        if moved:
+            _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
+                 "was left as it is")
+        else:
+            saved = save_uncommitted(worktree, code)
         if saved:
             _say(f"saved uncommitted work as {saved[:7]}")
-        elif operation := git.in_progress(worktree):
+        elif not moved and (operation := git.in_progress(worktree)):
             _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")
@@ -114,6 +124,22 @@ def main(common_dir: str, task_id: str) -> int:
                   run=spec.run)
     _advance_queue(repo)
     return 0
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _head_moved(spec: LaunchSpec, worktree: Path) -> str | None:
+    """Where a confined worker pointed HEAD when it is not its branch: saving there would commit, outside the
+    sandbox, onto a ref the worker could not write itself (`main`, say)."""
+    if spec.sandbox != "bwrap" or not spec.branch:
+        return None
+    head = git.run(["symbolic-ref", "-q", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    if head == spec.branch or (not head and git.in_progress(worktree)):
+        return None
+    return head or "a detached commit"
 
 
 def _advance_queue(repo: Repo) -> None:

@@ -67,8 +67,12 @@ def _commit_questions(worktree: Path, message: str) -> None:
             time.sleep(0.1)
 
 
+# The marker lives in a folder of its own: a confined worker may write it and nothing else of the task's runtime.
+ASK_FOLDER = "asking"
+
+
 def _ask_marker(repo: Repo, task_id: str) -> Path:
-    return repo.task_dir(task_id) / "ask.json"
+    return repo.task_dir(task_id) / ASK_FOLDER / "ask.json"
 
 
 @dataclass(frozen=True)
