@@ -96,7 +96,7 @@ def main(common_dir: str, task_id: str) -> int:
         except BrokenPipeError:
             pass
     over_budget = _wait(worker, spec, began)
-    code = worker.returncode
+    code = _exit_code(spec, worker.returncode)
     _say(f"worker exited with code {code}")
     saved = moved = None
     try:
@@ -124,6 +124,13 @@ def main(common_dir: str, task_id: str) -> int:
                   run=spec.run)
     _advance_queue(repo)
     return 0
+
+
+def _exit_code(spec: LaunchSpec, code: int) -> int:
+    """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
+    if spec.wrapper and 128 < code < 128 + signal.NSIG:
+        return 128 - code
+    return code
 
 
 def _ignore_stop_signals() -> None:

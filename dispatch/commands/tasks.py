@@ -184,6 +184,15 @@ def status(
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(output.status_table(tasks))
+        _confinement_note(cfg)
+
+
+def _confinement_note(cfg: Any) -> None:
+    from dispatch.worker import control as workers
+
+    note = workers.confinement_note(cfg)
+    if note:
+        print(f"\n{note}")
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -201,6 +210,7 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
         output.emit_json({"task": detail.to_json()})
     else:
         print(output.detail_text(detail))
+        _confinement_note(cfg)
 
 
 @app.command()

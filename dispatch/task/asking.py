@@ -101,7 +101,8 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
+        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
+                                               "ns": runtime.pid_namespace(), "number": question.number}))
         events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
     return Asked(task.id, question.number)
 
@@ -159,7 +160,7 @@ def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
         return False
-    return data.get("number") == number and runtime.is_alive(data.get("pid"), data.get("start"))
+    return data.get("number") == number and runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,14 @@ def confinement(cfg: Config, sandbox: str | None = None) -> sandboxing.Confineme
     return sandboxing.resolve(sandbox or cfg["sandbox"], bool(cfg["sandbox_network"]))
 
 
+def confinement_note(cfg: Config) -> str:
+    """One line for `status`, `show` and `doctor` when workers would start unconfined, or not at all, here."""
+    try:
+        return sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"])).note
+    except DispatchError as e:
+        return f"workers cannot start: {e}"
+
+
 def set_sandbox(repo: Repo, task_id: str, sandbox: str | None) -> None:
     """Record the task's `--sandbox` (beside its budget): later runs, queued ones too, keep it."""
     if sandbox is not None:
