@@ -274,3 +274,20 @@ def test_sandbox_network_false_cuts_the_worker_off(repo: Path, tmp_path: Path, h
     log = dispatch("logs", "net", cwd=repo).out.splitlines()
     assert [line for line in log if line.startswith("network:")] == [seen]
     assert json.loads(json.dumps(worker_json(repo, "net")["sandbox"])) == "bwrap"
+
+
+def test_the_sandbox_keys_take_only_their_values(repo: Path, tmp_path: Path) -> None:
+    r = dispatch("config", "set", "sandbox", "jail", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1, "dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox` must be one of "
+                                  "auto, bwrap, off, not str 'jail'\n")
+    r = dispatch("config", "set", "sandbox_network", "yes", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1, "dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox_network` must be "
+                                  "true or false, not str 'yes'\n")
+    for key, value in (("sandbox", "bwrap"), ("sandbox_network", "false"), ("sandbox_write", '["~/.npm"]')):
+        assert dispatch("config", "set", key, value, cwd=repo).code == 0
+    shown = dispatch("config", "show", cwd=repo, tmp=tmp_path).out.splitlines()
+    assert [line for line in shown if line.startswith("sandbox")] == [
+        'sandbox = "bwrap"  # <tmp>/home/.config/dispatch/config.toml',
+        "sandbox_network = false  # <tmp>/home/.config/dispatch/config.toml",
+        'sandbox_write = ["~/.npm"]  # <tmp>/home/.config/dispatch/config.toml',
+    ]
