@@ -180,8 +180,8 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     assert [line.split("] ", 1)[-1] for line in log if line.startswith("[dispatch")] == [
         "run 1: model hostile on backend hostile",
         "worker exited with code 0",
-        "the worker moved the worktree's HEAD off refs/heads/dispatch/hostile to refs/heads/main: "
-        "its uncommitted work was left as it is",
+        ("the worker moved the worktree's HEAD off refs/heads/dispatch/hostile to refs/heads/main: "
+         "its uncommitted work was left as it is"),
     ]
 
 
@@ -224,8 +224,8 @@ def test_a_repository_file_loosens_the_sandbox_only_when_trusted(repo: Path, tmp
     git(repo, "commit", "-q", "-m", "no sandbox, please")
     before = snapshot(repo)
     r = dispatch("new", "Loose", "--model", "scripted", cwd=repo, env=FAST, tmp=tmp_path)
-    assert (r.code, r.err) == (1, "dispatch: <tmp>/work/app/.dispatch.toml defines `sandbox` and is not trusted: "
-                                  "read it, then run `dispatch trust`\n")
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/work/app/.dispatch.toml defines `sandbox` and is not trusted: "
+                                   "read it, then run `dispatch trust`\n"))
     assert snapshot(repo) == before
     assert dispatch("trust", cwd=repo).code == 0
     r = dispatch("new", "Loose", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=FAST)
@@ -278,11 +278,11 @@ def test_sandbox_network_false_cuts_the_worker_off(repo: Path, tmp_path: Path, h
 
 def test_the_sandbox_keys_take_only_their_values(repo: Path, tmp_path: Path) -> None:
     r = dispatch("config", "set", "sandbox", "jail", cwd=repo, tmp=tmp_path)
-    assert (r.code, r.err) == (1, "dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox` must be one of "
-                                  "auto, bwrap, off, not str 'jail'\n")
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox` must be one of "
+                                   "auto, bwrap, off, not str 'jail'\n"))
     r = dispatch("config", "set", "sandbox_network", "yes", cwd=repo, tmp=tmp_path)
-    assert (r.code, r.err) == (1, "dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox_network` must be "
-                                  "true or false, not str 'yes'\n")
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox_network` must be "
+                                   "true or false, not str 'yes'\n"))
     for key, value in (("sandbox", "bwrap"), ("sandbox_network", "false"), ("sandbox_write", '["~/.npm"]')):
         assert dispatch("config", "set", key, value, cwd=repo).code == 0
     shown = dispatch("config", "show", cwd=repo, tmp=tmp_path).out.splitlines()
