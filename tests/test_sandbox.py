@@ -291,3 +291,41 @@ def test_the_sandbox_keys_take_only_their_values(repo: Path, tmp_path: Path) -> 
         "sandbox_network = false  # <tmp>/home/.config/dispatch/config.toml",
         'sandbox_write = ["~/.npm"]  # <tmp>/home/.config/dispatch/config.toml',
     ]
+
+
+def test_the_real_claude_code_cli_works_confined(repo: Path, tmp_path: Path) -> None:
+    """Claude Code (pinned, against the fake API on 127.0.0.1) as a confined worker: edits, asks through its Bash
+    tool, commits, its cost parsed; its write into the main checkout fails as the shell's own error."""
+    from claude_cli import INSTALL_HINT, find_claude
+    from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
+    from test_claude_worker import worker_env
+
+    confined_here()
+    if find_claude() is None:
+        pytest.skip(f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
+    wt = tmp_path / "work" / "app.dispatch" / "paint"
+    script = Script([Conversation(match="Your task is `paint`", turns=[
+        [text("Asking first."), tool_use("Bash", {
+            "command": f"dispatch ask 'Which colour?' > colour.txt; {{ echo pwned >> {repo}/README.md; }} 2> escape.txt",
+        })],
+        [tool_use("Bash", {
+            "command": "sed -i 's/- \\[ \\] Paint/- [x] Paint/' .dispatch/PLAN.md && git add -A && git commit -qm 'Paint'",
+        })],
+        [text("Every item is done.")],
+    ])])
+    with FakeAnthropic(script, tmp_path / "requests.jsonl") as api:
+        env = worker_env(api, tmp_path / "home")
+        r = dispatch("new", "Paint", "--model", "sonnet", "--sandbox", "bwrap", "--item", "Paint", cwd=repo, env=env)
+        assert (r.code, r.err) == (0, "")
+        wait_for(state_is(repo, "paint", "asking"), timeout=90, message="claude to ask")
+        r = dispatch("answer", "paint", "Blue", cwd=repo)
+        assert (r.code, r.out) == (0, "answered Q1 of paint: the waiting worker continues with it\n")
+        wait_for(lambda: worker_json(repo, "paint").get("phase") == "exited", timeout=90, message="claude to finish")
+    assert git(repo, "log", "--format=%s", "main..dispatch/paint").splitlines() == [
+        "Paint", "dispatch: answer Q1", "dispatch: ask Q1", "dispatch: plan paint",
+    ]
+    assert git(repo, "show", "dispatch/paint:colour.txt") == "Blue"
+    assert (wt / "escape.txt").read_text() == f"/bin/bash: line 1: {repo}/README.md: Read-only file system\n"
+    assert (repo / "README.md").read_text() == "# app\n"
+    data = worker_json(repo, "paint")
+    assert (data["sandbox"], data["exit_code"], data["runs"][0]["cost_usd"]) == ("bwrap", 0, 0.0012)
