@@ -185,7 +185,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     ]
 
 
-def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path) -> None:
+def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     env = {**FAST, **without_bwrap(tmp_path)}
     r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)
     assert (r.code, r.err) == (0, "")
@@ -196,6 +196,9 @@ def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Pa
     assert status[-2:] == ["", note]
     assert dispatch("show", "plain", cwd=repo, env=env).out.splitlines()[-2:] == ["", note]
     assert dispatch("doctor", cwd=repo, env=env).out == f"nothing to repair\nsandbox  {note}\n"
+    # The notes' probe is kept in the user's cache, for as long as bwrap, the kernel and the sysctls stay as they are.
+    cached = json.loads((hermetic / ".cache" / "dispatch" / "sandbox.json").read_text())
+    assert cached["probe"] == {"works": False, "program": None, "problem": NO_BWRAP}
     # Said once, by the user: no more notes.
     r = dispatch("config", "set", "sandbox", "off", cwd=repo, env=env)
     assert r.code == 0, r.err

@@ -56,7 +56,7 @@ def confinement(cfg: Config, sandbox: str | None = None) -> sandboxing.Confineme
 def confinement_note(cfg: Config) -> str:
     """One line for `status`, `show` and `doctor` when workers would start unconfined, or not at all, here."""
     try:
-        return sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"])).note
+        return sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"]), cached=True).note
     except DispatchError as e:
         return f"workers cannot start: {e}"
 

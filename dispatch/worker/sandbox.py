@@ -18,14 +18,16 @@ unconfined one.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dispatch import files
 from dispatch.errors import DispatchError
 from dispatch.task.asking import ASK_FOLDER
 
@@ -54,6 +56,49 @@ def probe(network: bool = True) -> Probe:
     if key not in _probes:
         _probes[key] = _probe(program, network)
     return _probes[key]
+
+
+# What decides whether bwrap works: the sysctls that allow (or forbid) unprivileged user namespaces.
+_USERNS_SYSCTLS = ("kernel/unprivileged_userns_clone", "user/max_user_namespaces",
+                   "kernel/apparmor_restrict_unprivileged_userns")
+
+
+def cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dispatch" / "sandbox.json"
+
+
+def _machine_key(program: str | None, network: bool) -> list[str]:
+    key = [str(program), str(network), os.uname().release]
+    if program is not None:
+        st = os.stat(program)
+        key += [str(st.st_ino), str(st.st_mtime_ns)]
+    for name in _USERNS_SYSCTLS:
+        try:
+            key.append(Path("/proc/sys", name).read_text().strip())
+        except OSError:
+            key.append("-")
+    return key
+
+
+def cached_probe(network: bool = True) -> Probe:
+    """The probe's answer for `status`, `show` and `doctor`, kept in the user's cache for as long as bwrap,
+    the kernel and the user-namespace sysctls stay as they were (starting a worker probes afresh)."""
+    program = shutil.which("bwrap")
+    key = _machine_key(program, network)
+    path = cache_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") == key:
+            return Probe(**data["probe"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    found = probe(network)
+    try:
+        files.write_atomic(path, json.dumps({"key": key, "probe": asdict(found)}) + "\n")
+    except OSError:
+        pass  # a confined worker's home is read-only: it probes again next time
+    return found
 
 
 def _probe(program: str | None, network: bool) -> Probe:
@@ -97,12 +142,13 @@ def check_mode(mode: str, what: str) -> str:
     return mode
 
 
-def resolve(requested: str, network: bool = True) -> Confinement:
-    """REQUESTED (auto, bwrap or off) as it is here; refuses `bwrap` when bwrap cannot run, naming why."""
+def resolve(requested: str, network: bool = True, cached: bool = False) -> Confinement:
+    """REQUESTED (auto, bwrap or off) as it is here; refuses `bwrap` when bwrap cannot run, naming why.
+    CACHED: the answer may come from the user's cache (for a note, not for starting a worker)."""
     check_mode(requested, "sandbox")
     if requested == "off":
         return Confinement("off", "off", network)
-    found = probe(network)
+    found = cached_probe(network) if cached else probe(network)
     if found.works:
         return Confinement("bwrap", requested, network)
     if requested == "bwrap":
