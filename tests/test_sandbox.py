@@ -117,6 +117,9 @@ write("the shim", shutil.which("dispatch"))
 write("home", Path.home() / "pwned")
 write("its worker record", repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json")
 write("its worktree's .git pointer", here / ".git")
+admin = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], capture_output=True, text=True).stdout.strip()
+write("its worktree's own git config", Path(admin) / "config.worktree")
+write("its worktree's way to the repository", Path(admin) / "commondir")
 Path("escapes.txt").write_text("\\n".join(results) + "\\n")
 subprocess.run(["git", "add", "escapes.txt"], check=True)
 subprocess.run(["git", "commit", "-q", "-m", "tried every escape"], check=True)
@@ -166,6 +169,8 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "home: Read-only file system",
         "its worker record: Read-only file system",
         "its worktree's .git pointer: Read-only file system",
+        "its worktree's own git config: Read-only file system",
+        "its worktree's way to the repository: Read-only file system",
     ]
     assert git(repo, "log", "--format=%s", "main..dispatch/hostile") == "tried every escape\ndispatch: plan hostile"
     refs = git(repo, "for-each-ref").splitlines()

@@ -227,6 +227,9 @@ def prepare(layout: Layout, task_id: str) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     for name in ("lock", "events.jsonl"):
         (layout.state_dir / name).touch(exist_ok=True)
+    # With extensions.worktreeConfig on, git reads this file's settings (core.fsmonitor, core.hooksPath: commands)
+    # in the worktree, also when the supervisor or you run git there: it must exist to be mounted read-only.
+    (layout.admin_dir() / "config.worktree").touch(exist_ok=True)
     for path in layout.state:
         if not path.exists() and path.suffix != ".json":
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
