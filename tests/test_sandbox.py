@@ -337,3 +337,24 @@ def test_the_real_claude_code_cli_works_confined(repo: Path, tmp_path: Path) -> 
     assert (repo / "README.md").read_text() == "# app\n"
     data = worker_json(repo, "paint")
     assert (data["sandbox"], data["exit_code"], data["runs"][0]["cost_usd"]) == ("bwrap", 0, 0.0012)
+
+
+def test_task_branches_without_a_folder_of_their_own_are_not_confined(repo: Path, tmp_path: Path) -> None:
+    """A confined worker may write the folder of its branch: with `branch_prefix = "task-"` that would be
+    refs/heads, where `main` is. `--sandbox bwrap` refuses before creating anything; `auto` runs unconfined and
+    says why."""
+    confined_here()
+    (repo / ".dispatch.toml").write_text('branch_prefix = "task-"\n')
+    before = snapshot(repo)
+    r = dispatch("new", "Flat", "--model", "scripted", "--sandbox", "bwrap", cwd=repo, env=FAST)
+    problem = ("a confined worker needs the task branches in a folder of their own, and branch_prefix `task-` has "
+               "none: set it to end in `/` (such as `dispatch/`)")
+    assert (r.code, r.out, r.err) == (
+        1, "", f"dispatch: sandbox `bwrap` cannot run: {problem}; or start the worker with `--sandbox off`\n")
+    assert snapshot(repo) == before
+    r = dispatch("new", "Flat", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(state_is(repo, "flat", "done"), message="the unconfined worker to finish")
+    assert worker_json(repo, "flat")["sandbox"] == "off"
+    assert dispatch("status", cwd=repo).out.splitlines()[-1] == (
+        f"workers are not confined: {problem}; or set `sandbox = \"off\"` to say so")

@@ -50,13 +50,27 @@ def confinement(cfg: Config, sandbox: str | None = None) -> sandboxing.Confineme
 
     for key in ("sandbox", "sandbox_network", "sandbox_write"):
         trust.require_trusted(cfg, key)
-    return sandboxing.resolve(sandbox or cfg["sandbox"], bool(cfg["sandbox_network"]))
+    confined = sandboxing.resolve(sandbox or cfg["sandbox"], bool(cfg["sandbox_network"]))
+    return _with_branch_folder(cfg, confined)
+
+
+def _with_branch_folder(cfg: Config, confined: sandboxing.Confinement) -> sandboxing.Confinement:
+    """A confined worker may write the folder of its branch: with no folder of their own that would be
+    refs/heads, `main` and all. Checked here, before `new` creates anything."""
+    prefix = cfg["branch_prefix"]
+    if confined.mode != "bwrap" or "/" in prefix:
+        return confined
+    problem = (f"a confined worker needs the task branches in a folder of their own, and branch_prefix `{prefix}` "
+               "has none: set it to end in `/` (such as `dispatch/`)")
+    if confined.requested == "bwrap":
+        raise DispatchError(f"sandbox `bwrap` cannot run: {problem}; or start the worker with `--sandbox off`")
+    return sandboxing.Confinement("off", "auto", confined.network, problem)
 
 
 def confinement_note(cfg: Config) -> str:
     """One line for `status`, `show` and `doctor` when workers would start unconfined, or not at all, here."""
     try:
-        return sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"]), cached=True).note
+        return _with_branch_folder(cfg, sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"]), cached=True)).note
     except DispatchError as e:
         return f"workers cannot start: {e}"
 
