@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import dispatch, git, snapshot
-from test_workers import FAST, events, state_is, wait_for, worker_json
+from test_workers import FAST, events, state_is, task_status, wait_for, worker_json
 
 from dispatch.worker import sandbox
 
@@ -358,3 +358,21 @@ def test_task_branches_without_a_folder_of_their_own_are_not_confined(repo: Path
     assert worker_json(repo, "flat")["sandbox"] == "off"
     assert dispatch("status", cwd=repo).out.splitlines()[-1] == (
         f"workers are not confined: {problem}; or set `sandbox = \"off\"` to say so")
+
+
+def test_the_sandbox_flag_stays_with_the_task_until_resume_changes_it(repo: Path, tmp_path: Path) -> None:
+    confined_here()
+    r = dispatch("new", "Kept", "--model", "scripted", "--sandbox", "off", "--no-start", "--item", "Write `a.txt`",
+                 "--item", "Write `b.txt`", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    r = dispatch("resume", "kept", cwd=repo, env={**FAST, "DISPATCH_SCRIPTED_DELAY": "0.3"})
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "kept").get("phase") == "exited", message="the first run")
+    assert (worker_json(repo, "kept")["sandbox"], worker_json(repo, "kept")["sandbox_flag"]) == ("off", "off")
+    git(tmp_path / "work" / "app.dispatch" / "kept", "reset", "-q", "--hard", "HEAD~1")  # one item to do again
+    r = dispatch("resume", "kept", "--sandbox", "bwrap", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "kept").get("run") == 2 and worker_json(repo, "kept")["phase"] == "exited",
+             message="the second run")
+    assert (worker_json(repo, "kept")["sandbox"], worker_json(repo, "kept")["sandbox_flag"]) == ("bwrap", "bwrap")
+    assert task_status(repo, "kept")["state"] == "done"
