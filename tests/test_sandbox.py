@@ -77,6 +77,7 @@ def test_a_confined_worker_edits_commits_asks_and_is_stopped_with_its_work_saved
 
 HOSTILE = '''\
 """A hostile worker: tries every escape, records how each ended, commits that record, then leaves."""
+import json
 import os
 import shutil
 import subprocess
@@ -120,6 +121,12 @@ write("its worktree's .git pointer", here / ".git")
 admin = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], capture_output=True, text=True).stdout.strip()
 write("its worktree's own git config", Path(admin) / "config.worktree")
 write("its worktree's way to the repository", Path(admin) / "commondir")
+record = json.loads((repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json").read_text())
+try:
+    os.kill(record["supervisor_pid"], 0)  # its own pid namespace: your processes are not there to signal
+    results.append("signal its supervisor: SENT")
+except OSError as e:
+    results.append(f"signal its supervisor: {e.strerror}")
 Path("escapes.txt").write_text("\\n".join(results) + "\\n")
 subprocess.run(["git", "add", "escapes.txt"], check=True)
 subprocess.run(["git", "commit", "-q", "-m", "tried every escape"], check=True)
@@ -171,6 +178,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "its worktree's .git pointer: Read-only file system",
         "its worktree's own git config: Read-only file system",
         "its worktree's way to the repository: Read-only file system",
+        "signal its supervisor: No such process",
     ]
     assert git(repo, "log", "--format=%s", "main..dispatch/hostile") == "tried every escape\ndispatch: plan hostile"
     refs = git(repo, "for-each-ref").splitlines()
