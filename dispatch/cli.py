@@ -195,6 +195,7 @@ COMMANDS = {
     **dict.fromkeys(("config", "models", "init", "trust", "untrust"), "config"),
     "demo": "demo",
     "doctor": "doctor",
+    "runners": "runners",
     "skill": "skill",
 }
 

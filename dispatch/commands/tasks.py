@@ -38,6 +38,9 @@ def new(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    on: Annotated[
+        str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -60,6 +63,11 @@ def new(
     workers.check_budget(budget_time, budget_cost)
     wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
+    if on is not None:
+        _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
+                    models=wanted, after=after or [], start=not no_start, budget=(budget_time, budget_cost),
+                    json_out=json_out)
+        return
     if len(wanted) > 1:
         _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
                    base=base, after=list(dict.fromkeys(after or [])), budget=(budget_time, budget_cost),
@@ -96,6 +104,31 @@ def new(
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
         print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
+
+
+def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None, items: list[str], description: str,
+                base: str | None, models: list[str], after: list[str], start: bool,
+                budget: tuple[float | None, float | None], json_out: bool) -> None:
+    from dispatch import output
+    from dispatch.worker import remote
+
+    if len(models) > 1:
+        raise DispatchError("--on takes one model: send the task to several models without --on")
+    if after:
+        raise DispatchError("--on cannot wait for other tasks (--after): start it when they are done")
+    task = remote.start(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
+                        model=models[0] if models else None, start_worker=start, budget=budget)
+    if json_out:
+        output.emit_json({"task": {**task, "runner": on}})
+        return
+    print(f"created {task['id']} on {on}")
+    print(f"  branch    {task['branch']} (from {task['base']} at {task['base_commit'][:7]}), fetched here")
+    print(f"  worktree  {on}:{task['worktree']}")
+    worker = task.get("worker")
+    if worker:
+        print(f"  worker    {worker['model']} on {worker['backend']} there: `dispatch logs {task['id']} -f` follows it")
+    else:
+        print(f"  worker    not started: {_start_hint(task['id'], task['model'], cfg['default_model'])}")
 
 
 def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
@@ -172,6 +205,10 @@ def status(
         return
     repo, cfg = context()
     tasks = collect(repo, cfg, list(ids or []))
+    if cfg.values["runners"] or any(repo.task_dir(t.id).joinpath("runner.json").exists() for t in tasks):
+        from dispatch.worker import remote
+
+        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
     if json_out:
         output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
     elif not tasks:

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from dispatch.cli import app, context
+
+
+def _forwarded(repo: Any, cfg: Any, task_id: str, words: list[str], *, stream: bool = False) -> bool:
+    """A task on a runner: the command runs there (streamed, or its output printed here), then its
+    branch is fetched."""
+    from dispatch.worker import remote
+
+    if remote.place(repo, cfg, task_id) is None:
+        return False
+    answer = remote.forward(repo, cfg, task_id, words, stream=stream)
+    if not isinstance(answer, int):
+        sys.stdout.write(answer.stdout)
+    remote.sync(repo, cfg, [task_id])
+    if isinstance(answer, int) and answer:
+        raise typer.Exit(answer)
+    return True
 
 
 @app.command()
@@ -25,6 +41,10 @@ def logs(
     from dispatch.worker import logview
 
     repo, cfg = context()
+    if _forwarded(repo, cfg, task_id, ["logs", task_id, *(["-f"] if follow else []), *(["--raw"] if raw else []),
+                                       *(["-n", str(lines)] if lines else [])],
+                  stream=follow):
+        return
     shown = workers.log_lines(repo, cfg, task_id, None)
     shown = shown if raw else logview.render(shown)
     for line in shown[-lines:] if lines else shown:
@@ -46,6 +66,8 @@ def stop(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
     from dispatch.worker import control as workers
 
     repo, cfg = context()
+    if _forwarded(repo, cfg, task_id, ["stop", task_id]):
+        return
     data = workers.stop(repo, cfg, task_id)
     saved = f"; its uncommitted work was committed as {data['saved'][:7]}" if data.get("saved") else ""
     print(f"stopped the worker of {task_id}{saved}")
