@@ -1,0 +1,216 @@
+"""Tasks on an ssh runner, against a real sshd on 127.0.0.1 started here with its own keys.
+
+The remote "machine" is this box: another folder, reached over ssh as the same user, running this
+checkout's dispatch (named by the runner's `dispatch` argv). Without sshd the tests skip, loudly;
+CI sets DISPATCH_REQUIRE_SSHD=1 (.ci/run installs it), and then a missing sshd fails them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PINNED_GIT_DATE, dispatch, git
+from test_workers import wait_for
+
+SSHD = "/usr/sbin/sshd"
+
+
+def _unavailable(why: str) -> None:
+    message = f"no sshd to test ssh runners against: {why} (as root: `apt-get install -y openssh-server`)"
+    if os.environ.get("DISPATCH_REQUIRE_SSHD") == "1":
+        pytest.fail(message)
+    print(f"\nSKIPPING tests/test_ssh_runner.py: {message}", file=sys.stderr)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A throwaway sshd on 127.0.0.1 (key-only, its own host key); the folder with its ssh_config."""
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        _unavailable(f"{SSHD} or the ssh client is not installed")
+    d = tmp_path_factory.mktemp("sshd")
+    _keygen(d / "host_key")
+    _keygen(d / "client_key")
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n"
+        f"PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+    )
+    host_key = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    (d / "ssh_config").write_text(
+        f"Host box\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n  IdentityFile {d}/client_key\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
+    log = open(d / "sshd.log", "w")  # noqa: SIM115 - open for the server's whole life
+    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        else:
+            _unavailable(f"sshd did not start: {(d / 'sshd.log').read_text().strip()}")
+        yield d
+    finally:
+        subprocess.run(["ssh", "-F", str(d / "ssh_config"), "-o", f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C",
+                        "-O", "exit", "box"], capture_output=True, check=False)
+        proc.terminate()
+        proc.wait()
+        log.close()
+
+
+def runner_config(sshd: Path, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
+    """The user config naming runner `box`; its dispatch runs with a home of its own, over there."""
+    remote_home = tmp_path / "remote-home"
+    remote_home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(remote_home), "XDG_CONFIG_HOME": str(remote_home / ".config"),
+        "XDG_STATE_HOME": str(remote_home / ".state"), "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_AUTHOR_DATE": PINNED_GIT_DATE, "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
+        "DISPATCH_SCRIPTED_DELAY": delay,
+    }
+    remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), str(Path(sys.executable).parent / "dispatch")]
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{tmp_path / "remote"}"\n'
+        f'ssh = ["ssh", "-F", "{sshd / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
+    )
+    return path
+
+
+def remote_repo(tmp_path: Path) -> Path:
+    [path] = [p for p in (tmp_path / "remote").iterdir() if not p.name.endswith(".dispatch")]
+    return path
+
+
+def status_of(repo: Path, task_id: str) -> dict[str, Any]:
+    r = dispatch("status", task_id, "--json", cwd=repo)
+    assert r.code == 0, r.err
+    task: dict[str, Any] = json.loads(r.out)["tasks"][0]
+    return task
+
+
+def test_a_repository_config_may_not_define_runners(repo: Path) -> None:
+    (repo / ".dispatch.toml").write_text('[runners.box]\nkind = "ssh"\nhost = "evil"\n')
+    r = dispatch("status", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: {repo}/.dispatch.toml: key `runners` may be set only in "
+                                              f"your user config ({config}): move the [runners.*] tables there\n"))
+
+
+def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    before = git(repo, "for-each-ref")
+    r = dispatch("new", "Greet", "--on", "nowhere", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: no runner `nowhere` (known: box): add a [runners.nowhere] "
+                                              f"table to {config}\n"))
+    assert git(repo, "for-each-ref") == before
+
+
+def test_runners_lists_and_checks_each(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    from dispatch import __version__
+
+    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.split()[2]
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == ("RUNNER  KIND  HOST  REACHABLE  GIT" + " " * (len(git_version) - 3) + "  DISPATCH\n"
+                     f"box     ssh   box   yes        {git_version}  {__version__}\n")
+    data = json.loads(dispatch("runners", "--json", cwd=repo).out)
+    assert data == {"version": 1, "runners": [{
+        "name": "box", "kind": "ssh", "host": "box", "path": str(tmp_path / "remote"), "reachable": True,
+        "git": git_version, "dispatch": __version__, "problem": None,
+    }]}
+
+
+def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("runners", "--json", cwd=repo)
+    [row] = json.loads(r.out)["runners"]
+    assert (row["reachable"], row["git"], row["dispatch"]) == (False, None, None)
+    assert row["problem"].startswith("unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert row["problem"].endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt")
+
+
+def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    # Task text with shell syntax in it: it travels as quoted words and as stdin, never as shell.
+    title = "Greet $(touch pwned) `id`; echo 'hi'"
+    r = dispatch("new", title, "--id", "greet", "--model", "scripted", "--item", "Write `hello.txt`",
+                 "--item", "Write `bye.txt` && touch pwned2", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    far = remote_repo(tmp_path)
+    base = git(repo, "rev-parse", "main")
+    assert r.out == (f"created greet on box\n"
+                     f"  branch    dispatch/greet (from main at {base[:7]}), fetched here\n"
+                     f"  worktree  box:{far.parent / (far.name + '.dispatch')}/greet\n"
+                     "  worker    scripted on scripted there: `dispatch logs greet -f` follows it\n")
+    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    task = status_of(repo, "greet")
+    assert (task["runner"], task["worktree"], task["plan"]) == (
+        "box", f"box:{far.parent / (far.name + '.dispatch')}/greet", {"done": 2, "total": 2, "blocked": 0, "failed": 0})
+    # The local branch followed the runner's by fast-forward: the worker's commits are here.
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `bye.txt` && touch pwned2\nWrite `hello.txt`\ndispatch: plan greet")
+    assert git(repo, "rev-parse", "dispatch/greet") == git(far, "rev-parse", "dispatch/greet")
+    assert git(repo, "show", "dispatch/greet:.dispatch/PLAN.md").splitlines()[3] == f"title: {title}"
+    logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
+    assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    # merge works from local objects.
+    m = dispatch("merge", "greet", "--yes", cwd=repo)
+    assert m.code == 0, m.err
+    assert (repo / "hello.txt").read_text() == "Write `hello.txt`\n"
+
+
+def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="30")
+    r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "slow")["state"] == "running", message="slow to run on box")
+    s = dispatch("stop", "slow", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[0].startswith("stopped the worker of slow")
+    assert status_of(repo, "slow")["state"] == "stopped"
+
+
+def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
+    task = status_of(repo, "greet")
+    assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")
+    assert dispatch("status", cwd=repo).out.splitlines()[1].split()[:2] == ["greet", "unreachable"]
