@@ -72,6 +72,23 @@ def _advance_queue() -> None:
             print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 
 
+def forwarded(repo: Any, cfg: Any, task_id: str, words: list[str], *, stream: bool = False,
+              input: str | None = None) -> bool:
+    """A task on a runner: `dispatch WORDS` runs there (streamed, or its output printed here; text goes
+    as stdin), then the task's branch is fetched. False for a local task: the command runs here."""
+    from dispatch.worker import remote
+
+    if remote.place(repo, cfg, task_id) is None:
+        return False
+    answer = remote.forward(repo, cfg, task_id, words, stream=stream, input=input)
+    if not isinstance(answer, int):
+        sys.stdout.write(answer.stdout)
+    remote.sync(repo, cfg, [task_id])
+    if isinstance(answer, int) and answer:
+        raise typer.Exit(answer)
+    return True
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask [y/N] on a terminal; without one, refuse unless --yes was given (never hang)."""
     if yes:

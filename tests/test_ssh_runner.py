@@ -10,10 +10,12 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,3 +216,62 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Path,
     task = status_of(repo, "greet")
     assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")
     assert dispatch("status", cwd=repo).out.splitlines()[1].split()[:2] == ["greet", "unreachable"]
+
+
+def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "paint")["state"] == "asking", message="paint to ask on box")
+    assert status_of(repo, "paint")["question"] == "Which color?"
+    # The answer travels as stdin, never as shell: this text would run a command if it were.
+    a = dispatch("answer", "paint", "Blue; touch pwned $(touch pwned3)", cwd=repo)
+    assert (a.code, a.out, a.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    wait_for(lambda: status_of(repo, "paint")["state"] == "done", message="paint to be done on box")
+    assert git(repo, "show", "dispatch/paint:color.txt") == "Write `color.txt`\n\nAnswer: Blue; touch pwned $(touch pwned3)"
+    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    s = dispatch("show", "paint", cwd=repo)
+    far = remote_repo(tmp_path)
+    assert (s.code, s.err) == (0, "")
+    shown = re.sub(r"(created   |usage     )\S+", r"\1<varies>", s.out.replace(str(far.parent), "<far>"))
+    assert shown.split("\nWorker\n")[0] == textwrap.dedent(f"""\
+        paint — Paint
+          state     done
+          branch    dispatch/paint (base main, +4/-0)
+          worktree  box:<far>/{far.name}.dispatch/paint
+          model     scripted
+          created   <varies>
+          dirty     no
+          usage     <varies>
+
+        Checklist (1/1 done)
+          [x] Write `color.txt` (ask: Which color?) — wrote color.txt
+
+        Questions
+          Q1 (answered) Which color?
+             → Blue; touch pwned $(touch pwned3)
+
+        Commits
+          {git(repo, "rev-parse", "--short", "dispatch/paint")}  Write `color.txt`  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~")}  dispatch: answer Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~2")}  dispatch: ask Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~3")}  dispatch: plan paint  (1h ago)
+
+        Files changed
+          A  color.txt
+        """)
+    n = dispatch("note", "paint", "Use `blue` & keep it", cwd=repo)
+    assert (n.code, n.out, n.err) == (
+        0, f"noted in {far.parent / (far.name + '.dispatch')}/paint/.dispatch/PLAN.md (the worker reads and commits it)\n", "")
+    d = dispatch("discard", "paint", "--yes", cwd=repo)
+    assert (d.code, d.err) == (0, "")
+    assert d.out == (f"discarded paint: saved as refs/dispatch/trash/paint "
+                     f"({git(repo, 'rev-parse', '--short', 'refs/dispatch/trash/paint')})\n"
+                     "  on its runner too: that trash entry, uncommitted work there included, "
+                     "is kept as refs/dispatch/runners/box/trash/paint\n"
+                     "  `dispatch restore paint` brings it back\n")
+    assert git(far, "branch", "--list", "dispatch/paint") == ""
+    # The note was uncommitted there: the trash entry fetched here holds it.
+    assert "Use `blue` & keep it" in git(repo, "show", "refs/dispatch/runners/box/trash/paint:.dispatch/PLAN.md")
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import JsonOpt, app, context, read_input
+from dispatch.cli import JsonOpt, app, context, forwarded, read_input
 
 
 @app.command()
@@ -46,7 +46,12 @@ def answer(
     from dispatch.worker import scheduler
 
     repo, cfg = context()
-    done = asking.answer(repo, cfg, task_id, question, read_input(text, "TEXT") if text == "-" else text)
+    text = read_input(text, "TEXT") if text == "-" else text
+    words = ["answer", task_id, "-", *(["--question", str(question)] if question is not None else []),
+             *(["--resume"] if resume else [])]
+    if forwarded(repo, cfg, task_id, words, input=text):
+        return
+    done = asking.answer(repo, cfg, task_id, question, text)
     if done.waiting:
         print(f"answered Q{done.number} of {task_id}: the waiting worker continues with it")
     elif done.worker_running:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
+from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, forwarded, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -227,7 +227,14 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
     from dispatch.task import show as show_mod
 
     repo, cfg = context()
+    found = None
+    if repo.task_dir(task_id).joinpath("runner.json").exists():
+        from dispatch.worker import remote
+
+        found = remote.sync(repo, cfg, [task_id])
     detail = show_mod.show(repo, cfg, task_id)
+    if found is not None:
+        remote.overlay([detail.status], found, repo)
     if json_out:
         output.emit_json({"task": detail.to_json()})
     else:
@@ -246,7 +253,10 @@ def note(
     from dispatch.task.model import add_note
 
     repo, cfg = context()
-    path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
+    text = read_input(text, "TEXT") if text == "-" else text
+    if forwarded(repo, cfg, task_id, ["note", task_id, "-"], input=text):
+        return
+    path = add_note(repo, cfg, task_id, text)
     print(f"noted in {path} (the worker reads and commits it)")
 
 
@@ -268,9 +278,16 @@ def discard(
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
+    kept = None
+    if repo.task_dir(task_id).joinpath("runner.json").exists():
+        from dispatch.worker import remote
+
+        kept = remote.discard(repo, cfg, task_id)
     entry = trash.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
+    if kept:
+        print(f"  on its runner too: that trash entry, uncommitted work there included, is kept as {kept}")
     print(f"  `dispatch restore {task_id}` brings it back")
     say_if_removed(inside, repo.root)
 

@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from dispatch.cli import app, context
-
-
-def _forwarded(repo: Any, cfg: Any, task_id: str, words: list[str], *, stream: bool = False) -> bool:
-    """A task on a runner: the command runs there (streamed, or its output printed here), then its
-    branch is fetched."""
-    from dispatch.worker import remote
-
-    if remote.place(repo, cfg, task_id) is None:
-        return False
-    answer = remote.forward(repo, cfg, task_id, words, stream=stream)
-    if not isinstance(answer, int):
-        sys.stdout.write(answer.stdout)
-    remote.sync(repo, cfg, [task_id])
-    if isinstance(answer, int) and answer:
-        raise typer.Exit(answer)
-    return True
+from dispatch.cli import app, context, forwarded
 
 
 @app.command()
@@ -41,7 +25,7 @@ def logs(
     from dispatch.worker import logview
 
     repo, cfg = context()
-    if _forwarded(repo, cfg, task_id, ["logs", task_id, *(["-f"] if follow else []), *(["--raw"] if raw else []),
+    if forwarded(repo, cfg, task_id, ["logs", task_id, *(["-f"] if follow else []), *(["--raw"] if raw else []),
                                        *(["-n", str(lines)] if lines else [])],
                   stream=follow):
         return
@@ -66,7 +50,7 @@ def stop(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
     from dispatch.worker import control as workers
 
     repo, cfg = context()
-    if _forwarded(repo, cfg, task_id, ["stop", task_id]):
+    if forwarded(repo, cfg, task_id, ["stop", task_id]):
         return
     data = workers.stop(repo, cfg, task_id)
     saved = f"; its uncommitted work was committed as {data['saved'][:7]}" if data.get("saved") else ""
@@ -95,6 +79,11 @@ def resume(
     from dispatch.worker import scheduler
 
     repo, cfg = context()
+    words = ["resume", task_id, *(["--model", model] if model else []), *(["--message", message] if message else []),
+             *(["--budget-time", str(budget_time)] if budget_time is not None else []),
+             *(["--budget-cost", str(budget_cost)] if budget_cost is not None else [])]
+    if forwarded(repo, cfg, task_id, words):
+        return
     get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
     started = scheduler.resume(repo, cfg, task_id, model=model, message=message)

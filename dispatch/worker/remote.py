@@ -205,7 +205,8 @@ def overlay(statuses: list[TaskStatus], remote: dict[str, dict[str, Any] | None]
         t.worktree = f"{data.get('runner')}:{r.get('worktree')}"
 
 
-def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False) -> ssh.Answer | int:
+def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
+            input: str | None = None) -> ssh.Answer | int:
     """Run `dispatch WORDS` for the task on its runner: captured, or streamed to our output."""
     where = place(repo, cfg, task_id)
     if where is None:
@@ -213,7 +214,7 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     argv = [*where.runner["dispatch"], *words]
     if stream:
         return ssh.passthrough(where.runner, [argv], cwd=where.path)
-    answer = ssh.call(where.runner, [argv], cwd=where.path)
+    answer = ssh.call(where.runner, [argv], cwd=where.path, input=input)
     _check(answer, where.name, f"run `dispatch {words[0]}`")
     return answer
 
@@ -241,3 +242,19 @@ def check(cfg: Config) -> list[dict[str, Any]]:
                                   f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
         rows.append(row)
     return rows
+
+
+def discard(repo: Repo, cfg: Config, task_id: str) -> str:
+    """Discard the task on its runner (its trash there keeps its uncommitted work) and fetch that trash
+    entry here, beside the runner's branches; the ref it is kept under. The local discard follows."""
+    where = place(repo, cfg, task_id)
+    if where is None:
+        raise DispatchError(f"{task_id} is not on a runner")
+    sync(repo, cfg, [task_id])
+    answer = ssh.call(where.runner, [[*where.runner["dispatch"], "discard", task_id, "--yes"]], cwd=where.path)
+    _check(answer, where.name, "discard the task there")
+    keep = f"{FETCHED}/{where.name}/trash/{task_id}"
+    _git_remote(repo, where.runner, ["fetch", "--quiet", ssh.git_url(where.runner, where.path),
+                                     f"+refs/dispatch/trash/{task_id}:{keep}"], where.name, "send its trash entry back")
+    (repo.task_dir(task_id) / RECORD).unlink(missing_ok=True)
+    return keep
