@@ -7,9 +7,9 @@ from dispatch.cli import JsonOpt, app
 
 @app.command()
 def runners(json_out: JsonOpt = False) -> None:
-    """The runners of your user config ([runners.NAME]), each checked over ssh.
+    """The machines a worker may run on, each checked over ssh.
 
-    Reachable, and the git and dispatch versions there; what fails and how to fix it.
+    The [runners.NAME] tables of your user config: reachable, and the git and dispatch versions there; what fails and how to fix it.
     `dispatch new ... --on NAME` runs a task's worker on one.
     """
     from dispatch import config, output
