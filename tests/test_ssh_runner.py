@@ -138,6 +138,13 @@ def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: 
     assert (r.code, r.out, r.err) == (1, "", (f"dispatch: no runner `nowhere` (known: box): add a [runners.nowhere] "
                                               f"table to {config}\n"))
     assert git(repo, "for-each-ref") == before
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out) == (1, "")
+    assert r.err.startswith("dispatch: runner `box` is unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert r.err.endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt\n")
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
 
 
 def test_runners_lists_and_checks_each(repo: Path, sshd: Path, tmp_path: Path) -> None:
@@ -190,10 +197,14 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: P
     assert git(repo, "show", "dispatch/greet:.dispatch/PLAN.md").splitlines()[3] == f"title: {title}"
     logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
     assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
-    # merge works from local objects.
+    # merge works from local objects; the task is then discarded on the runner too.
     m = dispatch("merge", "greet", "--yes", cwd=repo)
-    assert m.code == 0, m.err
+    assert (m.code, m.err) == (0, "")
+    assert m.out.splitlines()[-1] == ("  on box too: discarded there, its trash entry kept here as "
+                                      "refs/dispatch/runners/box/trash/greet")
     assert (repo / "hello.txt").read_text() == "Write `hello.txt`\n"
+    assert git(far, "branch", "--list", "dispatch/*") == ""
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
 
 
 def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:
@@ -201,6 +212,11 @@ def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Path, tmp_path:
     r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
     wait_for(lambda: status_of(repo, "slow")["state"] == "running", message="slow to run on box")
+    before = git(repo, "rev-parse", "main")
+    m = dispatch("merge", "slow", "--yes", cwd=repo)
+    assert (m.code, m.out, m.err) == (1, "", ("dispatch: the worker of slow is at work on `box`: wait for it, or "
+                                             "`dispatch stop slow`, then land it\n"))
+    assert git(repo, "rev-parse", "main") == before
     s = dispatch("stop", "slow", cwd=repo)
     assert (s.code, s.err) == (0, "")
     assert s.out.splitlines()[0].startswith("stopped the worker of slow")
@@ -275,3 +291,28 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     # The note was uncommitted there: the trash entry fetched here holds it.
     assert "Use `blue` & keep it" in git(repo, "show", "refs/dispatch/runners/box/trash/paint:.dispatch/PLAN.md")
     assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+
+
+def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Path, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    review = dispatch("review", "greet", "--files", cwd=repo)
+    assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
+    # A commit made here on the task's branch, which the runner's branch lacks: never dropped.
+    tip = git(repo, "rev-parse", "dispatch/greet")
+    mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
+    git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
+    far = remote_repo(tmp_path)
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    (wt / "b.txt").write_text("b\n")
+    git(wt, "add", "b.txt")
+    git(wt, "commit", "-q", "-m", "theirs")
+    s = dispatch("status", "greet", cwd=repo)
+    assert (s.code, s.err) == (0, ("dispatch: greet: the local branch has commits the one on `box` has not: "
+                                  "left as it is\n"))
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    git(repo, "update-ref", "refs/heads/dispatch/greet", tip, mine)  # back behind: it follows again
+    assert dispatch("status", "greet", cwd=repo).err == ""
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"

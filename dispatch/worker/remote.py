@@ -69,10 +69,10 @@ def _save(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
     write_atomic(repo.task_dir(task_id) / RECORD, json.dumps(data, sort_keys=True, indent=2) + "\n", private=True)
 
 
-def _check(answer: ssh.Answer, name: str, doing: str) -> None:
+def _check(answer: ssh.Answer, name: str, doing: str, host: str) -> None:
     if answer.unreachable:
         raise DispatchError(f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
-                            f"check that `ssh {name}`'s host answers without a password prompt")
+                            f"check that `ssh {host}` logs in without a password prompt")
     if answer.returncode != 0:
         raise DispatchError(f"runner `{name}` could not {doing}: {ssh.first_error_line(answer)}")
 
@@ -96,7 +96,7 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     if task_id is not None and git.rev(repo.root, f"refs/heads/{cfg['branch_prefix']}{task_id}") is not None:
         raise DispatchError(f"task `{task_id}` exists already: pick another --id")
-    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository")
+    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"])
     is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
     target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
     _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
@@ -112,7 +112,7 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
         plan = "\n\n".join(part for part in (description, "\n".join(f"- [ ] {i}" for i in items)) if part) + "\n"
         words += ["--plan", "-"]
     answer = ssh.call(runner, [words], cwd=path, input=plan)
-    _check(answer, name, "create the task")
+    _check(answer, name, "create the task", runner["host"])
     task: dict[str, Any] = json.loads(answer.stdout)["task"]
     local = f"refs/heads/{cfg['branch_prefix']}{task['id']}"
     _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
@@ -215,7 +215,7 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     if stream:
         return ssh.passthrough(where.runner, [argv], cwd=where.path)
     answer = ssh.call(where.runner, [argv], cwd=where.path, input=input)
-    _check(answer, where.name, f"run `dispatch {words[0]}`")
+    _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
     return answer
 
 
@@ -251,10 +251,32 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> str:
     if where is None:
         raise DispatchError(f"{task_id} is not on a runner")
     sync(repo, cfg, [task_id])
+    return retire(repo, where, task_id)
+
+
+def retire(repo: Repo, where: Place, task_id: str) -> str:
+    """The task is done with here (discarded, or landed): discard it on its runner too, its trash entry
+    fetched under refs/dispatch/runners/<runner>/trash/<id>; that ref."""
     answer = ssh.call(where.runner, [[*where.runner["dispatch"], "discard", task_id, "--yes"]], cwd=where.path)
-    _check(answer, where.name, "discard the task there")
+    _check(answer, where.name, "discard the task there", where.runner["host"])
     keep = f"{FETCHED}/{where.name}/trash/{task_id}"
     _git_remote(repo, where.runner, ["fetch", "--quiet", ssh.git_url(where.runner, where.path),
                                      f"+refs/dispatch/trash/{task_id}:{keep}"], where.name, "send its trash entry back")
     (repo.task_dir(task_id) / RECORD).unlink(missing_ok=True)
     return keep
+
+
+def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> Place | None:
+    """Before landing a task from a runner: its latest commits fetched, and refused while its worker
+    works there (this side cannot see that worker); its place, or None for a local task."""
+    where = place(repo, cfg, task_id)
+    if where is None:
+        return None
+    found = sync(repo, cfg, [task_id]).get(task_id)
+    if found is None:
+        raise DispatchError(f"runner `{where.name}` of {task_id} is unreachable: {doing} once it answers, "
+                            "so that no work of its worker is left behind")
+    if found["state"] in ("preparing", "running", "asking"):
+        raise DispatchError(f"the worker of {task_id} is at work on `{where.name}`: wait for it, or "
+                            f"`dispatch stop {task_id}`, then {doing}")
+    return where
