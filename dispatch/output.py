@@ -59,14 +59,20 @@ def status_lines(tasks: list[Any]) -> list[tuple[str, str]]:
     tasks = _by_group(tasks)
     rows = []
     notes: list[tuple[str, str]] = []
+    runners = any(t.extra.get("runner") for t in tasks)  # a RUNNER column only when a task has one
     for t in tasks:
         last = clock.age(t.last_commit["time"]) if t.last_commit else "-"
         ahead = "-" if t.ahead is None else f"+{t.ahead}/-{t.behind}"
         dirty = "-" if not t.dirty else str(t.dirty)
         rows.append([
             f"  {t.id}" if t.group else t.id, t.state, plan_cell(t.plan), str(t.questions_open or "-"), ahead, dirty,
-            last, usage_cell(t.seconds, t.cost_usd), t.worktree or "-",
+            last, usage_cell(t.seconds, t.cost_usd), *([t.extra.get("runner") or "local"] if runners else []),
+            t.worktree or "-",
         ])
+        if t.state == "unreachable":
+            last_state = t.extra.get("last_state") or "unknown"
+            notes.append(((f"{t.id} is on {t.extra.get('runner')}, which does not answer: its last known state was "
+                          f"{last_state}; the worker goes on there, the next command catches up"), "unreachable"))
         if t.question:
             notes.append((f"{t.id} asks: {t.question}", "question"))
         if t.problem:
@@ -82,7 +88,8 @@ def status_lines(tasks: list[Any]) -> list[tuple[str, str]]:
             after = (t.worker or {}).get("after") or []
             notes.append((f"{t.id} waits for {', '.join(after)}" if after else f"{t.id} waits for a free worker slot",
                           "queued"))
-    header, *lines = table_lines(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "USAGE", "WORKTREE"])
+    header, *lines = table_lines(rows, ["ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "USAGE",
+                                        *(["RUNNER"] if runners else []), "WORKTREE"])
     out = [(header, "header")]
     for i, (t, line) in enumerate(zip(tasks, lines, strict=True)):
         if t.group and (i == 0 or tasks[i - 1].group != t.group):

@@ -25,6 +25,8 @@ import pytest
 from conftest import PINNED_GIT_DATE, dispatch, git
 from test_workers import wait_for
 
+from dispatch.output import usage_cell
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -195,6 +197,13 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: P
         "Write `bye.txt` && touch pwned2\nWrite `hello.txt`\ndispatch: plan greet")
     assert git(repo, "rev-parse", "dispatch/greet") == git(far, "rev-parse", "dispatch/greet")
     assert git(repo, "show", "dispatch/greet:.dispatch/PLAN.md").splitlines()[3] == f"title: {title}"
+    table = dispatch("status", cwd=repo)
+    usage = usage_cell(task["seconds"], None)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  WORKTREE\n"
+        f"greet  done   2/2   -  +3/-0    -      1h    {usage:<5}  box     box:{far.parent / (far.name + '.dispatch')}/greet\n"
+    )
     logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
     assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
     # merge works from local objects; the task is then discarded on the runner too.
@@ -231,7 +240,14 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Path,
     config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
     task = status_of(repo, "greet")
     assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")
-    assert dispatch("status", cwd=repo).out.splitlines()[1].split()[:2] == ["greet", "unreachable"]
+    table = dispatch("status", cwd=repo)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE        PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  WORKTREE\n"
+        "greet  unreachable  1/1   -  +2/-0    -      1h    -      box     -\n"
+        "greet is on box, which does not answer: its last known state was done; the worker goes on there, "
+        "the next command catches up\n"
+    )
 
 
 def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def overlay(statuses: list[TaskStatus], remote: dict[str, dict[str, Any] | None]
         if r is None:
             t.state, t.problem = "unreachable", None
             t.extra["last_state"] = data.get("last")
-            t.worktree = f"{data.get('runner')}: unreachable, last {data.get('last') or 'unknown'}"
+            t.worktree = None
             continue
         if t.state != "merged":  # only this side knows where its base is now
             t.state = r["state"]
