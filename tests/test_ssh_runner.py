@@ -204,6 +204,9 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: P
         "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  WORKTREE\n"
         f"greet  done   2/2   -  +3/-0    -      1h    {usage:<5}  box     box:{far.parent / (far.name + '.dispatch')}/greet\n"
     )
+    # Its worktree is on the runner: nothing here for doctor to repair (nor a worktree to make).
+    doctor = dispatch("doctor", cwd=repo)
+    assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n", "")
     logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
     assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
     # merge works from local objects; the task is then discarded on the runner too.

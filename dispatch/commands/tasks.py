@@ -205,7 +205,9 @@ def status(
         return
     repo, cfg = context()
     tasks = collect(repo, cfg, list(ids or []))
-    if cfg.values["runners"] or any(repo.task_dir(t.id).joinpath("runner.json").exists() for t in tasks):
+    from dispatch.task.runtime import on_runner
+
+    if any(on_runner(repo, t.id) for t in tasks):
         from dispatch.worker import remote
 
         remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
@@ -227,8 +229,10 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
     from dispatch.task import show as show_mod
 
     repo, cfg = context()
+    from dispatch.task.runtime import on_runner
+
     found = None
-    if repo.task_dir(task_id).joinpath("runner.json").exists():
+    if on_runner(repo, task_id):
         from dispatch.worker import remote
 
         found = remote.sync(repo, cfg, [task_id])
@@ -272,6 +276,7 @@ def discard(
     """
     from dispatch.task import trash
     from dispatch.task.model import get_task, short_branch
+    from dispatch.task.runtime import on_runner
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
@@ -279,7 +284,7 @@ def discard(
     confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
     kept = None
-    if repo.task_dir(task_id).joinpath("runner.json").exists():
+    if on_runner(repo, task_id):
         from dispatch.worker import remote
 
         kept = remote.discard(repo, cfg, task_id)

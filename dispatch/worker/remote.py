@@ -21,11 +21,12 @@ from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.files import write_atomic
 from dispatch.repo import Repo
+from dispatch.task import runtime
 from dispatch.task.model import default_base
 from dispatch.task.status import PlanSummary, TaskStatus
 from dispatch.worker import ssh
 
-RECORD = "runner.json"
+RECORD = runtime.RUNNER_RECORD
 # The runner's repository keeps its own HEAD on a branch never pushed to, so any branch may be.
 HOME_BRANCH = "dispatch-runner"
 FETCHED = "refs/dispatch/runners"
