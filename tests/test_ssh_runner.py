@@ -258,11 +258,16 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
                  "--on", "box", cwd=repo)
     assert r.code == 0, r.err
-    wait_for(lambda: status_of(repo, "paint")["state"] == "asking", message="paint to ask on box")
+    # `wait` on a task of the runner waits there, and wakes here with its question.
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+    assert status_of(repo, "paint")["state"] == "asking"
     assert status_of(repo, "paint")["question"] == "Which color?"
     # The answer travels as stdin, never as shell: this text would run a command if it were.
     a = dispatch("answer", "paint", "Blue; touch pwned $(touch pwned3)", cwd=repo)
     assert (a.code, a.out, a.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "paint finished: every item is done\n  → dispatch review paint\n", "")
     wait_for(lambda: status_of(repo, "paint")["state"] == "done", message="paint to be done on box")
     assert git(repo, "show", "dispatch/paint:color.txt") == "Write `color.txt`\n\nAnswer: Blue; touch pwned $(touch pwned3)"
     assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []

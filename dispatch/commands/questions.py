@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -130,6 +130,8 @@ def wait(
     from dispatch.worker import waiting
 
     repo, cfg = context()
+    if _wait_there(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer, json_out=json_out):
+        return
     for task_id in ids or []:
         get_task(repo, cfg, task_id)
     news = waiting.wait(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer)
@@ -138,3 +140,15 @@ def wait(
         return
     for n in news:
         print("\n".join(n.lines()))
+
+
+def _wait_there(repo: Any, cfg: Any, ids: list[str], *, timeout: float | None, consumer: str, json_out: bool) -> bool:
+    """Tasks all on one runner: the wait runs there, where their questions and exits happen."""
+    from dispatch.worker import remote
+
+    places = [remote.place(repo, cfg, task_id) for task_id in ids]
+    if not ids or any(p is None for p in places) or len({p.name for p in places if p is not None}) != 1:
+        return False
+    words = ["wait", *ids, "--consumer", consumer, *(["--timeout", str(timeout)] if timeout is not None else []),
+             *(["--json"] if json_out else [])]
+    return forwarded(repo, cfg, ids[0], words, passing=(124,), timeout=(timeout or 7 * 86400.0) + 60)

@@ -207,7 +207,7 @@ def overlay(statuses: list[TaskStatus], remote: dict[str, dict[str, Any] | None]
 
 
 def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
-            input: str | None = None) -> ssh.Answer | int:
+            input: str | None = None, passing: tuple[int, ...] = (), timeout: float = ssh.CALL_TIMEOUT) -> ssh.Answer | int:
     """Run `dispatch WORDS` for the task on its runner: captured, or streamed to our output."""
     where = place(repo, cfg, task_id)
     if where is None:
@@ -215,8 +215,9 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     argv = [*where.runner["dispatch"], *words]
     if stream:
         return ssh.passthrough(where.runner, [argv], cwd=where.path)
-    answer = ssh.call(where.runner, [argv], cwd=where.path, input=input)
-    _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
+    answer = ssh.call(where.runner, [argv], cwd=where.path, input=input, timeout=timeout)
+    if answer.returncode not in passing:  # exit codes that are answers (`wait` timed out: 124)
+        _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
     return answer
 
 
