@@ -132,6 +132,44 @@ def test_a_repository_config_may_not_define_runners(repo: Path) -> None:
                                               f"your user config ({config}): move the [runners.*] tables there\n"))
 
 
+@pytest.mark.parametrize(("table", "error"), [
+    ('kind = "slurm"\nhost = "h"\n', "key `runners.box.kind` must be one of ssh, not str 'slurm'"),
+    ('kind = "ssh"\n', ("key `runners.box.host` is missing: runner `box` needs its kind (ssh) and host "
+                       "(an ssh destination)")),
+    ('kind = "ssh"\nhost = "h"\ndispatch = []\n', "key `runners.box.dispatch` is an empty command"),
+    ('kind = "ssh"\nhost = "h"\nport = 22\n',
+     "unknown key `runners.box.port`: `dispatch config example` prints every key dispatch reads"),
+])
+def test_a_bad_runner_table_is_refused_in_one_line(repo: Path, table: str, error: str) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[runners.box]\n" + table)
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", f"dispatch: {config}: {error}\n")
+
+
+def test_runners_without_any_says_how_to_add_one(tmp_path: Path) -> None:
+    r = dispatch("runners", cwd=tmp_path)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (
+        0, f'no runners yet: add a [runners.NAME] table (kind = "ssh", host, path) to {config}\n', "")
+
+
+def test_the_remote_command_line_quotes_every_word() -> None:
+    from dispatch.worker import ssh
+
+    words = [["dispatch", "new", "Greet $(touch pwned) `id`; it's", "--item", "a && b"], ["git", "--version"]]
+    line = ssh.command_line(words, cwd="dispatch/app x")
+    assert line == ("cd 'dispatch/app x' && dispatch new 'Greet $(touch pwned) `id`; it'\"'\"'s' --item 'a && b' "
+                    "&& git --version")
+    # What the remote shell makes of it: the very words sent.
+    echoed = subprocess.run(["sh", "-c", ssh.command_line([["printf", "%s\\n", *words[0][2:]]])],
+                            capture_output=True, text=True, check=True).stdout
+    assert echoed.splitlines() == words[0][2:]
+    assert [ssh.remote_path({"path": p}) for p in ("~/dispatch", "~", "/srv/runs", "runs")] == [
+        "dispatch", ".", "/srv/runs", "runs"]
+
+
 def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Path, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     before = git(repo, "for-each-ref")
