@@ -114,12 +114,25 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
         words += ["--plan", "-"]
     answer = ssh.call(runner, [words], cwd=path, input=plan)
     _check(answer, name, "create the task", runner["host"])
-    task: dict[str, Any] = json.loads(answer.stdout)["task"]
+    task: dict[str, Any] = _json(answer, name)["task"]
+    # Recorded first: should the fetch fail, the next `status` fetches the branch.
+    _save(repo, task["id"], {"runner": name, "path": path, "branch": task["branch"], "last": None})
     local = f"refs/heads/{cfg['branch_prefix']}{task['id']}"
     _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
                 name, "send the task's branch back")
-    _save(repo, task["id"], {"runner": name, "path": path, "branch": task["branch"], "last": None})
     return task
+
+
+def _json(answer: ssh.Answer, name: str) -> dict[str, Any]:
+    """The remote dispatch's --json answer; another program's output there is refused in one line."""
+    try:
+        data = json.loads(answer.stdout)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise DispatchError(f"runner `{name}` answered something that is not dispatch's JSON: check that "
+                            f"runners.{name}.dispatch runs dispatch there (`dispatch runners`)")
+    return data
 
 
 def sync(repo: Repo, cfg: Config, ids: list[str]) -> dict[str, dict[str, Any] | None]:
@@ -160,7 +173,10 @@ def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Plac
     answer = ssh.call(runner, [[*runner["dispatch"], "status", "--json"]], cwd=path)
     if answer.returncode != 0:
         return lost
-    remote = {t["id"]: t for t in json.loads(answer.stdout)["tasks"]}
+    try:
+        remote = {t["id"]: t for t in _json(answer, name)["tasks"]}
+    except (DispatchError, KeyError, TypeError):
+        return lost
     for task_id, _ in tasks:
         data = _record(repo, task_id) or {}
         if task_id in remote:
