@@ -22,6 +22,7 @@ from dispatch.errors import DispatchError
 from dispatch.files import write_atomic
 from dispatch.repo import Repo
 from dispatch.task import runtime
+from dispatch.task.ids import ID_RE
 from dispatch.task.model import default_base
 from dispatch.task.status import PlanSummary, TaskStatus
 from dispatch.worker import ssh
@@ -115,6 +116,9 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     answer = ssh.call(runner, [words], cwd=path, input=plan)
     _check(answer, name, "create the task", runner["host"])
     task: dict[str, Any] = _json(answer, name)["task"]
+    if not ID_RE.match(str(task.get("id"))) or not str(task.get("branch", "")).endswith("/" + str(task.get("id"))):
+        raise DispatchError(f"runner `{name}` named the task {task.get('id')!r}, which is no task id: "
+                            "check the dispatch there (`dispatch runners`)")
     # Recorded first: should the fetch fail, the next `status` fetches the branch.
     _save(repo, task["id"], {"runner": name, "path": path, "branch": task["branch"], "last": None})
     local = f"refs/heads/{cfg['branch_prefix']}{task['id']}"
