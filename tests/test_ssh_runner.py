@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +48,37 @@ def _keygen(path: Path) -> None:
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
 
 
+@dataclass
+class Server:
+    """A throwaway sshd on 127.0.0.1 (key-only, its own host key); D holds its files and the ssh_config."""
+
+    d: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.d / "sshd.log", "a") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.d / "sshd_config")], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        _unavailable(f"sshd did not start: {(self.d / 'sshd.log').read_text().strip()}")
+
+    def stop(self) -> None:
+        """The server and our shared connection to it gone, as when the host goes down."""
+        subprocess.run(["ssh", "-F", str(self.d / "ssh_config"), "-o",
+                        f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C", "-O", "exit", "box"],
+                       capture_output=True, check=False)
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
 @pytest.fixture(scope="module")
-def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A throwaway sshd on 127.0.0.1 (key-only, its own host key); the folder with its ssh_config."""
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         _unavailable(f"{SSHD} or the ssh client is not installed")
     d = tmp_path_factory.mktemp("sshd")
@@ -69,27 +98,15 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
-    log = open(d / "sshd.log", "w")  # noqa: SIM115 - open for the server's whole life
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=log)
+    server = Server(d, port)
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
-        else:
-            _unavailable(f"sshd did not start: {(d / 'sshd.log').read_text().strip()}")
-        yield d
+        server.start()
+        yield server
     finally:
-        subprocess.run(["ssh", "-F", str(d / "ssh_config"), "-o", f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C",
-                        "-O", "exit", "box"], capture_output=True, check=False)
-        proc.terminate()
-        proc.wait()
-        log.close()
+        server.stop()
 
 
-def runner_config(sshd: Path, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
+def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
     """The user config naming runner `box`; its dispatch runs with a home of its own, over there."""
     remote_home = tmp_path / "remote-home"
     remote_home.mkdir(exist_ok=True)
@@ -106,7 +123,7 @@ def runner_config(sshd: Path, tmp_path: Path, *, delay: str = "0", host: str = "
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{tmp_path / "remote"}"\n'
-        f'ssh = ["ssh", "-F", "{sshd / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
+        f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
     )
     return path
 
@@ -169,7 +186,7 @@ def test_the_remote_command_line_quotes_every_word() -> None:
         "dispatch", ".", "/srv/runs", "runs"]
 
 
-def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     before = git(repo, "for-each-ref")
     r = dispatch("new", "Greet", "--on", "nowhere", cwd=repo)
@@ -186,7 +203,7 @@ def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: 
     assert not (repo / ".git" / "dispatch" / "tasks").exists()
 
 
-def test_runners_lists_and_checks_each(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     from dispatch import __version__
 
@@ -202,7 +219,7 @@ def test_runners_lists_and_checks_each(repo: Path, sshd: Path, tmp_path: Path) -
     }]}
 
 
-def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path, host="nosuchhost.invalid")
     r = dispatch("runners", "--json", cwd=repo)
     [row] = json.loads(r.out)["runners"]
@@ -211,7 +228,7 @@ def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Path,
     assert row["problem"].endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt")
 
 
-def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     # Task text with shell syntax in it: it travels as quoted words and as stdin, never as shell.
     title = "Greet $(touch pwned) `id`; echo 'hi'"
@@ -256,7 +273,7 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: P
     assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
 
 
-def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path, delay="30")
     r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
@@ -272,7 +289,7 @@ def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Path, tmp_path:
     assert status_of(repo, "slow")["state"] == "stopped"
 
 
-def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Server, tmp_path: Path) -> None:
     config = runner_config(sshd, tmp_path)
     r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
@@ -290,7 +307,7 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Path,
     )
 
 
-def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
                  "--on", "box", cwd=repo)
@@ -354,7 +371,7 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
 
 
-def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Path, tmp_path: Path) -> None:
+def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
@@ -377,3 +394,24 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Path, t
     git(repo, "update-ref", "refs/heads/dispatch/greet", tip, mine)  # back behind: it follows again
     assert dispatch("status", "greet", cwd=repo).err == ""
     assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"
+
+
+def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="1")
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--item", "Write `b.txt`",
+                 "--item", "Write `c.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "running", message="greet to run on box")
+    sshd.stop()
+    try:
+        task = status_of(repo, "greet")
+        assert (task["state"], task["last_state"]) == ("unreachable", "running")
+        # The worker goes on over there, under its own supervisor.
+        far = remote_repo(tmp_path)
+        wait_for(lambda: git(far, "log", "-1", "--format=%s", "dispatch/greet") == "Write `c.txt`", timeout=60,
+                 message="the worker on box to finish while its sshd is down")
+    finally:
+        sshd.start()
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet caught up as done")
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `c.txt`\nWrite `b.txt`\nWrite `a.txt`\ndispatch: plan greet")
