@@ -287,6 +287,11 @@ def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Server, tmp_pat
     assert (s.code, s.err) == (0, "")
     assert s.out.splitlines()[0].startswith("stopped the worker of slow")
     assert status_of(repo, "slow")["state"] == "stopped"
+    again = dispatch("resume", "slow", cwd=repo)
+    assert (again.code, again.out, again.err) == (
+        0, "resumed slow: run 2, scripted on scripted\n  `dispatch logs slow -f` follows it\n", "")
+    assert status_of(repo, "slow")["worker"]["run"] == 2
+    assert dispatch("stop", "slow", cwd=repo).code == 0
 
 
 def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Server, tmp_path: Path) -> None:
