@@ -420,3 +420,17 @@ def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, s
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet caught up as done")
     assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
         "Write `c.txt`\nWrite `b.txt`\nWrite `a.txt`\ndispatch: plan greet")
+
+
+def test_the_id_is_chosen_here_so_a_local_task_is_never_touched(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    assert dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", cwd=repo).code == 0
+    mine = git(repo, "rev-parse", "dispatch/greet")
+    r = dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[0] == "created greet-2 on box"
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    taken = dispatch("new", "Greet", "--id", "greet", "--on", "box", cwd=repo)
+    assert (taken.code, taken.out, taken.err) == (
+        1, "", "dispatch: task id `greet` is already taken here: choose another `--id`\n")
+    assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["greet", "greet-2"]

@@ -22,8 +22,8 @@ from dispatch.errors import DispatchError
 from dispatch.files import write_atomic
 from dispatch.repo import Repo
 from dispatch.task import runtime
-from dispatch.task.ids import ID_RE
-from dispatch.task.model import default_base
+from dispatch.task.ids import slugify, unique_id, validate_id
+from dispatch.task.model import default_base, list_tasks, trashed_ids
 from dispatch.task.status import PlanSummary, TaskStatus
 from dispatch.worker import ssh
 
@@ -96,15 +96,14 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     base_commit = git.resolve_base(repo.root, base_name)
     if base_commit is None:
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
-    if task_id is not None and git.rev(repo.root, f"refs/heads/{cfg['branch_prefix']}{task_id}") is not None:
-        raise DispatchError(f"task `{task_id}` exists already: pick another --id")
+    task_id = _new_id(repo, cfg, task_id, title)
     _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"])
     is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
     target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
     _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
                 name, f"receive the base {base_name}")
     words = [*runner["dispatch"], "new", title, "--base", base_name if is_branch else base_commit, "--json"]
-    words += ["--id", task_id] if task_id else []
+    words += ["--id", task_id]
     words += ["--model", model] if model else []
     words += [] if start_worker else ["--no-start"]
     words += ["--budget-time", str(budget[0])] if budget[0] is not None else []
@@ -116,7 +115,7 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     answer = ssh.call(runner, [words], cwd=path, input=plan)
     _check(answer, name, "create the task", runner["host"])
     task: dict[str, Any] = _json(answer, name)["task"]
-    if not ID_RE.match(str(task.get("id"))) or not str(task.get("branch", "")).endswith("/" + str(task.get("id"))):
+    if task.get("id") != task_id or not str(task.get("branch", "")).endswith("/" + task_id):
         raise DispatchError(f"runner `{name}` named the task {task.get('id')!r}, which is no task id: "
                             "check the dispatch there (`dispatch runners`)")
     # Recorded first: should the fetch fail, the next `status` fetches the branch.
@@ -125,6 +124,18 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
                 name, "send the task's branch back")
     return task
+
+
+def _new_id(repo: Repo, cfg: Config, task_id: str | None, title: str) -> str:
+    """The id, chosen here: unique among this repository's tasks, live and trashed (the runner knows
+    only its own), so that the branch it sends back can never land on a task of ours."""
+    taken = set(list_tasks(repo, cfg)) | trashed_ids(repo)
+    if task_id is None:
+        return unique_id(slugify(title), taken)
+    validate_id(task_id)
+    if task_id in taken:
+        raise DispatchError(f"task id `{task_id}` is already taken here: choose another `--id`")
+    return task_id
 
 
 def _json(answer: ssh.Answer, name: str) -> dict[str, Any]:
