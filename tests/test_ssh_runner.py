@@ -263,6 +263,9 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: S
     assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n", "")
     logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
     assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    # -f streams from there (ssh's own output here: a real process), and ends with the run.
+    follow = dispatch("logs", "greet", "-f", cwd=repo, process=True)
+    assert (follow.code, follow.err, follow.out.splitlines()[-1].split("] ", 1)[1]) == (0, "", "worker exited with code 0")
     # merge works from local objects; the task is then discarded on the runner too.
     m = dispatch("merge", "greet", "--yes", cwd=repo)
     assert (m.code, m.err) == (0, "")
