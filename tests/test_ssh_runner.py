@@ -201,6 +201,14 @@ def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: 
     assert r.err.endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt\n")
     assert git(repo, "for-each-ref") == before
     assert not (repo / ".git" / "dispatch" / "tasks").exists()
+    config = runner_config(sshd, tmp_path)
+    config.write_text(re.sub(r"dispatch = .*", 'dispatch = ["/nowhere/dispatch"]', config.read_text()))
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` could not create the task: dispatch does not run "
+                                             "there: install it (`pipx install git-dispatch`) or set "
+                                             "runners.box.dispatch to its path\n"))
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
 
 
 def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path) -> None:

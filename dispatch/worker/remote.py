@@ -71,10 +71,15 @@ def _save(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
     write_atomic(repo.task_dir(task_id) / RECORD, json.dumps(data, sort_keys=True, indent=2) + "\n", private=True)
 
 
-def _check(answer: ssh.Answer, name: str, doing: str, host: str) -> None:
+def _check(answer: ssh.Answer, name: str, doing: str, host: str, *, program: str = "dispatch") -> None:
     if answer.unreachable:
         raise DispatchError(f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
                             f"check that `ssh {host}` logs in without a password prompt")
+    if answer.returncode == 127 and program == "git":  # the remote shell found no such command
+        raise DispatchError(f"runner `{name}` could not {doing}: git is not installed there: install git 2.38 or newer")
+    if answer.returncode == 127:
+        raise DispatchError(f"runner `{name}` could not {doing}: dispatch does not run there: install it "
+                            f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
     if answer.returncode != 0:
         raise DispatchError(f"runner `{name}` could not {doing}: {ssh.first_error_line(answer)}")
 
@@ -97,7 +102,8 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     if base_commit is None:
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     task_id = _new_id(repo, cfg, task_id, title)
-    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"])
+    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"],
+           program="git")
     is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
     target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
     _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
