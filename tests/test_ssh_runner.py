@@ -310,6 +310,18 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Serve
     r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    # status --watch draws the same rows (each frame fetches): not `broken` for want of a worktree here.
+    from dispatch import config as config_mod
+    from dispatch.commands.tasks import _listing
+    from dispatch.repo import open_repo
+    from dispatch.task.watch import frame
+
+    drawn = frame(open_repo(repo), config_mod.load(repo), [], _listing).plain.splitlines()
+    assert drawn[2:] == [
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  WORKTREE",
+        (f"greet  done   1/1   -  +2/-0    -      1h    {usage_cell(status_of(repo, 'greet')['seconds'], None):<5}  box     "
+        f"box:{remote_repo(tmp_path).parent / (remote_repo(tmp_path).name + '.dispatch')}/greet"),
+    ]
     config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
     task = status_of(repo, "greet")
     assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")

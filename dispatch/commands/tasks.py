@@ -194,29 +194,35 @@ def status(
 ) -> None:
     """Where every task stands."""
     from dispatch import output
-    from dispatch.task.status import collect
 
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
-        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval)
+        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=_listing)
         return
     repo, cfg = context()
-    tasks = collect(repo, cfg, list(ids or []))
-    from dispatch.task.runtime import on_runner
-
-    if any(on_runner(repo, t.id) for t in tasks):
-        from dispatch.worker import remote
-
-        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+    tasks = _listing(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(output.status_table(tasks))
+
+
+def _listing(repo: Any, cfg: Any, ids: list[str]) -> list[Any]:
+    """The status of the tasks, those on runners with the facts from there (one fetch and call per runner)."""
+    from dispatch.task.runtime import on_runner
+    from dispatch.task.status import collect
+
+    tasks = collect(repo, cfg, ids)
+    if any(on_runner(repo, t.id) for t in tasks):
+        from dispatch.worker import remote
+
+        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+    return tasks
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)

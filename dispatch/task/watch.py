@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from dispatch import clock
@@ -13,6 +14,8 @@ from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo
 
 # How each kind of line (output.status_lines) is drawn: questions and finished tasks stand out.
+Listing = Callable[[Repo, Config, list[str]], list[Any]]
+
 STYLES = {
     "header": "bold", "group": "bold cyan",
     "asking": "bold yellow", "blocked": "bold yellow", "question": "bold yellow",
@@ -38,8 +41,10 @@ def check_options(*, watch: bool, interval: float | None, json_out: bool) -> Non
                             "which blocks until a task needs you")
 
 
-def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
-    """Redraw every INTERVAL seconds until Ctrl-C, which ends it quietly (exit 0) with the last table left on screen."""
+def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float, listing: Listing | None = None) -> None:
+    """Redraw every INTERVAL seconds until Ctrl-C, which ends it quietly (exit 0) with the last table left on screen.
+
+    LISTING makes the rows (default: `status.collect`); the command's own adds the tasks on runners."""
     from rich.console import Console
     from rich.live import Live
 
@@ -48,16 +53,16 @@ def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
     # Without colour (NO_COLOR, TERM=dumb) no style at all, as everywhere else in dispatch.
     console = Console(highlight=False, color_system="auto" if use_color() else None)
     try:
-        with Live(frame(repo, cfg, ids), console=console, auto_refresh=False, redirect_stdout=False,
+        with Live(frame(repo, cfg, ids, listing), console=console, auto_refresh=False, redirect_stdout=False,
                   redirect_stderr=False) as live:
             while True:
                 time.sleep(interval)
-                live.update(frame(repo, cfg, ids), refresh=True)
+                live.update(frame(repo, cfg, ids, listing), refresh=True)
     except KeyboardInterrupt:
         pass
 
 
-def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
+def frame(repo: Repo, cfg: Config, ids: list[str], listing: Listing | None = None) -> Any:
     """One drawing: a line of counts and the time, then the status table with its notes."""
     from rich.text import Text
 
@@ -66,7 +71,7 @@ def frame(repo: Repo, cfg: Config, ids: list[str]) -> Any:
 
     text = Text(no_wrap=True, overflow="ellipsis")
     try:
-        tasks = collect(repo, cfg, ids)
+        tasks = (listing or collect)(repo, cfg, ids)
     except DispatchError as e:  # a task removed under us, a git hiccup: say so and try again next time
         text.append(f"could not read the tasks: {e}", style="bold red")
         return text
