@@ -278,45 +278,48 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     return result
 
 
-class CommitGraph:
-    """The commits above the common ancestor of some tips, for counting ahead/behind in memory."""
+def lines(args: Sequence[str], *, cwd: Path) -> Iterator[str]:
+    """The output lines of `git ARGS`, read as git writes them: a long history is never held whole."""
+    with subprocess.Popen(
+        ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape",
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        yield from (line.rstrip("\n") for line in proc.stdout)
+        stderr = proc.stderr.read()
+        if proc.wait() != 0:
+            raise GitError(list(args), proc.returncode, "", stderr)
 
-    def __init__(self, parents: dict[str, list[str]]) -> None:
-        self.parents = parents
-        self._reach: dict[str, frozenset[str]] = {}
 
-    @classmethod
-    def load(cls, cwd: Path, tips: list[str]) -> CommitGraph:
-        r = run(["merge-base", "--octopus", *tips], cwd=cwd, check=False)
-        floor = r.stdout.split()[:1] if r.returncode == 0 else []
-        args = ["rev-list", "--parents", *tips]
-        if floor:
-            args += ["--not", floor[0]]
-        parents: dict[str, list[str]] = {}
-        for line in run(args, cwd=cwd).stdout.splitlines():
-            sha, *rest = line.split()
-            parents[sha] = rest
-        return cls(parents)
+def ahead_behind(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
+    """Commits of each (TIP, BASE) pair's TIP not in BASE, and of BASE not in TIP, in two git processes.
 
-    def reach(self, tip: str) -> frozenset[str]:
-        """Commits reachable from TIP within the graph (iterative: histories can be deep)."""
-        if tip in self._reach:
-            return self._reach[tip]
-        seen: set[str] = set()
-        stack = [tip]
-        while stack:
-            sha = stack.pop()
-            if sha in seen or sha not in self.parents:
-                continue
-            seen.add(sha)
-            stack.extend(self.parents[sha])
-        result = frozenset(seen)
-        self._reach[tip] = result
-        return result
-
-    def ahead_behind(self, tip: str, base: str) -> tuple[int, int]:
-        mine, theirs = self.reach(tip), self.reach(base)
-        return len(mine - theirs), len(theirs - mine)
+    One history walk serves every pair, whatever their number and however old a base is: `rev-list
+    --topo-order` streams each commit after all its children, each commit gets the set (a bit mask) of
+    the given commits that reach it, passed down to its parents, and only the count of commits per mask
+    is kept. Memory holds the walk's frontier, not the history; the walk stops at the common ancestor
+    of all of them (below it every commit is reached by all, so it counts for no pair).
+    """
+    if not pairs:
+        return []
+    keys = sorted({sha for pair in pairs for sha in pair})
+    bits = {sha: 1 << i for i, sha in enumerate(keys)}
+    r = run(["merge-base", "--octopus", *keys], cwd=cwd, check=False)
+    floor = r.stdout.split()[:1] if r.returncode == 0 else []
+    pending: dict[str, int] = {}  # a parent not yet reached by the walk: the masks of its children so far
+    per_mask: dict[int, int] = {}
+    for line in lines(["rev-list", "--topo-order", "--parents", *keys, *(["--not", *floor] if floor else [])], cwd=cwd):
+        sha, *parents = line.split()
+        mask = pending.pop(sha, 0) | bits.get(sha, 0)
+        per_mask[mask] = per_mask.get(mask, 0) + 1
+        for parent in parents:
+            pending[parent] = pending.get(parent, 0) | mask
+    result = []
+    for tip, base in pairs:
+        mine, theirs = bits[tip], bits[base]
+        result.append((sum(n for m, n in per_mask.items() if m & mine and not m & theirs),
+                       sum(n for m, n in per_mask.items() if m & theirs and not m & mine)))
+    return result
 
 
 # --- Landing: in-memory merges, commits built as objects, refs moved by compare-and-swap ---

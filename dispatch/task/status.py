@@ -180,5 +180,5 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
-    return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
+    counts = git.ahead_behind(repo.root, list(pairs.values()))
+    return dict(zip(pairs, counts, strict=True))

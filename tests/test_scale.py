@@ -1,0 +1,117 @@
+"""Costs that must not grow with the size of the history or the number of tasks (issue 18).
+
+Tests assert no timings (bench/run.py measures those); they assert the things that make a cost grow:
+the git processes a command runs, and the memory a walk of an old base's history keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import dispatch, git
+
+from dispatch import git as dgit
+
+
+def _new(repo: Path, title: str) -> None:
+    r = dispatch("new", title, "--item", "one", "--no-start", "--json", cwd=repo)
+    assert r.code == 0, r.err
+
+
+def _grow_main(repo: Path, commits: int) -> None:
+    """COMMITS more commits on main, in one `git fast-import` (a long history in a moment)."""
+    stream = []
+    for i in range(commits):
+        stream.append(f"commit refs/heads/main\ncommitter Ada <ada@example.com> {1795420000 + i} +0000\n"
+                      f"data 5\nc{i:03}\n" + ("from refs/heads/main^0\n" if i == 0 else "") + "\n")
+    git(repo, "fast-import", "--quiet", input="".join(stream))
+    git(repo, "reset", "-q", "--hard", "main")
+
+
+def _git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a `git` first on PATH that notes each command's name, then runs the real git."""
+    real = shutil.which("git")
+    assert real is not None
+    folder, log = tmp_path / "bin", tmp_path / "git-commands.log"
+    folder.mkdir()
+    wrapper = folder / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _commands(log: Path, *args: str, cwd: Path) -> Counter[str]:
+    log.write_text("")
+    r = dispatch(*args, cwd=cwd)
+    assert (r.code, r.err) == (0, "")
+    return Counter(log.read_text().split())
+
+
+def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One task far behind its base: the walk for ahead/behind is one process however old the base.
+    _new(repo, "First")
+    _grow_main(repo, 300)
+    _new(repo, "Second")
+    log = _git_log(tmp_path, monkeypatch)
+    dispatch("status", cwd=repo)  # the merge checks cached, as on every later call
+    at_two = _commands(log, "status", "--json", cwd=repo)
+    for n in range(4):
+        _new(repo, f"More {n}")
+    dispatch("status", cwd=repo)
+    at_six = _commands(log, "status", "--json", cwd=repo)
+
+    # Only `git status` runs once per worktree (a worktree's changes need their own process).
+    fixed = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "rev-list": 1}
+    assert dict(at_two) == {**fixed, "status": 2}
+    assert dict(at_six) == {**fixed, "status": 6}
+
+
+def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
+    _new(repo, "Forked")
+    wt = repo.parent / "app.dispatch" / "forked"
+    (wt / "work.txt").write_text("work\n")
+    git(wt, "add", "work.txt")
+    git(wt, "commit", "-qm", "work")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge it", "dispatch/forked")
+    _grow_main(repo, 40)
+    git(repo, "branch", "side", "main~20")
+    tips = {name: git(repo, "rev-parse", name) for name in ("main", "side", "dispatch/forked", "main~39")}
+    pairs = [(tips[a], tips[b]) for a in tips for b in tips]
+
+    counts = dgit.ahead_behind(repo, pairs)
+
+    expected = []
+    for tip, base in pairs:
+        ahead, behind = git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split()
+        expected.append((int(ahead), int(behind)))
+    assert counts == expected
+
+
+def test_status_keeps_no_history_in_memory_for_an_old_base(repo: Path) -> None:
+    _new(repo, "Old base")
+
+    def peak() -> int:
+        dispatch("status", cwd=repo)  # warm: imports done, merge check cached
+        tracemalloc.start()
+        try:
+            r = dispatch("status", "--json", cwd=repo)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert json.loads(r.out)["tasks"][0]["id"] == "old-base"
+
+    fresh = peak()
+    _grow_main(repo, 5000)
+    old = peak()
+
+    # Walking 5,000 more commits keeps the walk's frontier, not the history (which took megabytes).
+    assert old - fresh < 200_000, (fresh, old)
