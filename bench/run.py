@@ -55,12 +55,13 @@ class Sizes:
     tasks: int  # tasks created in the parallel test (ten processes)
     levels: tuple[int, ...]  # task counts status is measured at
     review_lines: int
+    stale_tasks: int = 100  # tasks in the stale-base case
 
 
 FULL = Sizes(reps=11, startup_reps=21, large_files=2500, large_commits=50_000, tasks=100,
              levels=(1, 10, 50, 100), review_lines=20_000)
-QUICK = Sizes(reps=5, startup_reps=10, large_files=2500, large_commits=50_000, tasks=50,
-              levels=(1, 10, 50), review_lines=20_000)
+QUICK = Sizes(reps=7, startup_reps=10, large_files=2500, large_commits=50_000, tasks=50,
+              levels=(1, 10, 50), review_lines=20_000, stale_tasks=30)
 
 
 @dataclass
@@ -405,6 +406,58 @@ def bench_status(r: Runner, repo: Path, sizes: Sizes, made: list[str]) -> list[R
     return rows
 
 
+# --- 3b. status with one task on a base 40,000 commits back, against the same tasks on fresh bases ---
+
+_PEAK = ("import resource, subprocess, sys\n"
+         "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)\n"
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def peak_rss(r: Runner, argv: Sequence[str], cwd: Path) -> float:
+    """Peak resident memory, in MiB, of the largest process ARGV ran (dispatch itself or one of its gits)."""
+    return int(r.run([str(PYTHON), "-c", _PEAK, *argv], cwd).stdout) / 1024
+
+
+def bench_stale(r: Runner, sizes: Sizes) -> list[Row]:
+    """`status --json` at STALE_TASKS tasks, one of them with its base 40,000 commits back, beside the same
+    tasks with fresh bases: the only difference is one line of one task's PLAN.md, switched run by run."""
+    deep, took = make_repo(CACHE / "deep", files=20, commits=41_000, env=r.env)
+    progress(f"  deep repository (20 files, 41,000 commits) {f'built in {took:.1f}s' if took else 'cached'}")
+    reset_tasks(r, deep)
+    create_serially(r, deep, sizes.stale_tasks, "Stale task")
+    made = sorted(live_tasks(r, deep))
+    if len(made) != sizes.stale_tasks:
+        raise BenchError(f"made {len(made)} of {sizes.stale_tasks} tasks in {deep}")
+    plan = worktree_root(deep) / made[0] / ".dispatch" / "PLAN.md"
+    fresh_text = plan.read_text()
+    old = r.git(deep, "rev-parse", "main~40000").strip()
+    stale_text = fresh_text.replace("\nbase: main\n", f"\nbase: {old}\n")
+    status = [str(DISPATCH), "status", "--json"]
+    samples: dict[str, list[Sample]] = {"fresh": [], "stale": []}
+    peaks: dict[str, list[float]] = {"fresh": [], "stale": []}
+    try:
+        for name, text in (("fresh", fresh_text), ("stale", stale_text)):
+            plan.write_text(text)
+            r.quiet(status, deep)  # warm: the merge checks cached
+        for n in range(sizes.reps):
+            for name in (("fresh", "stale") if n % 2 == 0 else ("stale", "fresh")):
+                plan.write_text(fresh_text if name == "fresh" else stale_text)
+                samples[name].append(clock(partial(r.quiet, status, deep)))
+                if n < 3:
+                    peaks[name].append(peak_rss(r, status, deep))
+    finally:
+        plan.write_text(fresh_text)
+    f, d = median(samples["fresh"]), median(samples["stale"])
+    fm, dm = statistics.median(peaks["fresh"]), statistics.median(peaks["stale"])
+    label = f"`status --json`, {sizes.stale_tasks} tasks, one base 40,000 commits back"
+    return [
+        row(label, d, f, "<= 1.2x", d.wall / f.wall <= 1.2,
+            "floor: the same tasks with fresh bases (one PLAN.md line switched run by run); 20 files, 41,000 commits"),
+        Row(f"{label}: peak memory", f"{dm:.0f} MiB", f"{fm:.0f} MiB", ratio(dm, fm), "", "<= 1.2x", dm / fm <= 1.2,
+            "largest process's peak resident memory (dispatch or one of its gits), median of 3"),
+    ]
+
+
 # --- 4. review of a 20,000-line diff ---
 
 
@@ -567,7 +620,7 @@ def render(rows: list[Row], imports: str, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = ("startup", "new", "status", "review", "latency")
+SECTIONS = ("startup", "new", "status", "stale", "review", "latency")
 
 
 def main() -> int:
@@ -617,6 +670,9 @@ def main() -> int:
         parallel, made = bench_parallel(r, small, sizes)
         progress(f"status at {', '.join(map(str, sizes.levels))} tasks")
         rows += bench_status(r, small, sizes, made)
+    if "stale" in only:
+        progress(f"status with one base 40,000 commits back, {sizes.stale_tasks} tasks")
+        rows += bench_stale(r, sizes)
     if "review" in only:
         progress(f"review of a {sizes.review_lines:,}-line diff")
         rows += bench_review(r, small, sizes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,17 +279,22 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     return result
 
 
-def lines(args: Sequence[str], *, cwd: Path) -> Iterator[str]:
-    """The output lines of `git ARGS`, read as git writes them: a long history is never held whole."""
-    with subprocess.Popen(
-        ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape",
+def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
+    """The output lines of `git ARGS` as bytes, read in chunks as git writes them: a long history is
+    never held whole, and no line is decoded (what callers read is ASCII: commit ids)."""
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+        ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
     ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        yield from (line.rstrip("\n") for line in proc.stdout)
-        stderr = proc.stderr.read()
+        assert proc.stdout is not None
+        rest = b""
+        while chunk := proc.stdout.read(1 << 14):
+            *done, rest = (rest + chunk).split(b"\n")
+            yield from done
+        if rest:
+            yield rest
         if proc.wait() != 0:
-            raise GitError(list(args), proc.returncode, "", stderr)
+            errors.seek(0)
+            raise GitError(list(args), proc.returncode, "", errors.read().decode(errors="replace"))
 
 
 def ahead_behind(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[int, int]]:
@@ -303,10 +309,10 @@ def ahead_behind(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[int,
     if not pairs:
         return []
     keys = sorted({sha for pair in pairs for sha in pair})
-    bits = {sha: 1 << i for i, sha in enumerate(keys)}
+    bits = {sha.encode(): 1 << i for i, sha in enumerate(keys)}
     r = run(["merge-base", "--octopus", *keys], cwd=cwd, check=False)
     floor = r.stdout.split()[:1] if r.returncode == 0 else []
-    pending: dict[str, int] = {}  # a parent not yet reached by the walk: the masks of its children so far
+    pending: dict[bytes, int] = {}  # a parent not yet reached by the walk: the masks of its children so far
     per_mask: dict[int, int] = {}
     for line in lines(["rev-list", "--topo-order", "--parents", *keys, *(["--not", *floor] if floor else [])], cwd=cwd):
         sha, *parents = line.split()
@@ -316,7 +322,7 @@ def ahead_behind(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[tuple[int,
             pending[parent] = pending.get(parent, 0) | mask
     result = []
     for tip, base in pairs:
-        mine, theirs = bits[tip], bits[base]
+        mine, theirs = bits[tip.encode()], bits[base.encode()]
         result.append((sum(n for m, n in per_mask.items() if m & mine and not m & theirs),
                        sum(n for m, n in per_mask.items() if m & theirs and not m & mine)))
     return result
