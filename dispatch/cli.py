@@ -63,9 +63,11 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch.worker import queue, scheduler
+    from dispatch.worker import queue
 
     if queue.has_work(session[0]):
+        from dispatch.worker import scheduler  # only when there is a queue to move: it imports much
+
         try:
             scheduler.advance(*session)
         except DispatchError as e:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -282,6 +281,8 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
 def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
     """The output lines of `git ARGS` as bytes, read in chunks as git writes them: a long history is
     never held whole, and no line is decoded (what callers read is ASCII: commit ids)."""
+    import tempfile  # here: only the history walks need it, not every command's start-up
+
     with tempfile.TemporaryFile() as errors, subprocess.Popen(
         ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
     ) as proc:

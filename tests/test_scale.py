@@ -10,6 +10,8 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import tracemalloc
 from collections import Counter
 from pathlib import Path
@@ -115,3 +117,23 @@ def test_status_keeps_no_history_in_memory_for_an_old_base(repo: Path) -> None:
 
     # Walking 5,000 more commits keeps the walk's frontier, not the history (which took megabytes).
     assert old - fresh < 200_000, (fresh, old)
+
+
+HEAVY = ("yaml", "jinja2", "unidiff", "dispatch.task.plan", "dispatch.task.record", "dispatch.worker.scheduler",
+         "concurrent.futures", "hashlib", "tomllib", "tempfile")
+
+
+def _heavy_imports(args: list[str], cwd: Path) -> list[str]:
+    """Which of HEAVY a fresh interpreter has imported after running `dispatch ARGS`."""
+    code = ("import sys\nfrom dispatch import cli\ncli.main(sys.argv[1:])\n"
+            f"print('loaded:', *[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return proc.stderr.splitlines()
+
+
+def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
+    assert _heavy_imports(["--help"], repo) == ["loaded:"]
+    assert _heavy_imports(["--version"], repo) == ["loaded:"]
+    # No task: no plan to parse (yaml), no worktree to run `git status` in side by side, no queue to move.
+    assert _heavy_imports(["status"], repo) == ["loaded:"]
+    assert _heavy_imports(["status", "--json"], repo) == ["loaded:"]

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch import git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, list_tasks, short_branch
-from dispatch.task.record import Task, select
+
+if TYPE_CHECKING:
+    from dispatch.task.record import Task
 
 
 @dataclass
@@ -83,16 +84,20 @@ def derive_state(
 def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
     """The status of IDS (every live task when empty)."""
     live = list_tasks(repo, cfg)
+    if not live and not ids:
+        return []  # before importing the plan parser (and yaml): a repository without tasks starts fast
+    from dispatch.task.record import select
+
     return of(repo, select(repo, live, ids), live=set(live))
 
 
 def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
     """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
+    if not tasks:
+        return []
     from dispatch.task.mergecheck import merge_checks
     from dispatch.task.questions import parse_questions
 
-    if not tasks:
-        return []
     dirty = _dirty_counts([t.ref for t in tasks])
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
@@ -169,6 +174,8 @@ def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
     paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
     if not paths:
         return {}
+    from concurrent.futures import ThreadPoolExecutor  # here: it imports logging, which a run without tasks never needs
+
     workers = min(len(paths), 2 * (os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         counts = pool.map(lambda p: len(git.status_porcelain(p)), paths.values())
