@@ -137,3 +137,14 @@ def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
     # No task: no plan to parse (yaml), no worktree to run `git status` in side by side, no queue to move.
     assert _heavy_imports(["status"], repo) == ["loaded:"]
     assert _heavy_imports(["status", "--json"], repo) == ["loaded:"]
+
+
+def test_a_run_builds_only_the_command_it_runs() -> None:
+    from dispatch import cli
+
+    assert list(cli.load_commands(["status", "--json"]).commands) == ["status"]
+    assert list(cli.load_commands(["config", "show"]).commands) == ["config"]
+    # The command list builds no command's options: each entry holds its name and help only.
+    listing = cli.load_commands(["--help"]).commands
+    assert sorted(listing) == sorted(cli.COMMANDS)
+    assert [name for name, command in listing.items() if command.params] == []
