@@ -148,3 +148,24 @@ def test_a_run_builds_only_the_command_it_runs() -> None:
     listing = cli.load_commands(["--help"]).commands
     assert sorted(listing) == sorted(cli.COMMANDS)
     assert [name for name, command in listing.items() if command.params] == []
+
+
+def test_review_json_copies_no_diff_line_and_renders_no_patch(repo: Path) -> None:
+    from dispatch import config
+    from dispatch.land.review import review
+    from dispatch.repo import open_repo
+
+    _new(repo, "Diff")
+    wt = repo.parent / "app.dispatch" / "diff"
+    (wt / "big.txt").write_text("".join(f"line {n}\n" for n in range(50)))
+    git(wt, "add", "big.txt")
+    git(wt, "commit", "-qm", "big")
+    opened = open_repo(repo)
+    r = review(opened, config.load(opened.root), "diff")
+
+    data = r.to_json()
+
+    # The encoder reads the hunks' own line lists: a 20,000-line diff is not copied on its way out.
+    assert data["files"][0]["hunks"][0]["lines"] is r.files[0].hunks[0].lines
+    assert "patch" not in data["files"][0] and "parsed" not in data["files"][0]
+    assert r.files[0].patch.startswith("diff --git a/big.txt b/big.txt\nnew file mode 100644\n")
