@@ -169,3 +169,17 @@ def test_review_json_copies_no_diff_line_and_renders_no_patch(repo: Path) -> Non
     assert data["files"][0]["hunks"][0]["lines"] is r.files[0].hunks[0].lines
     assert "patch" not in data["files"][0] and "parsed" not in data["files"][0]
     assert r.files[0].patch.startswith("diff --git a/big.txt b/big.txt\nnew file mode 100644\n")
+
+
+def test_conflicts_runs_no_git_status_in_the_worktrees(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _new(repo, "First")
+    _new(repo, "Second")
+    log = _git_log(tmp_path, monkeypatch)
+    dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
+
+    # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`.
+    # (`diff` is each task's size, `diff --numstat base...tip`: still one process a task.)
+    assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
+        "rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
+        "merge-tree": 1, "diff": 2}

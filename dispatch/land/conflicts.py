@@ -52,7 +52,8 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     """Every live, unmerged task against its base and against every other task on the same base."""
     from dispatch.task.status import collect
 
-    statuses = [s for s in collect(repo, cfg) if s.state != "merged" and s.last_commit and s.base]
+    # Which tasks are merged, not what is uncommitted in their worktrees: no `git status` in each.
+    statuses = [s for s in collect(repo, cfg, dirty=False) if s.state != "merged" and s.last_commit and s.base]
     resolved = git.resolve_bases(repo.root, sorted({s.base for s in statuses if s.base}))
     tips: dict[str, str] = {}  # task -> tip
     against: dict[str, str] = {}  # task -> its base's commit now

@@ -81,24 +81,25 @@ def derive_state(
     return "idle"
 
 
-def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
-    """The status of IDS (every live task when empty)."""
+def collect(repo: Repo, cfg: Config, ids: list[str] | None = None, *, dirty: bool = True) -> list[TaskStatus]:
+    """The status of IDS (every live task when empty); without DIRTY, no `git status` in any worktree
+    (`dirty` is None then), for the commands that do not print it."""
     live = list_tasks(repo, cfg)
     if not live and not ids:
         return []  # before importing the plan parser (and yaml): a repository without tasks starts fast
     from dispatch.task.record import select
 
-    return of(repo, select(repo, live, ids), live=set(live))
+    return of(repo, select(repo, live, ids), live=set(live), dirty=dirty)
 
 
-def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
+def of(repo: Repo, tasks: list[Task], live: set[str], *, dirty: bool = True) -> list[TaskStatus]:
     """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
     if not tasks:
         return []
     from dispatch.task.mergecheck import merge_checks
     from dispatch.task.questions import parse_questions
 
-    dirty = _dirty_counts([t.ref for t in tasks])
+    changed = _dirty_counts([t.ref for t in tasks]) if dirty else {}
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
@@ -152,7 +153,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
                 ahead=ahead,
                 behind=behind,
-                dirty=dirty.get(task.id),
+                dirty=changed.get(task.id),
                 last_commit=last,
                 worker=worker,
                 problem=problem,
