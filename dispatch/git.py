@@ -362,6 +362,28 @@ def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
     return merges
 
 
+def trees_differ(cwd: Path, pairs: Sequence[tuple[str, str]], pathspec: Sequence[str]) -> list[bool]:
+    """Whether each pair of trees (or commits) differs within PATHSPEC: one `rev-parse` for their trees
+    (`diff-tree --stdin` would read a commit and a tree as a commit and its parent), one `diff-tree --stdin`."""
+    if not pairs:
+        return []
+    names = sorted({name for pair in pairs for name in pair})
+    trees = dict(zip(names, out(["rev-parse", *(f"{n}^{{tree}}" for n in names)], cwd=cwd).split(), strict=True))
+    headers = [f"{trees[a]} {trees[b]}\n" for a, b in pairs]
+    text = run(["diff-tree", "--stdin", "--always", "-r", "--name-only", "-z", "--", *pathspec],
+               cwd=cwd, input="".join(headers)).stdout
+    # Each pair prints its input line, then the paths that differ (none when the trees are the same).
+    result, pos = [], 0
+    for n, header in enumerate(headers):
+        if not text.startswith(header, pos):
+            raise DispatchError(f"unexpected `git diff-tree --stdin` output: {text[pos:pos + 200]!r}")
+        pos += len(header)
+        end = text.find(headers[n + 1], pos) if n + 1 < len(headers) else len(text)
+        result.append(end != pos)
+        pos = end
+    return result
+
+
 def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
     """The tree of COMMIT without its top-level entry NAME (or with the tree PUT there), written as an object."""
     entries = zsplit(run(["ls-tree", "-z", commit], cwd=cwd).stdout)

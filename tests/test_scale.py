@@ -183,3 +183,24 @@ def test_conflicts_runs_no_git_status_in_the_worktrees(
     assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
         "rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
         "merge-tree": 1, "diff": 2}
+
+
+def test_cold_merge_checks_run_a_fixed_number_of_git_processes(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _git_log(tmp_path, monkeypatch)
+    counts = []
+    for n in range(6):
+        _new(repo, f"Task {n}")
+        wt = repo.parent / "app.dispatch" / f"task-{n}"
+        (wt / f"work-{n}.txt").write_text("work\n")
+        git(wt, "add", f"work-{n}.txt")
+        git(wt, "commit", "-qm", "work")
+        if n in (1, 5):
+            _grow_main(repo, 1)  # main moves: every task's merge check is cold again
+            counts.append(_commands(log, "status", "--json", cwd=repo))
+
+    # Every merge in one `merge-tree --stdin`, whether each changes its base in one `diff-tree --stdin`.
+    # (A task whose merge changes nothing, one with no work yet or landed, still costs a `diff` of its own.)
+    cold = {"rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "rev-list": 1,
+            "merge-tree": 1, "diff-tree": 1}
+    assert [dict(c) for c in counts] == [{**cold, "status": 2}, {**cold, "status": 6}]
