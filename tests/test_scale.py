@@ -89,13 +89,13 @@ def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
     tips = {name: git(repo, "rev-parse", name) for name in ("main", "side", "dispatch/forked", "main~39")}
     pairs = [(tips[a], tips[b]) for a in tips for b in tips]
 
-    counts = dgit.ahead_behind(repo, pairs)
+    found = dgit.histories(repo, pairs)
 
     expected = []
     for tip, base in pairs:
         ahead, behind = git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split()
-        expected.append((int(ahead), int(behind)))
-    assert counts == expected
+        expected.append(dgit.PairHistory(int(ahead), int(behind), git(repo, "merge-base", tip, base)))
+    assert found == expected
 
 
 def test_status_keeps_no_history_in_memory_for_an_old_base(repo: Path) -> None:
@@ -178,11 +178,11 @@ def test_conflicts_runs_no_git_status_in_the_worktrees(
     log = _git_log(tmp_path, monkeypatch)
     dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
 
-    # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`.
-    # (`diff` is each task's size, `diff --numstat base...tip`: still one process a task.)
+    # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`;
+    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`.
     assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
-        "rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
-        "merge-tree": 1, "diff": 2}
+        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 2, "rev-list": 2,
+        "merge-tree": 1, "diff-tree": 1}
 
 
 def test_cold_merge_checks_run_a_fixed_number_of_git_processes(
