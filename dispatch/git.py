@@ -328,23 +328,28 @@ def histories(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[PairHistory]:
     both = [bits[t.encode()] | bits[b.encode()] for t, b in pairs]
     r = run(["merge-base", "--octopus", *keys], cwd=cwd, check=False)
     floor = r.stdout.split()[:1] if r.returncode == 0 else []
-    pending: dict[bytes, tuple[int, int]] = {}  # a parent not yet walked: its children's masks and complete pairs
+    pending: dict[bytes, int] = {}  # a parent not yet walked: the masks of its children so far
+    pending_done: dict[bytes, int] = {}  # ... and the pairs complete in any of them
     per_mask: dict[int, int] = {}
     complete: dict[int, int] = {}  # mask -> the pairs (a bit each) whose both commits it holds
     bases: dict[int, bytes] = {}
+    # The loop runs once per commit of a possibly long history: kept to a few dictionary operations.
     for line in lines(["rev-list", "--topo-order", "--parents", *keys, *(["--not", *floor] if floor else [])], cwd=cwd):
         sha, *parents = line.split()
-        mask, below = pending.pop(sha, (0, 0))
-        mask |= bits.get(sha, 0)
+        mask = pending.pop(sha, 0) | bits.get(sha, 0)
         per_mask[mask] = per_mask.get(mask, 0) + 1
         done = complete.get(mask)
         if done is None:
             done = complete[mask] = sum(1 << n for n, m in enumerate(both) if mask & m == m)
-        for n in _bits(done & ~below):  # complete here, in no child: a merge base
-            bases.setdefault(n, sha)
+        if done:
+            first = done & ~pending_done.pop(sha, 0)  # complete here, in no child: a merge base
+            if first:
+                for n in _bits(first):
+                    bases.setdefault(n, sha)
         for parent in parents:
-            m, d = pending.get(parent, (0, 0))
-            pending[parent] = (m | mask, d | done)
+            pending[parent] = pending.get(parent, 0) | mask
+            if done:
+                pending_done[parent] = pending_done.get(parent, 0) | done
     result = []
     for n, (tip, base) in enumerate(pairs):
         mine, theirs = bits[tip.encode()], bits[base.encode()]
