@@ -24,6 +24,13 @@ class LockBusy(Exception):
     """Another process held the lock for the whole time-out."""
 
 
+def lines(text: str) -> list[str]:
+    """TEXT's lines with their ends, split at "\\n" only, so that they join back into the very same text
+    (str.splitlines also splits at "\\r", "\\x0c", "\\u2028"..., which neither markdown nor TOML does)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def write_atomic(
     path: Path, data: str | bytes, *, mode: int | None = None, private: bool = False, durable: bool = False
 ) -> None:

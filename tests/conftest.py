@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,3 +146,37 @@ def snapshot(repo: Path) -> dict[str, str]:
         "files": "\n".join(files),
         "events": (state_dir / "events.jsonl").read_text() if (state_dir / "events.jsonl").exists() else "",
     }
+
+
+# Helpers for tests of workers (real supervisors and the scripted worker).
+
+FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
+
+
+def wait_for(what: Callable[[], Any], timeout: float = 30.0, message: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {message}")
+
+
+def task_status(repo: Path, task_id: str) -> dict[str, Any]:
+    r = dispatch("status", task_id, "--json", cwd=repo)
+    assert r.code == 0, r.err
+    return json.loads(r.out)["tasks"][0]
+
+
+def state_is(repo: Path, task_id: str, *states: str) -> Callable[[], bool]:
+    return lambda: task_status(repo, task_id)["state"] in states
+
+
+def worker_json(repo: Path, task_id: str) -> dict[str, Any]:
+    return json.loads((repo / ".git" / "dispatch" / "tasks" / task_id / "worker.json").read_text())
+
+
+def events(repo: Path) -> list[dict[str, Any]]:
+    path = repo / ".git" / "dispatch" / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]

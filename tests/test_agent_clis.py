@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from agent_clis import AIDER, CLIS, Cli
-from conftest import dispatch, git
+from conftest import dispatch, git, task_status, wait_for, worker_json
 from fake_models import Conversation, FakeModel, Script, call, fail, patch, request_text, say, shell, tool_outputs
-from test_workers import task_status, wait_for, worker_json
 
 SHELL_CLIS = [CLIS[name] for name in ("codex", "gemini", "opencode")]
 TICK = "sed -i 's/- \\[ \\] {item}/- [x] {item}/' .dispatch/PLAN.md && git add -A && git commit -qm '{subject}'"

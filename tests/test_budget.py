@@ -5,8 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, git, task_status, wait_for, worker_json
 
 from dispatch.task.usage import parse_usage, totals
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from claude_cli import INSTALL_HINT, claude_env, find_claude
-from conftest import dispatch, git
+from conftest import dispatch, git, task_status, wait_for, worker_json
 from fake_anthropic import (
     Conversation,
     FakeAnthropic,
@@ -18,7 +18,6 @@ from fake_anthropic import (
     tool_results,
     tool_use,
 )
-from test_workers import task_status, wait_for, worker_json
 
 CLAUDE = find_claude()
 needs_claude = pytest.mark.skipif(CLAUDE is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")

@@ -308,8 +308,11 @@ def test_trust_refuses_until_trusted_and_again_after_a_change(repo: Path, tmp_pa
 def test_user_config_needs_no_trust(repo: Path, hermetic: Path) -> None:
     write(user_file(hermetic), 'setup = ["make"]\n[backends.mine]\ncommand = ["mine"]\n')
     cfg = config.load(repo)
+    # The user's own file runs its commands without `dispatch trust`: nothing is refused, nothing is dropped.
     trust.require_trusted(cfg, "setup")
     trust.require_trusted(cfg, "backends")
+    assert (cfg["setup"], cfg["backends"]["mine"]["command"]) == ([["make"]], ["mine"])
+    assert (cfg.from_repo("setup"), cfg.from_repo("backends")) == (False, False)
 
 
 def test_trust_without_a_repository_file(repo: Path, tmp_path: Path) -> None:

@@ -8,8 +8,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, wait_for
+from conftest import FAST, dispatch, git, wait_for
 
 
 def _exits(repo: Path, task_id: str) -> int:

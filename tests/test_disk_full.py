@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import dispatch, git
-from test_workers import wait_for, worker_json
+from conftest import dispatch, git, wait_for, worker_json
 
 WORKER = textwrap.dedent("""\
     import pathlib, sys, time

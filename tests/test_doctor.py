@@ -9,8 +9,7 @@ import signal
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, git, task_status, wait_for, worker_json
 
 
 def _new(repo: Path, title: str, *extra: str) -> Path:

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dispatch, git, snapshot
-from test_workers import wait_for, worker_json
+from conftest import dispatch, git, snapshot, wait_for, worker_json
 
 LOCAL_EDIT = "# app\n\nlocal edit that must survive\n"
 INTERRUPTED = "dispatch: interrupted\n"

@@ -6,8 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git, snapshot
-from test_workers import FAST, events, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, events, git, snapshot, task_status, wait_for, worker_json
 
 ITEMS = ("--item", "Write `hello.txt`", "--item", "Write `bye.txt`")
 

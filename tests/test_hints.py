@@ -7,8 +7,7 @@ import shlex
 import shutil
 from pathlib import Path
 
-from conftest import Run, dispatch, git
-from test_workers import FAST, state_is, wait_for
+from conftest import FAST, Run, dispatch, git, state_is, wait_for
 
 HINT = re.compile(r"`(dispatch [^`]+)`")
 # These ask [y/N] at a terminal, as printed; the suite has none, so it answers with --yes.

@@ -56,7 +56,7 @@ def test_other_uncommitted_work_still_blocks_landing(repo: Path, tmp_path: Path)
 
 
 def test_note_names_the_running_or_queued_worker_as_its_reader(repo: Path, tmp_path: Path) -> None:
-    from test_workers import FAST, wait_for
+    from conftest import FAST, wait_for
 
     r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt` (hang)", cwd=repo, env=FAST)
     assert r.code == 0, r.err

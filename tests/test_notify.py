@@ -8,8 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, wait_for
+from conftest import FAST, dispatch, git, wait_for
 
 RECORDER = textwrap.dedent("""\
     import json, sys

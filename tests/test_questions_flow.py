@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from claude_cli import INSTALL_HINT, claude_env, find_claude
-from conftest import dispatch, git
+from conftest import FAST, dispatch, events, git, state_is, task_status, wait_for, worker_json
 from fake_anthropic import (
     Conversation,
     FakeAnthropic,
@@ -22,7 +22,6 @@ from fake_anthropic import (
     tool_results,
     tool_use,
 )
-from test_workers import FAST, events, state_is, task_status, wait_for, worker_json
 
 FALLBACK = (
     "Mark the current item `[?]` with the question, write what you know under \"Notes from the dispatcher\" "

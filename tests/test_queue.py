@@ -6,8 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, events, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, events, git, task_status, wait_for, worker_json
 
 
 def _config(tmp_path: Path, text: str) -> None:

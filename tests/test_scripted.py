@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import dispatch, git
-from test_workers import FAST, state_is, wait_for
+from conftest import FAST, dispatch, git, state_is, wait_for
 
 
 def test_ask_as_the_whole_item_asks_instead_of_writing_a_note(repo: Path, tmp_path: Path) -> None:

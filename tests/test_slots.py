@@ -7,8 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import dispatch
-from test_workers import FAST, state_is, task_status, wait_for
+from conftest import FAST, dispatch, state_is, task_status, wait_for
 
 
 def _config(tmp_path: Path, text: str) -> None:

@@ -242,7 +242,7 @@ def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path
 
 
 def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
-    from test_workers import FAST, state_is, wait_for
+    from conftest import FAST, state_is, wait_for
 
     r = dispatch("new", "Worked", "--model", "scripted", "--item", "Write `w.txt`", cwd=repo, env=FAST)
     assert r.code == 0, r.err

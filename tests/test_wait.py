@@ -7,9 +7,8 @@ import os
 import signal
 from pathlib import Path
 
-from conftest import dispatch
+from conftest import FAST, dispatch, state_is, wait_for
 from test_questions_flow import finish, reap_started, start, worktree  # noqa: F401 - reap_started: autouse
-from test_workers import FAST, state_is, wait_for
 
 
 def nothing_within(seconds: str) -> str:

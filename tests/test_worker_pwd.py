@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import dispatch, git
-from test_workers import wait_for, worker_json
+from conftest import dispatch, git, wait_for, worker_json
 
 from dispatch.config import BUILTIN_BACKENDS
 

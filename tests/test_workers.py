@@ -6,56 +6,21 @@ import json
 import os
 import signal
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import dispatch, git, snapshot
-
-FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
-
-
-def wait_for(what: Callable[[], Any], timeout: float = 30.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
-def task_status(repo: Path, task_id: str) -> dict[str, Any]:
-    r = dispatch("status", task_id, "--json", cwd=repo)
-    assert r.code == 0, r.err
-    return json.loads(r.out)["tasks"][0]
-
-
-def state_is(repo: Path, task_id: str, *states: str) -> Callable[[], bool]:
-    return lambda: task_status(repo, task_id)["state"] in states
-
-
-def worker_json(repo: Path, task_id: str) -> dict[str, Any]:
-    return json.loads((repo / ".git" / "dispatch" / "tasks" / task_id / "worker.json").read_text())
-
-
-def events(repo: Path) -> list[dict[str, Any]]:
-    path = repo / ".git" / "dispatch" / "events.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
+from conftest import FAST, dispatch, events, git, snapshot, state_is, task_status, wait_for, worker_json
 
 
 def test_scripted_worker_runs_the_plan_to_done(repo: Path, tmp_path: Path) -> None:
-    t0 = time.monotonic()
     r = dispatch(
         "new", "Greet", "--model", "scripted", "--item", "Write `hello.txt`", "--item", "Write `bye.txt`",
         cwd=repo, env=FAST, tmp=tmp_path,
     )
-    elapsed = time.monotonic() - t0
     assert (r.code, r.err) == (0, "")
     assert r.out.splitlines()[-1] == "  worker    scripted on scripted: `dispatch logs greet -f` follows it"
-    assert elapsed < 10  # it returns without waiting for the worker (loose: the machine is shared)
+    # `new` returns without waiting for the worker: test_stop_saves_the_edit_and_resume_continues shows it
+    # with a worker that never ends. Tests assert no timings.
     wait_for(state_is(repo, "greet", "done"), message="greet to be done")
     # The supervisor records the exit in worker.json first, then tells the events log.
     wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the exited event")

@@ -320,12 +320,6 @@ def _item(value: Any) -> Any:
     return tomlkit.item(value)
 
 
-def _lines(text: str) -> list[str]:
-    """Lines with their ends, split at newlines only (str.splitlines also splits at \\x0c, \\u2028...)."""
-    pieces = text.split("\n")
-    return [p + "\n" for p in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
-
-
 def _trivia(line: str) -> bool:
     stripped = line.strip()
     return not stripped or stripped.startswith("#")
@@ -333,7 +327,7 @@ def _trivia(line: str) -> bool:
 
 def _one_stretch(before: str, after: str) -> tuple[list[str], list[str], list[str]] | None:
     """(lines before the change, lines it removed, lines it added), or None if not whole lines."""
-    a, b = _lines(before), _lines(after)
+    a, b = files.lines(before), files.lines(after)
     head = 0
     while head < min(len(a), len(b)) and a[head] == b[head]:
         head += 1
@@ -360,7 +354,7 @@ def _above_closing_comments(before: str, after: str) -> str:
         at -= 1
     if at == 0:
         return after  # nothing but comments above: keep tomlkit's place
-    a = _lines(before)
+    a = files.lines(before)
     return "".join(a[:at] + added + a[at:])
 
 
@@ -374,7 +368,7 @@ def _keep_closing_comments(before: str, after: str) -> str:
     closing = removed[last + 1:]
     if not any(line.strip() for line in closing):
         return after  # blank lines only: the file's spacing stays as tomlkit leaves it
-    b = _lines(after)
+    b = files.lines(after)
     return "".join(b[:len(above)] + closing + b[len(above):])
 
 

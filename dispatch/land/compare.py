@@ -132,12 +132,12 @@ def _token_counts(run: dict[str, Any]) -> list[int]:
 
 def render(g: GroupReview) -> str:
     from dispatch.output import plan_cell, table
-    from dispatch.task.status import PlanSummary
+    from dispatch.task.plan import Progress
 
     lines = [f"group {g.id} — {g.title}: {len(g.candidates)} candidates on {g.base or '?'}", ""]
     rows = []
     for c in g.candidates:
-        plan = plan_cell(PlanSummary(**c.plan))
+        plan = plan_cell(Progress(**c.plan))
         lines_changed = "-" if c.added is None else f"+{c.added} -{c.removed}"
         rows.append([c.id, c.state, plan, _num(c.commits), _num(c.files), lines_changed,
                      output.duration(c.seconds), output.money(c.cost_usd), tokens(c.tokens)])

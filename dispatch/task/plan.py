@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from dispatch import files
 from dispatch.errors import DispatchError
 
 MARKS: dict[str, str] = {" ": "pending", "x": "done", "?": "blocked", "!": "failed"}
@@ -178,7 +179,7 @@ class Plan:
 
 
 def parse_plan(text: str) -> Plan:
-    lines = _split_lines(text)
+    lines = files.lines(text)
     meta, body_start = _front_matter(lines)
     return Plan(lines, meta, body_start)
 
@@ -206,7 +207,7 @@ def dump_front_matter(meta: dict[str, object]) -> str:
 
 
 def parse_checklist_source(text: str) -> tuple[str, list[str]]:
-    lines = _split_lines(text)
+    lines = files.lines(text)
     scan = _scan(lines, 0)
     first = next((ln.index for ln in scan if ln.kind == "item"), None)
     if first is not None:
@@ -225,16 +226,6 @@ def parse_checklist_source(text: str) -> tuple[str, list[str]]:
         items = [bullet for _, bullet in bullets]
     before = [_content(line) for line in lines[:first]]
     return _drop_title("\n".join(before).lstrip(_BOM).strip()), [item for item in items if item]
-
-
-def _split_lines(text: str) -> list[str]:
-    # Only "\n" ends a line: str.splitlines() also splits on "\r", "\v", "\u2028"... which
-    # markdown does not, and the lines must join back into the very same text.
-    parts = text.split("\n")
-    lines = [part + "\n" for part in parts[:-1]]
-    if parts[-1]:
-        lines.append(parts[-1])
-    return lines
 
 
 def _split_ending(line: str) -> tuple[str, str]:

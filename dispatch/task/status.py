@@ -14,15 +14,8 @@ from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, list_tasks, short_branch
+from dispatch.task.plan import Progress
 from dispatch.task.record import Task, select
-
-
-@dataclass
-class PlanSummary:
-    done: int = 0
-    total: int = 0
-    blocked: int = 0
-    failed: int = 0
 
 
 @dataclass
@@ -37,7 +30,7 @@ class TaskStatus:
     group: str | None  # the fan-out it belongs to (`new --model a --model b`)
     created: str | None
     state: str
-    plan: PlanSummary
+    plan: Progress
     questions_open: int
     question: str | None  # first line of the oldest open question
     ahead: int | None
@@ -58,7 +51,7 @@ class TaskStatus:
 
 
 def derive_state(
-    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: PlanSummary,
+    *, problem: str | None, merged: bool, worker_state: str | None, open_questions: int, plan: Progress,
     stopped_operation: str | None = None,
 ) -> str:
     """One word for the task, from the facts (see DESIGN.md, "Status is derived from git")."""
@@ -107,10 +100,9 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
     for record in tasks:
         task, plan, plan_problem, meta = record.ref, record.plan, record.plan_problem, record.meta
         plan = None if record.baseless else plan
-        summary = PlanSummary()
+        summary = Progress(0, 0, 0, 0)
         if plan is not None:
-            p = plan.progress()
-            summary = PlanSummary(done=p.done, total=p.total, blocked=p.blocked, failed=p.failed)
+            summary = plan.progress()
         open_qs: list[Any] = []
         qtext = record.questions_text
         if qtext is not None:
