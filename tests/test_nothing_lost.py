@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import conftest
 import pytest
 from conftest import dispatch, git, snapshot
 
@@ -21,13 +21,7 @@ from dispatch.task.plan import parse_plan
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 60.0, message: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {message}")
+    return conftest.wait_for(what, timeout, message)  # these workers run longer: a minute
 
 
 def worker_json(repo: Path, task_id: str) -> dict[str, Any]:
