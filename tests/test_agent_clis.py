@@ -260,7 +260,7 @@ def test_aider_worker_edits_ticks_and_its_commits_are_kept(repo: Path, tmp_path:
     wt = tmp_path / "work" / "app.dispatch" / "add-a-greeting"
     # Nothing of aider's own was left to commit: no .gitignore edit, no history, no map cache.
     assert git(repo, "ls-tree", "-r", "--name-only", "dispatch/add-a-greeting") == (
-        ".dispatch/PLAN.md\n.dispatch/QUESTIONS.md\nREADME.md\ngreeting.txt\nsrc/app.py"
+        ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md\nREADME.md\ngreeting.txt\nsrc/app.py"
     )
     assert git(wt, "status", "--porcelain", "--ignored", "--untracked-files=all") == ""
     assert (git(repo, "status", "--porcelain", "--untracked-files=all"), git(repo, "rev-parse", "main")) == ("", main_head)
