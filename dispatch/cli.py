@@ -6,12 +6,16 @@ import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from dispatch import __version__
 from dispatch.errors import DispatchError
+
+if TYPE_CHECKING:  # imported for their types only: the repository and config load when a command runs
+    from dispatch.config import Config
+    from dispatch.repo import Repo
 
 app = typer.Typer(
     name="dispatch",
@@ -41,10 +45,10 @@ def _root(
     """Hand coding tasks to background AI workers, each in its own git branch and worktree."""
 
 
-_session: ContextVar[tuple[Any, Any] | None] = ContextVar("dispatch_session", default=None)
+_session: ContextVar[tuple[Repo, Config] | None] = ContextVar("dispatch_session", default=None)
 
 
-def context() -> tuple[Any, Any]:
+def context() -> tuple[Repo, Config]:
     """The repository and its config, for a command that works on one."""
     from dispatch import config
     from dispatch.repo import open_repo
