@@ -226,12 +226,8 @@ def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool
     if git.status_porcelain(path):
         return Finding(task.id, problem, f"commit or stash its changes there (they are on {other}), "
                        f"then `git -C {path} switch {branch}`", False)
-    f = Finding(task.id, problem, f"switch it back to {branch} ({other} keeps its commits)", True)
-    if fix:
-        git.run(["switch", "--quiet", branch], cwd=path)
-        events.append(repo, task.id, "repaired", what="worktree-branch", branch=other)
-        f.fixed = True
-    return f
+    return _switched_back(repo, task, path, Finding(
+        task.id, problem, f"switch it back to {branch} ({other} keeps its commits)", True), fix=fix, branch=other)
 
 
 def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
@@ -257,10 +253,16 @@ def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) ->
     if git.status_porcelain(path) or not set(only_here) <= copies:
         return Finding(task.id, problem, f"keep its work on a branch (`git -C {path} switch -c NAME`), "
                        f"then `git -C {path} switch {branch}`", False)
-    f = Finding(task.id, problem, f"switch it back to {branch} (HEAD holds no work that is not on a branch)", True)
+    return _switched_back(repo, task, path, Finding(
+        task.id, problem, f"switch it back to {branch} (HEAD holds no work that is not on a branch)", True),
+        fix=fix, commit=head)
+
+
+def _switched_back(repo: Repo, task: TaskRef, path: Path, f: Finding, *, fix: bool, **what: str) -> Finding:
+    """With FIX, check the task's branch out again in PATH and record the repair."""
     if fix:
-        git.run(["switch", "--quiet", branch], cwd=path)
-        events.append(repo, task.id, "repaired", what="worktree-branch", commit=head)
+        git.run(["switch", "--quiet", short_branch(task.branch)], cwd=path)
+        events.append(repo, task.id, "repaired", what="worktree-branch", **what)
         f.fixed = True
     return f
 
