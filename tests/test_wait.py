@@ -90,7 +90,9 @@ def test_killed_wait_is_restarted_without_losing_or_repeating_anything(repo: Pat
     waiter = start("wait", "--consumer", "host", cwd=repo)
     wait_for(cursor.exists, message="wait to read the log")  # it has read `created`, found nothing, and waits
     os.kill(waiter.pid, signal.SIGKILL)
-    assert finish(waiter)[0] == -signal.SIGKILL
+    # No worker runs or is queued, so `wait` may say there is nothing to wait for (exit 69, 17.11) before the
+    # kill lands; either way it told nothing, and nothing below may be lost or repeated.
+    assert finish(waiter)[:2] in ((-signal.SIGKILL, ""), (69, ""))
 
     # News while nobody waits: a question, and a worker that finishes.
     ask_and_give_up(tmp_path, "alpha", "Which port?")
