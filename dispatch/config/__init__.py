@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -338,6 +336,8 @@ def _read(path: Path) -> bytes | None:
 
 
 def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
+    import tomllib  # here: a repository without config files never needs the parser
+
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -467,6 +467,8 @@ def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Con
             continue
         label = str(path)
         cfg.layers.append(label)
+        import hashlib  # here, not at the top: a repository without config files never needs it
+
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:
             _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, list_tasks, short_branch
-from dispatch.task.plan import Progress
-from dispatch.task.record import Task, select
+
+if TYPE_CHECKING:
+    from dispatch.task.plan import Progress
+    from dispatch.task.record import Task
 
 
 @dataclass
@@ -78,20 +79,26 @@ def derive_state(
     return "idle"
 
 
-def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
-    """The status of IDS (every live task when empty)."""
+def collect(repo: Repo, cfg: Config, ids: list[str] | None = None, *, dirty: bool = True) -> list[TaskStatus]:
+    """The status of IDS (every live task when empty); without DIRTY, no `git status` in any worktree
+    (`dirty` is None then), for the commands that do not print it."""
     live = list_tasks(repo, cfg)
-    return of(repo, select(repo, live, ids), live=set(live))
+    if not live and not ids:
+        return []  # before importing the plan parser (and yaml): a repository without tasks starts fast
+    from dispatch.task.record import select
+
+    return of(repo, select(repo, live, ids), live=set(live), dirty=dirty)
 
 
-def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
+def of(repo: Repo, tasks: list[Task], live: set[str], *, dirty: bool = True) -> list[TaskStatus]:
     """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
-    from dispatch.task.mergecheck import merge_checks
-    from dispatch.task.questions import parse_questions
-
     if not tasks:
         return []
-    dirty = _dirty_counts([t.ref for t in tasks])
+    from dispatch.task.mergecheck import merge_checks
+    from dispatch.task.plan import Progress
+    from dispatch.task.questions import parse_questions
+
+    changed = _dirty_counts([t.ref for t in tasks]) if dirty else {}
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
@@ -150,7 +157,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
                 ahead=ahead,
                 behind=behind,
-                dirty=dirty.get(task.id),
+                dirty=changed.get(task.id),
                 last_commit=last,
                 worker=worker,
                 problem=problem,
@@ -206,6 +213,8 @@ def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
     paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
     if not paths:
         return {}
+    from concurrent.futures import ThreadPoolExecutor  # here: it imports logging, which a run without tasks never needs
+
     workers = min(len(paths), 2 * (os.cpu_count() or 2))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         counts = pool.map(lambda p: len(git.status_porcelain(p)), paths.values())
@@ -217,5 +226,5 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
-    return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
+    counts = git.ahead_behind(repo.root, list(pairs.values()))
+    return dict(zip(pairs, counts, strict=True))
