@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import dispatch, git
 
-from dispatch import git as dgit
+from dispatch import history
 
 
 def _new(repo: Path, title: str) -> None:
@@ -71,10 +71,14 @@ def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
     dispatch("status", cwd=repo)
     at_six = _commands(log, "status", "--json", cwd=repo)
 
-    # Only `git status` runs once per worktree (a worktree's changes need their own process).
-    fixed = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "rev-list": 1}
+    # Only `git status` runs once per worktree (a worktree's changes need their own process); the
+    # tasks' ahead/behind counts were kept by the run before (their tips and bases have not moved).
+    fixed = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1}
     assert dict(at_two) == {**fixed, "status": 2}
     assert dict(at_six) == {**fixed, "status": 6}
+    # Counted again: one walk, two processes, for the six tasks sharing a base.
+    (repo / ".git" / "dispatch" / "ahead-behind.json").unlink()
+    assert dict(_commands(log, "status", "--json", cwd=repo)) == {**fixed, "status": 6, "merge-base": 1, "rev-list": 1}
 
 
 def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
@@ -88,14 +92,26 @@ def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
     git(repo, "branch", "side", "main~20")
     tips = {name: git(repo, "rev-parse", name) for name in ("main", "side", "dispatch/forked", "main~39")}
     pairs = [(tips[a], tips[b]) for a in tips for b in tips]
-
-    found = dgit.histories(repo, pairs)
-
     expected = []
     for tip, base in pairs:
         ahead, behind = git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split()
-        expected.append(dgit.PairHistory(int(ahead), int(behind), git(repo, "merge-base", tip, base)))
-    assert found == expected
+        expected.append(history.PairHistory(int(ahead), int(behind), git(repo, "merge-base", tip, base)))
+
+    # Bases shared by four tips each (a walk per base), one walk for all, and a base of one tip each
+    # (counted by git), in the order asked.
+    assert history.histories(repo, pairs) == expected
+    assert history.walk(repo, pairs) == expected
+    one_each = [0, 5, 10, 15, 3]  # (main, main), (side, side), ... and (main, main~39): five bases, one tip each
+    assert history.histories(repo, [pairs[n] for n in one_each]) == [expected[n] for n in one_each]
+    mixed = [0, 1, 2, 7, 11]
+    assert history.histories(repo, [pairs[n] for n in mixed]) == [expected[n] for n in mixed]
+    assert history.ahead_behind(repo, [pairs[n] for n in mixed]) == [
+        (expected[n].ahead, expected[n].behind) for n in mixed]
+    # More bases than MAX_GROUPS: one walk for every pair.
+    many = [(tips["dispatch/forked"], git(repo, "rev-parse", f"main~{k}")) for k in range(history.MAX_GROUPS + 2)]
+    assert history.ahead_behind(repo, many) == [
+        tuple(int(c) for c in git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split())
+        for tip, base in many]
 
 
 def test_status_keeps_no_history_in_memory_for_an_old_base(repo: Path) -> None:
@@ -179,9 +195,10 @@ def test_conflicts_runs_no_git_status_in_the_worktrees(
     dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
 
     # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`;
-    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`.
+    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`
+    # (status's ahead/behind counts are kept from the run before).
     assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
-        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 2, "rev-list": 2,
+        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
         "merge-tree": 1, "diff-tree": 1}
 
 
@@ -204,3 +221,22 @@ def test_cold_merge_checks_run_a_fixed_number_of_git_processes(
     cold = {"rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "rev-list": 1,
             "merge-tree": 1, "diff-tree": 1}
     assert [dict(c) for c in counts] == [{**cold, "status": 2}, {**cold, "status": 6}]
+
+
+def test_kept_ahead_behind_counts_follow_moving_tips_and_bases(repo: Path) -> None:
+    def counts() -> tuple[int, int]:
+        task = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]
+        return task["ahead"], task["behind"]
+
+    _new(repo, "Moving")
+    assert counts() == (1, 0)
+    assert counts() == (1, 0)  # kept
+    wt = repo.parent / "app.dispatch" / "moving"
+    (wt / "work.txt").write_text("work\n")
+    git(wt, "add", "work.txt")
+    git(wt, "commit", "-qm", "work")
+    assert counts() == (2, 0)
+    _grow_main(repo, 3)
+    assert counts() == (2, 3)
+    git(wt, "reset", "-q", "--hard", "HEAD~1")  # back to a tip counted before, against the new base
+    assert counts() == (1, 3)

@@ -160,7 +160,6 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Where every task stands."""
-    from dispatch import output
     from dispatch.task.status import collect
 
     if watch or interval is not None:
@@ -172,10 +171,13 @@ def status(
         return
     repo, cfg = context()
     tasks = collect(repo, cfg, list(ids or []))
+    if not tasks and not json_out:
+        print('no tasks yet: `dispatch new "what to do"` creates one')
+        return
+    from dispatch import output  # here: a repository without tasks has nothing to format
+
     if json_out:
         output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
-    elif not tasks:
-        print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(output.status_table(tasks, output.terminal_width()))
 

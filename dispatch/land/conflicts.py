@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch import git
+from dispatch import git, history
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.mergecheck import work_conflicts
@@ -83,8 +83,8 @@ def radar(repo: Repo, cfg: Config) -> Radar:
 def _sizes(repo: Repo, pairs: list[tuple[str, str]]) -> list[tuple[int, int]]:
     """Lines each (BASE, TIP) task added and removed since its merge base (`diff base...tip`), task files
     left out and a binary file counted one line, so it still counts as work: in four git processes for all."""
-    forks = git.histories(repo.root, [(tip, base) for base, tip in pairs])
-    return git.numstats(repo.root, [(h.merge_base or base, tip) for h, (base, tip) in zip(forks, pairs, strict=True)],
+    forks = history.histories(repo.root, [(tip, base) for base, tip in pairs])
+    return history.numstats(repo.root, [(h.merge_base or base, tip) for h, (base, tip) in zip(forks, pairs, strict=True)],
                         WITHOUT_TASK_FILES)
 
 

@@ -222,9 +222,39 @@ def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
 
 
 def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
-    """Commits ahead of and behind base for every task, in a fixed number of git calls."""
+    """Commits ahead of and behind base for every task, in a fixed number of git calls.
+
+    The counts of a (tip, base) pair never change, so they are kept across runs: a task on an old base
+    pays its walk once, not on every `status`, `wait` or `--watch` tick (recent pairs only, a few per task)."""
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    counts = git.ahead_behind(repo.root, list(pairs.values()))
-    return dict(zip(pairs, counts, strict=True))
+    import json
+
+    from dispatch import files, history
+
+    path = repo.state_dir / "ahead-behind.json"
+    try:
+        known: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("pairs", {})
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    keys = {task_id: f"{tip} {base}" for task_id, (tip, base) in pairs.items()}
+    missing = {keys[task_id]: pair for task_id, pair in pairs.items() if not _counts(known.get(keys[task_id]))}
+    found = history.ahead_behind(repo.root, list(missing.values()))
+    fresh = {key: list(count) for key, count in zip(missing, found, strict=True)}
+    used = {key: fresh.get(key) or known[key] for key in keys.values()}
+    if fresh or list(known)[-len(used):] != list(used):  # the pairs used last, kept last: the oldest go first
+        kept = {k: v for k, v in known.items() if k not in used} | used
+        try:  # a cache: status is a reading command (no lock), and a full disk costs only a recount
+            recent = dict(list(kept.items())[-max(_KEEP * len(used), 256):])
+            files.write_atomic(path, json.dumps({"version": 1, "pairs": recent}))
+        except OSError:
+            pass
+    return {task_id: (used[key][0], used[key][1]) for task_id, key in keys.items()}
+
+
+_KEEP = 4  # pairs kept per pair in use (256 at least): a task's recent tips, a subset's status drops no other's
+
+
+def _counts(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
