@@ -105,23 +105,28 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
 
 
 def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: float, poll: float = 0.05) -> str:
-    """Block until question NUMBER has an answer; commit the answered file; return the answer."""
+    """Block until question NUMBER has an answer; commit the answered file; return the answer. The
+    file's folder is watched (inotify on Linux): `answer` writing it wakes us; POLL is the interval
+    where it cannot be watched."""
+    from dispatch.changes import Changes
+
     path = _questions_path(task)
     deadline = time.monotonic() + timeout
-    seen: tuple[int, int] | None = None
+    seen: tuple[int, int, int] | None = None
     answer: str | None = None
     try:
-        while answer is None and time.monotonic() < deadline:
-            try:
-                st = path.stat()
-                stamp = (st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                stamp = (0, 0)
-            if stamp != seen:  # read the file only when it changed
-                seen = stamp
-                answer = _answer_of(path, task.id, number)
-            if answer is None:
-                time.sleep(poll)
+        with Changes(path.parent, poll) as changes:
+            while answer is None and time.monotonic() < deadline:
+                try:
+                    st = path.stat()
+                    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                except FileNotFoundError:
+                    stamp = (0, 0, 0)
+                if stamp != seen:  # read the file only when it changed
+                    seen = stamp
+                    answer = _answer_of(path, task.id, number)
+                if answer is None:
+                    changes.wait(deadline - time.monotonic())
         with locked(repo, cfg["lock_timeout"]):
             # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
