@@ -191,14 +191,6 @@ def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
     return changes
 
 
-def commit_paths(worktree: Path, paths: Sequence[str], message: str, *, force_add: bool = False) -> str:
-    """Stage PATHS and commit only them, leaving other changes as they are; return the commit."""
-    add = ["add", "-f", "--", *paths] if force_add else ["add", "--", *paths]
-    run(add, cwd=worktree)
-    run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message, "--only", "--", *paths], cwd=worktree)
-    return out(["rev-parse", "HEAD"], cwd=worktree)
-
-
 def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
     """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
 

@@ -45,20 +45,27 @@ def new(
     Branch dispatch/<id>, its worktree and .dispatch/PLAN.md in one commit; the worker starts in
     the background (or is queued), and the command returns at once.
     """
-    from dispatch.land import group
     from dispatch.task.model import create_task, get_task
-    from dispatch.task.plan import parse_checklist_source
-    from dispatch.worker import control as workers
-    from dispatch.worker import scheduler
 
     items = list(item or [])
     description = ""
     if plan is not None:
         if items:
             raise DispatchError("give the checklist with --item or with --plan, not both")
+        from dispatch.task.plan import parse_checklist_source
+
         description, items = parse_checklist_source(read_input(plan, "--plan"))
-    workers.check_budget(budget_time, budget_cost)
-    wanted = group.requested_models(model_opts or [], models)
+    # The worker modules, and the group's, only for the options that need them: `new --no-start` starts fast.
+    budgeted = budget_time is not None or budget_cost is not None
+    if budgeted:
+        from dispatch.worker import control
+
+        control.check_budget(budget_time, budget_cost)
+    wanted: list[str] = []
+    if model_opts or models:
+        from dispatch.land import group
+
+        wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
     if len(wanted) > 1:
         _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
@@ -66,8 +73,11 @@ def new(
                    start=not no_start, json_out=json_out)
         return
     model = wanted[0] if wanted else None
-    # The worker must be able to run before anything is created.
-    launch = None if no_start else workers.prepare_launch(cfg, model)
+    launch = None
+    if not no_start:
+        from dispatch.worker import control
+
+        launch = control.prepare_launch(cfg, model)  # the worker must be able to run before anything is created
     after_ids = list(dict.fromkeys(after or []))
     if after_ids and no_start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
@@ -76,8 +86,11 @@ def new(
         model=launch.model if launch else model, after=after_ids,
     )
     started = None
-    workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
+    if budgeted:
+        control.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
     if launch:
+        from dispatch.worker import scheduler
+
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
         from dispatch.output import emit_json

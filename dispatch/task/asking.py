@@ -108,25 +108,12 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
     """Block until question NUMBER has an answer; commit the answered file; return the answer. The
     file's folder is watched (inotify on Linux): `answer` writing it wakes us; POLL is the interval
     where it cannot be watched."""
-    from dispatch.changes import Changes
-
     path = _questions_path(task)
     deadline = time.monotonic() + timeout
-    seen: tuple[int, int, int] | None = None
     answer: str | None = None
     try:
-        with Changes(path.parent, poll) as changes:
-            while answer is None and time.monotonic() < deadline:
-                try:
-                    st = path.stat()
-                    stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
-                except FileNotFoundError:
-                    stamp = (0, 0, 0)
-                if stamp != seen:  # read the file only when it changed
-                    seen = stamp
-                    answer = _answer_of(path, task.id, number)
-                if answer is None:
-                    changes.wait(deadline - time.monotonic())
+        if timeout > 0:  # with none, the answer is read once, under the lock below
+            answer = _watch_for_answer(path, task.id, number, deadline, poll)
         with locked(repo, cfg["lock_timeout"]):
             # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
@@ -141,6 +128,28 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
     finally:
         _ask_marker(repo, task.id).unlink(missing_ok=True)
     return answer
+
+
+def _watch_for_answer(path: Path, task_id: str, number: int, deadline: float, poll: float) -> str | None:
+    """The answer to question NUMBER once the file holds one, or None at DEADLINE; the file is read
+    again only when it changed, woken by the change where the folder can be watched."""
+    from dispatch.changes import Changes
+
+    seen: tuple[int, int, int] | None = None
+    with Changes(path.parent, poll) as changes:
+        while time.monotonic() < deadline:
+            try:
+                st = path.stat()
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = (0, 0, 0)
+            if stamp != seen:
+                seen = stamp
+                answer = _answer_of(path, task_id, number)
+                if answer is not None:
+                    return answer
+            changes.wait(deadline - time.monotonic())
+    return None
 
 
 def _answer_of(path: Path, task_id: str, number: int) -> str | None:
