@@ -178,7 +178,7 @@ def _edit(repo_root: Path | None, label: str, changes: list[tuple[tuple[str, ...
         before = _read(path)
         text = before
         for parts, value in changes:
-            present = _has(_data(path, text), parts)
+            present = _has(config.parse_toml(path, text), parts)
             if (value is DELETE and not present) or (keep_entry and value == {} and present):
                 if must_exist:
                     _refuse_if_elsewhere(path, parts, repo_root)
@@ -241,13 +241,6 @@ def _read(path: Path) -> str:
         raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
 
 
-def _data(path: Path, text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
-
-
 def _has(data: dict[str, Any], parts: tuple[str, ...]) -> bool:
     node: Any = data
     for part in parts:
@@ -259,7 +252,7 @@ def _has(data: dict[str, Any], parts: tuple[str, ...]) -> bool:
 
 def _change(path: Path, text: str, parts: tuple[str, ...], value: Any) -> str:
     """TEXT with one key set (or deleted), as tidy as the data allows."""
-    want = copy.deepcopy(_data(path, text))
+    want = copy.deepcopy(config.parse_toml(path, text))
     node = want
     for part in parts[:-1]:
         node = node.setdefault(part, {})
@@ -272,7 +265,7 @@ def _change(path: Path, text: str, parts: tuple[str, ...], value: Any) -> str:
     plain = _with_tomlkit(path, text, parts, value)
     if value is DELETE:
         candidates = [_keep_closing_comments(text, plain)]
-    elif len(parts) >= 2 and parts[0] in TABLES and not _has(_data(path, text), parts[:2]):
+    elif len(parts) >= 2 and parts[0] in TABLES and not _has(config.parse_toml(path, text), parts[:2]):
         candidates = [_append_table(text, parts, value)]
     else:
         candidates = [_above_closing_comments(text, plain)]
@@ -394,29 +387,7 @@ def _append_table(before: str, parts: tuple[str, ...], value: Any) -> str:
 
 def _validate(path: Path, text: str, repo_root: Path | None) -> Config:
     """The new file under config.py's rules, laid over the layers below it (as config.load does)."""
-    cfg = Config(layers=[config.DEFAULT])
-    defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
-    defaults.update(copy=[], setup=[], backends=config.BUILTIN_BACKENDS)
-    cfg.values.update({table: {} for table in TABLES})
-    config._apply(cfg, config.DEFAULT, defaults)
-    legacy = config.legacy_config_path()
-    raw = config._read(legacy)
-    if raw is not None:
-        label = str(legacy)
-        cfg.layers.append(label)
-        config._apply(cfg, label, config._from_legacy(label, config._parse_yaml(legacy, raw)))
-    if repo_root is not None:
-        user = user_config_path()
-        raw = config._read(user)
-        if raw is not None:
-            cfg.layers.append(str(user))
-            config._apply(cfg, str(user), config._parse_toml(user, raw))
-    cfg.layers.append(str(path))
-    config._apply(cfg, str(path), _data(path, text))
-    if repo_root is not None:
-        cfg.repo_file = path
-    config._check(cfg)
-    return cfg
+    return config.load(repo_root, replacing=(path, text))
 
 
 def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:
