@@ -156,7 +156,7 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         if old_tree == tree or not task.worktree_exists:
             return TrashEntry(task.id, ref, existing, task.tip.sha, old_tree != tip_tree, reason, int(clock.now()), "")
     kept = _kept_commits(repo, task, task.tip.sha)
-    parents = ["-p", task.tip.sha, *(["-p", existing] if existing else []), *[a for sha in kept for a in ("-p", sha)]]
+    parents = [task.tip.sha, *([existing] if existing else []), *kept]
     message = (
         f"dispatch: trash {task.id}\n\n"
         f"dispatch-task: {task.id}\n"
@@ -165,7 +165,7 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         f"dispatch-reason: {reason}\n"
         + "".join(f"{_KEPT}{sha}\n" for sha in kept)
     )
-    record = git.out(["commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-"], cwd=repo.root, input=message)
+    record = git.commit_tree(repo.root, tree, parents, message)
     # Compare-and-swap: an existing trash entry of the same id is never overwritten, only kept as a parent.
     git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, existing or ""], cwd=repo.root)
     return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "", tuple(kept))
