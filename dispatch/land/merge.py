@@ -1,4 +1,4 @@
-"""Landing work: merge (squash, merge, rebase, ff), rebase, clean, and pull requests.
+"""Landing work: merge (squash, merge, rebase, ff); `rebase`, `clean` and `pr` are beside it.
 
 A landing first builds its result as objects (`merge-tree --write-tree`, `commit-tree`), so a
 conflict is found before anything moves; then it moves the target by a fast-forward only.
@@ -6,10 +6,7 @@ conflict is found before anything moves; then it moves the target by a fast-forw
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -63,7 +60,7 @@ def prepare(
     if message is not None and strategy in ("rebase", "ff"):
         raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
     work = load_work(repo, cfg, task_id, into=into)
-    _refuse_unready(repo, work, "land it")
+    refuse_unready(repo, work, "land it")
     name = short_branch(into or work.base)
     target = f"refs/heads/{name}"
     _refuse_busy_target(repo, target, f"land {work.id}")
@@ -76,7 +73,7 @@ def prepare(
     if merge.conflicts:
         onto = "" if into is None else f" --onto {name}"
         raise DispatchError(
-            f"{work.id} would conflict with {name} in {_names(merge.conflicts)}: nothing changed; "
+            f"{work.id} would conflict with {name} in {name_list(merge.conflicts)}: nothing changed; "
             f"`dispatch rebase {work.id}{onto} --leave` rebases it and leaves the conflicts to resolve"
         )
     if merge.tree == git.out(["rev-parse", f"{target_old}^{{tree}}"], cwd=repo.root):
@@ -124,7 +121,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
         task = get_task(repo, cfg, work.id)
         if task.tip is None or task.tip.sha != work.tip:
             raise DispatchError(f"{work.id} has new commits since the landing was checked: nothing changed; retry")
-        _refuse_unready(repo, work, "land it")
+        refuse_unready(repo, work, "land it")
         _refuse_busy_target(repo, landing.target, f"land {work.id}")
         if not keep:
             refuse_nested_repositories(task, "land it")
@@ -164,14 +161,14 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
 
 
 def _message(work: Work, subject: str) -> str:
-    return "\n\n".join([subject, *filter(None, [_checklist(work)]), f"dispatch-task: {work.id}"]) + "\n"
+    return "\n\n".join([subject, *filter(None, [checklist(work)]), f"dispatch-task: {work.id}"]) + "\n"
 
 
-def _checklist(work: Work) -> str:
+def checklist(work: Work) -> str:
     return "\n".join(f"- [{'x' if mark in 'xX' else mark}] {text}" for mark, text in work.items)
 
 
-def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
+def refuse_unready(repo: Repo, work: Work, action: str) -> None:
     refuse_if_running(repo, work.id, action)
     refuse_switched(work.task, action)
     if work.worktree is None:
@@ -184,7 +181,7 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
                if path != TASK_FILES and not path.startswith(f"{TASK_FILES}/")]
     if changes:
         raise DispatchError(
-            f"{work.id} has uncommitted changes in {work.worktree}: {_names([p for _, p in changes])}: "
+            f"{work.id} has uncommitted changes in {work.worktree}: {name_list([p for _, p in changes])}: "
             f"commit or remove them there, then {action}"
         )
 
@@ -213,14 +210,14 @@ def _refuse_missing_gitlinks(repo: Repo, work: Work, old: str, tree: str, name: 
     if missing:
         where = f"git -C {work.worktree} " if work.worktree is not None else "git "
         raise DispatchError(
-            f"{work.id} commits gitlinks to commits this repository does not have ({_names(missing)}): landing them "
+            f"{work.id} commits gitlinks to commits this repository does not have ({name_list(missing)}): landing them "
             f"would put paths on {name} that point at nothing; nothing changed; take them out of the task "
             f"(`{where}rm -r --cached {missing[0]}`, commit, and add the files themselves if they belong to it), "
             "then land it"
         )
 
 
-def _names(paths: list[str], most: int = 5) -> str:
+def name_list(paths: list[str], most: int = 5) -> str:
     shown = ", ".join(paths[:most])
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
@@ -231,14 +228,14 @@ def _replay(work: Work, onto: str) -> str:
     wt, branch = work.worktree, short_branch(work.task.branch)
     try:
         git.run(["switch", "--quiet", "--detach"], cwd=wt)
-        r = _rebase(wt, [onto])
+        r = git_rebase(wt, [onto])
         if r.returncode != 0:
             conflicts = git.unmerged_paths(wt)
             git.run(["rebase", "--abort"], cwd=wt, check=False)
             git.run(["switch", "--quiet", branch], cwd=wt)
             if conflicts:
                 raise DispatchError(
-                    f"replaying {work.id} onto {onto[:7]} conflicts in {_names(conflicts)}: nothing changed; "
+                    f"replaying {work.id} onto {onto[:7]} conflicts in {name_list(conflicts)}: nothing changed; "
                     f"`dispatch rebase {work.id} --leave` rebases it and leaves the conflicts to resolve"
                 )
             raise GitError(["rebase", onto], r.returncode, r.stdout, r.stderr)
@@ -250,7 +247,7 @@ def _replay(work: Work, onto: str) -> str:
         raise
 
 
-def _rebase(worktree: Path, args: list[str]) -> git.Result:
+def git_rebase(worktree: Path, args: list[str]) -> git.Result:
     # No hooks, no autosquash, no other branches moved along (rebase.updateRefs); a note left uncommitted in
     # the task files (the only changes landing allows) is stashed and put back.
     return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", "--autostash", *args],
@@ -280,7 +277,7 @@ def _move_target(repo: Repo, target: str, old: str, new: str, reason: str) -> No
             detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
             raise DispatchError(f"`git merge --ff-only` in {holder.path} refused: {detail}: nothing changed")
     raise DispatchError(
-        f"{name} is checked out in {holder.path} with local changes to {_names(files)} that landing "
+        f"{name} is checked out in {holder.path} with local changes to {name_list(files)} that landing "
         f"would overwrite: nothing changed; commit or stash them there, then retry"
     )
 
@@ -294,141 +291,3 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a held signal is delivered now
-
-
-# --- dispatch rebase ---
-
-
-@dataclass(frozen=True)
-class Rebased:
-    id: str
-    onto: str
-    old: str
-    new: str
-
-
-def rebase(repo: Repo, cfg: Config, task_id: str, *, onto: str | None, leave: bool) -> Rebased:
-    """Rebase the task's own commits onto its base's tip (or ONTO), in its worktree."""
-    with locked(repo, cfg["lock_timeout"]):
-        work = load_work(repo, cfg, task_id)
-        if work.worktree is None:
-            raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
-        _refuse_unready(repo, work, "rebase it")
-        name = onto or work.base
-        onto_sha = git.resolve_base(repo.root, name)
-        if onto_sha is None:
-            raise DispatchError(f"`{name}` is not a branch or commit here: check `git branch`")
-        try:
-            r = _rebase(work.worktree, ["--onto", onto_sha, work.base_sha])
-            conflicts = git.unmerged_paths(work.worktree) if r.returncode != 0 else []
-            if r.returncode != 0 and not (leave and conflicts):
-                git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
-        except BaseException:
-            if git.in_progress(work.worktree) == "rebase":
-                git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
-            raise
-        if r.returncode != 0 and leave and conflicts:
-            events.append(repo, task_id, "rebase-conflict", onto=name, files=conflicts)
-            raise DispatchError(
-                f"rebasing {task_id} onto {name} stopped on conflicts in {_names(conflicts)}: resolve them in "
-                f"{work.worktree}, `git add` them and `git rebase --continue` there, or let a worker do it: "
-                f"`dispatch resume {task_id} --message \"resolve the rebase conflicts\"`"
-            )
-        if r.returncode != 0:
-            if conflicts:
-                raise DispatchError(
-                    f"rebasing {task_id} onto {name} conflicts in {_names(conflicts)}: aborted, nothing changed; "
-                    f"`dispatch rebase {task_id} --leave` leaves the rebase in progress to resolve"
-                )
-            raise GitError(["rebase", name], r.returncode, r.stdout, r.stderr)
-        new = git.out(["rev-parse", "HEAD"], cwd=work.worktree)
-        if new != work.tip:
-            events.append(repo, task_id, "rebased", onto=name, old=work.tip, new=new)
-    return Rebased(task_id, name, work.tip, new)
-
-
-# --- dispatch clean ---
-
-
-@dataclass(frozen=True)
-class Cleaned:
-    pruned: list[str]  # worktree folders deleted by hand whose entries were pruned
-    removed: list[str]  # merged tasks moved to the trash
-    skipped: list[str]  # merged tasks left alone, with the reason
-
-
-def merged_tasks(repo: Repo, cfg: Config) -> list[str]:
-    """Tasks whose work is in their base: tip contained in it, or (after a squash) nothing left to merge."""
-    from dispatch.task.status import collect
-
-    return [t.id for t in collect(repo, cfg) if t.state == "merged" or (t.ahead == 0 and t.last_commit)]
-
-
-def clean(repo: Repo, cfg: Config, *, merged: bool) -> Cleaned:
-    with locked(repo, cfg["lock_timeout"]):
-        stale = [str(w.path) for w in git.worktrees(repo.root) if w.prunable]
-        if stale:
-            git.run(["worktree", "prune"], cwd=repo.root)
-        removed, skipped = [], []
-        for task_id in merged_tasks(repo, cfg) if merged else []:
-            try:
-                refuse_if_running(repo, task_id, "clean")
-            except DispatchError:
-                skipped.append(f"{task_id} (its worker is running)")
-                continue
-            task = get_task(repo, cfg, task_id)
-            try:
-                refuse_nested_repositories(task, "clean")
-            except DispatchError:
-                skipped.append(f"{task_id} (it holds git repositories of its own: `dispatch discard {task_id}` says which)")
-                continue
-            entry = save_to_trash(repo, task, "merged")
-            remove_task(repo, task)
-            events.append(repo, task_id, "cleaned", trash=entry.record, uncommitted=entry.uncommitted)
-            removed.append(task_id)
-    return Cleaned(stale, removed, skipped)
-
-
-# --- dispatch pr ---
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    id: str
-    remote: str
-    branch: str
-    pushed: str
-    url: str
-
-
-def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullRequest:
-    """Push the work without .dispatch/ to the remote branch of the task, then `gh pr create`."""
-    work = load_work(repo, cfg, task_id)
-    remotes = git.remotes(repo.root)
-    if not remotes:
-        raise DispatchError("this repository has no remote: add one with `git remote add origin URL`")
-    gh = shutil.which("gh")
-    if gh is None:
-        raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
-    remote = "origin" if "origin" in remotes else remotes[0]
-    branch = short_branch(work.task.branch)
-    pushed = own_history(repo, work.tip, work.base_sha)  # as landing would: the task's own work only
-    r = git.run(["push", "--quiet", remote, f"+{pushed}:refs/heads/{branch}"], cwd=repo.root, check=False)
-    if r.returncode != 0:
-        detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
-        raise DispatchError(f"pushing {branch} to {remote} failed: {detail}")
-    args = [gh, "pr", "create", "--head", branch, "--base", work.base, "--title", work.title,
-            "--body", _pr_body(work), *(["--draft"] if draft else [])]
-    proc = subprocess.run(args, check=False, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GH_PROMPT_DISABLED": "1"})
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise DispatchError(f"pushed {branch} to {remote}, but `gh pr create` failed: {detail}")
-    url = (proc.stdout.strip().splitlines() or [""])[-1]
-    events.append(repo, task_id, "pr", remote=remote, branch=branch, commit=pushed, url=url)
-    return PullRequest(task_id, remote, branch, pushed, url)
-
-
-def _pr_body(work: Work) -> str:
-    parts = [work.description, _checklist(work), f"Dispatched task `{work.id}`."]
-    return "\n\n".join(filter(None, parts)) + "\n"
