@@ -111,7 +111,9 @@ def _worktree_path(task: Any) -> Path | None:
 
 
 def _confirm_landing(landing: Any, yes: bool, *, then: str = "") -> None:
-    task_id, target = landing.work.id, landing.target.removeprefix("refs/heads/")
+    from dispatch import git
+
+    task_id, target = landing.work.id, git.branch_name(landing.target)
     if landing.stands_on:
         print(f"{task_id} stands on {', '.join(landing.stands_on)}: landing it lands their work on {target} too")
     confirm(f"landing {task_id} on {target} by {landing.strategy}{then}", yes)

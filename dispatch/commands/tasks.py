@@ -217,12 +217,12 @@ def discard(
     `dispatch restore <id>` brings them back.
     """
     from dispatch.task import trash
-    from dispatch.task.model import get_task, short_branch
+    from dispatch.task.model import get_task
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
-    confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
+    confirm(f"discarding {task_id} (branch {task.branch_name}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
     entry = trash.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""

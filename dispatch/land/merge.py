@@ -19,7 +19,7 @@ from dispatch.faults import checkpoint
 from dispatch.land.history import own_history
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.task.model import TASK_FILES, get_task, refuse_switched, short_branch, strip_task_files
+from dispatch.task.model import TASK_FILES, get_task, refuse_switched, strip_task_files
 from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
@@ -35,7 +35,7 @@ class Landing:
 
     work: Work
     strategy: str
-    target: str  # full ref name of the branch to land on
+    target: git.RefName  # the branch to land on
     target_old: str
     result: str | None  # the target's new commit; None for a rebase that must replay first
     stands_on: tuple[str, ...] = ()  # tasks whose work this landing brings along (not landed yet)
@@ -44,7 +44,7 @@ class Landing:
 @dataclass(frozen=True)
 class Landed:
     id: str
-    target: str
+    target: git.BranchName
     strategy: str
     old: str
     new: str
@@ -61,8 +61,8 @@ def prepare(
         raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
     work = load_work(repo, cfg, task_id, into=into)
     refuse_unready(repo, work, "land it")
-    name = short_branch(into or work.base)
-    target = f"refs/heads/{name}"
+    name = git.branch_name(into or work.base)
+    target = git.head_ref(name)
     _refuse_busy_target(repo, target, f"land {work.id}")
     target_old = git.rev(repo.root, target)
     if target_old is None:
@@ -116,7 +116,7 @@ def prepare(
 
 def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
     """Move the target to the result by a fast-forward; then, unless KEEP, trash and remove the task."""
-    work, name = landing.work, short_branch(landing.target)
+    work, name = landing.work, git.branch_name(landing.target)
     with locked(repo, cfg["lock_timeout"]):
         task = get_task(repo, cfg, work.id)
         if task.tip is None or task.tip.sha != work.tip:
@@ -141,7 +141,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                 if replayed is not None and work.worktree is not None:
                     reason = f"dispatch: rebased to land on {name}"
                     git.run(["update-ref", "-m", reason, task.branch, replayed, work.tip], cwd=repo.root)
-                    git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree)
+                    git.run(["switch", "--quiet", task.branch_name], cwd=work.worktree)
                     checkpoint("merge:rebased")
                     tip = git.Ref(task.branch, replayed, tip.committed, tip.subject)
                 events.append(repo, work.id, "merged", strategy=landing.strategy, into=name,
@@ -155,7 +155,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                     checkpoint("merge:removed")
         except BaseException:
             if replayed is not None and not moved and work.worktree is not None:
-                git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree, check=False)
+                git.run(["switch", "--quiet", task.branch_name], cwd=work.worktree, check=False)
             raise
     return Landed(work.id, name, landing.strategy, landing.target_old, result, trash_ref)
 
@@ -186,7 +186,7 @@ def refuse_unready(repo: Repo, work: Work, action: str) -> None:
         )
 
 
-def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
+def _refuse_busy_target(repo: Repo, target: git.RefName, action: str) -> None:
     """Refuse while any worktree rebases, merges, picks, reverts or bisects on TARGET: moving it would pull the
     branch from under that person's operation (a rebase's `--continue` would then fail)."""
     for w in git.worktrees(repo.root):
@@ -194,7 +194,7 @@ def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
             continue
         operation = git.in_progress(w.path)
         if operation and git.operation_branch(w) == target:
-            raise DispatchError(f"a {operation} is in progress on {short_branch(target)} in {w.path}: "
+            raise DispatchError(f"a {operation} is in progress on {git.branch_name(target)} in {w.path}: "
                                 f"{git.way_out(operation)} there, then {action}")
 
 
@@ -225,7 +225,7 @@ def name_list(paths: list[str], most: int = 5) -> str:
 def _replay(work: Work, onto: str) -> str:
     """Rebase the task's commits onto ONTO in its worktree, on a detached HEAD: the branch does not move."""
     assert work.worktree is not None
-    wt, branch = work.worktree, short_branch(work.task.branch)
+    wt, branch = work.worktree, work.task.branch_name
     try:
         git.run(["switch", "--quiet", "--detach"], cwd=wt)
         r = git_rebase(wt, [onto])
@@ -254,9 +254,9 @@ def git_rebase(worktree: Path, args: list[str]) -> git.Result:
                    cwd=worktree, check=False)
 
 
-def _move_target(repo: Repo, target: str, old: str, new: str, reason: str) -> None:
+def _move_target(repo: Repo, target: git.RefName, old: str, new: str, reason: str) -> None:
     """Fast-forward TARGET from OLD to NEW, in the worktree that has it checked out, or by compare-and-swap."""
-    name = short_branch(target)
+    name = git.branch_name(target)
     holder = next((w for w in git.worktrees(repo.root) if w.branch == target), None)
     moved = f"{name} moved meanwhile (now {{}}, was {old[:7]}): nothing changed; retry"
     if holder is None:

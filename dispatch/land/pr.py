@@ -14,14 +14,13 @@ from dispatch.land.history import own_history
 from dispatch.land.merge import checklist
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo
-from dispatch.task.model import short_branch
 
 
 @dataclass(frozen=True)
 class PullRequest:
     id: str
     remote: str
-    branch: str
+    branch: git.BranchName
     pushed: str
     url: str
 
@@ -36,7 +35,7 @@ def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullReques
     if gh is None:
         raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
     remote = "origin" if "origin" in remotes else remotes[0]
-    branch = short_branch(work.task.branch)
+    branch = work.task.branch_name
     pushed = own_history(repo, work.tip, work.base_sha)  # as landing would: the task's own work only
     r = git.run(["push", "--quiet", remote, f"+{pushed}:refs/heads/{branch}"], cwd=repo.root, check=False)
     if r.returncode != 0:

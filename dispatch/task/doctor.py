@@ -17,7 +17,6 @@ from dispatch.task.model import (
     QUESTIONS,
     TaskRef,
     list_tasks,
-    short_branch,
     trashed_ids,
     worktree_root,
 )
@@ -90,7 +89,7 @@ def _check_task(repo: Repo, cfg: Config, rec: Task, *, fix: bool) -> list[Findin
 
 def _check_refs(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> tuple[list[Finding], bool]:
     """The branch deleted, the worktree switched to another branch, or gone; True: stop here."""
-    branch = short_branch(task.branch)
+    branch = task.branch_name
     if task.tip is None and task.worktree is not None and task.worktree_exists:
         sha = _branch_from_worktree(task.worktree.path)
         if not sha:
@@ -105,7 +104,7 @@ def _check_refs(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> tuple[l
     if task.tip is not None and task.switched and task.worktree is not None:
         w = task.worktree
         if w.branch is not None:
-            return [_switch_back(repo, task, w.path, short_branch(w.branch), fix=fix)], True
+            return [_switch_back(repo, task, w.path, git.branch_name(w.branch), fix=fix)], True
         if w.head and not git.in_progress(w.path):
             return [_reattach(repo, task, w.path, w.head, fix=fix)], True
         return [], True
@@ -135,7 +134,7 @@ def _check_plan_commit(repo: Repo, task: TaskRef, *, fix: bool) -> Finding | Non
         # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
         folder = task.worktree.path if task.worktree is not None else None
         back = (f"`git -C {folder} reset --hard {planned[:7]}`" if folder
-                else f"`git branch -f {short_branch(task.branch)} {planned[:7]}`")
+                else f"`git branch -f {task.branch_name} {planned[:7]}`")
         return Finding(
             task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
             f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "
@@ -238,7 +237,7 @@ def _plan_without_base(repo: Repo, task: TaskRef, path: Path) -> Finding:
 
 def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool) -> Finding:
     """A worker switched its worktree to another branch: that branch keeps its commits; back to the task's."""
-    branch = short_branch(task.branch)
+    branch = task.branch_name
     problem = f"worktree {path} has branch {other} checked out, not {branch}"
     if git.status_porcelain(path):
         return Finding(task.id, problem, f"commit or stash its changes there (they are on {other}), "
@@ -249,7 +248,7 @@ def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool
 
 def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
     """A task's worktree left on a detached HEAD (a worker, or a rebase landing cut short): back to its branch."""
-    branch = short_branch(task.branch)
+    branch = task.branch_name
     problem = f"worktree {path} is on a detached HEAD at {head[:7]}, not on {branch}"
     assert task.tip is not None
     if head != task.tip.sha and git.is_ancestor(repo.root, task.tip.sha, head):
@@ -278,7 +277,7 @@ def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) ->
 def _switched_back(repo: Repo, task: TaskRef, path: Path, f: Finding, *, fix: bool, **what: str) -> Finding:
     """With FIX, check the task's branch out again in PATH and record the repair."""
     if fix:
-        git.run(["switch", "--quiet", short_branch(task.branch)], cwd=path)
+        git.run(["switch", "--quiet", task.branch_name], cwd=path)
         events.append(repo, task.id, "repaired", what="worktree-branch", **what)
         f.fixed = True
     return f

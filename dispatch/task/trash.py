@@ -19,7 +19,6 @@ from dispatch.task.model import (
     TaskRef,
     branch_ref,
     get_task,
-    short_branch,
     undo_create,
     worktree_root,
 )
@@ -160,7 +159,7 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
     message = (
         f"dispatch: trash {task.id}\n\n"
         f"dispatch-task: {task.id}\n"
-        f"dispatch-branch: {short_branch(task.branch)}\n"
+        f"dispatch-branch: {task.branch_name}\n"
         f"dispatch-uncommitted: {'yes' if uncommitted else 'no'}\n"
         f"dispatch-reason: {reason}\n"
         + "".join(f"{_KEPT}{sha}\n" for sha in kept)
@@ -255,7 +254,7 @@ def get_trash(repo: Repo, task_id: str) -> TrashEntry:
 @dataclass(frozen=True)
 class Restored:
     id: str
-    branch: str
+    branch: git.BranchName
     worktree: Path
     uncommitted: bool
 
@@ -266,7 +265,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         ref = branch_ref(cfg, task_id)
         if git.rev(repo.root, ref) is not None:
             raise DispatchError(
-                f"branch {short_branch(ref)} exists again: rename it (`git branch -m {short_branch(ref)} NEW`) "
+                f"branch {git.branch_name(ref)} exists again: rename it (`git branch -m {git.branch_name(ref)} NEW`) "
                 f"or delete it, then retry `dispatch restore {task_id}`"
             )
         path = worktree_root(repo, cfg) / task_id
@@ -276,9 +275,9 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         try:
             if entry.kept:
                 _replay_reflog(repo, ref, entry)
-                git.run(["worktree", "add", "--quiet", str(path), short_branch(ref)], cwd=repo.root)
+                git.run(["worktree", "add", "--quiet", str(path), git.branch_name(ref)], cwd=repo.root)
             else:
-                git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip],
+                git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), entry.tip],
                         cwd=repo.root)
             if entry.uncommitted:
                 # Bring the saved tree into the worktree, then unstage it: it comes back uncommitted.
@@ -289,7 +288,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
             raise
         git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
         events.append(repo, task_id, "restored", uncommitted=entry.uncommitted)
-    return Restored(task_id, short_branch(ref), path, entry.uncommitted)
+    return Restored(task_id, git.branch_name(ref), path, entry.uncommitted)
 
 
 def _replay_reflog(repo: Repo, ref: str, entry: TrashEntry) -> None:
