@@ -8,8 +8,9 @@ from dispatch import events, git
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
+from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
 from dispatch.task.model import get_task
-from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
+from dispatch.task.trash import remove_task, save_to_trash
 
 
 @dataclass(frozen=True)

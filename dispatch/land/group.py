@@ -48,7 +48,7 @@ class Picked:
 def prepare_pick(repo: Repo, cfg: Config, task_id: str, *, strategy: str) -> Pick:
     """Check that TASK_ID can land and that no other candidate of its group still works; build the landing."""
     from dispatch.land import merge as land
-    from dispatch.task.trash import refuse_if_running
+    from dispatch.task.guards import refuse_if_running
 
     get_task(repo, cfg, task_id)
     rows = load(repo, cfg)

@@ -19,8 +19,9 @@ from dispatch.faults import checkpoint
 from dispatch.land.history import own_history
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
+from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
 from dispatch.task.model import TASK_FILES, get_task, refuse_switched, strip_task_files
-from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
+from dispatch.task.trash import remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
 
