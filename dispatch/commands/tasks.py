@@ -141,6 +141,7 @@ def status(
 ) -> None:
     """Where every task stands."""
     from dispatch import output
+    from dispatch.task import table
     from dispatch.task.status import collect
 
     if watch or interval is not None:
@@ -153,11 +154,11 @@ def status(
     repo, cfg = context()
     tasks = collect(repo, cfg, list(ids or []))
     if json_out:
-        output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
+        output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
-        print(output.status_table(tasks, output.terminal_width()))
+        print(table.status_table(tasks, output.terminal_width()))
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
