@@ -82,37 +82,44 @@ def prepare(
             f"nothing to land: the work of {work.id} is already on {name}; `dispatch clean --merged` removes the task"
         )
     _refuse_missing_gitlinks(repo, work, target_old, merge.tree, name)
-    result: str | None
+    result = _result(repo, work, strategy, target_old, merge.tree, name, message)
+    checkpoint("merge:built")
+    return Landing(work, strategy, target, target_old, result, _stands_on(repo, cfg, work, target_old))
+
+
+def _result(repo: Repo, work: Work, strategy: str, target_old: str, tree: str, name: str,
+            message: str | None) -> str | None:
+    """The commit the target moves to (None: a rebase that replays in the worktree when it lands)."""
     if strategy == "squash":
-        result = git.commit_tree(repo.root, merge.tree, [target_old], message or _message(work, work.title))
-    elif strategy == "merge":
+        return git.commit_tree(repo.root, tree, [target_old], message or _message(work, work.title))
+    if strategy == "merge":
         subject = f"Merge task {work.id}: {work.title}"
         own = own_history(repo, work.tip, target_old)
-        result = git.commit_tree(repo.root, merge.tree, [target_old, own], message or _message(work, subject))
-    elif git.is_ancestor(repo.root, target_old, work.tip):
-        result = own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
-    elif strategy == "ff":
+        return git.commit_tree(repo.root, tree, [target_old, own], message or _message(work, subject))
+    if git.is_ancestor(repo.root, target_old, work.tip):
+        return own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
+    if strategy == "ff":
         raise DispatchError(
             f"{name} has moved since {work.id} started, so it cannot fast-forward: "
             f"`dispatch rebase {work.id}` first, or land with `--strategy squash` or `merge`"
         )
-    elif work.worktree is None:
+    if work.worktree is None:
         raise DispatchError(f"task `{work.id}` has no worktree to rebase in: use `--strategy squash` or `merge`")
-    else:
-        result = None
-    checkpoint("merge:built")
-    # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
-    stands_on: tuple[str, ...] = ()
-    if work.stacked_on is not None:
-        from dispatch.task.model import list_tasks
+    return None
 
-        stands_on = tuple(
-            other.id for other in list_tasks(repo, cfg).values()
-            if other.id != work.id and other.tip is not None
-            and git.is_ancestor(repo.root, other.tip.sha, work.tip)
-            and not git.is_ancestor(repo.root, other.tip.sha, target_old)
-        )
-    return Landing(work, strategy, target, target_old, result, stands_on)
+
+def _stands_on(repo: Repo, cfg: Config, work: Work, target_old: str) -> tuple[str, ...]:
+    """A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs."""
+    if work.stacked_on is None:
+        return ()
+    from dispatch.task.model import list_tasks
+
+    return tuple(
+        other.id for other in list_tasks(repo, cfg).values()
+        if other.id != work.id and other.tip is not None
+        and git.is_ancestor(repo.root, other.tip.sha, work.tip)
+        and not git.is_ancestor(repo.root, other.tip.sha, target_old)
+    )
 
 
 def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
