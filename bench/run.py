@@ -210,6 +210,9 @@ def live_tasks(r: Runner, repo: Path) -> list[str]:
 def reset_tasks(r: Runner, repo: Path) -> None:
     remove_tasks(r, repo, live_tasks(r, repo))
     shutil.rmtree(repo / ".git" / "dispatch", ignore_errors=True)
+    # The removed worktrees' thousands of files are written back now, not during the next timed command
+    # (on this machine that writeback made the next checkout up to ten times slower, whichever ran next).
+    os.sync()
 
 
 # --- 1. new against worktree add + the two files + the plan commit ---
