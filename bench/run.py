@@ -478,6 +478,38 @@ def bench_stale(r: Runner, sizes: Sizes) -> list[Row]:
     ]
 
 
+# --- 3d. status at 500 tasks: time against its floor, and peak memory ---
+
+
+def bench_many(r: Runner, sizes: Sizes, count: int = 500) -> list[Row]:
+    """`status --json` at COUNT tasks in a 20-file repository (the tasks are made once and kept in
+    bench/.cache/many: making them takes minutes), against the same floor as the status rows."""
+    many, took = make_repo(CACHE / "many", files=20, commits=100, env=r.env)
+    progress(f"  20-file repository {f'built in {took:.1f}s' if took else 'cached'}")
+    if len(live_tasks(r, many)) != count:
+        reset_tasks(r, many)
+        progress(f"  making {count} tasks (kept for later runs)")
+        create_serially(r, many, count, "Many task")
+        if len(live_tasks(r, many)) != count:
+            raise BenchError(f"made {len(live_tasks(r, many))} of {count} tasks in {many}")
+    status = [str(DISPATCH), "status", "--json"]
+    r.quiet(status, many)  # warm: merge checks and counts kept
+    samples: dict[str, list[Sample]] = {"floor": [], "ours": []}
+    steps: list[tuple[str, Callable[[], object]]] = [("floor", partial(status_floor, r, many)),
+                                                      ("ours", partial(r.quiet, status, many))]
+    for n in range(max(7, sizes.reps // 2)):
+        for name, step in steps[n % 2:] + steps[: n % 2]:
+            samples[name].append(clock(step))
+    f, d = median(samples["floor"]), median(samples["ours"])
+    peak = statistics.median(peak_rss(r, status, many) for _ in range(3))
+    return [
+        row(f"`status --json`, {count} tasks", d, f, "<= 1.15x", d.wall / f.wall <= 1.15,
+            "floor as for the status rows above; a 20-file repository"),
+        Row(f"`status --json`, {count} tasks: peak memory", f"{peak:.0f} MiB", "", "", "", "<= 40 MiB", peak <= 40,
+            "largest process's peak resident memory (dispatch or one of its gits), median of 3"),
+    ]
+
+
 # --- 3c. conflicts on a large repository against one merge-tree doing all its merges ---
 
 
@@ -698,7 +730,7 @@ def render(rows: list[Row], imports: str, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-SECTIONS = ("startup", "new", "conflicts", "status", "stale", "review", "latency")
+SECTIONS = ("startup", "new", "conflicts", "status", "stale", "many", "review", "latency")
 
 
 def main() -> int:
@@ -755,6 +787,9 @@ def main() -> int:
     if "stale" in only:
         progress(f"status with one base 40,000 commits back, {sizes.stale_tasks} tasks")
         rows += bench_stale(r, sizes)
+    if "many" in only:
+        progress("status at 500 tasks")
+        rows += bench_many(r, sizes)
     if "review" in only:
         progress(f"review of a {sizes.review_lines:,}-line diff")
         rows += bench_review(r, small, sizes)
