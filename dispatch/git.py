@@ -489,14 +489,16 @@ def operation_branch(worktree: Worktree) -> RefName | None:
 
 def stopped_operation(worktree: Path) -> str | None:
     """Like `in_progress`, from git's files alone (no process): status asks it of every worktree."""
-    dotgit = worktree / ".git"
+    dotgit = os.path.join(worktree, ".git")  # os.path, not pathlib: status asks this of 500 worktrees
     try:
-        gitdir = worktree / Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
+        if os.path.isfile(dotgit):
+            with open(dotgit, encoding="utf-8") as f:
+                dotgit = os.path.join(worktree, f.read().removeprefix("gitdir:").strip())
         for mark, operation in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
                                 ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
-            if (gitdir / mark).exists():
+            if os.path.exists(os.path.join(dotgit, mark)):
                 return operation
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     return None
 
