@@ -108,8 +108,13 @@ def main(common_dir: str, task_id: str) -> int:
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
     head_before = _head(worktree)
+    if spec.wrapper:
+        # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
+        # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
+        # Our own handler is set as soon as the worker runs.
+        _ignore_stop_signals()
     worker = subprocess.Popen(
-        spec.argv, cwd=worktree, env=_worker_env(spec, repo),
+        [*spec.wrapper, *spec.argv], cwd=worktree, env=_worker_env(spec, repo),
         stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
         stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
     )
@@ -137,15 +142,20 @@ def main(common_dir: str, task_id: str) -> int:
         except BrokenPipeError:
             pass
     over_budget = _wait(worker, spec, began)
-    code = worker.returncode
+    code = _exit_code(spec, worker.returncode)
     ended = time.time()
     _say(f"worker exited with code {code}")
-    saved = None
+    saved = moved = None
     try:
-        saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
+        moved = _head_moved(spec, worktree)
+        if moved:
+            _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
+                 "was left as it is")
+        else:
+            saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
         if saved:
             _say(f"saved uncommitted work as {saved[:7]}")
-        elif operation := git.in_progress(worktree):
+        elif not moved and (operation := git.in_progress(worktree)):
             _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")
@@ -200,6 +210,29 @@ def _notify(repo: Repo, event: dict[str, Any]) -> None:
         notify.notify(repo, {**event, "idle": idle})
     elif idle:
         notify.notify(repo, {"time": event["time"], "task": "", "kind": "idle"})
+
+
+def _exit_code(spec: LaunchSpec, code: int) -> int:
+    """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
+    if spec.wrapper and 128 < code < 128 + signal.NSIG:
+        return 128 - code
+    return code
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _head_moved(spec: LaunchSpec, worktree: Path) -> str | None:
+    """Where a confined worker pointed HEAD when it is not its branch: saving there would commit, outside the
+    sandbox, onto a ref the worker could not write itself (`main`, say)."""
+    if spec.sandbox != "bwrap" or not spec.branch:
+        return None
+    head = git.run(["symbolic-ref", "-q", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    if head == spec.branch or (not head and git.in_progress(worktree)):
+        return None
+    return head or "a detached commit"
 
 
 def _advance_queue(repo: Repo) -> None:

@@ -15,6 +15,13 @@ from typing import Any
 
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test folders outside /tmp: a confined worker (bubblewrap, where installed) gets a private /tmp and
+    would not see the helper scripts and fake CLIs a test writes there. One folder per run."""
+    if config.option.basetemp is None and Path("/var/tmp").is_dir():
+        config.option.basetemp = f"/var/tmp/dispatch-tests-{os.getuid()}-{os.getpid()}"
+
 ROOT = Path(__file__).resolve().parent.parent
 PINNED_GIT_DATE = "2026-11-23T10:00:00Z"
 PINNED_NOW = "2026-11-23T11:00:00Z"

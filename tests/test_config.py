@@ -73,6 +73,9 @@ def test_defaults_shown_with_their_source(repo: Path) -> None:
         max_running = 0  # default
         merge_strategy = "squash"  # default
         notify = []  # default
+        sandbox = "auto"  # default
+        sandbox_network = true  # default
+        sandbox_write = []  # default
         setup = []  # default
         stop_grace = 10.0  # default
         worktree_root = ""  # default
@@ -119,6 +122,9 @@ def test_each_layer_wins_over_the_one_below(repo: Path, tmp_path: Path, hermetic
         merge_strategy = "squash"  # default
         models."composer-1.5".backend = "cursor"  # <tmp>/home/.dispatch/config.yaml
         notify = []  # default
+        sandbox = "auto"  # default
+        sandbox_network = true  # default
+        sandbox_write = []  # default
         setup = [["npm", "ci"], ["make", "deps"]]  # <tmp>/work/app/.dispatch.toml
         stop_grace = 10.0  # default
         worktree_root = ""  # default

@@ -277,9 +277,13 @@ LOOPING_WORKER = textwrap.dedent("""\
 
 def test_answers_and_questions_while_the_worker_commits(repo: Path, tmp_path: Path) -> None:
     """`ask` and `answer` commit QUESTIONS.md while a worker commits in a loop: no error, no commit lost."""
-    script, stop, count = tmp_path / "looper.py", tmp_path / "stop", tmp_path / "count"
+    # A folder a confined worker may write (its /tmp is its own): the test stops it there, it counts there.
+    folder = tmp_path / "home" / "looper"
+    folder.mkdir(parents=True)
+    script, stop, count = folder / "looper.py", folder / "stop", folder / "count"
     script.write_text(LOOPING_WORKER)
     (repo / ".dispatch.toml").write_text(textwrap.dedent(f"""\
+        sandbox_write = ["{folder}"]
         [backends.looper]
         command = ["{{python}}", "{script}", "{stop}", "{count}"]
         [models.looper]

@@ -20,6 +20,7 @@ def doctor(
     """
     from dispatch import output
     from dispatch.task import doctor as doctor_mod
+    from dispatch.worker import control as workers
 
     repo, cfg = context()
     findings = doctor_mod.check(repo, cfg, fix=fix)
@@ -37,5 +38,7 @@ def doctor(
                 print(f"problem  {who}{f.problem}: `dispatch doctor --fix` will {f.fix}")
             else:
                 print(f"problem  {who}{f.problem}: {f.fix}")
+    if not json_out and (note := workers.confinement_note(cfg)):
+        print(f"sandbox  {note}")
     if remaining:
         raise typer.Exit(1)

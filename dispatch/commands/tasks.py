@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
+from dispatch.cli import JsonOpt, SandboxOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -38,6 +38,7 @@ def new(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    sandbox: Annotated[str | None, SandboxOpt] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -49,6 +50,7 @@ def new(
     from dispatch.task.model import create_task, get_task
     from dispatch.task.plan import parse_checklist_source
     from dispatch.worker import control as workers
+    from dispatch.worker import sandbox as sandboxing
     from dispatch.worker import scheduler
 
     items = list(item or [])
@@ -58,16 +60,18 @@ def new(
             raise DispatchError("give the checklist with --item or with --plan, not both")
         description, items = parse_checklist_source(read_input(plan, "--plan"))
     workers.check_budget(budget_time, budget_cost)
+    if sandbox is not None:
+        sandboxing.check_mode(sandbox, "--sandbox")
     wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
     if len(wanted) > 1:
         _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
                    base=base, after=list(dict.fromkeys(after or [])), budget=(budget_time, budget_cost),
-                   start=not no_start, json_out=json_out)
+                   start=not no_start, json_out=json_out, sandbox=sandbox)
         return
     model = wanted[0] if wanted else None
     # The worker must be able to run before anything is created.
-    launch = None if no_start else workers.prepare_launch(cfg, model)
+    launch = None if no_start else workers.prepare_launch(cfg, model, sandbox)
     after_ids = list(dict.fromkeys(after or []))
     if after_ids and no_start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
@@ -77,6 +81,7 @@ def new(
     )
     started = None
     workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
+    workers.set_sandbox(repo, task.id, sandbox)
     if launch:
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
@@ -119,14 +124,15 @@ def _start_hint(task_id: str, model: str | None, default_model: str) -> str:
 
 def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
                description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None],
-               start: bool, json_out: bool) -> None:
+               start: bool, json_out: bool, sandbox: str | None = None) -> None:
     from dispatch import output
     from dispatch.land import group
 
     if after and not start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     gid, made = group.fan_out(repo, cfg, title=title, group_id=group_id, models=models, items=items,
-                              description=description, base=base, after=after, budget=budget, start=start)
+                              description=description, base=base, after=after, budget=budget, start=start,
+                              sandbox=sandbox)
     if json_out:
         output.emit_json({"group": gid, "tasks": [_new_json(m.task, m.launch, m.started, after) for m in made]})
         return
@@ -178,6 +184,15 @@ def status(
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(output.status_table(tasks, output.terminal_width()))
+        _confinement_note(cfg)
+
+
+def _confinement_note(cfg: Any) -> None:
+    from dispatch.worker import control as workers
+
+    note = workers.confinement_note(cfg)
+    if note:
+        print(f"\n{note}")
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -195,6 +210,7 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
         output.emit_json({"task": detail.to_json()})
     else:
         print(output.detail_text(detail))
+        _confinement_note(cfg)
 
 
 @app.command()

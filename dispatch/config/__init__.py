@@ -29,9 +29,14 @@ SCALARS: dict[str, tuple[type, Any]] = {
     "max_running": (int, 0),
     "budget_time": (float, 0.0),
     "budget_cost": (float, 0.0),
+    "sandbox": (str, "auto"),
+    "sandbox_network": (bool, True),
 }
-CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff")}
-LISTS = ("copy", "setup", "notify")
+CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff"),
+                                       "sandbox": ("auto", "bwrap", "off")}
+LISTS = ("copy", "setup", "notify", "sandbox_write")
+# Keys a repository file may set only once trusted: they run commands, or loosen the workers' confinement.
+TRUSTED_KEYS = ("backends", "copy", "setup", "notify", "sandbox", "sandbox_network", "sandbox_write")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
     "backends": ("command", "env", "unset", "fails_on"),
@@ -205,6 +210,10 @@ def _scalar(label: str, key: str, value: Any) -> Any:
     kind, _ = SCALARS[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _wrong(label, key, "true or false", value)
+        return value
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _wrong(label, key, {str: "a string", float: "a number", int: "an integer"}[kind], value)
     if isinstance(value, (int, float)) and value < 0:
@@ -266,7 +275,7 @@ def _apply(cfg: Config, label: str, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in SCALARS:
             cfg._set(label, _scalar(label, key, value), key)
-        elif key == "copy":
+        elif key in ("copy", "sandbox_write"):
             cfg._set(label, _strings(label, key, value), key)
         elif key == "setup":
             cfg._set(label, _setup(label, value), key)
@@ -455,7 +464,7 @@ def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Con
     """Merge every layer; a malformed file raises one line naming it, the key and the problem."""
     cfg = Config(layers=[DEFAULT])
     defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
-    defaults.update(copy=[], setup=[], notify=[], backends=BUILTIN_BACKENDS)
+    defaults.update(copy=[], setup=[], notify=[], sandbox_write=[], backends=BUILTIN_BACKENDS)
     cfg.values.update({table: {} for table in TABLES})
     _apply(cfg, DEFAULT, defaults)
     files: list[tuple[Path, bool]] = [(legacy_config_path(), True), (user_config_path(), False)]

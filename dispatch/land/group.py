@@ -125,18 +125,20 @@ class Member:
 def fan_out(
     repo: Repo, cfg: Config, *, title: str, group_id: str | None, models: list[str], items: list[str],
     description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None], start: bool,
+    sandbox: str | None = None,
 ) -> tuple[str, list[Member]]:
     """`new --model a --model b`: every model checked first, then the group made, then each worker started or queued."""
     from dispatch.worker import control as workers
     from dispatch.worker import scheduler
 
-    launches = [workers.prepare_launch(cfg, m) if start else None for m in models]
+    launches = [workers.prepare_launch(cfg, m, sandbox) if start else None for m in models]
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
     gid, made = create_group(repo, cfg, title=title, group_id=group_id, models=models, recorded=recorded,
                              items=items, description=description, base=base, after=after)
     result = []
     for task, launch in zip(made, launches, strict=True):
         workers.set_budget(repo, task.id, seconds=budget[0], cost=budget[1])
+        workers.set_sandbox(repo, task.id, sandbox)
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
         result.append(Member(task, launch, started))
     return gid, result

@@ -60,7 +60,8 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
     compare-and-swap on HEAD). The commit never touches the index or what the worker staged; the index
     is then told the new file (a stale entry would put the old file back in the worker's next commit).
     """
-    git.commit_file(worktree, QUESTIONS, message, repo.state_dir / "tmp")
+    # The temporary index goes in the worktree's own git dir: a confined worker's `ask` may write there.
+    git.commit_file(worktree, QUESTIONS, message, Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree)))
     for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
         r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
         if r.returncode == 0 or "index.lock" not in r.stderr:
@@ -68,8 +69,12 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
         time.sleep(0.1)
 
 
+# The marker lives in a folder of its own: a confined worker may write it and nothing else of the task's runtime.
+ASK_FOLDER = "asking"
+
+
 def _ask_marker(repo: Repo, task_id: str) -> Path:
-    return repo.task_dir(task_id) / "ask.json"
+    return repo.task_dir(task_id) / ASK_FOLDER / "ask.json"
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
+        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
+                                               "ns": runtime.pid_namespace(), "number": question.number}))
         event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
     notify.notify(repo, event)
     return Asked(task.id, question.number)
@@ -156,7 +162,7 @@ def blocked_in_ask(repo: Repo, task_id: str) -> bool:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
         return False
-    return runtime.is_alive(data.get("pid"), data.get("start"))
+    return runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
 
 
 def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
@@ -165,7 +171,7 @@ def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
         return False
-    return data.get("number") == number and runtime.is_alive(data.get("pid"), data.get("start"))
+    return data.get("number") == number and runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,34 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def pid_namespace() -> str | None:
+    """Our pid namespace (`pid:[4026531836]`): a confined worker has its own, where pids mean other processes."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def is_alive_in(pid: int | None, start_time: int | None, namespace: str | None) -> bool:
+    """PID of pid namespace NAMESPACE (a confined worker's) is alive and the process we mean: found by the
+    namespace, its pid inside it and its start time, which reads the same from every namespace."""
+    if namespace is None or namespace == pid_namespace():
+        return is_alive(pid, start_time)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.readlink(entry / "ns" / "pid") != namespace:
+                continue
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        inner = [line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:")]
+        if inner == [str(pid)] and (start_time is None or process_start_time(int(entry.name)) == start_time):
+            return True
+    return False
+
+
 def is_alive(pid: int | None, start_time: int | None) -> bool:
     """PID is alive and is the same process we started (pids are reused)."""
     if not pid:
@@ -128,7 +156,7 @@ def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
     facts = {
         key: data.get(key)
         for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved",
-                    "after", "reason")
+                    "after", "reason", "sandbox")
         if data.get(key) is not None
     }
     facts["state"] = worker_state(data)

@@ -44,6 +44,9 @@ class LaunchSpec:
     setup: list[list[str]] = field(default_factory=list)
     prepare: bool = True
     fails_on: list[str] = field(default_factory=list)  # the backend's: see supervisor._reported_failure
+    sandbox: str = "off"  # "bwrap": confined (dispatch.worker.sandbox), "off": not
+    wrapper: list[str] = field(default_factory=list)  # the bwrap command line the argv goes after
+    branch: str = ""  # the task's branch (full ref): a confined worker's uncommitted work is saved only on it
 
 
 def shim_dir(repo: Repo) -> Path:
@@ -72,8 +75,8 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
         "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
-        "requested": spec.requested, "argv": spec.argv, "started": clock.iso(time.time()), "spawned": time.time(),
-        "runs": previous.get("runs", []), "budget": previous.get("budget"),
+        "requested": spec.requested, "argv": spec.argv, "sandbox": spec.sandbox, "started": clock.iso(time.time()), "spawned": time.time(),
+        "runs": previous.get("runs", []), "budget": previous.get("budget"), "sandbox_flag": previous.get("sandbox_flag"),
     })
     with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(

@@ -28,7 +28,8 @@ from dispatch.task.plan import parse_plan
 from dispatch.task.status import collect
 from dispatch.task.trash import list_trash
 from dispatch.worker import queue
-from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
+from dispatch.worker.control import Started, is_running, prepare_launch, set_sandbox, start_worker
+from dispatch.worker.sandbox import check_mode
 
 DONE = ("done", "merged")
 
@@ -49,7 +50,9 @@ def begin(
                    int(data.get("supervisor_pid") or 0))
 
 
-def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:
+def resume(
+    repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None, sandbox: str | None = None
+) -> Started | None:
     """A fresh worker on the task (queued when every slot is taken); a queued or blocked task starts now."""
     task = get_task(repo, cfg, task_id)
     if is_running(repo, task_id):
@@ -58,7 +61,10 @@ def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message:
     requested = model or previous.get("requested") or previous.get("model")
     if requested is None and task.worktree is not None:
         requested = read_plan_file(task.worktree.path / PLAN).meta.get("model")
-    launch = prepare_launch(cfg, str(requested) if requested else None)
+    if sandbox is not None:
+        check_mode(sandbox, "--sandbox")
+    launch = prepare_launch(cfg, str(requested) if requested else None, sandbox or previous.get("sandbox_flag"))
+    set_sandbox(repo, task_id, sandbox)
     with locked(repo, cfg["lock_timeout"]):
         queue.forget(repo, task_id)
     # A task whose worker never ran gets the first prompt and its worktree prepared.
@@ -106,7 +112,8 @@ def advance(repo: Repo, cfg: Config) -> list[str]:
             try:
                 if after:
                     stack(repo, cfg, live[task_id], after, live, landed)
-                launch = prepare_launch(cfg, entry.get("requested") or None)
+                launch = prepare_launch(cfg, entry.get("requested") or None,
+                                        (runtime.read_worker(repo, task_id) or {}).get("sandbox_flag"))
                 start_worker(repo, cfg, live[task_id], launch, resume=bool(entry.get("resume")),
                              message=entry.get("message"))
             except DispatchError as e:

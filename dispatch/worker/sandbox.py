@@ -1,0 +1,290 @@
+"""Confined workers: the worker runs under bubblewrap (`bwrap`) and can write its own task and nothing of yours.
+
+The whole filesystem is mounted read-only; a few paths are mounted again writable: the task's
+worktree, its git admin folder, the object store, the folder of its branch ref and reflog, the
+`dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move is
+mounted read-only again: the worktree's `.git` pointer, the admin folder's `commondir`/`gitdir`,
+the existing packs, and every other branch ref in the folder of the task's own. A private /tmp,
+a private pid namespace, and optionally no network.
+
+No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
+take the worker out of it (nor could the worker inject keystrokes: it has no terminal, the
+supervisor runs in a session of its own). `--die-with-parent`: when bwrap is killed, so is
+everything inside. bwrap itself would die of the SIGTERM that `stop` sends to the group, and take
+the worker down at once with it; so the supervisor starts bwrap with SIGTERM and SIGINT ignored
+and `env --default-signal` gives the worker back their default, so it stops as gracefully as an
+unconfined one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from dispatch import files
+from dispatch.errors import DispatchError
+from dispatch.task.asking import ASK_FOLDER
+
+MODES = ("auto", "bwrap", "off")
+INSTALL = "install bubblewrap (`sudo apt-get install bubblewrap`, or `sudo dnf install bubblewrap`)"
+SKELETON = ["--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--tmpfs", "/tmp"]
+# What the worker's command is wrapped in: SIGTERM and SIGINT back to their default (see above).
+RESTORE_SIGNALS = ["env", "--default-signal=TERM,INT"]
+
+
+@dataclass(frozen=True)
+class Probe:
+    works: bool
+    program: str | None
+    problem: str  # why it does not work here, and what to do: one line
+
+
+_probes: dict[tuple[str | None, bool], Probe] = {}
+
+
+def probe(network: bool = True) -> Probe:
+    """Whether bwrap runs a confined command here; run once per process (a few milliseconds)."""
+    program = shutil.which("bwrap")
+    key = (program, network)
+    if key not in _probes:
+        _probes[key] = _probe(program, network)
+    return _probes[key]
+
+
+# What decides whether bwrap works: the sysctls that allow (or forbid) unprivileged user namespaces.
+_USERNS_SYSCTLS = ("kernel/unprivileged_userns_clone", "user/max_user_namespaces",
+                   "kernel/apparmor_restrict_unprivileged_userns")
+
+
+def cache_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "dispatch" / "sandbox.json"
+
+
+def _machine_key(program: str | None, network: bool) -> list[str]:
+    key = [str(program), str(network), os.uname().release]
+    if program is not None:
+        st = os.stat(program)
+        key += [str(st.st_ino), str(st.st_mtime_ns)]
+    for name in _USERNS_SYSCTLS:
+        try:
+            key.append(Path("/proc/sys", name).read_text().strip())
+        except OSError:
+            key.append("-")
+    return key
+
+
+def cached_probe(network: bool = True) -> Probe:
+    """The probe's answer for `status`, `show` and `doctor`, kept in the user's cache for as long as bwrap,
+    the kernel and the user-namespace sysctls stay as they were (starting a worker probes afresh)."""
+    program = shutil.which("bwrap")
+    key = _machine_key(program, network)
+    path = cache_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("key") == key:
+            return Probe(**data["probe"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    found = probe(network)
+    try:
+        files.write_atomic(path, json.dumps({"key": key, "probe": asdict(found)}) + "\n")
+    except OSError:
+        pass  # a confined worker's home is read-only: it probes again next time
+    return found
+
+
+def _probe(program: str | None, network: bool) -> Probe:
+    if not sys.platform.startswith("linux"):
+        return Probe(False, None, "bubblewrap confines workers on Linux only (on macOS `auto` means `off` for now)")
+    if program is None:
+        return Probe(False, None, f"bubblewrap (`bwrap`) is not installed: {INSTALL}")
+    argv = [program, *SKELETON, *([] if network else ["--unshare-net"]), "--", *RESTORE_SIGNALS, "true"]
+    try:
+        r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Probe(False, program, f"{program} does not run ({e}): {INSTALL}")
+    if r.returncode != 0:
+        cause = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+        return Probe(False, program, f"{program} cannot confine a process here ({cause}): allow unprivileged user "
+                                     "namespaces (`sudo sysctl -w kernel.unprivileged_userns_clone=1`; on Ubuntu "
+                                     "`sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`)")
+    return Probe(True, program, "")
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """The sandbox a worker gets: `bwrap` or `off`, what was asked for, and why it is off under `auto`."""
+
+    mode: str
+    requested: str
+    network: bool = True
+    problem: str = ""
+
+    @property
+    def note(self) -> str:
+        """The one line `status`, `show` and `doctor` print when workers run unconfined under `auto`."""
+        if self.mode == "off" and self.requested == "auto":
+            return f"workers are not confined: {self.problem}; or set `sandbox = \"off\"` to say so"
+        return ""
+
+
+def check_mode(mode: str, what: str) -> str:
+    if mode not in MODES:
+        raise DispatchError(f"{what} `{mode}` is not a sandbox mode: use one of {', '.join(MODES)}")
+    return mode
+
+
+def resolve(requested: str, network: bool = True, cached: bool = False) -> Confinement:
+    """REQUESTED (auto, bwrap or off) as it is here; refuses `bwrap` when bwrap cannot run, naming why.
+    CACHED: the answer may come from the user's cache (for a note, not for starting a worker)."""
+    check_mode(requested, "sandbox")
+    if requested == "off":
+        return Confinement("off", "off", network)
+    found = cached_probe(network) if cached else probe(network)
+    if found.works:
+        return Confinement("bwrap", requested, network)
+    if requested == "bwrap":
+        raise DispatchError(f"sandbox `bwrap` cannot run: {found.problem}; or start the worker with `--sandbox off`")
+    return Confinement("off", "auto", network, found.problem)
+
+
+# --- what a confined worker may write --------------------------------------------------------
+
+
+def backend_state(backend: str, env: Mapping[str, str]) -> list[Path]:
+    """The folders (and files) each agent CLI writes as it runs, by default: its login, settings, sessions."""
+    home = Path(env.get("HOME") or Path.home())
+
+    def xdg(var: str, default: str) -> Path:
+        return Path(env.get(var) or home / default)
+
+    table: dict[str, list[Path]] = {
+        "claude": [home / ".claude", home / ".claude.json"],
+        "codex": [Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home / ".codex"],
+        "gemini": [home / ".gemini"],
+        "cursor": [home / ".cursor", xdg("XDG_CONFIG_HOME", ".config") / "cursor"],
+        "opencode": [xdg("XDG_DATA_HOME", ".local/share") / "opencode", xdg("XDG_CONFIG_HOME", ".config") / "opencode",
+                     xdg("XDG_STATE_HOME", ".local/state") / "opencode", xdg("XDG_CACHE_HOME", ".cache") / "opencode"],
+        "aider": [home / ".aider"],
+    }
+    return table.get(backend, [])
+
+
+def expand(path: str, env: Mapping[str, str]) -> Path:
+    """A `sandbox_write` entry: `~` and `$VAR` expanded (no shell), made absolute."""
+    home = env.get("HOME") or str(Path.home())
+    text = home + path[1:] if path == "~" or path.startswith("~/") else path
+    for name, value in sorted(env.items(), key=lambda kv: -len(kv[0])):
+        text = text.replace("${" + name + "}", value).replace("$" + name, value)
+    return Path(os.path.abspath(text))
+
+
+@dataclass
+class Layout:
+    """The paths of one task a confined worker needs, resolved by the command that starts it."""
+
+    worktree: Path
+    main_root: Path
+    common_dir: Path
+    worktrees_root: Path
+    branch_ref: str  # refs/heads/...
+    home: Path
+    state: list[Path] = field(default_factory=list)  # the backend's state and `sandbox_write`
+
+    @property
+    def state_dir(self) -> Path:
+        return self.common_dir / "dispatch"
+
+    def admin_dir(self) -> Path:
+        """The worktree's folder in the common dir (`.git/worktrees/<name>`), from its `.git` file."""
+        pointer = (self.worktree / ".git").read_text(encoding="utf-8").strip()
+        if not pointer.startswith("gitdir:"):
+            raise DispatchError(f"{self.worktree}/.git is not a worktree's pointer: `dispatch doctor` says how to repair it")
+        path = Path(pointer.partition(":")[2].strip())
+        return path if path.is_absolute() else (self.worktree / path).resolve()
+
+
+def ask_dir(state_dir: Path, task_id: str) -> Path:
+    """The one runtime folder of a task its worker writes: `dispatch ask`'s marker (its worker record, which
+    names the pid `dispatch stop` signals, stays out of its reach)."""
+    return state_dir / "tasks" / task_id / ASK_FOLDER
+
+
+def prepare(layout: Layout, task_id: str) -> None:
+    """Make what must exist before it can be mounted: the ref and reflog folders, the ask files, the state folders."""
+    if "/" not in layout.branch_ref.removeprefix("refs/heads/"):
+        raise DispatchError(f"a confined worker needs its branch in a folder of its own, not {layout.branch_ref}: "
+                            "set `branch_prefix` to end in `/` (such as `dispatch/`), or use `--sandbox off`")
+    for folder in (_ref_folder(layout), _log_folder(layout), ask_dir(layout.state_dir, task_id)):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in ("lock", "events.jsonl"):
+        (layout.state_dir / name).touch(exist_ok=True)
+    # With extensions.worktreeConfig on, git reads this file's settings (core.fsmonitor, core.hooksPath: commands)
+    # in the worktree, also when the supervisor or you run git there: it must exist to be mounted read-only.
+    (layout.admin_dir() / "config.worktree").touch(exist_ok=True)
+    for path in layout.state:
+        if not path.exists() and path.suffix != ".json":
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+
+def _ref_folder(layout: Layout) -> Path:
+    return (layout.common_dir / layout.branch_ref).parent
+
+
+def _log_folder(layout: Layout) -> Path:
+    return (layout.common_dir / "logs" / layout.branch_ref).parent
+
+
+def command(layout: Layout, task_id: str, network: bool, program: str) -> list[str]:
+    """The bwrap command line, up to the worker's own, that confines it to LAYOUT's task."""
+    admin = layout.admin_dir()
+    out = [program, *SKELETON]
+    # The private /tmp hides what lives under /tmp (tests, some setups): the repository and home come back read-only.
+    for path in (layout.home, layout.main_root, layout.common_dir, layout.worktrees_root):
+        if _under(path, Path("/tmp")) and path.exists():
+            out += ["--ro-bind", str(path), str(path)]
+    writable = [layout.worktree, admin, layout.common_dir / "objects", _ref_folder(layout), _log_folder(layout),
+                ask_dir(layout.state_dir, task_id), layout.state_dir / "lock", layout.state_dir / "events.jsonl",
+                *[p for p in layout.state if p.exists()]]
+    for path in writable:
+        out += ["--bind", str(path), str(path)]
+    own = {layout.common_dir / layout.branch_ref, layout.common_dir / "logs" / layout.branch_ref}
+    kept = [layout.worktree / ".git", admin / "commondir", admin / "gitdir", admin / "config.worktree",
+            *_entries(layout.common_dir / "objects" / "pack"),
+            *[p for p in _entries(_ref_folder(layout)) + _entries(_log_folder(layout)) if p not in own]]
+    for path in kept:
+        if path.exists():
+            out += ["--ro-bind", str(path), str(path)]
+    if not network:
+        out.append("--unshare-net")
+    return [*out, "--chdir", str(layout.worktree), "--", *RESTORE_SIGNALS]
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _under(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def worker_env(inherited: Mapping[str, str], env: dict[str, str]) -> dict[str, str]:
+    """ENV (the backend's) for a confined worker: temporary files in its private /tmp; no `git gc` that would
+    need the rest of the repository writable (unless INHERITED sets git config itself)."""
+    env = dict(env)
+    env["TMPDIR"] = "/tmp"
+    if "GIT_CONFIG_COUNT" not in inherited:
+        env.update({"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
+                    "GIT_CONFIG_KEY_1": "maintenance.auto", "GIT_CONFIG_VALUE_1": "false"})
+    return env

@@ -1,0 +1,387 @@
+"""Confined workers (bubblewrap): a worker writes its own task and nothing of yours; real bwrap, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import dispatch, git, snapshot
+from test_workers import FAST, events, state_is, task_status, wait_for, worker_json
+
+from dispatch.worker import sandbox
+
+NO_BWRAP = ("bubblewrap (`bwrap`) is not installed: install bubblewrap (`sudo apt-get install bubblewrap`, "
+            "or `sudo dnf install bubblewrap`)")
+
+
+def confined_here() -> None:
+    found = sandbox.probe()
+    if not found.works:
+        pytest.skip(f"SKIPPED LOUDLY: bwrap cannot confine workers here, so nothing of the sandbox is tested: "
+                    f"{found.problem}")
+
+
+def files_of(folder: Path) -> dict[str, str]:
+    """Every file under FOLDER but the git dir, with its content: what must come out unchanged."""
+    return {str(p.relative_to(folder)): p.read_text(errors="replace") for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.relative_to(folder).parts[0] != ".git"}
+
+
+def without_bwrap(tmp_path: Path) -> dict[str, str]:
+    """A PATH with git and nothing else: as on a machine where bubblewrap is not installed."""
+    folder = tmp_path / "bin-without-bwrap"
+    folder.mkdir(exist_ok=True)
+    for program in ("git",):
+        link = folder / program
+        if not link.exists():
+            link.symlink_to(next(Path(d) / program for d in os.environ["PATH"].split(os.pathsep)
+                                 if (Path(d) / program).exists()))
+    return {"PATH": str(folder)}
+
+
+def test_a_confined_worker_edits_commits_asks_and_is_stopped_with_its_work_saved(repo: Path, tmp_path: Path) -> None:
+    confined_here()
+    r = dispatch("new", "Paint", "--model", "scripted", "--sandbox", "bwrap", "--item", "Write `a.txt`",
+                 "--item", "ask: Which colour?", "--item", "Write `b.txt` (hang)", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wt = tmp_path / "work" / "app.dispatch" / "paint"
+    wait_for(state_is(repo, "paint", "asking"), message="the confined worker to ask")
+    r = dispatch("answer", "paint", "Blue", cwd=repo)
+    assert (r.code, r.out, r.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    wait_for(lambda: (wt / "b.txt").exists(), message="the confined worker to write b.txt")
+    r = dispatch("stop", "paint", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert git(repo, "log", "--format=%s", "main..dispatch/paint").splitlines() == [
+        "dispatch: save uncommitted work (worker exit -15)", "ask: Which colour?", "dispatch: answer Q1",
+        "dispatch: ask Q1", "Write `a.txt`", "dispatch: plan paint",
+    ]
+    assert (wt / "a.txt").read_text() == "Write `a.txt`\n"
+    assert git(wt, "show", "HEAD:b.txt") == "Write `b.txt`"
+    assert git(wt, "status", "--porcelain") == ""
+    data = worker_json(repo, "paint")
+    assert (data["sandbox"], data["sandbox_flag"], data["exit_code"]) == ("bwrap", "bwrap", -15)
+    shown = dispatch("show", "paint", cwd=repo).out.splitlines()
+    assert "  sandbox  bwrap (confined to its task)" in shown  # one whole line of the Worker section
+    # The flag stays with the task: the next run is confined too.
+    r = dispatch("resume", "paint", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "paint").get("run") == 2 and worker_json(repo, "paint")["phase"] == "running",
+             message="the second run")
+    assert worker_json(repo, "paint")["sandbox"] == "bwrap"
+    dispatch("stop", "paint", cwd=repo)
+
+
+HOSTILE = '''\
+"""A hostile worker: tries every escape, records how each ended, commits that record, then leaves."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+here = Path.cwd()
+repo = Path(os.environ["DISPATCH_REPO"])
+other = here.parent / "other"
+results = []
+
+
+def write(name, path):
+    try:
+        with open(path, "a") as f:
+            f.write("pwned\\n")
+        results.append(f"{name}: WRITTEN")
+    except OSError as e:
+        results.append(f"{name}: {e.strerror}")
+
+
+def git(name, *args, cwd=here):
+    r = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+    results.append(f"{name}: {'refused' if r.returncode else 'DONE'}")
+
+
+write("main checkout file", repo / "README.md")
+write("new file in the main checkout", repo / "PWNED")
+write("git config", repo / ".git" / "config")
+write("packed refs", repo / ".git" / "packed-refs")
+git("main ref", "update-ref", "refs/heads/main", "HEAD")
+git("main ref from the main checkout", "update-ref", "refs/heads/main", "HEAD", cwd=repo)
+git("other task's branch", "update-ref", "refs/heads/dispatch/other", "HEAD")
+git("new branch", "branch", "escape")
+write("other task's worktree", other / "README.md")
+write("other task's QUESTIONS.md", other / ".dispatch" / "QUESTIONS.md")
+write("the shim", shutil.which("dispatch"))
+write("home", Path.home() / "pwned")
+write("its worker record", repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json")
+write("its worktree's .git pointer", here / ".git")
+admin = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], capture_output=True, text=True).stdout.strip()
+write("its worktree's own git config", Path(admin) / "config.worktree")
+write("its worktree's way to the repository", Path(admin) / "commondir")
+record = json.loads((repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json").read_text())
+try:
+    os.kill(record["supervisor_pid"], 0)  # its own pid namespace: your processes are not there to signal
+    results.append("signal its supervisor: SENT")
+except OSError as e:
+    results.append(f"signal its supervisor: {e.strerror}")
+Path("escapes.txt").write_text("\\n".join(results) + "\\n")
+subprocess.run(["git", "add", "escapes.txt"], check=True)
+subprocess.run(["git", "commit", "-q", "-m", "tried every escape"], check=True)
+# Last: HEAD onto main, and work left uncommitted, for the supervisor to commit there (it must not).
+subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
+Path("stray.txt").write_text("for main\\n")
+print("hostile worker done", flush=True)
+'''
+
+
+def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    confined_here()
+    script = hermetic / "hostile.py"
+    script.write_text(HOSTILE)
+    config = hermetic / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(textwrap.dedent(f"""\
+        [backends.hostile]
+        command = ["{{python}}", "{script}"]
+        [models.hostile]
+        backend = "hostile"
+    """))
+    assert dispatch("new", "Other", "--id", "other", "--no-start", cwd=repo).code == 0
+    git(repo, "pack-refs", "--all")  # main and the other branch packed; the other one loose again below
+    other = tmp_path / "work" / "app.dispatch" / "other"
+    git(other, "commit", "-q", "--allow-empty", "-m", "the other task's work")
+    shim = repo / ".git" / "dispatch" / "bin" / "dispatch"
+    before = {"main": files_of(repo), "other": files_of(other), "refs": git(repo, "for-each-ref"),
+              "git config": (repo / ".git" / "config").read_text(), "home": sorted(os.listdir(hermetic))}
+
+    r = dispatch("new", "Escape", "--id", "hostile", "--model", "hostile", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the hostile worker to exit")
+
+    assert git(repo, "show", "dispatch/hostile:escapes.txt").splitlines() == [
+        "main checkout file: Read-only file system",
+        "new file in the main checkout: Read-only file system",
+        "git config: Read-only file system",
+        "packed refs: Read-only file system",
+        "main ref: refused",
+        "main ref from the main checkout: refused",
+        "other task's branch: refused",
+        "new branch: refused",
+        "other task's worktree: Read-only file system",
+        "other task's QUESTIONS.md: Read-only file system",
+        "the shim: Read-only file system",
+        "home: Read-only file system",
+        "its worker record: Read-only file system",
+        "its worktree's .git pointer: Read-only file system",
+        "its worktree's own git config: Read-only file system",
+        "its worktree's way to the repository: Read-only file system",
+        "signal its supervisor: No such process",
+    ]
+    assert git(repo, "log", "--format=%s", "main..dispatch/hostile") == "tried every escape\ndispatch: plan hostile"
+    refs = git(repo, "for-each-ref").splitlines()
+    assert [line for line in refs if not line.endswith("refs/heads/dispatch/hostile")] == before["refs"].splitlines()
+    assert files_of(repo) == before["main"]
+    assert files_of(other) == before["other"]
+    assert (repo / ".git" / "config").read_text() == before["git config"]
+    assert sorted(os.listdir(hermetic)) == before["home"]
+    assert shim.read_text() == f"#!/bin/sh\nexec '{sys.executable}' -I -m dispatch \"$@\"\n"
+    assert not list((repo / ".git" / "refs").rglob("*.lock"))
+    log = dispatch("logs", "hostile", cwd=repo).out.splitlines()
+    assert [line.split("] ", 1)[-1] for line in log if line.startswith("[dispatch")] == [
+        "run 1: model hostile on backend hostile",
+        "worker exited with code 0",
+        ("the worker moved the worktree's HEAD off refs/heads/dispatch/hostile to refs/heads/main: "
+         "its uncommitted work was left as it is"),
+    ]
+
+
+def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    env = {**FAST, **without_bwrap(tmp_path)}
+    r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)
+    assert (r.code, r.err) == (0, "")
+    wait_for(state_is(repo, "plain", "done"), message="the unconfined worker to finish")
+    assert worker_json(repo, "plain")["sandbox"] == "off"
+    note = f"workers are not confined: {NO_BWRAP}; or set `sandbox = \"off\"` to say so"
+    status = dispatch("status", cwd=repo, env=env).out.splitlines()
+    assert status[-2:] == ["", note]
+    assert dispatch("show", "plain", cwd=repo, env=env).out.splitlines()[-2:] == ["", note]
+    assert dispatch("doctor", cwd=repo, env=env).out == f"nothing to repair\nsandbox  {note}\n"
+    # The notes' probe is kept in the user's cache, for as long as bwrap, the kernel and the sysctls stay as they are.
+    cached = json.loads((hermetic / ".cache" / "dispatch" / "sandbox.json").read_text())
+    assert cached["probe"] == {"works": False, "program": None, "problem": NO_BWRAP}
+    # Said once, by the user: no more notes.
+    r = dispatch("config", "set", "sandbox", "off", cwd=repo, env=env)
+    assert r.code == 0, r.err
+    assert dispatch("doctor", cwd=repo, env=env).out == "nothing to repair\n"
+
+
+def test_bwrap_asked_for_but_missing_refuses_and_creates_nothing(repo: Path, tmp_path: Path) -> None:
+    env = without_bwrap(tmp_path)
+    before = snapshot(repo)
+    r = dispatch("new", "Boxed", "--model", "scripted", "--sandbox", "bwrap", cwd=repo, env=env)
+    assert (r.code, r.out) == (1, "")
+    assert r.err == f"dispatch: sandbox `bwrap` cannot run: {NO_BWRAP}; or start the worker with `--sandbox off`\n"
+    assert snapshot(repo) == before
+
+
+def test_a_sandbox_mode_that_does_not_exist_is_refused(repo: Path) -> None:
+    before = snapshot(repo)
+    r = dispatch("new", "Boxed", "--model", "scripted", "--sandbox", "jail", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", "dispatch: --sandbox `jail` is not a sandbox mode: use one of auto, bwrap, off\n")
+    assert snapshot(repo) == before
+
+
+def test_a_repository_file_loosens_the_sandbox_only_when_trusted(repo: Path, tmp_path: Path) -> None:
+    (repo / ".dispatch.toml").write_text('sandbox = "off"\n')
+    git(repo, "add", ".dispatch.toml")
+    git(repo, "commit", "-q", "-m", "no sandbox, please")
+    before = snapshot(repo)
+    r = dispatch("new", "Loose", "--model", "scripted", cwd=repo, env=FAST, tmp=tmp_path)
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/work/app/.dispatch.toml defines `sandbox` and is not trusted: "
+                                   "read it, then run `dispatch trust`\n"))
+    assert snapshot(repo) == before
+    assert dispatch("trust", cwd=repo).code == 0
+    r = dispatch("new", "Loose", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(state_is(repo, "loose", "done"), message="the worker to finish")
+    assert worker_json(repo, "loose")["sandbox"] == "off"
+
+
+NETWORK = '''\
+import os
+import socket
+
+try:
+    socket.create_connection(("127.0.0.1", int(os.environ["PORT"])), timeout=5).close()
+    print("network: reached", flush=True)
+except OSError as e:
+    print(f"network: {e.strerror}", flush=True)
+'''
+
+
+@pytest.mark.parametrize(("setting", "seen"), [("true", "network: reached"), ("false", "network: Connection refused")])
+def test_sandbox_network_false_cuts_the_worker_off(repo: Path, tmp_path: Path, hermetic: Path, setting: str,
+                                                   seen: str) -> None:
+    import socket
+
+    confined_here()
+    if setting == "false" and not sandbox.probe(network=False).works:
+        pytest.skip(f"SKIPPED LOUDLY: bwrap cannot make a network namespace here: {sandbox.probe(network=False).problem}")
+    server = socket.create_server(("127.0.0.1", 0))
+    script = hermetic / "network.py"
+    script.write_text(NETWORK)
+    config = hermetic / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(textwrap.dedent(f"""\
+        sandbox_network = {setting}
+        [backends.net]
+        command = ["{{python}}", "{script}"]
+        env = {{ PORT = "{server.getsockname()[1]}" }}
+        [models.net]
+        backend = "net"
+    """))
+    r = dispatch("new", "Reach out", "--id", "net", "--model", "net", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the worker to exit")
+    server.close()
+    log = dispatch("logs", "net", cwd=repo).out.splitlines()
+    assert [line for line in log if line.startswith("network:")] == [seen]
+    assert json.loads(json.dumps(worker_json(repo, "net")["sandbox"])) == "bwrap"
+
+
+def test_the_sandbox_keys_take_only_their_values(repo: Path, tmp_path: Path) -> None:
+    r = dispatch("config", "set", "sandbox", "jail", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox` must be one of "
+                                   "auto, bwrap, off, not str 'jail'\n"))
+    r = dispatch("config", "set", "sandbox_network", "yes", cwd=repo, tmp=tmp_path)
+    assert (r.code, r.err) == (1, ("dispatch: <tmp>/home/.config/dispatch/config.toml: key `sandbox_network` must be "
+                                   "true or false, not str 'yes'\n"))
+    for key, value in (("sandbox", "bwrap"), ("sandbox_network", "false"), ("sandbox_write", '["~/.npm"]')):
+        assert dispatch("config", "set", key, value, cwd=repo).code == 0
+    shown = dispatch("config", "show", cwd=repo, tmp=tmp_path).out.splitlines()
+    assert [line for line in shown if line.startswith("sandbox")] == [
+        'sandbox = "bwrap"  # <tmp>/home/.config/dispatch/config.toml',
+        "sandbox_network = false  # <tmp>/home/.config/dispatch/config.toml",
+        'sandbox_write = ["~/.npm"]  # <tmp>/home/.config/dispatch/config.toml',
+    ]
+
+
+def test_the_real_claude_code_cli_works_confined(repo: Path, tmp_path: Path) -> None:
+    """Claude Code (pinned, against the fake API on 127.0.0.1) as a confined worker: edits, asks through its Bash
+    tool, commits, its cost parsed; its write into the main checkout fails as the shell's own error."""
+    from claude_cli import INSTALL_HINT, find_claude
+    from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
+    from test_claude_worker import worker_env
+
+    confined_here()
+    if find_claude() is None:
+        pytest.skip(f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
+    wt = tmp_path / "work" / "app.dispatch" / "paint"
+    script = Script([Conversation(match="Your task is `paint`", turns=[
+        [text("Asking first."), tool_use("Bash", {
+            "command": f"dispatch ask 'Which colour?' > colour.txt; {{ echo pwned >> {repo}/README.md; }} 2> escape.txt",
+        })],
+        [tool_use("Bash", {
+            "command": "sed -i 's/- \\[ \\] Paint/- [x] Paint/' .dispatch/PLAN.md && git add -A && git commit -qm 'Paint'",
+        })],
+        [text("Every item is done.")],
+    ])])
+    with FakeAnthropic(script, tmp_path / "requests.jsonl") as api:
+        env = worker_env(api, tmp_path / "home")
+        r = dispatch("new", "Paint", "--model", "sonnet", "--sandbox", "bwrap", "--item", "Paint", cwd=repo, env=env)
+        assert (r.code, r.err) == (0, "")
+        wait_for(state_is(repo, "paint", "asking"), timeout=90, message="claude to ask")
+        r = dispatch("answer", "paint", "Blue", cwd=repo)
+        assert (r.code, r.out) == (0, "answered Q1 of paint: the waiting worker continues with it\n")
+        wait_for(lambda: worker_json(repo, "paint").get("phase") == "exited", timeout=90, message="claude to finish")
+    assert git(repo, "log", "--format=%s", "main..dispatch/paint").splitlines() == [
+        "Paint", "dispatch: answer Q1", "dispatch: ask Q1", "dispatch: plan paint",
+    ]
+    assert git(repo, "show", "dispatch/paint:colour.txt") == "Blue"
+    assert (wt / "escape.txt").read_text() == f"/bin/bash: line 1: {repo}/README.md: Read-only file system\n"
+    assert (repo / "README.md").read_text() == "# app\n"
+    data = worker_json(repo, "paint")
+    assert (data["sandbox"], data["exit_code"], data["runs"][0]["cost_usd"]) == ("bwrap", 0, 0.0012)
+
+
+def test_task_branches_without_a_folder_of_their_own_are_not_confined(repo: Path, tmp_path: Path) -> None:
+    """A confined worker may write the folder of its branch: with `branch_prefix = "task-"` that would be
+    refs/heads, where `main` is. `--sandbox bwrap` refuses before creating anything; `auto` runs unconfined and
+    says why."""
+    confined_here()
+    (repo / ".dispatch.toml").write_text('branch_prefix = "task-"\n')
+    assert dispatch("trust", cwd=repo).code == 0  # an untrusted file's branch_prefix is ignored (13.7)
+    before = snapshot(repo)
+    r = dispatch("new", "Flat", "--model", "scripted", "--sandbox", "bwrap", cwd=repo, env=FAST)
+    problem = ("a confined worker needs the task branches in a folder of their own, and branch_prefix `task-` has "
+               "none: set it to end in `/` (such as `dispatch/`)")
+    assert (r.code, r.out, r.err) == (
+        1, "", f"dispatch: sandbox `bwrap` cannot run: {problem}; or start the worker with `--sandbox off`\n")
+    assert snapshot(repo) == before
+    r = dispatch("new", "Flat", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(state_is(repo, "flat", "done"), message="the unconfined worker to finish")
+    assert worker_json(repo, "flat")["sandbox"] == "off"
+    assert dispatch("status", cwd=repo).out.splitlines()[-1] == (
+        f"workers are not confined: {problem}; or set `sandbox = \"off\"` to say so")
+
+
+def test_the_sandbox_flag_stays_with_the_task_until_resume_changes_it(repo: Path, tmp_path: Path) -> None:
+    confined_here()
+    r = dispatch("new", "Kept", "--model", "scripted", "--sandbox", "off", "--no-start", "--item", "Write `a.txt`",
+                 "--item", "Write `b.txt`", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    r = dispatch("resume", "kept", cwd=repo, env={**FAST, "DISPATCH_SCRIPTED_DELAY": "0.3"})
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "kept").get("phase") == "exited", message="the first run")
+    assert (worker_json(repo, "kept")["sandbox"], worker_json(repo, "kept")["sandbox_flag"]) == ("off", "off")
+    git(tmp_path / "work" / "app.dispatch" / "kept", "reset", "-q", "--hard", "HEAD~1")  # one item to do again
+    r = dispatch("resume", "kept", "--sandbox", "bwrap", cwd=repo, env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "kept").get("run") == 2 and worker_json(repo, "kept")["phase"] == "exited",
+             message="the second run")
+    assert (worker_json(repo, "kept")["sandbox"], worker_json(repo, "kept")["sandbox_flag"]) == ("bwrap", "bwrap")
+    assert task_status(repo, "kept")["state"] == "done"
