@@ -24,6 +24,7 @@ from dispatch.repo import Repo
 from dispatch.task import notify, runtime
 from dispatch.task.model import save_uncommitted
 from dispatch.task.usage import parse_usage
+from dispatch.worker import tending
 from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
 
 
@@ -69,7 +70,7 @@ def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
     env["PWD"] = spec.worktree
     env["DISPATCH_TASK"] = spec.task
     env["DISPATCH_REPO"] = spec.main_root
-    env["PATH"] = os.pathsep.join([str(shim_dir(repo)), env.get("PATH", os.defpath)])
+    env["PATH"] = os.pathsep.join([str(shim_dir(repo, spec.task)), env.get("PATH", os.defpath)])
     return env
 
 
@@ -141,7 +142,7 @@ def main(common_dir: str, task_id: str) -> int:
             worker.stdin.close()
         except BrokenPipeError:
             pass
-    over_budget = _wait(worker, spec, began)
+    over_budget = _wait(worker, spec, repo, began)
     code = _exit_code(spec, worker.returncode)
     ended = time.time()
     _say(f"worker exited with code {code}")
@@ -178,7 +179,7 @@ def main(common_dir: str, task_id: str) -> int:
         repo, task_id, "exited", code=code, state=final, saved=saved, run=spec.run,
         **({"in_progress": stopped} if stopped else {})))
     runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
-    _advance_queue(repo)
+    tending.advance_queue(repo, _say)
     _notify(repo, event)
     return 0
 
@@ -235,30 +236,22 @@ def _head_moved(spec: LaunchSpec, worktree: Path) -> str | None:
     return head or "a detached commit"
 
 
-def _advance_queue(repo: Repo) -> None:
-    """A slot is free and a task may be done: start whatever waited for that."""
-    from dispatch import config
-    from dispatch.worker import scheduler
-
-    try:
-        for started in scheduler.advance(repo, config.load(repo.root)):
-            _say(f"started queued task {started}")
-    except Exception as e:  # noqa: BLE001 - the next dispatch command advances it anyway
-        _say(f"could not advance the queue: {e}")
+# How often the supervisor looks whether its worker asked a question (one failed open() when it did not).
+TICK = 0.25
 
 
-def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, began: float, grace: float = 10.0) -> str | None:
-    """Wait for the worker; stop it when it runs past its time budget. Returns why it was stopped, if it was."""
-    if not spec.budget_time:
-        worker.wait()
-        return None
-    deadline = began + max(0.0, spec.budget_time - spec.prior_seconds)
+def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, repo: Repo, began: float, grace: float = 10.0) -> str | None:
+    """Wait for the worker, acting on its questions (tending.tend); stop it when it runs past its time budget.
+    Returns why it was stopped, if it was."""
+    deadline = began + max(0.0, spec.budget_time - spec.prior_seconds) if spec.budget_time else None
+    seen = tending.asked(repo, spec.task)
     while True:
         try:
-            worker.wait(timeout=max(0.05, min(1.0, deadline - time.time())))
+            worker.wait(timeout=TICK if deadline is None else max(0.05, min(TICK, deadline - time.time())))
             return None
         except subprocess.TimeoutExpired:
-            if time.time() < deadline:
+            seen = tending.tend(repo, spec.task, seen, _say)
+            if deadline is None or time.time() < deadline:
                 continue
         _say(f"the task used its time budget of {spec.budget_time:g}s: stopping the worker")
         for signum in (signal.SIGTERM, signal.SIGKILL):

@@ -132,8 +132,13 @@ def _dangling_commits(repo: Path) -> list[str]:
     return [line for line in git(repo, "fsck", "--no-progress", "--dangling").splitlines() if line.startswith("dangling commit")]
 
 
-def _run_to_exit(repo: Path, title: str, model: str) -> None:
-    r = dispatch("new", title, "--model", model, "--item", "work", cwd=repo)
+# What only an unconfined worker can do (`--sandbox off`, or no bubblewrap): make branches and worktrees of the
+# repository, outlive its supervisor. A confined one is refused, or dies with it: tests/test_sandbox.py.
+UNCONFINED = ("--sandbox", "off")
+
+
+def _run_to_exit(repo: Path, title: str, model: str, *options: str) -> None:
+    r = dispatch("new", title, "--model", model, "--item", "work", *options, cwd=repo)
     assert r.code == 0, r.err
     # The supervisor records the exit in worker.json, then in the events log: wait for the event.
     log = repo / ".git" / "dispatch" / "events.jsonl"
@@ -231,7 +236,7 @@ def test_discard_refuses_while_a_worker_whose_supervisor_died_still_runs(
     repo: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """13.4: a worker alive without its supervisor is stopped first (`dispatch stop` can now), never left writing."""
-    r = dispatch("new", "Orphan", "--model", "scripted", "--item", "Write `o.txt` (hang)", cwd=repo,
+    r = dispatch("new", "Orphan", "--model", "scripted", "--item", "Write `o.txt` (hang)", *UNCONFINED, cwd=repo,
                  env={"DISPATCH_SCRIPTED_DELAY": "0"})
     assert r.code == 0, r.err
     wt = tmp_path / "work" / "app.dispatch" / "orphan"
@@ -277,7 +282,7 @@ if sys.argv[1:] == ["and-a-worktree"]:
 def test_discard_refuses_to_destroy_repositories_inside_a_worktree(repo: Path, tmp_path: Path) -> None:
     """13.3: git keeps a nested repository or worktree only as a gitlink: discard names them and the way out."""
     _misbehaving_worker(tmp_path, "nester", NESTER, "and-a-worktree")
-    _run_to_exit(repo, "Nest", "nester")
+    _run_to_exit(repo, "Nest", "nester", *UNCONFINED)
     wt = tmp_path / "work" / "app.dispatch" / "nest"
     # The supervisor's save commit holds them as gitlinks only.
     assert git(repo, "ls-tree", "dispatch/nest", "sub", "nested").count("160000 commit") == 2
@@ -356,7 +361,7 @@ def test_a_worker_that_detaches_its_head_and_commits(repo: Path, tmp_path: Path)
 def test_a_worker_that_switches_its_worktree_to_another_branch(repo: Path, tmp_path: Path) -> None:
     """13.14: status and doctor name the other branch; doctor --fix switches back, the other branch keeps its work."""
     _misbehaving_worker(tmp_path, "wanderer", WANDERER, "-c", "elsewhere")
-    _run_to_exit(repo, "Away", "wanderer")
+    _run_to_exit(repo, "Away", "wanderer", *UNCONFINED)
     row = _task_row(repo)
     assert (row["state"], row["problem"]) == ("broken", (
         "its worktree has branch elsewhere checked out, not dispatch/away: `dispatch doctor` says how to bring it back"))

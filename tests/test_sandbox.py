@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from conftest import dispatch, git, snapshot
 from test_workers import FAST, events, state_is, task_status, wait_for, worker_json
 
+from dispatch.task import runtime
 from dispatch.worker import sandbox
 
 NO_BWRAP = ("bubblewrap (`bwrap`) is not installed: install bubblewrap (`sudo apt-get install bubblewrap`, "
@@ -112,6 +114,7 @@ git("main ref", "update-ref", "refs/heads/main", "HEAD")
 git("main ref from the main checkout", "update-ref", "refs/heads/main", "HEAD", cwd=repo)
 git("other task's branch", "update-ref", "refs/heads/dispatch/other", "HEAD")
 git("new branch", "branch", "escape")
+git("worktree of the repository", "worktree", "add", "-q", "--detach", "nested")
 write("other task's worktree", other / "README.md")
 write("other task's QUESTIONS.md", other / ".dispatch" / "QUESTIONS.md")
 write("the shim", shutil.which("dispatch"))
@@ -153,7 +156,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     git(repo, "pack-refs", "--all")  # main and the other branch packed; the other one loose again below
     other = tmp_path / "work" / "app.dispatch" / "other"
     git(other, "commit", "-q", "--allow-empty", "-m", "the other task's work")
-    shim = repo / ".git" / "dispatch" / "bin" / "dispatch"
+    shim = repo / ".git" / "dispatch" / "tasks" / "hostile" / "bin" / "dispatch"
     before = {"main": files_of(repo), "other": files_of(other), "refs": git(repo, "for-each-ref"),
               "git config": (repo / ".git" / "config").read_text(), "home": sorted(os.listdir(hermetic))}
 
@@ -170,6 +173,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "main ref from the main checkout: refused",
         "other task's branch: refused",
         "new branch: refused",
+        "worktree of the repository: refused",
         "other task's worktree: Read-only file system",
         "other task's QUESTIONS.md: Read-only file system",
         "the shim: Read-only file system",
@@ -196,6 +200,24 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         ("the worker moved the worktree's HEAD off refs/heads/dispatch/hostile to refs/heads/main: "
          "its uncommitted work was left as it is"),
     ]
+
+
+def test_a_confined_worker_dies_with_its_supervisor_and_its_work_is_kept(repo: Path, tmp_path: Path) -> None:
+    """bwrap --die-with-parent: no confined worker runs on unsupervised (unconfined, tests/test_nothing_lost.py
+    stops such an orphan); what it left uncommitted goes into the trash record with the rest."""
+    confined_here()
+    r = dispatch("new", "Orphan", "--model", "scripted", "--sandbox", "bwrap", "--item", "Write `o.txt` (hang)",
+                 cwd=repo, env={"DISPATCH_SCRIPTED_DELAY": "0"})
+    assert (r.code, r.err) == (0, "")
+    wt = tmp_path / "work" / "app.dispatch" / "orphan"
+    wait_for(lambda: (wt / "o.txt").exists(), message="the edit")
+    worker = worker_json(repo, "orphan")
+    os.kill(worker["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: not runtime.is_alive(worker["pid"], worker["pid_start"]), message="the worker to die with it")
+    assert task_status(repo, "orphan")["state"] == "broken"
+    r = dispatch("discard", "orphan", "--yes", cwd=repo)
+    assert r.code == 0, r.err
+    assert git(repo, "show", "refs/dispatch/trash/orphan:o.txt") == "Write `o.txt`"
 
 
 def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:

@@ -81,6 +81,19 @@ def _ask_marker(repo: Repo, task_id: str) -> Path:
 class Asked:
     task: str
     number: int
+    tended: bool  # its worker's supervisor tells the person and gives the worker's slot away
+
+
+def _tended(repo: Repo, task_id: str) -> bool:
+    """This `ask` is the task's own worker's, and its supervisor tells the person and frees its slot: always for
+    a confined worker (it may write none of the repository's state, and dies with its supervisor), else while
+    the supervisor lives. A person's `ask`, or an orphaned worker's, does both itself."""
+    if os.environ.get("DISPATCH_TASK") != task_id:
+        return False
+    if not os.access(repo.state_dir, os.W_OK):
+        return True
+    data = runtime.read_worker(repo, task_id) or {}
+    return runtime.is_alive(data.get("supervisor_pid"), data.get("supervisor_start"))
 
 
 def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
@@ -100,14 +113,17 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         question = questions.add(text, clock.iso(clock.now()))
         files.write_atomic(path, questions.render())
         _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
+        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
         files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
-                                               "ns": runtime.pid_namespace(), "number": question.number}))
-        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
-    notify.notify(repo, event)
-    return Asked(task.id, question.number)
+                                               "ns": runtime.pid_namespace(), "number": question.number,
+                                               "event": event}))
+    tended = _tended(repo, task.id)
+    if not tended:
+        notify.notify(repo, event)
+    return Asked(task.id, question.number, tended)
 
 
 def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: float, poll: float = 0.05) -> str:
@@ -156,22 +172,27 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
 
 
-def blocked_in_ask(repo: Repo, task_id: str) -> bool:
-    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+def asked_now(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    """What the task's `ask` marker holds (the asker's pid, the question's number and event), or None.
+    Written by the worker's own `dispatch ask`: data to read, never to obey."""
     try:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
-        return False
-    return runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def blocked_in_ask(repo: Repo, task_id: str) -> bool:
+    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+    data = asked_now(repo, task_id)
+    return data is not None and runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
 
 
 def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
     """A live `ask` waits on question NUMBER (and so will commit its answer)."""
-    try:
-        data = json.loads(_ask_marker(repo, task_id).read_text())
-    except (OSError, ValueError):
-        return False
-    return data.get("number") == number and runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
+    data = asked_now(repo, task_id)
+    return data is not None and data.get("number") == number and runtime.is_alive_in(
+        data.get("pid"), data.get("start"), data.get("ns"))
 
 
 @dataclass(frozen=True)

@@ -128,8 +128,7 @@ def start_worker(
     confined = confinement(cfg, previous.get("sandbox_flag"))
     wrapper: list[str] = []
     if confined.mode == "bwrap":
-        env = sandboxing.worker_env({**os.environ, **env}, env)
-        wrapper = _confine(repo, cfg, task, launch, confined)
+        wrapper = _confine(repo, cfg, task, launch, confined, env)
     spec = launching.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=env, env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
@@ -141,11 +140,13 @@ def start_worker(
     return Started(task.id, run, launch.model, launch.backend, pid)
 
 
-def _confine(repo: Repo, cfg: Config, task: TaskRef, launch: Any, confined: sandboxing.Confinement) -> list[str]:
+def _confine(
+    repo: Repo, cfg: Config, task: TaskRef, launch: Any, confined: sandboxing.Confinement, worker_env: dict[str, str]
+) -> list[str]:
     """The bwrap command line the worker's own goes after: its task writable, nothing else."""
     from dispatch.task.model import worktree_root
 
-    env = {**os.environ, **launch.env}
+    env = {k: v for k, v in os.environ.items() if k not in launch.env_unset} | worker_env
     layout = sandboxing.Layout(
         worktree=task.worktree.path,  # type: ignore[union-attr]
         main_root=repo.root, common_dir=repo.common_dir, worktrees_root=worktree_root(repo, cfg),
@@ -154,7 +155,8 @@ def _confine(repo: Repo, cfg: Config, task: TaskRef, launch: Any, confined: sand
                *[sandboxing.expand(p, env) for p in cfg["sandbox_write"]]],
     )
     sandboxing.prepare(layout, task.id)
-    return sandboxing.command(layout, task.id, confined.network, sandboxing.probe(confined.network).program or "bwrap")
+    program = sandboxing.probe(confined.network).program or "bwrap"
+    return sandboxing.command(layout, task.id, confined.network, program, env)
 
 
 def _worker_env(cfg: Config, launch: Any) -> dict[str, str]:

@@ -243,8 +243,9 @@ def _log_folder(layout: Layout) -> Path:
     return (layout.common_dir / "logs" / layout.branch_ref).parent
 
 
-def command(layout: Layout, task_id: str, network: bool, program: str) -> list[str]:
-    """The bwrap command line, up to the worker's own, that confines it to LAYOUT's task."""
+def command(layout: Layout, task_id: str, network: bool, program: str, inherited: Mapping[str, str]) -> list[str]:
+    """The bwrap command line, up to the worker's own, that confines it to LAYOUT's task (INHERITED: the
+    environment the worker starts from)."""
     admin = layout.admin_dir()
     out = [program, *SKELETON]
     # The private /tmp hides what lives under /tmp (tests, some setups): the repository and home come back read-only.
@@ -265,6 +266,8 @@ def command(layout: Layout, task_id: str, network: bool, program: str) -> list[s
             out += ["--ro-bind", str(path), str(path)]
     if not network:
         out.append("--unshare-net")
+    for name, value in _settings(inherited).items():
+        out += ["--setenv", name, value]
     return [*out, "--chdir", str(layout.worktree), "--", *RESTORE_SIGNALS]
 
 
@@ -279,12 +282,15 @@ def _under(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def worker_env(inherited: Mapping[str, str], env: dict[str, str]) -> dict[str, str]:
-    """ENV (the backend's) for a confined worker: temporary files in its private /tmp; no `git gc` that would
-    need the rest of the repository writable (unless INHERITED sets git config itself)."""
-    env = dict(env)
-    env["TMPDIR"] = "/tmp"
-    if "GIT_CONFIG_COUNT" not in inherited:
-        env.update({"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "gc.auto", "GIT_CONFIG_VALUE_0": "0",
-                    "GIT_CONFIG_KEY_1": "maintenance.auto", "GIT_CONFIG_VALUE_1": "false"})
-    return env
+def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
+    """What the sandbox sets in the worker's environment (in bwrap's command line, not in the backend's env):
+    temporary files in its private /tmp; no `git gc` or maintenance, which would need the rest of the
+    repository writable, added after any git config INHERITED passes the same way."""
+    try:
+        count = int(inherited.get("GIT_CONFIG_COUNT") or 0)
+    except ValueError:
+        count = 0  # git itself refuses to run with such a count: leave it to say so
+    settings = {"TMPDIR": "/tmp", "GIT_CONFIG_COUNT": str(count + 2)}
+    for n, (key, value) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), start=count):
+        settings |= {f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": value}
+    return settings

@@ -6,6 +6,7 @@ supervisor of a task that just ended) calls `advance`, which starts what may sta
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dispatch import events, git
@@ -82,7 +83,8 @@ def _block(repo: Repo, task_id: str, reason: str) -> None:
 
 def advance(repo: Repo, cfg: Config) -> list[str]:
     """Start every queued task whose dependencies are done, while slots are free."""
-    if not queue.has_work(repo):
+    if not queue.has_work(repo) or not os.access(repo.state_dir, os.W_OK):
+        # Nothing queued; or a confined worker's `dispatch`, which may not start workers: its supervisor does.
         return []
     started: list[str] = []
     with locked(repo, cfg["lock_timeout"]):
