@@ -160,6 +160,25 @@ def snapshot(repo: Path) -> dict[str, str]:
 FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
 
 
+def sandbox_line() -> str:
+    """The line `dispatch doctor` ends with under the default `sandbox = "auto"`: whether workers run confined
+    on this machine (bubblewrap works here, or why not)."""
+    from dispatch.worker import sandbox
+
+    found = sandbox.probe()
+    line = ("bwrap (auto): workers run confined; bubblewrap works here" if found.works
+            else f"workers are not confined: {found.problem}; or set `sandbox = \"off\"` to say so")
+    return f"sandbox  {line}\n"
+
+
+def sandbox_facts() -> dict[str, Any]:
+    """`dispatch doctor --json`'s `sandbox` under the default `sandbox = "auto"`, on this machine."""
+    from dispatch.worker import sandbox
+
+    found = sandbox.probe()
+    return {"requested": "auto", "mode": "bwrap" if found.works else "off", "network": True, "problem": found.problem}
+
+
 def wait_for(what: Callable[[], Any], timeout: float = 30.0, message: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from typing import Any
 
 import conftest
 import pytest
-from conftest import dispatch, git, snapshot
+from conftest import dispatch, git, sandbox_line, snapshot
 
 from dispatch.task import runtime
 from dispatch.task.plan import parse_plan
@@ -181,7 +181,7 @@ def test_a_worker_that_resets_to_the_base_is_no_half_made_task(repo: Path, tmp_p
     expected = (
         f"problem  back: its branch was reset to {base[:7]}, before its plan commit: "
         f"`git -C <tmp>/work/app.dispatch/back reset --hard {planned[:7]}` brings back its last commit with a plan, "
-        "or `dispatch discard back` keeps every commit in the trash\n"
+        "or `dispatch discard back` keeps every commit in the trash\n" + sandbox_line()
     )
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out, r.err) == (1, expected, "")
@@ -345,7 +345,7 @@ def test_a_worker_that_detaches_its_head_and_commits(repo: Path, tmp_path: Path)
     assert (r.code, r.out) == (1, (
         f"problem  away: worktree <tmp>/work/app.dispatch/away is on a detached HEAD at {head[:7]}, not on "
         f"dispatch/away: `dispatch doctor --fix` will move dispatch/away on to {head[:7]}, which holds its commits, "
-        "and check it out\n"))
+        "and check it out\n" + sandbox_line()))
     r = dispatch("merge", "away", "--yes", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (1, (
         "dispatch: the worktree of `away` (<tmp>/work/app.dispatch/away) has a detached HEAD at "
@@ -368,14 +368,14 @@ def test_a_worker_that_switches_its_worktree_to_another_branch(repo: Path, tmp_p
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         "problem  away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
-        "`dispatch doctor --fix` will switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+        "`dispatch doctor --fix` will switch it back to dispatch/away (elsewhere keeps its commits)\n" + sandbox_line()))
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (0, (
         "fixed    away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
-        "switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+        "switch it back to dispatch/away (elsewhere keeps its commits)\n" + sandbox_line()))
     assert git(repo, "log", "-1", "--format=%s", "elsewhere") == "work away from the branch"
     assert _task_row(repo)["state"] == "idle"
-    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
 
 
 def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path, tmp_path: Path) -> None:
@@ -398,7 +398,7 @@ def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path
     assert (r.code, r.out) == (1, (
         "problem  garbled: .dispatch/PLAN.md has no front matter naming its base: restore it from "
         f"{good[:7]}, the last commit whose plan has one: "
-        f"`git -C <tmp>/work/app.dispatch/garbled checkout {good[:7]} -- .dispatch/PLAN.md`\n"))
+        f"`git -C <tmp>/work/app.dispatch/garbled checkout {good[:7]} -- .dispatch/PLAN.md`\n" + sandbox_line()))
     r = dispatch("merge", "garbled", "--yes", cwd=repo)
     assert (r.code, r.out, r.err) == (1, "", (
         "dispatch: the plan of `garbled` names no base (its front matter is unreadable): land it with "
@@ -429,7 +429,7 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         "problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
-        "works in <tmp>/work/app.dispatch/locked): `dispatch doctor --fix` will delete it\n"))
+        "works in <tmp>/work/app.dispatch/locked): `dispatch doctor --fix` will delete it\n" + sandbox_line()))
     busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=wt)
     request.addfinalizer(busy.kill)
     name = Path(f"/proc/{busy.pid}/comm").read_text().strip()
@@ -441,13 +441,13 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         f"problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works "
-        "in <tmp>/work/app.dispatch/locked: let it finish; delete the file only if no git runs there\n"))
+        "in <tmp>/work/app.dispatch/locked: let it finish; delete the file only if no git runs there\n" + sandbox_line()))
     busy.kill()
     busy.wait()
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (0, (
         "fixed    locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
-        "works in <tmp>/work/app.dispatch/locked): delete it\n"))
+        "works in <tmp>/work/app.dispatch/locked): delete it\n" + sandbox_line()))
     assert not lock.exists()
     assert dispatch("rebase", "locked", cwd=repo).code == 0
 
@@ -461,7 +461,7 @@ def test_a_branch_of_your_own_under_the_task_prefix_is_no_task(repo: Path, tmp_p
     assert (r.code, json.loads(r.out)["tasks"]) == (0, [])
     for args in (["doctor"], ["doctor", "--fix"]):
         r = dispatch(*args, cwd=repo)
-        assert (r.code, r.out) == (0, "nothing to repair\n")
+        assert (r.code, r.out) == (0, "nothing to repair\n" + sandbox_line())
     assert git(repo, "rev-parse", "dispatch/mine") == tip
     assert git(repo, "for-each-ref", "refs/dispatch") == ""
     before = snapshot(repo)

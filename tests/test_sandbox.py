@@ -68,6 +68,11 @@ def test_a_confined_worker_edits_commits_asks_and_is_stopped_with_its_work_saved
     assert (data["sandbox"], data["sandbox_flag"], data["exit_code"]) == ("bwrap", "bwrap", -15)
     shown = dispatch("show", "paint", cwd=repo).out.splitlines()
     assert "  sandbox  bwrap (confined to its task)" in shown  # one whole line of the Worker section
+    assert [line for line in shown if "not confined" in line] == []  # no note: workers are confined here
+    r = dispatch("doctor", "--json", cwd=repo)
+    assert json.loads(r.out)["sandbox"] == {"requested": "auto", "mode": "bwrap", "network": True, "problem": ""}
+    assert dispatch("doctor", cwd=repo).out.splitlines()[-1] == (
+        "sandbox  bwrap (auto): workers run confined; bubblewrap works here")
     # The flag stays with the task: the next run is confined too.
     r = dispatch("resume", "paint", cwd=repo, env=FAST)
     assert (r.code, r.err) == (0, "")
@@ -237,7 +242,8 @@ def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Pa
     # Said once, by the user: no more notes.
     r = dispatch("config", "set", "sandbox", "off", cwd=repo, env=env)
     assert r.code == 0, r.err
-    assert dispatch("doctor", cwd=repo, env=env).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo, env=env).out == (
+        "nothing to repair\nsandbox  off: workers run unconfined, as `sandbox = \"off\"` says\n")
 
 
 def test_bwrap_asked_for_but_missing_refuses_and_creates_nothing(repo: Path, tmp_path: Path) -> None:
@@ -311,6 +317,9 @@ def test_sandbox_network_false_cuts_the_worker_off(repo: Path, tmp_path: Path, h
     server.close()
     log = dispatch("logs", "net", cwd=repo).out.splitlines()
     assert [line for line in log if line.startswith("network:")] == [seen]
+    cut = "" if setting == "true" else ", without a network"
+    assert dispatch("doctor", cwd=repo).out.splitlines()[-1] == (
+        f"sandbox  bwrap (auto): workers run confined{cut}; bubblewrap works here")
     assert json.loads(json.dumps(worker_json(repo, "net")["sandbox"])) == "bwrap"
 
 

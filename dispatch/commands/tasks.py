@@ -49,9 +49,8 @@ def new(
     from dispatch.land import group
     from dispatch.task.model import create_task, get_task
     from dispatch.task.plan import parse_checklist_source
+    from dispatch.worker import confine, scheduler
     from dispatch.worker import control as workers
-    from dispatch.worker import sandbox as sandboxing
-    from dispatch.worker import scheduler
 
     items = list(item or [])
     description = ""
@@ -61,7 +60,7 @@ def new(
         description, items = parse_checklist_source(read_input(plan, "--plan"))
     workers.check_budget(budget_time, budget_cost)
     if sandbox is not None:
-        sandboxing.check_mode(sandbox, "--sandbox")
+        confine.check_mode(sandbox, "--sandbox")
     wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
     if len(wanted) > 1:
@@ -81,7 +80,7 @@ def new(
     )
     started = None
     workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
-    workers.set_sandbox(repo, task.id, sandbox)
+    confine.set_sandbox(repo, task.id, sandbox)
     if launch:
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
@@ -188,9 +187,9 @@ def status(
 
 
 def _confinement_note(cfg: Any) -> None:
-    from dispatch.worker import control as workers
+    from dispatch.worker import confine
 
-    note = workers.confinement_note(cfg)
+    note = confine.note(cfg)
     if note:
         print(f"\n{note}")
 

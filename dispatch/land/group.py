@@ -128,8 +128,8 @@ def fan_out(
     sandbox: str | None = None,
 ) -> tuple[str, list[Member]]:
     """`new --model a --model b`: every model checked first, then the group made, then each worker started or queued."""
+    from dispatch.worker import confine, scheduler
     from dispatch.worker import control as workers
-    from dispatch.worker import scheduler
 
     launches = [workers.prepare_launch(cfg, m, sandbox) if start else None for m in models]
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
@@ -138,7 +138,7 @@ def fan_out(
     result = []
     for task, launch in zip(made, launches, strict=True):
         workers.set_budget(repo, task.id, seconds=budget[0], cost=budget[1])
-        workers.set_sandbox(repo, task.id, sandbox)
+        confine.set_sandbox(repo, task.id, sandbox)
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after) if launch else None
         result.append(Member(task, launch, started))
     return gid, result

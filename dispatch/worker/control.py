@@ -16,8 +16,8 @@ from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime, usage
 from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted, short_branch
+from dispatch.worker import confine
 from dispatch.worker import launch as launching
-from dispatch.worker import sandbox as sandboxing
 
 
 @dataclass(frozen=True)
@@ -38,47 +38,9 @@ def prepare_launch(cfg: Config, requested: str | None, sandbox: str | None = Non
     if launch.from_repo:
         trust.require_trusted(cfg, "backends")
     _setup_and_copy(cfg)  # refuses untrusted repository setup or copy lists
-    confinement(cfg, sandbox)
+    confine.confinement(cfg, sandbox)
     backends.check_installed(launch)
     return launch
-
-
-def confinement(cfg: Config, sandbox: str | None = None) -> sandboxing.Confinement:
-    """The sandbox workers get here: SANDBOX (a task's `--sandbox`) or the config's, which a repository
-    file may set only when trusted (it could loosen it)."""
-    from dispatch.config import trust
-
-    for key in ("sandbox", "sandbox_network", "sandbox_write"):
-        trust.require_trusted(cfg, key)
-    confined = sandboxing.resolve(sandbox or cfg["sandbox"], bool(cfg["sandbox_network"]))
-    return _with_branch_folder(cfg, confined)
-
-
-def _with_branch_folder(cfg: Config, confined: sandboxing.Confinement) -> sandboxing.Confinement:
-    """A confined worker may write the folder of its branch: with no folder of their own that would be
-    refs/heads, `main` and all. Checked here, before `new` creates anything."""
-    prefix = cfg["branch_prefix"]
-    if confined.mode != "bwrap" or "/" in prefix:
-        return confined
-    problem = (f"a confined worker needs the task branches in a folder of their own, and branch_prefix `{prefix}` "
-               "has none: set it to end in `/` (such as `dispatch/`)")
-    if confined.requested == "bwrap":
-        raise DispatchError(f"sandbox `bwrap` cannot run: {problem}; or start the worker with `--sandbox off`")
-    return sandboxing.Confinement("off", "auto", confined.network, problem)
-
-
-def confinement_note(cfg: Config) -> str:
-    """One line for `status`, `show` and `doctor` when workers would start unconfined, or not at all, here."""
-    try:
-        return _with_branch_folder(cfg, sandboxing.resolve(cfg["sandbox"], bool(cfg["sandbox_network"]), cached=True)).note
-    except DispatchError as e:
-        return f"workers cannot start: {e}"
-
-
-def set_sandbox(repo: Repo, task_id: str, sandbox: str | None) -> None:
-    """Record the task's `--sandbox` (beside its budget): later runs, queued ones too, keep it."""
-    if sandbox is not None:
-        runtime.update_worker(repo, task_id, sandbox_flag=sandboxing.check_mode(sandbox, "--sandbox"))
 
 
 def _setup_and_copy(cfg: Config) -> tuple[list[str], list[list[str]]]:
@@ -125,10 +87,10 @@ def start_worker(
         # Claude Code stops itself at a spending limit: give it what is left.
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
     env = _worker_env(cfg, launch)
-    confined = confinement(cfg, previous.get("sandbox_flag"))
+    confined = confine.confinement(cfg, previous.get("sandbox_flag"))
     wrapper: list[str] = []
     if confined.mode == "bwrap":
-        wrapper = _confine(repo, cfg, task, launch, confined, env)
+        wrapper = confine.wrapper(repo, cfg, task, launch, confined, env)
     spec = launching.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
         env=env, env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
@@ -138,25 +100,6 @@ def start_worker(
     )
     pid = launching.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)
-
-
-def _confine(
-    repo: Repo, cfg: Config, task: TaskRef, launch: Any, confined: sandboxing.Confinement, worker_env: dict[str, str]
-) -> list[str]:
-    """The bwrap command line the worker's own goes after: its task writable, nothing else."""
-    from dispatch.task.model import worktree_root
-
-    env = {k: v for k, v in os.environ.items() if k not in launch.env_unset} | worker_env
-    layout = sandboxing.Layout(
-        worktree=task.worktree.path,  # type: ignore[union-attr]
-        main_root=repo.root, common_dir=repo.common_dir, worktrees_root=worktree_root(repo, cfg),
-        branch_ref=task.branch, home=Path(env.get("HOME") or Path.home()),
-        state=[*sandboxing.backend_state(launch.backend, env),
-               *[sandboxing.expand(p, env) for p in cfg["sandbox_write"]]],
-    )
-    sandboxing.prepare(layout, task.id)
-    program = sandboxing.probe(confined.network).program or "bwrap"
-    return sandboxing.command(layout, task.id, confined.network, program, env)
 
 
 def _worker_env(cfg: Config, launch: Any) -> dict[str, str]:

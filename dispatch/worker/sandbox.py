@@ -119,43 +119,6 @@ def _probe(program: str | None, network: bool) -> Probe:
     return Probe(True, program, "")
 
 
-@dataclass(frozen=True)
-class Confinement:
-    """The sandbox a worker gets: `bwrap` or `off`, what was asked for, and why it is off under `auto`."""
-
-    mode: str
-    requested: str
-    network: bool = True
-    problem: str = ""
-
-    @property
-    def note(self) -> str:
-        """The one line `status`, `show` and `doctor` print when workers run unconfined under `auto`."""
-        if self.mode == "off" and self.requested == "auto":
-            return f"workers are not confined: {self.problem}; or set `sandbox = \"off\"` to say so"
-        return ""
-
-
-def check_mode(mode: str, what: str) -> str:
-    if mode not in MODES:
-        raise DispatchError(f"{what} `{mode}` is not a sandbox mode: use one of {', '.join(MODES)}")
-    return mode
-
-
-def resolve(requested: str, network: bool = True, cached: bool = False) -> Confinement:
-    """REQUESTED (auto, bwrap or off) as it is here; refuses `bwrap` when bwrap cannot run, naming why.
-    CACHED: the answer may come from the user's cache (for a note, not for starting a worker)."""
-    check_mode(requested, "sandbox")
-    if requested == "off":
-        return Confinement("off", "off", network)
-    found = cached_probe(network) if cached else probe(network)
-    if found.works:
-        return Confinement("bwrap", requested, network)
-    if requested == "bwrap":
-        raise DispatchError(f"sandbox `bwrap` cannot run: {found.problem}; or start the worker with `--sandbox off`")
-    return Confinement("off", "auto", network, found.problem)
-
-
 # --- what a confined worker may write --------------------------------------------------------
 
 

@@ -29,8 +29,8 @@ from dispatch.task.plan import parse_plan
 from dispatch.task.status import collect
 from dispatch.task.trash import list_trash
 from dispatch.worker import queue
-from dispatch.worker.control import Started, is_running, prepare_launch, set_sandbox, start_worker
-from dispatch.worker.sandbox import check_mode
+from dispatch.worker.confine import check_mode, set_sandbox
+from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
 
 DONE = ("done", "merged")
 
