@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/sandbox.py [--pairs N]
 
-Not part of the test suite: it measures and prints a small markdown table; it asserts nothing.
+Not part of the test suite: it measures and prints a small markdown table, also kept as the last section of
+bench/results.md; it asserts nothing.
 In a throw-away repository, each pair runs `dispatch new --sandbox off` and `dispatch new
 --sandbox bwrap` (which goes first alternates), with a backend whose worker writes the time it
 started into its worktree and exits. A start is the time from launching `dispatch new` to that
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from dispatch.worker import sandbox
 
+SECTION = "## What confinement adds to a worker's start (`bench/sandbox.py`)"
 MARK = ".started"
 WORKER = f"import time; open({MARK!r}, 'w').write(repr(time.time()))"
 
@@ -105,12 +107,30 @@ def main() -> int:
                                        "bwrap": lambda i: _start(repo, env, f"on-{i}", "bwrap")})
         wrapped = [str(found.program), *sandbox.SKELETON, "--", *sandbox.RESTORE_SIGNALS, "true"]
         bare = _paired(args.pairs, {"off": lambda i: _bare(["true"]), "bwrap": lambda i: _bare(wrapped)})
-    print(f"Medians of {args.pairs} pairs ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}).\n")
-    print("| measure | unconfined | confined (bwrap) | added (median of pair differences) |")
-    print("| --- | --- | --- | --- |")
-    print(_row("`dispatch new` → worker's first instruction", started))
-    print(_row("the process alone: `true` vs `bwrap ... true`", bare))
+    table = "\n".join([
+        (f"`.venv/bin/python bench/sandbox.py --pairs {args.pairs}`: medians of {args.pairs} pairs ({os.cpu_count()} "
+         f"cores, load average {os.getloadavg()[0]:.1f}, bubblewrap {_bwrap_version(str(found.program))})."), "",
+        "| measure | unconfined | confined (bwrap) | added (median of pair differences) |",
+        "| --- | --- | --- | --- |",
+        _row("`dispatch new` → worker's first instruction", started),
+        _row("the process alone: `true` vs `bwrap ... true`", bare),
+    ])
+    print(table)
+    _keep(table)
     return 0
+
+
+def _bwrap_version(program: str) -> str:
+    r = subprocess.run([program, "--version"], capture_output=True, text=True, check=False)
+    return r.stdout.strip().removeprefix("bubblewrap ") or "(version unknown)"
+
+
+def _keep(table: str) -> None:
+    """The table becomes the last section of bench/results.md (bench/run.py keeps that section as it is)."""
+    results = ROOT / "bench" / "results.md"
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    text = text.split(SECTION)[0].rstrip("\n")
+    results.write_text((text + "\n\n" if text else "") + f"{SECTION}\n\n{table}\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
