@@ -18,9 +18,10 @@ import pytest
 
 def pytest_configure(config: pytest.Config) -> None:
     """Test folders outside /tmp: a confined worker (bubblewrap, where installed) gets a private /tmp and
-    would not see the helper scripts and fake CLIs a test writes there. One folder per run."""
-    if config.option.basetemp is None and Path("/var/tmp").is_dir():
-        config.option.basetemp = f"/var/tmp/dispatch-tests-{os.getuid()}-{os.getpid()}"
+    would not see the helper scripts and fake CLIs a test writes there. pytest's own numbered folders
+    (/var/tmp/pytest-of-USER/pytest-N), so it keeps the last three runs' and deletes the older ones."""
+    if config.option.basetemp is None and "PYTEST_DEBUG_TEMPROOT" not in os.environ and Path("/var/tmp").is_dir():
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = "/var/tmp"
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED_GIT_DATE = "2026-11-23T10:00:00Z"

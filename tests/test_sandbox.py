@@ -225,6 +225,89 @@ def test_a_confined_worker_dies_with_its_supervisor_and_its_work_is_kept(repo: P
     assert git(repo, "show", "refs/dispatch/trash/orphan:o.txt") == "Write `o.txt`"
 
 
+def test_a_confined_workers_question_reaches_you_and_gives_its_slot_away(repo: Path, tmp_path: Path,
+                                                                        hermetic: Path) -> None:
+    """A confined `dispatch ask` may start no worker and write none of the repository's state: its supervisor,
+    outside the sandbox, notices the question, runs your notify command and starts the task queued behind it."""
+    from test_notify import _recorder, _told
+
+    confined_here()
+    argv, out = _recorder(tmp_path)
+    config = hermetic / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f'max_running = 1\nsandbox = "bwrap"\nnotify = {json.dumps(argv)}\n')
+    r = dispatch("new", "Asker", "--model", "scripted", "--item", "Write `a.txt` (ask: Which name?)", cwd=repo,
+                 env={"DISPATCH_SCRIPTED_DELAY": "2"})  # slow to ask: the other task is queued first
+    assert (r.code, r.err) == (0, "")
+    r = dispatch("new", "Other", "--model", "scripted", "--item", "Write `o.txt`", "--json", cwd=repo, env=FAST)
+    assert (r.code, json.loads(r.out)["task"]["queued"]) == (0, True)
+    # Read from the files, not by `dispatch status`: any dispatch command of yours would start it too.
+    wait_for(lambda: worker_json(repo, "other").get("phase") == "exited", message="the queued task to run")
+    assert task_status(repo, "other")["state"] == "done"
+    assert task_status(repo, "asker")["state"] == "asking"
+    assert worker_json(repo, "other")["sandbox"] == "bwrap"
+    wait_for(lambda: len(_told(out)) == 2, message="the two notifications")
+    assert [t["argv"] for t in _told(out)] == [
+        ["question", "asker", "asker asks Q1: Which name?"], ["done", "other", "other finished: every item is done"],
+    ]
+    log = dispatch("logs", "asker", cwd=repo).out.splitlines()
+    assert [line.split("] ", 1)[-1] for line in log if line.startswith("[dispatch")] == [
+        "run 1: model scripted on backend scripted", "started queued task other",
+    ]
+    assert dispatch("answer", "asker", "Ada", cwd=repo).code == 0
+    wait_for(state_is(repo, "asker", "done"), message="the asker to finish")
+
+
+SHIM_USER = '''\
+"""Forges the `dispatch` on its PATH, or reports what the one on its PATH says."""
+import pathlib, shutil, subprocess, sys
+shim = shutil.which("dispatch")
+if sys.argv[1] == "forge":
+    try:
+        pathlib.Path(shim).write_text("#!/bin/sh\\necho forged\\n")  # 0555: only root gets this far
+    except OSError:
+        pass
+version = subprocess.run(["dispatch", "--version"], capture_output=True, text=True).stdout
+pathlib.Path("report.txt").write_text(f"{shim}\\n{version}")
+'''
+
+
+def test_no_worker_changes_the_dispatch_another_one_runs(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """Item 3 of issue 14, unconfined too: each task's worker runs its own read-only copy of the shim, so one
+    that rewrites the `dispatch` on its PATH changes no other worker's, and its own next run gets it back."""
+    from dispatch import __version__
+
+    script = hermetic / "shim_user.py"
+    script.write_text(SHIM_USER)
+    config = hermetic / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(textwrap.dedent(f"""\
+        sandbox = "off"
+        [backends.forger]
+        command = ["{{python}}", "{script}", "forge"]
+        [backends.reporter]
+        command = ["{{python}}", "{script}", "report"]
+        [models.forger]
+        backend = "forger"
+        [models.reporter]
+        backend = "reporter"
+    """))
+    shims = repo / ".git" / "dispatch" / "tasks"
+    for task_id, model in (("forge", "forger"), ("report", "reporter")):
+        assert dispatch("new", task_id, "--model", model, cwd=repo).code == 0
+        wait_for(lambda t=task_id: worker_json(repo, t).get("phase") == "exited", message=f"{task_id} to exit")
+    reports = {t: (tmp_path / "work" / "app.dispatch" / t / "report.txt").read_text() for t in ("forge", "report")}
+    assert (shims / "forge" / "bin" / "dispatch").stat().st_mode & 0o777 == 0o555
+    assert reports["report"] == f"{shims / 'report' / 'bin' / 'dispatch'}\ndispatch {__version__}\n"
+    forged = reports["forge"] == f"{shims / 'forge' / 'bin' / 'dispatch'}\nforged\n"
+    assert forged == (os.getuid() == 0)  # the file mode stops all but root; root forges its own copy only
+    assert dispatch("resume", "forge", "--model", "reporter", cwd=repo).code == 0
+    wait_for(lambda: worker_json(repo, "forge").get("run") == 2 and worker_json(repo, "forge")["phase"] == "exited",
+             message="the second run")
+    report = (tmp_path / "work" / "app.dispatch" / "forge" / "report.txt").read_text()
+    assert report == f"{shims / 'forge' / 'bin' / 'dispatch'}\ndispatch {__version__}\n"
+
+
 def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     env = {**FAST, **without_bwrap(tmp_path)}
     r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)
