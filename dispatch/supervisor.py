@@ -83,7 +83,8 @@ def main(common_dir: str, task_id: str) -> int:
     me = os.getpid()
     state = repo.task_dir(task_id)
     _durably("record that the worker is being prepared", state, lambda: runtime.update_worker(
-        repo, task_id, phase="preparing", supervisor_pid=me, supervisor_start=runtime.process_start_time(me)))
+        repo, task_id, phase="preparing", supervisor_pid=me, supervisor_start=runtime.process_start_time(me),
+        supervisor_ns=runtime.pid_namespace()))
     _say(f"run {spec.run}: model {spec.model} on backend {spec.backend}")
 
     if spec.prepare:

@@ -135,6 +135,8 @@ try:
     results.append("signal its supervisor: SENT")
 except OSError as e:
     results.append(f"signal its supervisor: {e.strerror}")
+status = subprocess.run(["dispatch", "status", "--json", os.environ["DISPATCH_TASK"]], capture_output=True, text=True)
+results.append(f"its own state, as it sees it: {json.loads(status.stdout)['tasks'][0]['state']}")  # not `broken`
 Path("escapes.txt").write_text("\\n".join(results) + "\\n")
 subprocess.run(["git", "add", "escapes.txt"], check=True)
 subprocess.run(["git", "commit", "-q", "-m", "tried every escape"], check=True)
@@ -188,6 +190,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "its worktree's own git config: Read-only file system",
         "its worktree's way to the repository: Read-only file system",
         "signal its supervisor: No such process",
+        "its own state, as it sees it: running",
     ]
     assert git(repo, "log", "--format=%s", "main..dispatch/hostile") == "tried every escape\ndispatch: plan hostile"
     refs = git(repo, "for-each-ref").splitlines()

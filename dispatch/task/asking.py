@@ -85,15 +85,12 @@ class Asked:
 
 
 def _tended(repo: Repo, task_id: str) -> bool:
-    """This `ask` is the task's own worker's, and its supervisor tells the person and frees its slot: always for
-    a confined worker (it may write none of the repository's state, and dies with its supervisor), else while
-    the supervisor lives. A person's `ask`, or an orphaned worker's, does both itself."""
+    """This `ask` is the task's own worker's, and its supervisor (alive) tells the person and frees its slot. A
+    person's `ask`, or an orphaned worker's, does both itself (a confined worker is never orphaned: it dies with
+    its supervisor)."""
     if os.environ.get("DISPATCH_TASK") != task_id:
         return False
-    if not os.access(repo.state_dir, os.W_OK):
-        return True
-    data = runtime.read_worker(repo, task_id) or {}
-    return runtime.is_alive(data.get("supervisor_pid"), data.get("supervisor_start"))
+    return runtime.supervisor_alive(runtime.read_worker(repo, task_id) or {})
 
 
 def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:

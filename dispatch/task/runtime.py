@@ -85,12 +85,8 @@ def is_alive_in(pid: int | None, start_time: int | None, namespace: str | None) 
     namespace, its pid inside it and its start time, which reads the same from every namespace."""
     if namespace is None or namespace == pid_namespace():
         return is_alive(pid, start_time)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+    for entry in _in_namespace(namespace):
         try:
-            if os.readlink(entry / "ns" / "pid") != namespace:
-                continue
             status = (entry / "status").read_text()
         except OSError:
             continue
@@ -98,6 +94,27 @@ def is_alive_in(pid: int | None, start_time: int | None, namespace: str | None) 
         if inner == [str(pid)] and (start_time is None or process_start_time(int(entry.name)) == start_time):
             return True
     return False
+
+
+def _in_namespace(namespace: str) -> list[Path]:
+    """The processes of pid namespace NAMESPACE in view here (none of one that encloses ours)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "ns" / "pid") == namespace:
+                found.append(entry)
+        except OSError:
+            continue
+    return found
+
+
+def supervisor_alive(data: dict[str, Any]) -> bool:
+    """The record's supervisor lives. Read by a confined worker, in a pid namespace of its own, the supervisor
+    is out of sight (its namespace encloses ours): there the record stands, as the worker reading it shows."""
+    if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
+        return True
+    namespace = data.get("supervisor_ns")
+    return bool(namespace) and namespace != pid_namespace() and not _in_namespace(str(namespace))
 
 
 def is_alive(pid: int | None, start_time: int | None) -> bool:
@@ -128,7 +145,7 @@ def worker_state(data: dict[str, Any]) -> str:
         return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
     if phase in ("starting", "preparing", "running"):
         # Without its supervisor nobody records the worker's exit or saves its work.
-        if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
+        if supervisor_alive(data):
             return "running" if phase == "running" else "preparing"
         return "lost"
     if data.get("stopped"):
