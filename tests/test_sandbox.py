@@ -311,6 +311,52 @@ def test_no_worker_changes_the_dispatch_another_one_runs(repo: Path, tmp_path: P
     assert report == f"{shims / 'forge' / 'bin' / 'dispatch'}\ndispatch {__version__}\n"
 
 
+STATE_WRITER = '''\
+import os
+from pathlib import Path
+results = []
+for name, path in (("its backend's state", "~/.my-agent/session"), ("every worker's extra", "~/.extra/cache"),
+                   ("unlisted", "~/.unlisted/file")):
+    try:
+        Path(os.path.expanduser(path)).parent.mkdir(exist_ok=True)
+        Path(os.path.expanduser(path)).write_text("kept\\n")
+        results.append(f"{name}: written")
+    except OSError as e:
+        results.append(f"{name}: {e.strerror}")
+Path("state.txt").write_text("\\n".join(results) + "\\n")
+'''
+
+
+def test_a_confined_worker_writes_the_state_folders_its_backend_and_you_list(repo: Path, tmp_path: Path,
+                                                                             hermetic: Path) -> None:
+    """`sandbox_write` of its backend (the built-in ones: ~/.claude and so on) and the top-level one; an entry
+    naming a variable that is not set is left out, no folder made for it."""
+    confined_here()
+    script = hermetic / "state_writer.py"
+    script.write_text(STATE_WRITER)
+    config = hermetic / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(textwrap.dedent(f"""\
+        sandbox_write = ["${{HOME}}/.extra", "$DISPATCH_TEST_UNSET/somewhere"]
+        [backends.my-agent]
+        command = ["{{python}}", "{script}"]
+        sandbox_write = ["~/.my-agent"]
+        [models.my-agent]
+        backend = "my-agent"
+    """))
+    r = dispatch("new", "State", "--model", "my-agent", "--sandbox", "bwrap", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "state").get("phase") == "exited", message="the worker to exit")
+    wt = tmp_path / "work" / "app.dispatch" / "state"
+    assert (wt / "state.txt").read_text().splitlines() == [
+        "its backend's state: written", "every worker's extra: written", "unlisted: Read-only file system",
+    ]
+    assert (hermetic / ".my-agent" / "session").read_text() == "kept\n"
+    assert (hermetic / ".extra" / "cache").read_text() == "kept\n"
+    assert not (hermetic / ".unlisted").exists()
+    assert list(tmp_path.rglob("somewhere")) == []  # nor a folder for the entry whose variable is not set
+
+
 def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     env = {**FAST, **without_bwrap(tmp_path)}
     r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)

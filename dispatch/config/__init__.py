@@ -39,7 +39,7 @@ LISTS = ("copy", "setup", "notify", "sandbox_write")
 TRUSTED_KEYS = ("backends", "copy", "setup", "notify", "sandbox", "sandbox_network", "sandbox_write")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
-    "backends": ("command", "env", "unset", "fails_on"),
+    "backends": ("command", "env", "unset", "fails_on", "sandbox_write"),
     "models": ("backend",),
     "aliases": ("model", "prompt"),
 }
@@ -61,17 +61,21 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
         "command": ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions",
                     "--output-format", "stream-json", "--verbose"],
         "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
+        "sandbox_write": ["~/.claude", "~/.claude.json"],
     },
     # Codex: no login shells for its commands, as a login shell's profile resets PATH and with it
     # the `dispatch` the worker asks its questions with.
     "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
-                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]},
+                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"],
+              "sandbox_write": ["${CODEX_HOME:-~/.codex}"]},
     "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
-                           "--model", "{model}", "{prompt}"]},
+                           "--model", "{model}", "{prompt}"],
+               "sandbox_write": ["~/.cursor", "${XDG_CONFIG_HOME:-~/.config}/cursor"]},
     "gemini": {
         "command": ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}",
                     "--prompt", "{prompt}"],
         "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
+        "sandbox_write": ["~/.gemini"],
     },
     # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
     # the worktree (each would be committed as the worker's work), no analytics, no prompts. Its
@@ -82,10 +86,14 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                           "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
                           "--message", "{prompt}"],
               # aider exits 0 even when no model call succeeded: its error line makes the run failed.
-              "fails_on": [r"^litellm\.\w+Error: "]},
+              "fails_on": [r"^litellm\.\w+Error: "],
+              "sandbox_write": ["~/.aider"]},
     # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
     "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
-                             "--model", "{model}", "{prompt}"]},
+                             "--model", "{model}", "{prompt}"],
+                 "sandbox_write": [f"${{{var}:-~/{default}}}/opencode" for var, default in (
+                     ("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config"),
+                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache"))]},
     # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
     # in the worktree, which may hold a `dispatch/` package of its own.
     "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
@@ -302,7 +310,7 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
             raise _unknown(label, key)
         if fieldname == "command":
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
-        elif fieldname == "unset":
+        elif fieldname in ("unset", "sandbox_write"):
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
         elif fieldname == "fails_on":
             cfg._set(label, _patterns(label, key, value), table, name, fieldname)

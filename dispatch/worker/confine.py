@@ -123,8 +123,8 @@ def wrapper(
         worktree=task.worktree.path,  # type: ignore[union-attr]
         main_root=repo.root, common_dir=repo.common_dir, worktrees_root=worktree_root(repo, cfg),
         branch_ref=task.branch, home=Path(env.get("HOME") or Path.home()),
-        state=[*sandboxing.backend_state(launch.backend, env),
-               *[sandboxing.expand(p, env) for p in cfg["sandbox_write"]]],
+        state=[path for path in (sandboxing.expand(p, env) for p in (*launch.sandbox_write, *cfg["sandbox_write"]))
+               if path is not None],
     )
     sandboxing.prepare(layout, task.id)
     program = sandboxing.probe(confined.network).program or "bwrap"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -122,32 +123,29 @@ def _probe(program: str | None, network: bool) -> Probe:
 # --- what a confined worker may write --------------------------------------------------------
 
 
-def backend_state(backend: str, env: Mapping[str, str]) -> list[Path]:
-    """The folders (and files) each agent CLI writes as it runs, by default: its login, settings, sessions."""
-    home = Path(env.get("HOME") or Path.home())
-
-    def xdg(var: str, default: str) -> Path:
-        return Path(env.get(var) or home / default)
-
-    table: dict[str, list[Path]] = {
-        "claude": [home / ".claude", home / ".claude.json"],
-        "codex": [Path(env["CODEX_HOME"]) if env.get("CODEX_HOME") else home / ".codex"],
-        "gemini": [home / ".gemini"],
-        "cursor": [home / ".cursor", xdg("XDG_CONFIG_HOME", ".config") / "cursor"],
-        "opencode": [xdg("XDG_DATA_HOME", ".local/share") / "opencode", xdg("XDG_CONFIG_HOME", ".config") / "opencode",
-                     xdg("XDG_STATE_HOME", ".local/state") / "opencode", xdg("XDG_CACHE_HOME", ".cache") / "opencode"],
-        "aider": [home / ".aider"],
-    }
-    return table.get(backend, [])
+_VARIABLE = re.compile(r"\$\{(\w+)(:-[^}]*)?\}|\$(\w+)")
 
 
-def expand(path: str, env: Mapping[str, str]) -> Path:
-    """A `sandbox_write` entry: `~` and `$VAR` expanded (no shell), made absolute."""
+def expand(path: str, env: Mapping[str, str]) -> Path | None:
+    """A `sandbox_write` entry with `$VAR`, `${VAR}` and `${VAR:-default}` expanded (no shell), then a leading
+    `~`. None when it names a variable that is not set (and has no default) or is not absolute then: never a
+    folder made where the command happens to run."""
+    unset = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal unset
+        name = match.group(1) or match.group(3)
+        if env.get(name):
+            return env[name]
+        if match.group(2) is not None:
+            return match.group(2)[2:]
+        unset = True
+        return ""
+
+    text = _VARIABLE.sub(value, path)
     home = env.get("HOME") or str(Path.home())
-    text = home + path[1:] if path == "~" or path.startswith("~/") else path
-    for name, value in sorted(env.items(), key=lambda kv: -len(kv[0])):
-        text = text.replace("${" + name + "}", value).replace("$" + name, value)
-    return Path(os.path.abspath(text))
+    text = home + text[1:] if text == "~" or text.startswith("~/") else text
+    return None if unset or not text.startswith("/") else Path(os.path.normpath(text))
 
 
 @dataclass
