@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -43,6 +42,18 @@ def without_bwrap(tmp_path: Path) -> dict[str, str]:
             link.symlink_to(next(Path(d) / program for d in os.environ["PATH"].split(os.pathsep)
                                  if (Path(d) / program).exists()))
     return {"PATH": str(folder)}
+
+
+def script_models(home: Path, source: str, models: dict[str, str], top: str = "", backend: str = "") -> None:
+    """Models each running SOURCE (a Python script) with its one argument, in HOME's user config; TOP: the
+    config's first lines; BACKEND: more lines of every backend table."""
+    script = home / "worker.py"
+    script.write_text(source)
+    tables = "".join(f'[backends.{name}]\ncommand = ["{{python}}", "{script}", "{arg}"]\n{backend}'
+                     f'[models.{name}]\nbackend = "{name}"\n' for name, arg in models.items())
+    config = home / ".config" / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(top + tables)
 
 
 def test_a_confined_worker_edits_commits_asks_and_is_stopped_with_its_work_saved(repo: Path, tmp_path: Path) -> None:
@@ -149,16 +160,7 @@ print("hostile worker done", flush=True)
 
 def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     confined_here()
-    script = hermetic / "hostile.py"
-    script.write_text(HOSTILE)
-    config = hermetic / ".config" / "dispatch" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(textwrap.dedent(f"""\
-        [backends.hostile]
-        command = ["{{python}}", "{script}"]
-        [models.hostile]
-        backend = "hostile"
-    """))
+    script_models(hermetic, HOSTILE, {"hostile": ""})
     assert dispatch("new", "Other", "--id", "other", "--no-start", cwd=repo).code == 0
     git(repo, "pack-refs", "--all")  # main and the other branch packed; the other one loose again below
     other = tmp_path / "work" / "app.dispatch" / "other"
@@ -280,21 +282,7 @@ def test_no_worker_changes_the_dispatch_another_one_runs(repo: Path, tmp_path: P
     that rewrites the `dispatch` on its PATH changes no other worker's, and its own next run gets it back."""
     from dispatch import __version__
 
-    script = hermetic / "shim_user.py"
-    script.write_text(SHIM_USER)
-    config = hermetic / ".config" / "dispatch" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(textwrap.dedent(f"""\
-        sandbox = "off"
-        [backends.forger]
-        command = ["{{python}}", "{script}", "forge"]
-        [backends.reporter]
-        command = ["{{python}}", "{script}", "report"]
-        [models.forger]
-        backend = "forger"
-        [models.reporter]
-        backend = "reporter"
-    """))
+    script_models(hermetic, SHIM_USER, {"forger": "forge", "reporter": "report"}, top='sandbox = "off"\n')
     shims = repo / ".git" / "dispatch" / "tasks"
     for task_id, model in (("forge", "forger"), ("report", "reporter")):
         assert dispatch("new", task_id, "--model", model, cwd=repo).code == 0
@@ -332,18 +320,8 @@ def test_a_confined_worker_writes_the_state_folders_its_backend_and_you_list(rep
     """`sandbox_write` of its backend (the built-in ones: ~/.claude and so on) and the top-level one; an entry
     naming a variable that is not set is left out, no folder made for it."""
     confined_here()
-    script = hermetic / "state_writer.py"
-    script.write_text(STATE_WRITER)
-    config = hermetic / ".config" / "dispatch" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(textwrap.dedent(f"""\
-        sandbox_write = ["${{HOME}}/.extra", "$DISPATCH_TEST_UNSET/somewhere"]
-        [backends.my-agent]
-        command = ["{{python}}", "{script}"]
-        sandbox_write = ["~/.my-agent"]
-        [models.my-agent]
-        backend = "my-agent"
-    """))
+    script_models(hermetic, STATE_WRITER, {"my-agent": ""}, backend='sandbox_write = ["~/.my-agent"]\n',
+                  top='sandbox_write = ["${HOME}/.extra", "$DISPATCH_TEST_UNSET/somewhere"]\n')
     r = dispatch("new", "State", "--model", "my-agent", "--sandbox", "bwrap", cwd=repo)
     assert (r.code, r.err) == (0, "")
     wait_for(lambda: worker_json(repo, "state").get("phase") == "exited", message="the worker to exit")
@@ -431,18 +409,8 @@ def test_sandbox_network_false_cuts_the_worker_off(repo: Path, tmp_path: Path, h
     if setting == "false" and not sandbox.probe(network=False).works:
         pytest.skip(f"SKIPPED LOUDLY: bwrap cannot make a network namespace here: {sandbox.probe(network=False).problem}")
     server = socket.create_server(("127.0.0.1", 0))
-    script = hermetic / "network.py"
-    script.write_text(NETWORK)
-    config = hermetic / ".config" / "dispatch" / "config.toml"
-    config.parent.mkdir(parents=True)
-    config.write_text(textwrap.dedent(f"""\
-        sandbox_network = {setting}
-        [backends.net]
-        command = ["{{python}}", "{script}"]
-        env = {{ PORT = "{server.getsockname()[1]}" }}
-        [models.net]
-        backend = "net"
-    """))
+    script_models(hermetic, NETWORK, {"net": ""}, top=f"sandbox_network = {setting}\n",
+                  backend=f'env = {{ PORT = "{server.getsockname()[1]}" }}\n')
     r = dispatch("new", "Reach out", "--id", "net", "--model", "net", cwd=repo)
     assert (r.code, r.err) == (0, "")
     wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the worker to exit")
