@@ -110,6 +110,7 @@ def main(common_dir: str, task_id: str) -> int:
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
     head_before = _head(worktree)
+    questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
     if spec.wrapper:
         # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
         # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
@@ -143,7 +144,8 @@ def main(common_dir: str, task_id: str) -> int:
             worker.stdin.close()
         except BrokenPipeError:
             pass
-    over_budget = _wait(worker, spec, repo, began)
+    over_budget = _wait(worker, spec, began, questions.look)
+    questions.look()  # one asked since the last look is told before the exit
     code = _exit_code(spec, worker.returncode)
     ended = time.time()
     _say(f"worker exited with code {code}")
@@ -241,17 +243,17 @@ def _head_moved(spec: LaunchSpec, worktree: Path) -> str | None:
 TICK = 0.25
 
 
-def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, repo: Repo, began: float, grace: float = 10.0) -> str | None:
-    """Wait for the worker, acting on its questions (tending.tend); stop it when it runs past its time budget.
+def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, began: float, look: Callable[[], None],
+          grace: float = 10.0) -> str | None:
+    """Wait for the worker, calling LOOK every TICK (its questions); stop it when it runs past its time budget.
     Returns why it was stopped, if it was."""
     deadline = began + max(0.0, spec.budget_time - spec.prior_seconds) if spec.budget_time else None
-    seen = tending.asked(repo, spec.task)
     while True:
         try:
             worker.wait(timeout=TICK if deadline is None else max(0.05, min(TICK, deadline - time.time())))
             return None
         except subprocess.TimeoutExpired:
-            seen = tending.tend(repo, spec.task, seen, _say)
+            look()
             if deadline is None or time.time() < deadline:
                 continue
         _say(f"the task used its time budget of {spec.budget_time:g}s: stopping the worker")

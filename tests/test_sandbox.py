@@ -335,6 +335,23 @@ def test_a_confined_worker_writes_the_state_folders_its_backend_and_you_list(rep
     assert list(tmp_path.rglob("somewhere")) == []  # nor a folder for the entry whose variable is not set
 
 
+def test_a_question_asked_just_before_the_worker_exits_is_told(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """The supervisor looks for questions four times a second: one asked and given up on in between, the worker
+    gone at once, still reaches you before the news of its exit."""
+    from test_notify import _recorder, _told
+
+    confined_here()
+    argv, out = _recorder(tmp_path)
+    script_models(hermetic, 'import subprocess\nsubprocess.run(["dispatch", "ask", "--timeout", "0", "Quick?"])\n',
+                  {"quick": ""}, top=f"notify = {json.dumps(argv)}\n")
+    assert dispatch("new", "Quick", "--model", "quick", "--sandbox", "bwrap", cwd=repo).code == 0
+    wait_for(lambda: len(_told(out)) == 2, message="the two notifications")
+    assert [t["argv"] for t in _told(out)] == [
+        ["question", "quick", "quick asks Q1: Quick?"],
+        ["question", "quick", "quick stopped on an open question; no worker is left running or queued"],
+    ]
+
+
 def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     env = {**FAST, **without_bwrap(tmp_path)}
     r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)

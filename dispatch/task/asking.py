@@ -145,7 +145,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
             # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
             if answer is None:
-                _ask_marker(repo, task.id).unlink(missing_ok=True)
+                _end_marker(repo, task.id)
                 raise AskTimeout(
                     f"no answer to Q{number} within {timeout:g}s. Mark the current item `[?]` with the question, "
                     "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
@@ -153,8 +153,16 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
                 )
             _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}")
     finally:
-        _ask_marker(repo, task.id).unlink(missing_ok=True)
+        _end_marker(repo, task.id)
     return answer
+
+
+def _end_marker(repo: Repo, task_id: str) -> None:
+    """The ask no longer waits: its marker loses the asker's pid but keeps the question, for a supervisor
+    that has not looked since it was asked (tending.tend) to tell the person all the same."""
+    data = asked_now(repo, task_id)
+    if data is not None and data.get("pid") is not None:
+        files.write_atomic(_ask_marker(repo, task_id), json.dumps({**data, "pid": None, "start": None}))
 
 
 def _answer_of(path: Path, task_id: str, number: int) -> str | None:

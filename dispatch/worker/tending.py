@@ -14,27 +14,28 @@ from dispatch.repo import Repo
 from dispatch.task import asking, notify
 
 
-def asked(repo: Repo, task_id: str) -> object:
-    """The number of the question the task's marker names now (a stale one from an earlier run, at the start)."""
-    data = asking.asked_now(repo, task_id)
-    return None if data is None else data.get("number")
+class Questions:
+    """The worker's questions as its supervisor sees them: `look` acts on one asked since the last look."""
 
-
-def tend(repo: Repo, task_id: str, seen: object, say: Callable[[str], None]) -> object:
-    """When the worker asked a question since SEEN: notify, and start what its slot lets run. Returns the
-    number now seen. Never raises: the supervisor's own work comes first."""
-    try:
+    def __init__(self, repo: Repo, task_id: str, say: Callable[[str], None]) -> None:
+        self.repo, self.task_id, self.say = repo, task_id, say
         data = asking.asked_now(repo, task_id)
-        if data is None or data.get("number") == seen:
-            return seen
-        event = data["event"] if isinstance(data.get("event"), dict) else {}
-        # Data the worker wrote: it speaks for its own task only, and only of a question.
-        notify.notify(repo, {**event, "task": task_id, "kind": "question", "number": data.get("number")})
-        advance_queue(repo, say)
-        return data.get("number")
-    except Exception as e:  # noqa: BLE001 - a notification or a queued start is not worth the worker's record
-        say(f"could not act on the worker's question: {e}")
-        return seen
+        self.seen = None if data is None else data.get("number")  # an earlier run's: told then
+
+    def look(self) -> None:
+        """When the worker asked a question since the last look: notify, and start what its slot lets run.
+        Never raises: the supervisor's own work comes first."""
+        try:
+            data = asking.asked_now(self.repo, self.task_id)
+            if data is None or data.get("number") == self.seen:
+                return
+            self.seen = data.get("number")
+            event = data["event"] if isinstance(data.get("event"), dict) else {}
+            # Data the worker wrote: it speaks for its own task only, and only of a question.
+            notify.notify(self.repo, {**event, "task": self.task_id, "kind": "question", "number": self.seen})
+            advance_queue(self.repo, self.say)
+        except Exception as e:  # noqa: BLE001 - a notification or a queued start is not worth the worker's record
+            self.say(f"could not act on the worker's question: {e}")
 
 
 def advance_queue(repo: Repo, say: Callable[[str], None]) -> None:
