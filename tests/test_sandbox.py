@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -380,6 +382,34 @@ def test_bwrap_asked_for_but_missing_refuses_and_creates_nothing(repo: Path, tmp
     assert (r.code, r.out) == (1, "")
     assert r.err == f"dispatch: sandbox `bwrap` cannot run: {NO_BWRAP}; or start the worker with `--sandbox off`\n"
     assert snapshot(repo) == before
+
+
+def test_bwrap_the_kernel_refuses_is_refused_with_its_cause_and_creates_nothing(repo: Path, tmp_path: Path) -> None:
+    """bubblewrap installed, but no namespace for it here: a real refusal by the kernel, made by running dispatch
+    without capabilities (as in a locked-down container). `--sandbox bwrap` names bwrap's own error and the
+    fixes; `auto` starts the worker unconfined and says so."""
+    bwrap, setpriv = shutil.which("bwrap"), shutil.which("setpriv")
+    if os.getuid() != 0 or bwrap is None or setpriv is None:
+        pytest.skip("SKIPPED LOUDLY: needs root, bwrap and setpriv to make the kernel refuse bwrap a namespace")
+
+    def without_capabilities(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([setpriv, "--bounding-set=-all", "--inh-caps=-all", sys.executable, "-m", "dispatch",
+                               *args], cwd=repo, capture_output=True, text=True, env={**os.environ, **FAST})
+
+    before = snapshot(repo)
+    r = without_capabilities("new", "Boxed", "--model", "scripted", "--sandbox", "bwrap")
+    problem = (f"{bwrap} cannot confine a process here (bwrap: Creating new namespace failed: Operation not "
+               "permitted): allow unprivileged user namespaces (`sudo sysctl -w kernel.unprivileged_userns_clone=1`; "
+               "on Ubuntu `sudo sysctl -w kernel.apparmor_restrict_unprivileged_userns=0`)")
+    assert (r.returncode, r.stdout, r.stderr) == (
+        1, "", f"dispatch: sandbox `bwrap` cannot run: {problem}; or start the worker with `--sandbox off`\n")
+    assert snapshot(repo) == before
+    r = without_capabilities("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`")
+    assert (r.returncode, r.stderr) == (0, "")
+    wait_for(lambda: worker_json(repo, "plain").get("phase") == "exited", message="the unconfined worker to exit")
+    assert worker_json(repo, "plain")["sandbox"] == "off"
+    assert without_capabilities("status").stdout.splitlines()[-1] == (
+        f"workers are not confined: {problem}; or set `sandbox = \"off\"` to say so")
 
 
 def test_a_sandbox_mode_that_does_not_exist_is_refused(repo: Path) -> None:
