@@ -24,7 +24,7 @@ from dispatch.repo import Repo
 from dispatch.task import notify, runtime
 from dispatch.task.model import save_uncommitted
 from dispatch.task.usage import parse_usage
-from dispatch.worker import tending
+from dispatch.worker import sandbox, tending
 from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
 
 
@@ -87,82 +87,20 @@ def main(common_dir: str, task_id: str) -> int:
         supervisor_ns=runtime.pid_namespace()))
     _say(f"run {spec.run}: model {spec.model} on backend {spec.backend}")
 
-    if spec.prepare:
-        copied, skipped = _durably("copy the included files", worktree,
-                                   lambda: copy_included(Path(spec.main_root), worktree, spec.copy))
-        if skipped:
-            _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
-        if copied:
-            _say("copied from the main checkout: " + ", ".join(copied))
-        for command in spec.setup:
-            _say("setup: " + " ".join(command))
-            code = subprocess.run(command, check=False, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
-            if code != 0:
-                _say(f"setup command failed with exit code {code}: the worker was not started")
-                runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,
-                                      exited=clock.iso(time.time()))
-                event = events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
-                                      run=spec.run)
-                runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
-                _notify(repo, event)
-                return 0
+    if spec.prepare and not _prepare(repo, spec, worktree):
+        return 0
 
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
     head_before = _head(worktree)
     questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
-    if spec.wrapper:
-        # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
-        # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
-        # Our own handler is set as soon as the worker runs.
-        _ignore_stop_signals()
-    worker = subprocess.Popen(
-        [*spec.wrapper, *spec.argv], cwd=worktree, env=_worker_env(spec, repo),
-        stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
-        stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
-    )
-    began = time.time()
-    _durably("record that the worker started", state, lambda: runtime.update_worker(
-        repo, task_id, phase="running", pid=worker.pid, running_since=began,
-        pid_start=runtime.process_start_time(worker.pid)))
-    _durably("record that the worker started", state, lambda: events.append(
-        repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
-
-    def forward(signum: int, _frame: Any) -> None:
-        # Stopping the supervisor stops its worker; it still records the exit and saves the work.
-        try:
-            os.killpg(worker.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if spec.stdin is not None and worker.stdin is not None:
-        try:
-            worker.stdin.write(spec.stdin.encode())
-            worker.stdin.close()
-        except BrokenPipeError:
-            pass
+    worker, began = _start(repo, spec, worktree)
     over_budget = _wait(worker, spec, began, questions.look)
     questions.look()  # one asked since the last look is told before the exit
-    code = _exit_code(spec, worker.returncode)
+    code = sandbox.exit_code(worker.returncode) if spec.wrapper else worker.returncode
     ended = time.time()
     _say(f"worker exited with code {code}")
-    saved = moved = None
-    try:
-        moved = _head_moved(spec, worktree)
-        if moved:
-            _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
-                 "was left as it is")
-        else:
-            saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
-        if saved:
-            _say(f"saved uncommitted work as {saved[:7]}")
-        elif not moved and (operation := git.in_progress(worktree)):
-            _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
-    except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
-        _say(f"could not save uncommitted work: {e}")
+    saved = _save(spec, worktree, code)
     output = _log_since(runtime.log_path(repo, task_id), log_start)
     used = parse_usage(output)
     failure = _reported_failure(spec, output) if code == 0 and not saved and _head(worktree) == head_before else None
@@ -185,6 +123,88 @@ def main(common_dir: str, task_id: str) -> int:
     tending.advance_queue(repo, _say)
     _notify(repo, event)
     return 0
+
+
+def _prepare(repo: Repo, spec: LaunchSpec, worktree: Path) -> bool:
+    """Copy the included files and run the setup commands; False (recorded and told) when one failed."""
+    copied, skipped = _durably("copy the included files", worktree,
+                               lambda: copy_included(Path(spec.main_root), worktree, spec.copy))
+    if skipped:
+        _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
+    if copied:
+        _say("copied from the main checkout: " + ", ".join(copied))
+    for command in spec.setup:
+        _say("setup: " + " ".join(command))
+        code = subprocess.run(command, check=False, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
+        if code != 0:
+            _say(f"setup command failed with exit code {code}: the worker was not started")
+            runtime.update_worker(repo, spec.task, phase="exited", exit_code=code, setup_failed=True,
+                                  exited=clock.iso(time.time()))
+            event = events.append(repo, spec.task, "exited", code=code, state="failed", reason="setup failed",
+                                  run=spec.run)
+            runtime.update_worker(repo, spec.task, told=spec.run)  # `wait` may now say nothing is left
+            _notify(repo, event)
+            return False
+    return True
+
+
+def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Popen[bytes], float]:
+    """The worker started in a process group of its own, recorded, our stop signals forwarded to it, its
+    stdin written; and when it started."""
+    if spec.wrapper:
+        # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
+        # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
+        # Our own handler is set as soon as the worker runs.
+        sandbox.ignore_stop_signals()
+    worker = subprocess.Popen(
+        [*spec.wrapper, *spec.argv], cwd=worktree, env=_worker_env(spec, repo),
+        stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+        stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
+    )
+    began = time.time()
+    state = repo.task_dir(spec.task)
+    _durably("record that the worker started", state, lambda: runtime.update_worker(
+        repo, spec.task, phase="running", pid=worker.pid, running_since=began,
+        pid_start=runtime.process_start_time(worker.pid)))
+    _durably("record that the worker started", state, lambda: events.append(
+        repo, spec.task, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
+
+    def forward(signum: int, _frame: Any) -> None:
+        # Stopping the supervisor stops its worker; it still records the exit and saves the work.
+        try:
+            os.killpg(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if spec.stdin is not None and worker.stdin is not None:
+        try:
+            worker.stdin.write(spec.stdin.encode())
+            worker.stdin.close()
+        except BrokenPipeError:
+            pass
+    return worker, began
+
+
+def _save(spec: LaunchSpec, worktree: Path, code: int) -> str | None:
+    """Commit what the worker left uncommitted (not onto a branch a confined worker moved HEAD to); the commit."""
+    saved = None
+    try:
+        moved = sandbox.head_moved(worktree, spec.branch) if spec.sandbox == "bwrap" else None
+        if moved:
+            _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
+                 "was left as it is")
+            return None
+        saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
+        if saved:
+            _say(f"saved uncommitted work as {saved[:7]}")
+        elif operation := git.in_progress(worktree):
+            _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
+    except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
+        _say(f"could not save uncommitted work: {e}")
+    return saved
 
 
 def _head(worktree: Path) -> str | None:
@@ -214,29 +234,6 @@ def _notify(repo: Repo, event: dict[str, Any]) -> None:
         notify.notify(repo, {**event, "idle": idle})
     elif idle:
         notify.notify(repo, {"time": event["time"], "task": "", "kind": "idle"})
-
-
-def _exit_code(spec: LaunchSpec, code: int) -> int:
-    """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
-    if spec.wrapper and 128 < code < 128 + signal.NSIG:
-        return 128 - code
-    return code
-
-
-def _ignore_stop_signals() -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _head_moved(spec: LaunchSpec, worktree: Path) -> str | None:
-    """Where a confined worker pointed HEAD when it is not its branch: saving there would commit, outside the
-    sandbox, onto a ref the worker could not write itself (`main`, say)."""
-    if spec.sandbox != "bwrap" or not spec.branch:
-        return None
-    head = git.run(["symbolic-ref", "-q", "HEAD"], cwd=worktree, check=False).stdout.strip()
-    if head == spec.branch or (not head and git.in_progress(worktree)):
-        return None
-    return head or "a detached commit"
 
 
 # How often the supervisor looks whether its worker asked a question (one failed open() when it did not).

@@ -22,13 +22,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dispatch import files
+from dispatch import files, git
 from dispatch.errors import DispatchError
 from dispatch.task.asking import ASK_FOLDER
 
@@ -255,3 +256,28 @@ def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
     for n, (key, value) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), start=count):
         settings |= {f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": value}
     return settings
+
+
+# --- what the supervisor of a confined worker does differently -------------------------------------
+
+
+def ignore_stop_signals() -> None:
+    """Before bwrap starts: it inherits this, and outlives the SIGTERM `stop` sends (see above)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def exit_code(code: int) -> int:
+    """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
+    return 128 - code if 128 < code < 128 + signal.NSIG else code
+
+
+def head_moved(worktree: Path, branch: str) -> str | None:
+    """Where a confined worker pointed HEAD when it is not BRANCH: saving there would commit, outside the
+    sandbox, onto a ref the worker could not write itself (`main`, say)."""
+    if not branch:
+        return None
+    head = git.run(["symbolic-ref", "-q", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    if head == branch or (not head and git.in_progress(worktree)):
+        return None
+    return head or "a detached commit"
