@@ -139,6 +139,14 @@ write("the shim", shutil.which("dispatch"))
 write("home", Path.home() / "pwned")
 write("its worker record", repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json")
 write("its worktree's .git pointer", here / ".git")
+pack = next((repo / ".git" / "objects" / "pack").glob("*.pack"))
+try:
+    pack.unlink()
+    results.append("a pack of the repository: DELETED")
+except OSError as e:
+    results.append(f"a pack of the repository: {e.strerror}")
+write("the object store's alternates", repo / ".git" / "objects" / "info" / "alternates")
+git("a fetch of 112 objects, kept loose", "fetch", "-q", str(Path.home() / "upstream"), "main")
 admin = subprocess.run(["git", "rev-parse", "--absolute-git-dir"], capture_output=True, text=True).stdout.strip()
 write("its worktree's own git config", Path(admin) / "config.worktree")
 write("its worktree's way to the repository", Path(admin) / "commondir")
@@ -165,6 +173,13 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     script_models(hermetic, HOSTILE, {"hostile": ""})
     assert dispatch("new", "Other", "--id", "other", "--no-start", cwd=repo).code == 0
     git(repo, "pack-refs", "--all")  # main and the other branch packed; the other one loose again below
+    git(repo, "repack", "-q", "-d")  # a pack, for it to try to delete
+    upstream = hermetic / "upstream"  # more objects than a fetch keeps loose by default (100)
+    git(hermetic, "init", "-q", "-b", "main", str(upstream))
+    for n in range(110):
+        (upstream / f"f{n}.txt").write_text(f"{n}\n")
+    git(upstream, "add", ".")
+    git(upstream, "commit", "-q", "-m", "110 files")
     other = tmp_path / "work" / "app.dispatch" / "other"
     git(other, "commit", "-q", "--allow-empty", "-m", "the other task's work")
     shim = repo / ".git" / "dispatch" / "tasks" / "hostile" / "bin" / "dispatch"
@@ -191,6 +206,9 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "home: Read-only file system",
         "its worker record: Read-only file system",
         "its worktree's .git pointer: Read-only file system",
+        "a pack of the repository: Read-only file system",
+        "the object store's alternates: Read-only file system",
+        "a fetch of 112 objects, kept loose: DONE",
         "its worktree's own git config: Read-only file system",
         "its worktree's way to the repository: Read-only file system",
         "signal its supervisor: No such process",

@@ -4,7 +4,8 @@ The whole filesystem is mounted read-only; a few paths are mounted again writabl
 worktree, its git admin folder, the object store, the folder of its branch ref and reflog, the
 `dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move is
 mounted read-only again: the worktree's `.git` pointer, the admin folder's `commondir`/`gitdir`,
-the existing packs, and every other branch ref in the folder of the task's own. A private /tmp,
+the object store's packs and info folders, and every other branch ref in the folder of the task's
+own. Loose objects stay writable (a commit writes them), and so deletable: a known gap. A private /tmp,
 a private pid namespace, and optionally no network.
 
 No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
@@ -185,7 +186,9 @@ def prepare(layout: Layout, task_id: str) -> None:
     if "/" not in layout.branch_ref.removeprefix("refs/heads/"):
         raise DispatchError(f"a confined worker needs its branch in a folder of its own, not {layout.branch_ref}: "
                             "set `branch_prefix` to end in `/` (such as `dispatch/`), or use `--sandbox off`")
-    for folder in (_ref_folder(layout), _log_folder(layout), ask_dir(layout.state_dir, task_id)):
+    objects = layout.common_dir / "objects"
+    for folder in (_ref_folder(layout), _log_folder(layout), ask_dir(layout.state_dir, task_id), objects / "pack",
+                   objects / "info"):
         folder.mkdir(parents=True, exist_ok=True)
     for name in ("lock", "events.jsonl"):
         (layout.state_dir / name).touch(exist_ok=True)
@@ -221,7 +224,8 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
         out += ["--bind", str(path), str(path)]
     own = {layout.common_dir / layout.branch_ref, layout.common_dir / "logs" / layout.branch_ref}
     kept = [layout.worktree / ".git", admin / "commondir", admin / "gitdir", admin / "config.worktree",
-            *_entries(layout.common_dir / "objects" / "pack"),
+            # Every pack, made before the worker started or after, and the alternates and commit-graph files.
+            layout.common_dir / "objects" / "pack", layout.common_dir / "objects" / "info",
             *[p for p in _entries(_ref_folder(layout)) + _entries(_log_folder(layout)) if p not in own]]
     for path in kept:
         if path.exists():
@@ -252,8 +256,10 @@ def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
         count = int(inherited.get("GIT_CONFIG_COUNT") or 0)
     except ValueError:
         count = 0  # git itself refuses to run with such a count: leave it to say so
-    settings = {"TMPDIR": "/tmp", "GIT_CONFIG_COUNT": str(count + 2)}
-    for n, (key, value) in enumerate((("gc.auto", "0"), ("maintenance.auto", "false")), start=count):
+    # A fetch keeps what it gets as loose objects: the packs' folder is read-only to a confined worker.
+    own = (("gc.auto", "0"), ("maintenance.auto", "false"), ("transfer.unpackLimit", "2147483647"))
+    settings = {"TMPDIR": "/tmp", "GIT_CONFIG_COUNT": str(count + len(own))}
+    for n, (key, value) in enumerate(own, start=count):
         settings |= {f"GIT_CONFIG_KEY_{n}": key, f"GIT_CONFIG_VALUE_{n}": value}
     return settings
 
