@@ -164,6 +164,7 @@ subprocess.run(["git", "commit", "-q", "-m", "tried every escape"], check=True)
 # Last: HEAD onto main, and work left uncommitted, for the supervisor to commit there (it must not).
 subprocess.run(["git", "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
 Path("stray.txt").write_text("for main\\n")
+subprocess.run(["touch", str(repo / "touched")])  # its error goes to the worker's log, as any tool's
 print("hostile worker done", flush=True)
 '''
 
@@ -224,6 +225,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     assert shim.read_text() == f"#!/bin/sh\nexec '{sys.executable}' -I -m dispatch \"$@\"\n"
     assert not list((repo / ".git" / "refs").rglob("*.lock"))
     log = dispatch("logs", "hostile", cwd=repo).out.splitlines()
+    assert f"touch: cannot touch '{repo}/touched': Read-only file system" in log  # a whole line of it
     assert [line.split("] ", 1)[-1] for line in log if line.startswith("[dispatch")] == [
         "run 1: model hostile on backend hostile",
         "worker exited with code 0",
