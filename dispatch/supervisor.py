@@ -152,6 +152,8 @@ def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Pop
     """The worker started in a process group of its own, recorded, our stop signals forwarded to it, its
     stdin written; and when it started."""
     if spec.wrapper:
+        if problem := sandbox.pack_loose_objects(worktree):
+            _say(f"could not pack the repository's loose objects, which the worker could delete: {problem}")
         # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
         # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
         # Our own handler is set as soon as the worker runs.

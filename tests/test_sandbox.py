@@ -124,6 +124,14 @@ def git(name, *args, cwd=here):
     results.append(f"{name}: {'refused' if r.returncode else 'DONE'}")
 
 
+gone = 0
+for loose in (repo / ".git" / "objects").glob("[0-9a-f][0-9a-f]/*"):  # your commits' objects, if left loose
+    try:
+        loose.unlink()
+        gone += 1
+    except OSError:
+        pass
+results.append(f"loose objects of the repository deleted: {gone}")
 write("main checkout file", repo / "README.md")
 write("new file in the main checkout", repo / "PWNED")
 write("git config", repo / ".git" / "config")
@@ -183,6 +191,9 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     git(upstream, "commit", "-q", "-m", "110 files")
     other = tmp_path / "work" / "app.dispatch" / "other"
     git(other, "commit", "-q", "--allow-empty", "-m", "the other task's work")
+    (repo / "NEW.md").write_text("a commit of yours, its objects loose when the worker starts\n")
+    git(repo, "add", "NEW.md")
+    git(repo, "commit", "-q", "-m", "yours")
     shim = repo / ".git" / "dispatch" / "tasks" / "hostile" / "bin" / "dispatch"
     before = {"main": files_of(repo), "other": files_of(other), "refs": git(repo, "for-each-ref"),
               "git config": (repo / ".git" / "config").read_text(), "home": sorted(os.listdir(hermetic))}
@@ -192,6 +203,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     wait_for(lambda: events(repo)[-1]["kind"] == "exited", message="the hostile worker to exit")
 
     assert git(repo, "show", "dispatch/hostile:escapes.txt").splitlines() == [
+        "loose objects of the repository deleted: 0",
         "main checkout file: Read-only file system",
         "new file in the main checkout: Read-only file system",
         "git config: Read-only file system",
@@ -219,6 +231,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
     refs = git(repo, "for-each-ref").splitlines()
     assert [line for line in refs if not line.endswith("refs/heads/dispatch/hostile")] == before["refs"].splitlines()
     assert files_of(repo) == before["main"]
+    git(repo, "fsck", "--no-progress", "--connectivity-only")  # every object of every ref is there
     assert files_of(other) == before["other"]
     assert (repo / ".git" / "config").read_text() == before["git config"]
     assert sorted(os.listdir(hermetic)) == before["home"]

@@ -5,7 +5,8 @@ worktree, its git admin folder, the object store, the folder of its branch ref a
 `dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move is
 mounted read-only again: the worktree's `.git` pointer, the admin folder's `commondir`/`gitdir`,
 the object store's packs and info folders, and every other branch ref in the folder of the task's
-own. Loose objects stay writable (a commit writes them), and so deletable: a known gap. A private /tmp,
+own. Loose objects stay writable (a commit writes them), and so deletable: its supervisor packs
+the repository's loose objects before it starts, and what others make while it runs is exposed. A private /tmp,
 a private pid namespace, and optionally no network.
 
 No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
@@ -265,6 +266,14 @@ def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
 
 
 # --- what the supervisor of a confined worker does differently -------------------------------------
+
+
+def pack_loose_objects(worktree: Path) -> str | None:
+    """Before a confined worker starts: the repository's loose objects (those of every ref, reflog and index:
+    your commits, other tasks') into a pack, as `git gc` does, for packs are read-only to the worker and
+    loose objects are not. git's error, if it failed."""
+    r = git.run(["repack", "-d", "-q"], cwd=worktree, check=False)
+    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
 
 
 def ignore_stop_signals() -> None:
