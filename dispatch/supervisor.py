@@ -194,7 +194,7 @@ def _save(spec: LaunchSpec, worktree: Path, code: int) -> str | None:
     """Commit what the worker left uncommitted (not onto a branch a confined worker moved HEAD to); the commit."""
     saved = None
     try:
-        moved = sandbox.head_moved(worktree, spec.branch) if spec.sandbox == "bwrap" else None
+        moved = sandbox.head_moved(worktree, git.RefName(spec.branch)) if spec.sandbox == "bwrap" else None
         if moved:
             _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
                  "was left as it is")

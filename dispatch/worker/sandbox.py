@@ -159,7 +159,7 @@ class Layout:
     main_root: Path
     common_dir: Path
     worktrees_root: Path
-    branch_ref: str  # refs/heads/...
+    branch_ref: git.RefName
     home: Path
     state: list[Path] = field(default_factory=list)  # the backend's state and `sandbox_write`
 
@@ -287,7 +287,7 @@ def exit_code(code: int) -> int:
     return 128 - code if 128 < code < 128 + signal.NSIG else code
 
 
-def head_moved(worktree: Path, branch: str) -> str | None:
+def head_moved(worktree: Path, branch: git.RefName) -> str | None:
     """Where a confined worker pointed HEAD when it is not BRANCH: saving there would commit, outside the
     sandbox, onto a ref the worker could not write itself (`main`, say)."""
     if not branch:
