@@ -97,6 +97,7 @@ def test_a_confined_worker_edits_commits_asks_and_is_stopped_with_its_work_saved
 
 HOSTILE = '''\
 """A hostile worker: tries every escape, records how each ended, commits that record, then leaves."""
+import fcntl
 import json
 import os
 import shutil
@@ -147,6 +148,12 @@ write("the shim", shutil.which("dispatch"))
 write("home", Path.home() / "pwned")
 write("its worker record", repo / ".git" / "dispatch" / "tasks" / os.environ["DISPATCH_TASK"] / "worker.json")
 write("its worktree's .git pointer", here / ".git")
+try:
+    lock = os.open(repo / ".git" / "dispatch" / "lock", os.O_RDONLY)
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    results.append("hold the repository lock: HELD")
+except OSError as e:
+    results.append(f"hold the repository lock: {e.strerror}")
 pack = next((repo / ".git" / "objects" / "pack").glob("*.pack"))
 try:
     pack.unlink()
@@ -219,6 +226,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "home: Read-only file system",
         "its worker record: Read-only file system",
         "its worktree's .git pointer: Read-only file system",
+        "hold the repository lock: Permission denied",
         "a pack of the repository: Read-only file system",
         "the object store's alternates: Read-only file system",
         "a fetch of 112 objects, kept loose: DONE",

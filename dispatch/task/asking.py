@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,18 @@ def _ask_marker(repo: Repo, task_id: str) -> Path:
     return repo.task_dir(task_id) / ASK_FOLDER / "ask.json"
 
 
+@contextmanager
+def _questions_locked(repo: Repo, cfg: Config, task_id: str) -> Iterator[None]:
+    """The task's questions to ourselves: `ask` and `answer` take this lock, not the repository's (`answer`
+    takes both), so that a confined worker, whose `ask` needs it, can hold up the answers to itself only."""
+    try:
+        with files.locked(repo.task_dir(task_id) / ASK_FOLDER / "lock", float(cfg["lock_timeout"])):
+            yield
+    except files.LockBusy:
+        raise DispatchError(f"another dispatch command holds the questions of task `{task_id}` for more than "
+                            f"{cfg['lock_timeout']:g}s: wait for it to finish and retry") from None
+
+
 @dataclass(frozen=True)
 class Asked:
     task: str
@@ -99,7 +113,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
     if not text:
         raise DispatchError("the question is empty: give the question to ask")
     path = _questions_path(task)
-    with locked(repo, cfg["lock_timeout"]):
+    with _questions_locked(repo, cfg, task.id):
         questions = _load(path, task.id)
         still_open = questions.open()
         if still_open:
@@ -141,7 +155,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
                 answer = _answer_of(path, task.id, number)
             if answer is None:
                 time.sleep(poll)
-        with locked(repo, cfg["lock_timeout"]):
+        with _questions_locked(repo, cfg, task.id):
             # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
             if answer is None:
@@ -215,7 +229,7 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
         raise DispatchError("the answer is empty: give the text to answer with")
     task = get_task(repo, cfg, task_id)
     path = _questions_path(task)
-    with locked(repo, cfg["lock_timeout"]):
+    with locked(repo, cfg["lock_timeout"]), _questions_locked(repo, cfg, task_id):
         questions = _load(path, task_id)
         if number is None:
             still_open = questions.open()

@@ -2,12 +2,13 @@
 
 The whole filesystem is mounted read-only; a few paths are mounted again writable: the task's
 worktree, its git admin folder, the object store, the folder of its branch ref and reflog, the
-`dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move is
-mounted read-only again: the worktree's `.git` pointer, the admin folder's `commondir`/`gitdir`,
-the object store's packs and info folders, and every other branch ref in the folder of the task's
-own. Loose objects stay writable (a commit writes them), and so deletable: its supervisor packs
-the repository's loose objects before it starts, and what others make while it runs is exposed. A private /tmp,
-a private pid namespace, and optionally no network.
+`dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move
+is mounted read-only again: the worktree's `.git` pointer, the admin folder's
+`commondir`/`gitdir`, the object store's packs and info folders, and every other branch ref in
+the folder of the task's own. The repository lock is hidden (a read is enough to hold a flock).
+Loose objects stay writable (a commit writes them), and so deletable: its supervisor packs the
+repository's loose objects before it starts; what others make while it runs stays exposed. A
+private /tmp, a private pid namespace, and optionally no network.
 
 No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
 take the worker out of it (nor could the worker inject keystrokes: it has no terminal, the
@@ -219,7 +220,7 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
         if _under(path, Path("/tmp")) and path.exists():
             out += ["--ro-bind", str(path), str(path)]
     writable = [layout.worktree, admin, layout.common_dir / "objects", _ref_folder(layout), _log_folder(layout),
-                ask_dir(layout.state_dir, task_id), layout.state_dir / "lock", layout.state_dir / "events.jsonl",
+                ask_dir(layout.state_dir, task_id), layout.state_dir / "events.jsonl",
                 *[p for p in layout.state if p.exists()]]
     for path in writable:
         out += ["--bind", str(path), str(path)]
@@ -231,6 +232,8 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
     for path in kept:
         if path.exists():
             out += ["--ro-bind", str(path), str(path)]
+    # The repository lock, hidden: holding it (a read is enough for flock) would stop every dispatch command.
+    out += ["--ro-bind", "/dev/null", str(layout.state_dir / "lock")]
     if not network:
         out.append("--unshare-net")
     for name, value in _settings(inherited).items():
