@@ -101,6 +101,8 @@ def main(common_dir: str, task_id: str) -> int:
     ended = time.time()
     _say(f"worker exited with code {code}")
     saved = _save(spec, worktree, code)
+    if spec.wrapper:
+        _pack(worktree, "its commits' objects")  # out of reach of the confined workers still running
     output = _log_since(runtime.log_path(repo, task_id), log_start)
     used = parse_usage(output)
     failure = _reported_failure(spec, output) if code == 0 and not saved and _head(worktree) == head_before else None
@@ -152,8 +154,7 @@ def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Pop
     """The worker started in a process group of its own, recorded, our stop signals forwarded to it, its
     stdin written; and when it started."""
     if spec.wrapper:
-        if problem := sandbox.pack_loose_objects(worktree):
-            _say(f"could not pack the repository's loose objects, which the worker could delete: {problem}")
+        _pack(worktree, "your commits' objects")  # out of the worker's reach
         # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
         # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
         # Our own handler is set as soon as the worker runs.
@@ -188,6 +189,13 @@ def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Pop
         except BrokenPipeError:
             pass
     return worker, began
+
+
+def _pack(worktree: Path, what: str) -> None:
+    """Pack the repository's loose objects, which a confined worker could delete: packs are read-only to it."""
+    if problem := sandbox.pack_loose_objects(worktree):
+        _say(f"could not pack the repository's loose objects ({what}), which a confined worker could delete: "
+             f"{problem}")
 
 
 def _save(spec: LaunchSpec, worktree: Path, code: int) -> str | None:

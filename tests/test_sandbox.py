@@ -395,6 +395,38 @@ def test_a_question_asked_just_before_the_worker_exits_is_told(repo: Path, tmp_p
     ]
 
 
+DELETER = '''\
+import os, time
+from pathlib import Path
+while not Path("go").exists():
+    time.sleep(0.05)
+for loose in (Path(os.environ["DISPATCH_REPO"]) / ".git" / "objects").glob("[0-9a-f][0-9a-f]/*"):
+    try:
+        loose.unlink()
+    except OSError:
+        pass
+'''
+
+
+def test_a_confined_worker_cannot_delete_the_work_of_one_that_ended_before_it(repo: Path, tmp_path: Path,
+                                                                              hermetic: Path) -> None:
+    """Git writes a commit's objects loose, where every confined worker may write: the supervisor of one that
+    ends packs them (packs are read-only to workers), out of reach of those still running."""
+    confined_here()
+    script_models(hermetic, DELETER, {"deleter": ""})
+    assert dispatch("new", "Deleter", "--model", "deleter", "--sandbox", "bwrap", cwd=repo).code == 0
+    wait_for(lambda: worker_json(repo, "deleter").get("phase") == "running", message="the deleter to wait")
+    r = dispatch("new", "Quick", "--model", "scripted", "--sandbox", "bwrap", "--item", "Write `q.txt`", cwd=repo,
+                 env=FAST)
+    assert (r.code, r.err) == (0, "")
+    wait_for(lambda: worker_json(repo, "quick").get("phase") == "exited", message="the quick task to end")
+    (tmp_path / "work" / "app.dispatch" / "deleter" / "go").touch()
+    wait_for(lambda: worker_json(repo, "deleter").get("phase") == "exited", message="the deleter to end")
+    git(repo, "fsck", "--no-progress", "--connectivity-only")  # every object of every ref is there
+    assert git(repo, "show", "dispatch/quick:q.txt") == "Write `q.txt`"
+    assert task_status(repo, "quick")["state"] == "done"
+
+
 def test_auto_without_bwrap_runs_unconfined_and_says_so(repo: Path, tmp_path: Path, hermetic: Path) -> None:
     env = {**FAST, **without_bwrap(tmp_path)}
     r = dispatch("new", "Plain", "--model", "scripted", "--item", "Write `a.txt`", cwd=repo, env=env)

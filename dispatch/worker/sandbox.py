@@ -272,9 +272,9 @@ def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
 
 
 def pack_loose_objects(worktree: Path) -> str | None:
-    """Before a confined worker starts: the repository's loose objects (those of every ref, reflog and index:
-    your commits, other tasks') into a pack, as `git gc` does, for packs are read-only to the worker and
-    loose objects are not. git's error, if it failed."""
+    """Before a confined worker starts, and when it ends: the repository's loose objects (those of every ref,
+    reflog and index: your commits, other tasks', its own) into a pack, as `git gc` does, for packs are
+    read-only to confined workers and loose objects are not. git's error, if it failed."""
     r = git.run(["repack", "-d", "-q"], cwd=worktree, check=False)
     return None if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
 
