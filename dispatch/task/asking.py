@@ -125,13 +125,14 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         files.write_atomic(path, questions.render())
         _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
         event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+        tended = _tended(repo, task.id)
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
+        # `told`: this ask tells the person itself; a supervisor looking at the marker does not again.
         files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
                                                "ns": runtime.pid_namespace(), "number": question.number,
-                                               "event": event}))
-    tended = _tended(repo, task.id)
+                                               "event": event, "told": not tended}))
     if not tended:
         notify.notify(repo, event)
     return Asked(task.id, question.number, tended)
@@ -156,7 +157,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
             if answer is None:
                 time.sleep(poll)
         with _questions_locked(repo, cfg, task.id):
-            # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
+            # `answer` writes under this lock: what we read now is final, and it sees the marker end with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
             if answer is None:
                 _end_marker(repo, task.id)
@@ -173,7 +174,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
 
 def _end_marker(repo: Repo, task_id: str) -> None:
     """The ask no longer waits: its marker loses the asker's pid but keeps the question, for a supervisor
-    that has not looked since it was asked (tending.tend) to tell the person all the same."""
+    that has not looked since it was asked (tending.Questions) to tell the person all the same."""
     data = asked_now(repo, task_id)
     if data is not None and data.get("pid") is not None:
         files.write_atomic(_ask_marker(repo, task_id), json.dumps({**data, "pid": None, "start": None}))

@@ -31,8 +31,9 @@ class Questions:
                 return
             self.seen = data.get("number")
             event = data["event"] if isinstance(data.get("event"), dict) else {}
-            # Data the worker wrote: it speaks for its own task only, and only of a question.
-            notify.notify(self.repo, {**event, "task": self.task_id, "kind": "question", "number": self.seen})
+            if not data.get("told"):  # a person's own `ask` tells them itself
+                # Data the worker wrote: it speaks for its own task only, and only of a question.
+                notify.notify(self.repo, {**event, "task": self.task_id, "kind": "question", "number": self.seen})
             advance_queue(self.repo, self.say)
         except Exception as e:  # noqa: BLE001 - a notification or a queued start is not worth the worker's record
             self.say(f"could not act on the worker's question: {e}")
