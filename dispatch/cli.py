@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (a versioned envelope).")]
+SandboxOpt = typer.Option("--sandbox", metavar="MODE", help="Confine the worker: auto, bwrap or off (default: sandbox "
+                          "in the config); kept for the task's later runs.")
 
 
 def _version(value: bool) -> None:

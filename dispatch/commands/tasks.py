@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
+from dispatch.cli import JsonOpt, SandboxOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -38,6 +38,7 @@ def new(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    sandbox: Annotated[str | None, SandboxOpt] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -60,7 +61,7 @@ def new(
     repo, cfg = context()
     made = create.new(repo, cfg, create.Request(
         title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,
-        after=after_ids, budget=(budget_time, budget_cost), start=not no_start,
+        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, sandbox=sandbox,
     ))
     if json_out:
         from dispatch.output import emit_json
@@ -162,6 +163,15 @@ def status(
         output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
     else:
         print(table.status_table(tasks, output.terminal_width()))
+        _confinement_note(cfg)
+
+
+def _confinement_note(cfg: Any) -> None:
+    from dispatch.worker import confine
+
+    note = confine.note(cfg)
+    if note:
+        print(f"\n{note}")
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -179,6 +189,7 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
         output.emit_json({"task": detail.to_json()})
     else:
         print(output.detail_text(detail))
+        _confinement_note(cfg)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import app, context
+from dispatch.cli import SandboxOpt, app, context
 
 
 @app.command()
@@ -63,6 +63,7 @@ def resume(
     budget_cost: Annotated[
         float | None, typer.Option("--budget-cost", metavar="USD", help="Raise the task's cost budget to this.")
     ] = None,
+    sandbox: Annotated[str | None, SandboxOpt] = None,
 ) -> None:
     """Start a fresh worker on the task, to go on where it stopped.
 
@@ -75,7 +76,7 @@ def resume(
     repo, cfg = context()
     get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
-    started = scheduler.resume(repo, cfg, task_id, model=model, message=message)
+    started = scheduler.resume(repo, cfg, task_id, model=model, message=message, sandbox=sandbox)
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return

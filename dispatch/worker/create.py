@@ -16,7 +16,7 @@ from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
-from dispatch.worker import control
+from dispatch.worker import confine, control
 
 MAX_ID = 63  # ids.ID_RE
 
@@ -32,6 +32,7 @@ class Request:
     after: list[str]
     budget: tuple[float | None, float | None]  # seconds, USD
     start: bool
+    sandbox: str | None = None  # --sandbox: kept for the task's later runs
 
 
 @dataclass(frozen=True)
@@ -50,10 +51,12 @@ class Created:
 def new(repo: Repo, cfg: Config, req: Request) -> Created:
     """Check everything, make the task (or the group's tasks), then start or queue each worker."""
     control.check_budget(*req.budget)
+    if req.sandbox is not None:
+        confine.check_mode(req.sandbox, "--sandbox")
     if req.after and not req.start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     models: list[str | None] = list(req.models) or [None]
-    launches = [control.prepare_launch(cfg, m) if req.start else None for m in models]
+    launches = [control.prepare_launch(cfg, m, req.sandbox) if req.start else None for m in models]
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
     if len(models) > 1:
         gid: str | None
@@ -65,6 +68,7 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
     members = []
     for task, launch in zip(made, launches, strict=True):
         control.set_budget(repo, task.id, seconds=req.budget[0], cost=req.budget[1])
+        confine.set_sandbox(repo, task.id, req.sandbox)
         started = None
         if launch:
             from dispatch.worker import scheduler  # here: `new --no-start` has no worker to start, and starts fast
