@@ -212,10 +212,7 @@ def _wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, con
     held: int | None = None
     next_live_check = 0.0
     while True:
-        try:
-            current = os.stat(log).st_size
-        except FileNotFoundError:
-            current = 0
+        current = _size(log)
         if current != size:  # nothing is read, and no git runs, until the log grows
             first, size = size == -1, current
             _advance_queue(repo, cfg)
@@ -246,6 +243,8 @@ def _wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, con
         pending = []
         if time.monotonic() >= next_live_check:
             if not open_now and not workers_live(repo, ids):
+                if _size(log) != size:
+                    continue  # a worker's last event came since the log was read (its record says so after it)
                 whose = f" for {', '.join(ids)}" if ids else ""
                 raise NothingToWaitFor(f"nothing to wait for: no worker runs or is queued and no question is open"
                                        f"{whose}; `dispatch status` says what needs you")
@@ -303,6 +302,13 @@ def _advance_queue(repo: Repo, cfg: Config) -> None:
             scheduler.advance(repo, cfg)
         except DispatchError:
             pass  # the next command or supervisor tries again
+
+
+def _size(log: os.PathLike[str]) -> int:
+    try:
+        return os.stat(log).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _saved(cursor: Cursor, held: int | None) -> Cursor:
