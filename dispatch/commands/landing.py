@@ -95,14 +95,19 @@ def merge(
     goes to the trash.
     """
     from dispatch.land import merge as land
+    from dispatch.worker import remote
 
     repo, cfg = context()
+    where = remote.refuse_while_working(repo, cfg, task_id, "land it")
     landing = land.prepare(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
     _confirm_landing(landing, yes)
     inside = folder_holding_cwd([_worktree_path(landing.work.task)])
     _print_landed(land.land(repo, cfg, landing, keep=keep))
+    if where is not None and not keep:
+        kept = remote.retire(repo, where, task_id)
+        print(f"  on {where.name} too: discarded there, its trash entry kept here as {kept}")
     say_if_removed(inside, repo.root)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
+from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, forwarded, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -38,6 +38,9 @@ def new(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    on: Annotated[
+        str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -60,6 +63,11 @@ def new(
     workers.check_budget(budget_time, budget_cost)
     wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
+    if on is not None:
+        _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
+                    models=wanted, after=after or [], start=not no_start, budget=(budget_time, budget_cost),
+                    json_out=json_out)
+        return
     if len(wanted) > 1:
         _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
                    base=base, after=list(dict.fromkeys(after or [])), budget=(budget_time, budget_cost),
@@ -96,6 +104,31 @@ def new(
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
         print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
+
+
+def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None, items: list[str], description: str,
+                base: str | None, models: list[str], after: list[str], start: bool,
+                budget: tuple[float | None, float | None], json_out: bool) -> None:
+    from dispatch import output
+    from dispatch.worker import remote
+
+    if len(models) > 1:
+        raise DispatchError("--on takes one model: send the task to several models without --on")
+    if after:
+        raise DispatchError("--on cannot wait for other tasks (--after): start it when they are done")
+    task = remote.start(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
+                        model=models[0] if models else None, start_worker=start, budget=budget)
+    if json_out:
+        output.emit_json({"task": {**task, "runner": on}})
+        return
+    print(f"created {task['id']} on {on}")
+    print(f"  branch    {task['branch']} (from {task['base']} at {task['base_commit'][:7]}), fetched here")
+    print(f"  worktree  {on}:{task['worktree']}")
+    worker = task.get("worker")
+    if worker:
+        print(f"  worker    {worker['model']} on {worker['backend']} there: `dispatch logs {task['id']} -f` follows it")
+    else:
+        print(f"  worker    not started: {_start_hint(task['id'], task['model'], cfg['default_model'])}")
 
 
 def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
@@ -161,23 +194,35 @@ def status(
 ) -> None:
     """Where every task stands."""
     from dispatch import output
-    from dispatch.task.status import collect
 
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
-        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval)
+        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=_listing)
         return
     repo, cfg = context()
-    tasks = collect(repo, cfg, list(ids or []))
+    tasks = _listing(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(output.status_table(tasks, output.terminal_width()))
+
+
+def _listing(repo: Any, cfg: Any, ids: list[str]) -> list[Any]:
+    """The status of the tasks, those on runners with the facts from there (one fetch and call per runner)."""
+    from dispatch.task.runtime import on_runner
+    from dispatch.task.status import collect
+
+    tasks = collect(repo, cfg, ids)
+    if any(on_runner(repo, t.id) for t in tasks):
+        from dispatch.worker import remote
+
+        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+    return tasks
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -190,7 +235,16 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
     from dispatch.task import show as show_mod
 
     repo, cfg = context()
+    from dispatch.task.runtime import on_runner
+
+    found = None
+    if on_runner(repo, task_id):
+        from dispatch.worker import remote
+
+        found = remote.sync(repo, cfg, [task_id])
     detail = show_mod.show(repo, cfg, task_id)
+    if found is not None:
+        remote.overlay([detail.status], found, repo)
     if json_out:
         output.emit_json({"task": detail.to_json()})
     else:
@@ -209,7 +263,10 @@ def note(
     from dispatch.task.model import add_note
 
     repo, cfg = context()
-    path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
+    text = read_input(text, "TEXT") if text == "-" else text
+    if forwarded(repo, cfg, task_id, ["note", task_id, "-"], input=text):
+        return
+    path = add_note(repo, cfg, task_id, text)
     print(f"noted in {path}: {_note_reader(repo, task_id)}")
 
 
@@ -238,15 +295,23 @@ def discard(
     """
     from dispatch.task import trash
     from dispatch.task.model import get_task, short_branch
+    from dispatch.task.runtime import on_runner
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
+    kept = None
+    if on_runner(repo, task_id):
+        from dispatch.worker import remote
+
+        kept = remote.discard(repo, cfg, task_id)
     entry = trash.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
+    if kept:
+        print(f"  on its runner too: that trash entry, uncommitted work there included, is kept as {kept}")
     print(f"  `dispatch restore {task_id}` brings it back")
     say_if_removed(inside, repo.root)
 

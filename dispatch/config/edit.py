@@ -37,7 +37,7 @@ DELETE = object()  # the value that removes a key
 # How `config set` reads VALUE for each kind of key.
 _FIELD_KINDS = {"command": "command", "unset": "list", "env": "env"}
 _KEYS_HELP = (", ".join([*SCALARS, *LISTS]) + ", backends.NAME.command|env|unset, backends.NAME.env.VAR, "
-              "models.MODEL.backend, aliases.NAME.model|prompt")
+              "models.MODEL.backend, aliases.NAME.model|prompt, runners.NAME.kind|host|path|dispatch|ssh")
 
 
 @dataclass(frozen=True)

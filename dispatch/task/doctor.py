@@ -77,6 +77,8 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
     from dispatch.task.plan import PlanError, parse_plan
 
     found: list[Finding] = []
+    if runtime.on_runner(repo, task.id):  # its worktree is on its runner: `dispatch status` checks it there
+        return found
     branch = short_branch(task.branch)
     if task.tip is None and task.worktree is not None and task.worktree_exists:
         sha = _branch_from_worktree(task.worktree.path)

@@ -11,6 +11,14 @@ from typing import Any
 from dispatch import files
 from dispatch.repo import Repo
 
+# Beside worker.json: the runner a task's worker runs on, when not here (dispatch/worker/remote.py).
+RUNNER_RECORD = "runner.json"
+
+
+def on_runner(repo: Repo, task_id: str) -> bool:
+    """Whether the task lives on a runner: its worktree and worker are there, not here."""
+    return (repo.task_dir(task_id) / RUNNER_RECORD).exists()
+
 
 def worker_path(repo: Repo, task_id: str) -> Path:
     return repo.task_dir(task_id) / "worker.json"

@@ -1,0 +1,310 @@
+"""Tasks whose worker runs on another machine (a runner): the branch is the transport.
+
+`new --on RUNNER` pushes the base to a repository of ours on the runner's host, and the dispatch
+installed there creates the task and supervises its worker exactly as it does here. This side keeps
+`refs/heads/dispatch/<id>`, which follows the runner's branch by fetch, fast-forward only, so that
+`show`, `review` and `merge` work from local objects; what git does not hold (the worker, dirty
+files, usage) comes from the remote `dispatch status --json`, one call per runner per listing.
+The runner of a task is machine-local state: `<state>/tasks/<id>/runner.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from dispatch import config, git
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.files import write_atomic
+from dispatch.repo import Repo, locked
+from dispatch.task import runtime
+from dispatch.task.model import choose_id, default_base
+from dispatch.task.plan import Progress
+from dispatch.task.status import TaskStatus
+from dispatch.worker import ssh
+
+RECORD = runtime.RUNNER_RECORD
+# The runner's repository keeps its own HEAD on a branch never pushed to, so any branch may be.
+HOME_BRANCH = "dispatch-runner"
+FETCHED = "refs/dispatch/runners"
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a remote task lives: its runner's name and settings, the repository path there, its branch."""
+
+    name: str
+    runner: dict[str, Any]
+    path: str
+    branch: str
+
+
+def repo_path(runner: dict[str, Any], repo: Repo) -> str:
+    """One repository per local one: its folder name and a hash of where it is here."""
+    digest = hashlib.sha256(str(repo.root).encode()).hexdigest()[:10]
+    return f"{ssh.remote_path(runner).rstrip('/') or '.'}/{repo.root.name}-{digest}"
+
+
+def place(repo: Repo, cfg: Config, task_id: str) -> Place | None:
+    """The runner of TASK_ID, or None for a local task."""
+    data = _record(repo, task_id)
+    if data is None:
+        return None
+    return Place(data["runner"], config.runner(cfg, data["runner"]), data["path"], data["branch"])
+
+
+def _record(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads((repo.task_dir(task_id) / RECORD).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        raise DispatchError(f"{repo.task_dir(task_id) / RECORD}: unreadable ({e}): remove it") from None
+    return data
+
+
+def _save(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
+    write_atomic(repo.task_dir(task_id) / RECORD, json.dumps(data, sort_keys=True, indent=2) + "\n", private=True)
+
+
+def _check(answer: ssh.Answer, name: str, doing: str, host: str, *, program: str = "dispatch") -> None:
+    if answer.unreachable:
+        raise DispatchError(f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
+                            f"check that `ssh {host}` logs in without a password prompt")
+    if answer.returncode == 127 and program == "git":  # the remote shell found no such command
+        raise DispatchError(f"runner `{name}` could not {doing}: git is not installed there: install git 2.38 or newer")
+    if answer.returncode == 127:
+        raise DispatchError(f"runner `{name}` could not {doing}: dispatch does not run there: install it "
+                            f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
+    if answer.returncode != 0:
+        raise DispatchError(f"runner `{name}` could not {doing}: {ssh.first_error_line(answer)}")
+
+
+def _git_remote(repo: Repo, runner: dict[str, Any], args: list[str], name: str, doing: str) -> None:
+    result = git.run(args, cwd=repo.root, check=False, env=ssh.git_env(runner))
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        raise DispatchError(f"runner `{name}` could not {doing}: {lines[-1].strip() if lines else result.returncode}")
+
+
+def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None, items: list[str],
+          description: str, base: str | None, model: str | None, start_worker: bool,
+          budget: tuple[float | None, float | None]) -> dict[str, Any]:
+    """Create the task on runner NAME and start its worker there; its `new --json` task, branch fetched here."""
+    runner = config.runner(cfg, name)
+    path = repo_path(runner, repo)
+    base_name = base if base is not None else default_base(repo)
+    base_commit = git.resolve_base(repo.root, base_name)
+    if base_commit is None:
+        raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
+    with locked(repo, cfg["lock_timeout"]):  # chosen here, among this repository's tasks and branches
+        task_id = choose_id(repo, cfg, title, task_id, [])
+    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"],
+           program="git")
+    is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
+    target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
+    _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
+                name, f"receive the base {base_name}")
+    words = [*runner["dispatch"], "new", title, "--base", base_name if is_branch else base_commit, "--json"]
+    words += ["--id", task_id]
+    words += ["--model", model] if model else []
+    words += [] if start_worker else ["--no-start"]
+    words += ["--budget-time", str(budget[0])] if budget[0] is not None else []
+    words += ["--budget-cost", str(budget[1])] if budget[1] is not None else []
+    plan = None
+    if items or description:  # the checklist travels as data, on stdin
+        plan = "\n\n".join(part for part in (description, "\n".join(f"- [ ] {i}" for i in items)) if part) + "\n"
+        words += ["--plan", "-"]
+    answer = ssh.call(runner, [words], cwd=path, input=plan)
+    _check(answer, name, "create the task", runner["host"])
+    task: dict[str, Any] = _json(answer, name)["task"]
+    if task.get("id") != task_id or not str(task.get("branch", "")).endswith("/" + task_id):
+        raise DispatchError(f"runner `{name}` named the task {task.get('id')!r}, which is no task id: "
+                            "check the dispatch there (`dispatch runners`)")
+    # Recorded first: should the fetch fail, the next `status` fetches the branch.
+    _save(repo, task["id"], {"runner": name, "path": path, "branch": task["branch"], "last": None})
+    local = f"refs/heads/{cfg['branch_prefix']}{task['id']}"
+    _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
+                name, "send the task's branch back")
+    return task
+
+
+def _json(answer: ssh.Answer, name: str) -> dict[str, Any]:
+    """The remote dispatch's --json answer; another program's output there is refused in one line."""
+    try:
+        data = json.loads(answer.stdout)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise DispatchError(f"runner `{name}` answered something that is not dispatch's JSON: check that "
+                            f"runners.{name}.dispatch runs dispatch there (`dispatch runners`)")
+    return data
+
+
+def sync(repo: Repo, cfg: Config, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Fetch each runner's tasks among IDS (one fetch and one status call per runner, one connection)
+    and fast-forward their local branches; each task's remote status, None where its runner is unreachable."""
+    by_runner: dict[str, list[tuple[str, Place]]] = {}
+    for task_id in ids:
+        where = _place_or_none(repo, cfg, task_id)
+        if where is not None:
+            by_runner.setdefault(where.name, []).append((task_id, where))
+    found: dict[str, dict[str, Any] | None] = {}
+    for name, tasks in by_runner.items():
+        found.update(_sync_runner(repo, cfg, name, tasks))
+    return found
+
+
+def _place_or_none(repo: Repo, cfg: Config, task_id: str) -> Place | None:
+    try:
+        return place(repo, cfg, task_id)
+    except DispatchError as e:  # a runner removed from the config: the task shows as unreachable
+        print(f"dispatch: {task_id}: {e}", file=sys.stderr)
+        data = _record(repo, task_id)
+        return None if data is None else Place(data["runner"], {}, data["path"], data["branch"])
+
+
+def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Place]]) -> dict[str, dict[str, Any] | None]:
+    runner, path = tasks[0][1].runner, tasks[0][1].path
+    lost: dict[str, dict[str, Any] | None] = {task_id: None for task_id, _ in tasks}
+    if not runner:
+        return lost
+    specs = [f"+refs/heads/{where.branch}:{FETCHED}/{name}/{task_id}" for task_id, where in tasks]
+    fetched = git.run(["fetch", "--quiet", ssh.git_url(runner, path), *specs], cwd=repo.root, check=False,
+                      env=ssh.git_env(runner))
+    if fetched.returncode != 0:
+        return lost
+    for task_id, _ in tasks:
+        _fast_forward(repo, cfg, name, task_id)
+    answer = ssh.call(runner, [[*runner["dispatch"], "status", "--json"]], cwd=path)
+    if answer.returncode != 0:
+        return lost
+    try:
+        remote = {t["id"]: t for t in _json(answer, name)["tasks"]}
+    except (DispatchError, KeyError, TypeError):
+        return lost
+    for task_id, _ in tasks:
+        data = _record(repo, task_id) or {}
+        if task_id in remote:
+            data["last"] = remote[task_id]["state"]
+            _save(repo, task_id, data)
+    return {task_id: remote.get(task_id) for task_id, _ in tasks}
+
+
+def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> None:
+    """The local branch follows the runner's, fast-forward only: local commits are never dropped."""
+    new = git.rev(repo.root, f"{FETCHED}/{name}/{task_id}")
+    local = f"refs/heads/{cfg['branch_prefix']}{task_id}"
+    old = git.rev(repo.root, local)
+    if new is None or new == old:
+        return
+    if old is not None and not git.is_ancestor(repo.root, old, new):
+        print(f"dispatch: {task_id}: the local branch has commits the one on `{name}` has not: left as it is",
+              file=sys.stderr)
+        return
+    git.move_ref(repo.root, local, new, old or "0" * 40, f"dispatch: follow {task_id} on {name}")
+
+
+def overlay(statuses: list[TaskStatus], remote: dict[str, dict[str, Any] | None], repo: Repo) -> None:
+    """Put the runner's facts on the local status of its tasks; `unreachable` with the last known state."""
+    for t in statuses:
+        if t.id not in remote:
+            continue
+        data = _record(repo, t.id) or {}
+        t.extra["runner"] = data.get("runner")
+        r = remote[t.id]
+        if r is None:
+            t.state, t.problem = "unreachable", None
+            t.extra["last_state"] = data.get("last")
+            t.worktree = None
+            continue
+        if t.state != "merged":  # only this side knows where its base is now
+            t.state = r["state"]
+        t.problem = r.get("problem")
+        t.plan = Progress(**r["plan"])
+        t.questions_open, t.question = r["questions_open"], r.get("question")
+        t.dirty, t.worker = r.get("dirty"), r.get("worker")
+        t.seconds, t.cost_usd, t.tokens = r.get("seconds"), r.get("cost_usd"), r.get("tokens")
+        t.worktree = f"{data.get('runner')}:{r.get('worktree')}"
+
+
+def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
+            input: str | None = None, passing: tuple[int, ...] = (), timeout: float = ssh.CALL_TIMEOUT) -> ssh.Answer | int:
+    """Run `dispatch WORDS` for the task on its runner: captured, or streamed to our output."""
+    where = place(repo, cfg, task_id)
+    if where is None:
+        raise DispatchError(f"{task_id} is not on a runner")
+    argv = [*where.runner["dispatch"], *words]
+    if stream:
+        return ssh.passthrough(where.runner, [argv], cwd=where.path)
+    answer = ssh.call(where.runner, [argv], cwd=where.path, input=input, timeout=timeout)
+    if answer.returncode not in passing:  # exit codes that are answers (`wait` timed out: 124)
+        _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
+    return answer
+
+
+def check(cfg: Config) -> list[dict[str, Any]]:
+    """Each runner, checked: reachable, and the git and dispatch versions there (one call each)."""
+    rows = []
+    for name in sorted(cfg.values["runners"]):
+        runner = config.runner(cfg, name)
+        row: dict[str, Any] = {"name": name, "kind": runner["kind"], "host": runner["host"], "path": runner["path"],
+                               "reachable": False, "git": None, "dispatch": None, "problem": None}
+        answer = ssh.call(runner, [["git", "--version"]], timeout=30)
+        if answer.unreachable:
+            row["problem"] = (f"unreachable ({ssh.first_error_line(answer)}): check that `ssh {runner['host']}` "
+                              "logs in without a password prompt")
+        elif answer.returncode != 0:
+            row.update(reachable=True, problem="git is not installed there: install git 2.38 or newer")
+        else:
+            row.update(reachable=True, git=answer.stdout.strip().removeprefix("git version "))
+            mine = ssh.call(runner, [[*runner["dispatch"], "--version"]], timeout=30)
+            if mine.returncode == 0:
+                row["dispatch"] = mine.stdout.strip().removeprefix("dispatch ")
+            else:
+                row["problem"] = (f"`{' '.join(runner['dispatch'])}` does not run there: install dispatch there "
+                                  f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
+        rows.append(row)
+    return rows
+
+
+def discard(repo: Repo, cfg: Config, task_id: str) -> str:
+    """Discard the task on its runner (its trash there keeps its uncommitted work) and fetch that trash
+    entry here, beside the runner's branches; the ref it is kept under. The local discard follows."""
+    where = place(repo, cfg, task_id)
+    if where is None:
+        raise DispatchError(f"{task_id} is not on a runner")
+    sync(repo, cfg, [task_id])
+    return retire(repo, where, task_id)
+
+
+def retire(repo: Repo, where: Place, task_id: str) -> str:
+    """The task is done with here (discarded, or landed): discard it on its runner too, its trash entry
+    fetched under refs/dispatch/runners/<runner>/trash/<id>; that ref."""
+    answer = ssh.call(where.runner, [[*where.runner["dispatch"], "discard", task_id, "--yes"]], cwd=where.path)
+    _check(answer, where.name, "discard the task there", where.runner["host"])
+    keep = f"{FETCHED}/{where.name}/trash/{task_id}"
+    _git_remote(repo, where.runner, ["fetch", "--quiet", ssh.git_url(where.runner, where.path),
+                                     f"+refs/dispatch/trash/{task_id}:{keep}"], where.name, "send its trash entry back")
+    (repo.task_dir(task_id) / RECORD).unlink(missing_ok=True)
+    return keep
+
+
+def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> Place | None:
+    """Before landing a task from a runner: its latest commits fetched, and refused while its worker
+    works there (this side cannot see that worker); its place, or None for a local task."""
+    where = place(repo, cfg, task_id)
+    if where is None:
+        return None
+    found = sync(repo, cfg, [task_id]).get(task_id)
+    if found is None:
+        raise DispatchError(f"runner `{where.name}` of {task_id} is unreachable: {doing} once it answers, "
+                            "so that no work of its worker is left behind")
+    if found["state"] in ("preparing", "running", "asking"):
+        raise DispatchError(f"the worker of {task_id} is at work on `{where.name}`: wait for it, or "
+                            f"`dispatch stop {task_id}`, then {doing}")
+    return where

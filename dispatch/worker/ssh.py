@@ -1,0 +1,112 @@
+"""The ssh engine: run argv on a runner's host, and let git reach its repository, over one connection.
+
+ssh hands the remote side one command line, which the remote shell splits: every word we send is
+quoted with shlex.quote, so no task text is ever read as shell. One command's calls share one
+connection (ControlMaster), its socket in a folder private to the user.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dispatch.errors import DispatchError
+
+CONNECT_TIMEOUT = 5  # seconds: an unreachable host says so, never hangs a listing
+CALL_TIMEOUT = 120.0
+UNREACHABLE = 255  # ssh's own exit code for a connection that failed
+
+
+@dataclass(frozen=True)
+class Answer:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def unreachable(self) -> bool:
+        return self.returncode == UNREACHABLE
+
+
+def control_dir() -> Path:
+    """Where the shared connections' sockets live: 0700, ours, short enough for a socket path."""
+    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
+    folder = Path(base) / f"dispatch-ssh-{os.getuid()}"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    info = folder.stat()
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DispatchError(f"{folder} is not private to you: remove it, dispatch creates it again")
+    return folder
+
+
+def ssh_prefix(runner: dict[str, Any]) -> list[str]:
+    """The ssh command and the options every call shares (BatchMode: never a password prompt)."""
+    return [
+        *runner["ssh"], "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
+        "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir()}/%C", "-o", "ControlPersist=60",
+    ]
+
+
+def remote_path(runner: dict[str, Any]) -> str:
+    """The runner's folder as the remote side reads it: `~/x` is relative to the login's home,
+    where ssh starts the command (so it needs no unquoted `~` for the shell to expand)."""
+    path = str(runner["path"])
+    if path in ("~", "~/"):
+        return "."
+    return path.removeprefix("~/")
+
+
+def command_line(words: Sequence[Sequence[str]], *, cwd: str | None = None) -> str:
+    """One remote command line running each argv in turn, every word quoted."""
+    line = " && ".join(shlex.join(argv) for argv in words)
+    return f"cd {shlex.quote(cwd)} && {line}" if cwd else line
+
+
+def argv(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None) -> list[str]:
+    host = str(runner["host"])
+    if host.startswith("-"):
+        raise DispatchError(f"runner host `{host}` starts with `-`: name an ssh destination")
+    return [*ssh_prefix(runner), "--", host, command_line(words, cwd=cwd)]
+
+
+def call(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None,
+         input: str | None = None, timeout: float = CALL_TIMEOUT) -> Answer:
+    """Run WORDS on the runner's host; its output, captured. A time-out counts as unreachable."""
+    try:
+        proc = subprocess.run(argv(runner, words, cwd=cwd), capture_output=True, text=True, input=input,
+                              stdin=None if input is not None else subprocess.DEVNULL, timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
+    except subprocess.TimeoutExpired:
+        return Answer(UNREACHABLE, "", f"no answer in {timeout:.0f} s")
+    return Answer(proc.returncode, proc.stdout, proc.stderr)
+
+
+def passthrough(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None) -> int:
+    """Run WORDS there with our stdout and stderr (a streamed log); its exit code."""
+    try:
+        return subprocess.run(argv(runner, words, cwd=cwd), stdin=subprocess.DEVNULL, check=False).returncode
+    except FileNotFoundError:
+        raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
+
+
+def git_env(runner: dict[str, Any]) -> dict[str, str]:
+    """For git's push and fetch to the runner: the same ssh, options and shared connection.
+    GIT_SSH_COMMAND is read by a shell, so each word is quoted (they come from the user's config)."""
+    return {"GIT_SSH_COMMAND": shlex.join(ssh_prefix(runner))}
+
+
+def git_url(runner: dict[str, Any], path: str) -> str:
+    """scp-like `host:path`; a relative path is from the login's home, as for the commands."""
+    return f"{runner['host']}:{path}"
+
+
+def first_error_line(answer: Answer) -> str:
+    lines = [line for line in answer.stderr.splitlines() if line.strip()]
+    return lines[-1].strip() if lines else f"exit code {answer.returncode}"

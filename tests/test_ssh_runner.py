@@ -1,0 +1,465 @@
+"""Tasks on an ssh runner, against a real sshd on 127.0.0.1 started here with its own keys.
+
+The remote "machine" is this box: another folder, reached over ssh as the same user, running this
+checkout's dispatch (named by the runner's `dispatch` argv). Without sshd the tests skip, loudly;
+CI sets DISPATCH_REQUIRE_SSHD=1 (.ci/run installs it), and then a missing sshd fails them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PINNED_GIT_DATE, dispatch, git
+from test_workers import wait_for
+
+from dispatch.output import usage_cell
+
+SSHD = "/usr/sbin/sshd"
+
+
+def _unavailable(why: str) -> None:
+    message = f"no sshd to test ssh runners against: {why} (as root: `apt-get install -y openssh-server`)"
+    if os.environ.get("DISPATCH_REQUIRE_SSHD") == "1":
+        pytest.fail(message)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@dataclass
+class Server:
+    """A throwaway sshd on 127.0.0.1 (key-only, its own host key); D holds its files and the ssh_config."""
+
+    d: Path
+    port: int
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.d / "sshd.log", "a") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.d / "sshd_config")], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        _unavailable(f"sshd did not start: {(self.d / 'sshd.log').read_text().strip()}")
+
+    def stop(self) -> None:
+        """The server and our shared connection to it gone, as when the host goes down."""
+        subprocess.run(["ssh", "-F", str(self.d / "ssh_config"), "-o",
+                        f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C", "-O", "exit", "box"],
+                       capture_output=True, check=False)
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        _unavailable(f"{SSHD} or the ssh client is not installed")
+    d = tmp_path_factory.mktemp("sshd")
+    _keygen(d / "host_key")
+    _keygen(d / "client_key")
+    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n"
+        f"PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+    )
+    host_key = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    (d / "ssh_config").write_text(
+        f"Host box\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n  IdentityFile {d}/client_key\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
+    server = Server(d, port)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
+    """The user config naming runner `box`; its dispatch runs with a home of its own, over there."""
+    remote_home = tmp_path / "remote-home"
+    remote_home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(remote_home), "XDG_CONFIG_HOME": str(remote_home / ".config"),
+        "XDG_STATE_HOME": str(remote_home / ".state"), "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_AUTHOR_DATE": PINNED_GIT_DATE, "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
+        "DISPATCH_SCRIPTED_DELAY": delay,
+    }
+    remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), str(Path(sys.executable).parent / "dispatch")]
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{tmp_path / "remote"}"\n'
+        f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
+    )
+    return path
+
+
+def remote_repo(tmp_path: Path) -> Path:
+    [path] = [p for p in (tmp_path / "remote").iterdir() if not p.name.endswith(".dispatch")]
+    return path
+
+
+def status_of(repo: Path, task_id: str) -> dict[str, Any]:
+    r = dispatch("status", task_id, "--json", cwd=repo)
+    assert r.code == 0, r.err
+    task: dict[str, Any] = json.loads(r.out)["tasks"][0]
+    return task
+
+
+def test_a_repository_config_may_not_define_runners(repo: Path) -> None:
+    (repo / ".dispatch.toml").write_text('[runners.box]\nkind = "ssh"\nhost = "evil"\n')
+    r = dispatch("status", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: {repo}/.dispatch.toml: key `runners` may be set only in "
+                                              f"your user config ({config}): move the [runners.*] tables there\n"))
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    ('kind = "slurm"\nhost = "h"\n', "key `runners.box.kind` must be one of ssh, not str 'slurm'"),
+    ('kind = "ssh"\n', ("key `runners.box.host` is missing: runner `box` needs its kind (ssh) and host "
+                       "(an ssh destination)")),
+    ('kind = "ssh"\nhost = "h"\ndispatch = []\n', "key `runners.box.dispatch` is an empty command"),
+    ('kind = "ssh"\nhost = "h"\nport = 22\n',
+     "unknown key `runners.box.port`: `dispatch config example` prints every key dispatch reads"),
+])
+def test_a_bad_runner_table_is_refused_in_one_line(repo: Path, table: str, error: str) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[runners.box]\n" + table)
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", f"dispatch: {config}: {error}\n")
+
+
+def test_runners_without_any_says_how_to_add_one(tmp_path: Path) -> None:
+    r = dispatch("runners", cwd=tmp_path)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (
+        0, f'no runners yet: add a [runners.NAME] table (kind = "ssh", host, path) to {config}\n', "")
+
+
+def test_the_remote_command_line_quotes_every_word() -> None:
+    from dispatch.worker import ssh
+
+    words = [["dispatch", "new", "Greet $(touch pwned) `id`; it's", "--item", "a && b"], ["git", "--version"]]
+    line = ssh.command_line(words, cwd="dispatch/app x")
+    assert line == ("cd 'dispatch/app x' && dispatch new 'Greet $(touch pwned) `id`; it'\"'\"'s' --item 'a && b' "
+                    "&& git --version")
+    # What the remote shell makes of it: the very words sent.
+    echoed = subprocess.run(["sh", "-c", ssh.command_line([["printf", "%s\\n", *words[0][2:]]])],
+                            capture_output=True, text=True, check=True).stdout
+    assert echoed.splitlines() == words[0][2:]
+    assert [ssh.remote_path({"path": p}) for p in ("~/dispatch", "~", "/srv/runs", "runs")] == [
+        "dispatch", ".", "/srv/runs", "runs"]
+
+
+def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    before = git(repo, "for-each-ref")
+    r = dispatch("new", "Greet", "--on", "nowhere", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: no runner `nowhere` (known: box): add a [runners.nowhere] "
+                                              f"table to {config}\n"))
+    assert git(repo, "for-each-ref") == before
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out) == (1, "")
+    assert r.err.startswith("dispatch: runner `box` is unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert r.err.endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt\n")
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
+    config = runner_config(sshd, tmp_path)
+    config.write_text(re.sub(r"dispatch = .*", 'dispatch = ["/nowhere/dispatch"]', config.read_text()))
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` could not create the task: dispatch does not run "
+                                             "there: install it (`pipx install git-dispatch`) or set "
+                                             "runners.box.dispatch to its path\n"))
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
+
+
+def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    from dispatch import __version__
+
+    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.split()[2]
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == ("RUNNER  KIND  HOST  REACHABLE  GIT" + " " * (len(git_version) - 3) + "  DISPATCH\n"
+                     f"box     ssh   box   yes        {git_version}  {__version__}\n")
+    data = json.loads(dispatch("runners", "--json", cwd=repo).out)
+    assert data == {"version": 1, "runners": [{
+        "name": "box", "kind": "ssh", "host": "box", "path": str(tmp_path / "remote"), "reachable": True,
+        "git": git_version, "dispatch": __version__, "problem": None,
+    }]}
+
+
+def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("runners", "--json", cwd=repo)
+    [row] = json.loads(r.out)["runners"]
+    assert (row["reachable"], row["git"], row["dispatch"]) == (False, None, None)
+    assert row["problem"].startswith("unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert row["problem"].endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt")
+
+
+def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    # Task text with shell syntax in it: it travels as quoted words and as stdin, never as shell.
+    title = "Greet $(touch pwned) `id`; echo 'hi'"
+    r = dispatch("new", title, "--id", "greet", "--model", "scripted", "--item", "Write `hello.txt`",
+                 "--item", "Write `bye.txt` && touch pwned2", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    far = remote_repo(tmp_path)
+    base = git(repo, "rev-parse", "main")
+    assert r.out == (f"created greet on box\n"
+                     f"  branch    dispatch/greet (from main at {base[:7]}), fetched here\n"
+                     f"  worktree  box:{far.parent / (far.name + '.dispatch')}/greet\n"
+                     "  worker    scripted on scripted there: `dispatch logs greet -f` follows it\n")
+    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    task = status_of(repo, "greet")
+    assert (task["runner"], task["worktree"], task["plan"]) == (
+        "box", f"box:{far.parent / (far.name + '.dispatch')}/greet", {"done": 2, "total": 2, "blocked": 0, "failed": 0})
+    # The local branch followed the runner's by fast-forward: the worker's commits are here.
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `bye.txt` && touch pwned2\nWrite `hello.txt`\ndispatch: plan greet")
+    assert git(repo, "rev-parse", "dispatch/greet") == git(far, "rev-parse", "dispatch/greet")
+    assert git(repo, "show", "dispatch/greet:.dispatch/PLAN.md").splitlines()[3] == f"title: {title}"
+    table = dispatch("status", cwd=repo)
+    usage = usage_cell(task["seconds"], None)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE                                 WORKTREE\n"
+        f"greet  done   2/2   -  ↑3 ↓0    -      1h    {usage:<5}  box     {title}  "
+        f"box:{far.parent / (far.name + '.dispatch')}/greet\n"
+        "needs you: 1 to review (greet)\n"
+    )
+    # Its worktree is on the runner: nothing here for doctor to repair (nor a worktree to make).
+    doctor = dispatch("doctor", cwd=repo)
+    assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n", "")
+    logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
+    assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    # -f streams from there (ssh's own output here: a real process), and ends with the run.
+    follow = dispatch("logs", "greet", "-f", cwd=repo, process=True)
+    assert (follow.code, follow.err, follow.out.splitlines()[-1].split("] ", 1)[1]) == (0, "", "worker exited with code 0")
+    # merge works from local objects; the task is then discarded on the runner too.
+    m = dispatch("merge", "greet", "--yes", cwd=repo)
+    assert (m.code, m.err) == (0, "")
+    assert m.out.splitlines()[-1] == ("  on box too: discarded there, its trash entry kept here as "
+                                      "refs/dispatch/runners/box/trash/greet")
+    assert (repo / "hello.txt").read_text() == "Write `hello.txt`\n"
+    assert git(far, "branch", "--list", "dispatch/*") == ""
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+
+
+def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="30")
+    r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "slow")["state"] == "running", message="slow to run on box")
+    before = git(repo, "rev-parse", "main")
+    m = dispatch("merge", "slow", "--yes", cwd=repo)
+    assert (m.code, m.out, m.err) == (1, "", ("dispatch: the worker of slow is at work on `box`: wait for it, or "
+                                             "`dispatch stop slow`, then land it\n"))
+    assert git(repo, "rev-parse", "main") == before
+    s = dispatch("stop", "slow", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[0].startswith("stopped the worker of slow")
+    assert status_of(repo, "slow")["state"] == "stopped"
+    again = dispatch("resume", "slow", cwd=repo)
+    assert (again.code, again.out, again.err) == (
+        0, "resumed slow: run 2, scripted on scripted\n  `dispatch logs slow -f` follows it\n", "")
+    assert status_of(repo, "slow")["worker"]["run"] == 2
+    assert dispatch("stop", "slow", cwd=repo).code == 0
+
+
+def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    # status --watch draws the same rows (each frame fetches): not `broken` for want of a worktree here.
+    from dispatch import config as config_mod
+    from dispatch.commands.tasks import _listing
+    from dispatch.repo import open_repo
+    from dispatch.task.watch import frame
+
+    drawn = frame(open_repo(repo), config_mod.load(repo), [], listing=_listing).plain.splitlines()
+    assert drawn[2:] == [
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE",
+        (f"greet  done   1/1   -  ↑2 ↓0    -      1h    {usage_cell(status_of(repo, 'greet')['seconds'], None):<5}  box     "
+         f"Greet  box:{remote_repo(tmp_path).parent / (remote_repo(tmp_path).name + '.dispatch')}/greet"),
+        "needs you: 1 to review (greet)",
+    ]
+    config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
+    task = status_of(repo, "greet")
+    assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")
+    table = dispatch("status", cwd=repo)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE        PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE\n"
+        "greet  unreachable  1/1   -  ↑2 ↓0    -      1h    -      box     Greet  -\n"
+        "greet is on box, which does not answer: its last known state was done; the worker goes on there, "
+        "the next command catches up\n"
+        "needs you: 1 unreachable (greet)\n"
+    )
+
+
+def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    # `wait` on a task of the runner waits there, and wakes here with its question.
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+    assert status_of(repo, "paint")["state"] == "asking"
+    assert status_of(repo, "paint")["question"] == "Which color?"
+    # The answer travels as stdin, never as shell: this text would run a command if it were.
+    a = dispatch("answer", "paint", "Blue; touch pwned $(touch pwned3)", cwd=repo)
+    assert (a.code, a.out, a.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "paint finished: every item is done\n  → dispatch review paint\n", "")
+    wait_for(lambda: status_of(repo, "paint")["state"] == "done", message="paint to be done on box")
+    assert git(repo, "show", "dispatch/paint:color.txt") == "Write `color.txt`\n\nAnswer: Blue; touch pwned $(touch pwned3)"
+    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    s = dispatch("show", "paint", cwd=repo)
+    far = remote_repo(tmp_path)
+    assert (s.code, s.err) == (0, "")
+    shown = re.sub(r"(created   |usage     )\S+", r"\1<varies>", s.out.replace(str(far.parent), "<far>"))
+    assert shown.split("\nWorker\n")[0] == textwrap.dedent(f"""\
+        paint — Paint
+          state     done
+          branch    dispatch/paint (base main: 4 commits ahead, 0 behind)
+          worktree  box:<far>/{far.name}.dispatch/paint
+          model     scripted
+          created   <varies>
+          dirty     no
+          usage     <varies>
+
+        Checklist (1/1 done)
+          [x] Write `color.txt` (ask: Which color?) — wrote color.txt
+
+        Questions
+          Q1 (answered) Which color?
+             → Blue; touch pwned $(touch pwned3)
+
+        Commits
+          {git(repo, "rev-parse", "--short", "dispatch/paint")}  Write `color.txt`  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~")}  dispatch: answer Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~2")}  dispatch: ask Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~3")}  dispatch: plan paint  (1h ago)
+
+        Files changed
+          A  color.txt
+        """)
+    n = dispatch("note", "paint", "Use `blue` & keep it", cwd=repo)
+    assert (n.code, n.out, n.err) == (
+        0, (f"noted in {far.parent / (far.name + '.dispatch')}/paint/.dispatch/NOTES.md: no worker runs, so nobody reads it "
+        "until one does (`dispatch resume paint` starts one); it never blocks landing\n"), "")
+    d = dispatch("discard", "paint", "--yes", cwd=repo)
+    assert (d.code, d.err) == (0, "")
+    assert d.out == (f"discarded paint: saved as refs/dispatch/trash/paint "
+                     f"({git(repo, 'rev-parse', '--short', 'refs/dispatch/trash/paint')})\n"
+                     "  on its runner too: that trash entry, uncommitted work there included, "
+                     "is kept as refs/dispatch/runners/box/trash/paint\n"
+                     "  `dispatch restore paint` brings it back\n")
+    assert git(far, "branch", "--list", "dispatch/paint") == ""
+    # The note was uncommitted there: the trash entry fetched here holds it.
+    assert "Use `blue` & keep it" in git(repo, "show", "refs/dispatch/runners/box/trash/paint:.dispatch/NOTES.md")
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+
+
+def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    review = dispatch("review", "greet", "--files", cwd=repo)
+    assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
+    # A commit made here on the task's branch, which the runner's branch lacks: never dropped.
+    tip = git(repo, "rev-parse", "dispatch/greet")
+    mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
+    git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
+    far = remote_repo(tmp_path)
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    (wt / "b.txt").write_text("b\n")
+    git(wt, "add", "b.txt")
+    git(wt, "commit", "-q", "-m", "theirs")
+    s = dispatch("status", "greet", cwd=repo)
+    assert (s.code, s.err) == (0, ("dispatch: greet: the local branch has commits the one on `box` has not: "
+                                  "left as it is\n"))
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    git(repo, "update-ref", "refs/heads/dispatch/greet", tip, mine)  # back behind: it follows again
+    assert dispatch("status", "greet", cwd=repo).err == ""
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"
+
+
+def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="1")
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--item", "Write `b.txt`",
+                 "--item", "Write `c.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "running", message="greet to run on box")
+    sshd.stop()
+    try:
+        task = status_of(repo, "greet")
+        assert (task["state"], task["last_state"]) == ("unreachable", "running")
+        # The worker goes on over there, under its own supervisor.
+        far = remote_repo(tmp_path)
+        wait_for(lambda: git(far, "log", "-1", "--format=%s", "dispatch/greet") == "Write `c.txt`", timeout=60,
+                 message="the worker on box to finish while its sshd is down")
+    finally:
+        sshd.start()
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet caught up as done")
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `c.txt`\nWrite `b.txt`\nWrite `a.txt`\ndispatch: plan greet")
+
+
+def test_the_id_is_chosen_here_so_a_local_task_is_never_touched(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    assert dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", cwd=repo).code == 0
+    mine = git(repo, "rev-parse", "dispatch/greet")
+    r = dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[0] == "created greet-2 on box"
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    taken = dispatch("new", "Greet", "--id", "greet", "--on", "box", cwd=repo)
+    assert (taken.code, taken.out, taken.err) == (
+        1, "", ("dispatch: task id `greet` is already a live task: choose another `--id`, or move the old one to the trash "
+        "first with `dispatch discard greet`\n"))
+    assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["greet", "greet-2"]
