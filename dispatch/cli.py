@@ -218,7 +218,7 @@ COMMANDS = {
     **dict.fromkeys(("config", "models", "init", "trust", "untrust"), "config"),
     "demo": "demo",
     "doctor": "doctor",
-    "runners": "runners",
+    **dict.fromkeys(("runners", "runner-call"), "runners"),
     "skill": "skill",
 }
 

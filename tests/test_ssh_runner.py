@@ -171,17 +171,23 @@ def test_runners_without_any_says_how_to_add_one(tmp_path: Path) -> None:
         0, f'no runners yet: add a [runners.NAME] table (kind = "ssh", host, path) to {config}\n', "")
 
 
-def test_the_remote_command_line_quotes_every_word() -> None:
+def test_task_text_travels_as_a_json_request_never_on_the_ssh_command_line(repo: Path) -> None:
     from dispatch.worker import ssh
 
-    words = [["dispatch", "new", "Greet $(touch pwned) `id`; it's", "--item", "a && b"], ["git", "--version"]]
-    line = ssh.command_line(words, cwd="dispatch/app x")
-    assert line == ("cd 'dispatch/app x' && dispatch new 'Greet $(touch pwned) `id`; it'\"'\"'s' --item 'a && b' "
-                    "&& git --version")
-    # What the remote shell makes of it: the very words sent.
-    echoed = subprocess.run(["sh", "-c", ssh.command_line([["printf", "%s\\n", *words[0][2:]]])],
-                            capture_output=True, text=True, check=True).stdout
-    assert echoed.splitlines() == words[0][2:]
+    runner = {"ssh": ["ssh"], "host": "box", "dispatch": ["/opt/my dispatch/bin/dispatch"]}
+    title = "Greet $(touch pwned) `id`; it's"
+    # The line the remote shell reads is the same whatever the task says: only the user's own config words.
+    line = ssh._ssh_argv(runner, [*runner["dispatch"], "runner-call"])
+    assert line[-3:] == ["--", "box", "'/opt/my dispatch/bin/dispatch' runner-call"]
+    sent = ssh.request(["new", title, "--no-start", "--json"], cwd=str(repo), input="- [ ] a && b\n")
+    # What the runner's end does with it: this checkout's dispatch, in a real process, without a shell.
+    r = dispatch("runner-call", cwd=repo.parent, input=sent, process=True)
+    assert (r.code, r.err) == (0, "")
+    assert json.loads(r.out)["task"]["title"] == title
+    assert [p for p in [*repo.parent.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    bad = dispatch("runner-call", cwd=repo, input="new Greet", process=True)
+    assert (bad.code, bad.out, bad.err) == (1, "", ("dispatch: runner-call reads one JSON request on stdin, as `dispatch` "
+                                                    "sends it over ssh: it is not for use by hand\n"))
     assert [ssh.remote_path({"path": p}) for p in ("~/dispatch", "~", "/srv/runs", "runs")] == [
         "dispatch", ".", "/srv/runs", "runs"]
 
@@ -204,7 +210,7 @@ def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: 
     config = runner_config(sshd, tmp_path)
     config.write_text(re.sub(r"dispatch = .*", 'dispatch = ["/nowhere/dispatch"]', config.read_text()))
     r = dispatch("new", "Greet", "--on", "box", cwd=repo)
-    assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` could not create the task: dispatch does not run "
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` could not create its repository: dispatch does not run "
                                              "there: install it (`pipx install git-dispatch`) or set "
                                              "runners.box.dispatch to its path\n"))
     assert git(repo, "for-each-ref") == before

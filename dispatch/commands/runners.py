@@ -29,3 +29,17 @@ def runners(json_out: JsonOpt = False) -> None:
     for r in rows:
         if r["problem"]:
             print(f"{r['name']}: {r['problem']}")
+
+
+@app.command("runner-call", hidden=True)
+def runner_call() -> None:
+    """On a runner: run the dispatch command that the JSON request on stdin names (sent over ssh)."""
+    import sys
+
+    import typer
+
+    from dispatch.worker import serve
+
+    code = serve.run(sys.stdin.read())
+    if code:
+        raise typer.Exit(code)

@@ -28,8 +28,6 @@ from dispatch.task.status import TaskStatus
 from dispatch.worker import ssh
 
 RECORD = runtime.RUNNER_RECORD
-# The runner's repository keeps its own HEAD on a branch never pushed to, so any branch may be.
-HOME_BRANCH = "dispatch-runner"
 FETCHED = "refs/dispatch/runners"
 
 
@@ -71,13 +69,11 @@ def _save(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
     write_atomic(repo.task_dir(task_id) / RECORD, json.dumps(data, sort_keys=True, indent=2) + "\n", private=True)
 
 
-def _check(answer: ssh.Answer, name: str, doing: str, host: str, *, program: str = "dispatch") -> None:
+def _check(answer: ssh.Answer, name: str, doing: str, host: str) -> None:
     if answer.unreachable:
         raise DispatchError(f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
                             f"check that `ssh {host}` logs in without a password prompt")
-    if answer.returncode == 127 and program == "git":  # the remote shell found no such command
-        raise DispatchError(f"runner `{name}` could not {doing}: git is not installed there: install git 2.38 or newer")
-    if answer.returncode == 127:
+    if answer.returncode == 127:  # the remote shell found no such command
         raise DispatchError(f"runner `{name}` could not {doing}: dispatch does not run there: install it "
                             f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
     if answer.returncode != 0:
@@ -103,13 +99,12 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):  # chosen here, among this repository's tasks and branches
         task_id = choose_id(repo, cfg, title, task_id, [])
-    _check(ssh.call(runner, [["git", "init", "-q", "-b", HOME_BRANCH, path]]), name, "create its repository", runner["host"],
-           program="git")
+    _check(ssh.call(runner, [], cwd=path, init=True), name, "create its repository", runner["host"])
     is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
     target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
     _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
                 name, f"receive the base {base_name}")
-    words = [*runner["dispatch"], "new", title, "--base", base_name if is_branch else base_commit, "--json"]
+    words = ["new", title, "--base", base_name if is_branch else base_commit, "--json"]
     words += ["--id", task_id]
     words += ["--model", model] if model else []
     words += [] if start_worker else ["--no-start"]
@@ -119,7 +114,7 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     if items or description:  # the checklist travels as data, on stdin
         plan = "\n\n".join(part for part in (description, "\n".join(f"- [ ] {i}" for i in items)) if part) + "\n"
         words += ["--plan", "-"]
-    answer = ssh.call(runner, [words], cwd=path, input=plan)
+    answer = ssh.call(runner, words, cwd=path, input=plan)
     _check(answer, name, "create the task", runner["host"])
     task: dict[str, Any] = _json(answer, name)["task"]
     if task.get("id") != task_id or not str(task.get("branch", "")).endswith("/" + task_id):
@@ -180,7 +175,7 @@ def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Plac
         return lost
     for task_id, _ in tasks:
         _fast_forward(repo, cfg, name, task_id)
-    answer = ssh.call(runner, [[*runner["dispatch"], "status", "--json"]], cwd=path)
+    answer = ssh.call(runner, ["status", "--json"], cwd=path)
     if answer.returncode != 0:
         return lost
     try:
@@ -238,10 +233,9 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     where = place(repo, cfg, task_id)
     if where is None:
         raise DispatchError(f"{task_id} is not on a runner")
-    argv = [*where.runner["dispatch"], *words]
     if stream:
-        return ssh.passthrough(where.runner, [argv], cwd=where.path)
-    answer = ssh.call(where.runner, [argv], cwd=where.path, input=input, timeout=timeout)
+        return ssh.passthrough(where.runner, words, cwd=where.path)
+    answer = ssh.call(where.runner, words, cwd=where.path, input=input, timeout=timeout)
     if answer.returncode not in passing:  # exit codes that are answers (`wait` timed out: 124)
         _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
     return answer
@@ -254,7 +248,7 @@ def check(cfg: Config) -> list[dict[str, Any]]:
         runner = config.runner(cfg, name)
         row: dict[str, Any] = {"name": name, "kind": runner["kind"], "host": runner["host"], "path": runner["path"],
                                "reachable": False, "git": None, "dispatch": None, "problem": None}
-        answer = ssh.call(runner, [["git", "--version"]], timeout=30)
+        answer = ssh.run_fixed(runner, ["git", "--version"], timeout=30)
         if answer.unreachable:
             row["problem"] = (f"unreachable ({ssh.first_error_line(answer)}): check that `ssh {runner['host']}` "
                               "logs in without a password prompt")
@@ -262,7 +256,7 @@ def check(cfg: Config) -> list[dict[str, Any]]:
             row.update(reachable=True, problem="git is not installed there: install git 2.38 or newer")
         else:
             row.update(reachable=True, git=answer.stdout.strip().removeprefix("git version "))
-            mine = ssh.call(runner, [[*runner["dispatch"], "--version"]], timeout=30)
+            mine = ssh.run_fixed(runner, [*runner["dispatch"], "--version"], timeout=30)
             if mine.returncode == 0:
                 row["dispatch"] = mine.stdout.strip().removeprefix("dispatch ")
             else:
@@ -285,7 +279,7 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> str:
 def retire(repo: Repo, where: Place, task_id: str) -> str:
     """The task is done with here (discarded, or landed): discard it on its runner too, its trash entry
     fetched under refs/dispatch/runners/<runner>/trash/<id>; that ref."""
-    answer = ssh.call(where.runner, [[*where.runner["dispatch"], "discard", task_id, "--yes"]], cwd=where.path)
+    answer = ssh.call(where.runner, ["discard", task_id, "--yes"], cwd=where.path)
     _check(answer, where.name, "discard the task there", where.runner["host"])
     keep = f"{FETCHED}/{where.name}/trash/{task_id}"
     _git_remote(repo, where.runner, ["fetch", "--quiet", ssh.git_url(where.runner, where.path),

@@ -1,12 +1,15 @@
-"""The ssh engine: run argv on a runner's host, and let git reach its repository, over one connection.
+"""The ssh engine: run dispatch on a runner's host, and let git reach its repository, over one connection.
 
-ssh hands the remote side one command line, which the remote shell splits: every word we send is
-quoted with shlex.quote, so no task text is ever read as shell. One command's calls share one
+ssh hands the remote side one command line, which its shell splits. So the line we send is fixed:
+the runner's `dispatch` argv (from the user's own config) and `runner-call`; what to run there, in
+which folder, and any text (a title, an answer, a note) travel as one JSON request on stdin, read by
+dispatch.worker.serve, which runs `dispatch ARGV` without a shell. One command's calls share one
 connection (ControlMaster), its socket in a folder private to the user.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -62,25 +65,36 @@ def remote_path(runner: dict[str, Any]) -> str:
     return path.removeprefix("~/")
 
 
-def command_line(words: Sequence[Sequence[str]], *, cwd: str | None = None) -> str:
-    """One remote command line running each argv in turn, every word quoted."""
-    line = " && ".join(shlex.join(argv) for argv in words)
-    return f"cd {shlex.quote(cwd)} && {line}" if cwd else line
-
-
-def argv(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None) -> list[str]:
+def _ssh_argv(runner: dict[str, Any], words: Sequence[str]) -> list[str]:
+    """ssh to the runner's host running WORDS: fixed words of ours and the user's config, never task text."""
     host = str(runner["host"])
     if host.startswith("-"):
         raise DispatchError(f"runner host `{host}` starts with `-`: name an ssh destination")
-    return [*ssh_prefix(runner), "--", host, command_line(words, cwd=cwd)]
+    return [*ssh_prefix(runner), "--", host, shlex.join(words)]
 
 
-def call(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None,
-         input: str | None = None, timeout: float = CALL_TIMEOUT) -> Answer:
-    """Run WORDS on the runner's host; its output, captured. A time-out counts as unreachable."""
+def request(argv: Sequence[str], *, cwd: str | None, input: str | None = None, init: bool = False) -> str:
+    """The JSON that `dispatch runner-call` reads on stdin (dispatch.worker.serve)."""
+    return json.dumps({"argv": list(argv), "cwd": cwd, "input": input, "init": init})
+
+
+def call(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None, input: str | None = None,
+         init: bool = False, timeout: float = CALL_TIMEOUT) -> Answer:
+    """Run `dispatch ARGV` in folder CWD on the runner's host (INIT: its repository made first when new),
+    INPUT as its stdin; its output, captured. A time-out counts as unreachable."""
+    line = _ssh_argv(runner, [*runner["dispatch"], "runner-call"])
+    return _run(runner, line, request(argv, cwd=cwd, input=input, init=init), timeout)
+
+
+def run_fixed(runner: dict[str, Any], words: Sequence[str], *, timeout: float = CALL_TIMEOUT) -> Answer:
+    """Run a fixed command of ours there (`git --version`, `dispatch --version`): no request, no text."""
+    return _run(runner, _ssh_argv(runner, words), None, timeout)
+
+
+def _run(runner: dict[str, Any], line: list[str], stdin: str | None, timeout: float) -> Answer:
     try:
-        proc = subprocess.run(argv(runner, words, cwd=cwd), capture_output=True, text=True, input=input,
-                              stdin=None if input is not None else subprocess.DEVNULL, timeout=timeout, check=False)
+        proc = subprocess.run(line, capture_output=True, text=True, input=stdin,
+                              stdin=None if stdin is not None else subprocess.DEVNULL, timeout=timeout, check=False)
     except FileNotFoundError:
         raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
     except subprocess.TimeoutExpired:
@@ -88,10 +102,11 @@ def call(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | N
     return Answer(proc.returncode, proc.stdout, proc.stderr)
 
 
-def passthrough(runner: dict[str, Any], words: Sequence[Sequence[str]], *, cwd: str | None = None) -> int:
-    """Run WORDS there with our stdout and stderr (a streamed log); its exit code."""
+def passthrough(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None) -> int:
+    """Run `dispatch ARGV` there with our stdout and stderr (a streamed log); its exit code."""
+    line = _ssh_argv(runner, [*runner["dispatch"], "runner-call"])
     try:
-        return subprocess.run(argv(runner, words, cwd=cwd), stdin=subprocess.DEVNULL, check=False).returncode
+        return subprocess.run(line, input=request(argv, cwd=cwd).encode(), check=False).returncode
     except FileNotFoundError:
         raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
 
