@@ -120,8 +120,12 @@ def main(common_dir: str, task_id: str) -> int:
     _durably("record that the worker started", state, lambda: events.append(
         repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
 
+    signalled: list[int] = []
+
     def forward(signum: int, _frame: Any) -> None:
         # Stopping the supervisor stops its worker; it still records the exit and saves the work.
+        # So does a signal from outside dispatch (`scancel`, `kill`): the run ends `stopped`.
+        signalled.append(signum)
         try:
             os.killpg(worker.pid, signum)
         except ProcessLookupError:
@@ -158,6 +162,8 @@ def main(common_dir: str, task_id: str) -> int:
            "exited": clock.iso(ended), "seconds": round(ended - began, 1), "exit_code": code, **used.to_json()}
     runs = [*(runtime.read_worker(repo, task_id) or {}).get("runs", []), run]
     extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
+    if signalled and not over_budget:
+        extra["stopped"] = True
     if failure:
         extra["failed_on"] = failure
     data = _durably(f"record the worker's exit code {code}", state, lambda: runtime.update_worker(

@@ -149,9 +149,12 @@ def test_a_repository_config_may_not_define_runners(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(("table", "error"), [
-    ('kind = "slurm"\nhost = "h"\n', "key `runners.box.kind` must be one of ssh, not str 'slurm'"),
-    ('kind = "ssh"\n', ("key `runners.box.host` is missing: runner `box` needs its kind (ssh) and host "
-                       "(an ssh destination)")),
+    ('kind = "pbs"\nhost = "h"\n', "key `runners.box.kind` must be one of ssh, slurm, not str 'pbs'"),
+    ('kind = "ssh"\n', ("key `runners.box.host` is missing: runner `box` needs its kind (ssh or slurm) and, for ssh, "
+                       "its host (an ssh destination)")),
+    ('kind = "ssh"\nhost = "h"\nsbatch = ["-p", "cpu"]\n',
+     'key `runners.box.sbatch` is for Slurm runners: remove it, or set runners.box.kind = "slurm"'),
+    ('kind = "slurm"\nsbatch = "-p cpu"\n', "key `runners.box.sbatch` must be a list of strings, not str '-p cpu'"),
     ('kind = "ssh"\nhost = "h"\ndispatch = []\n', "key `runners.box.dispatch` is an empty command"),
     ('kind = "ssh"\nhost = "h"\nport = 22\n',
      "unknown key `runners.box.port`: `dispatch config example` prints every key dispatch reads"),
@@ -168,7 +171,7 @@ def test_runners_without_any_says_how_to_add_one(tmp_path: Path) -> None:
     r = dispatch("runners", cwd=tmp_path)
     config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
     assert (r.code, r.out, r.err) == (
-        0, f'no runners yet: add a [runners.NAME] table (kind = "ssh", host, path) to {config}\n', "")
+        0, f'no runners yet: add a [runners.NAME] table (kind = "ssh" or "slurm", host, path) to {config}\n', "")
 
 
 def test_task_text_travels_as_a_json_request_never_on_the_ssh_command_line(repo: Path) -> None:
@@ -229,7 +232,7 @@ def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path)
     data = json.loads(dispatch("runners", "--json", cwd=repo).out)
     assert data == {"version": 1, "runners": [{
         "name": "box", "kind": "ssh", "host": "box", "path": str(tmp_path / "remote"), "reachable": True,
-        "git": git_version, "dispatch": __version__, "problem": None,
+        "git": git_version, "dispatch": __version__, "slurm": None, "problem": None,
     }]}
 
 

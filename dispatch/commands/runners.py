@@ -7,25 +7,28 @@ from dispatch.cli import JsonOpt, app
 
 @app.command()
 def runners(json_out: JsonOpt = False) -> None:
-    """The machines a worker may run on, each checked over ssh.
+    """The machines a worker may run on, each checked.
 
-    The [runners.NAME] tables of your user config: reachable, and the git and dispatch versions there; what fails and how to fix it.
+    The [runners.NAME] tables of your user config: reachable (over ssh), the git and dispatch versions there,
+    and for a Slurm runner what `sinfo` says; what fails and how to fix it.
     `dispatch new ... --on NAME` runs a task's worker on one.
     """
     from dispatch import config, output
     from dispatch.config import user_config_path
-    from dispatch.worker import remote
+    from dispatch.worker import checkup
 
     cfg = config.load(None)  # runners live in the user config only: no repository needed
-    rows = remote.check(cfg)
+    rows = checkup.check(cfg)
     if json_out:
         output.emit_json({"runners": rows})
         return
     if not rows:
-        print(f'no runners yet: add a [runners.NAME] table (kind = "ssh", host, path) to {user_config_path()}')
+        print(f'no runners yet: add a [runners.NAME] table (kind = "ssh" or "slurm", host, path) to {user_config_path()}')
         return
-    print(output.table([[r["name"], r["kind"], r["host"], "yes" if r["reachable"] else "no", r["git"] or "-",
-                         r["dispatch"] or "-"] for r in rows], ["RUNNER", "KIND", "HOST", "REACHABLE", "GIT", "DISPATCH"]))
+    slurm = any(r["kind"] == "slurm" for r in rows)
+    print(output.table([[r["name"], r["kind"], r["host"] or "(here)", "yes" if r["reachable"] else "no", r["git"] or "-",
+                         r["dispatch"] or "-", *([r["slurm"] or "-"] if slurm else [])] for r in rows],
+                       ["RUNNER", "KIND", "HOST", "REACHABLE", "GIT", "DISPATCH", *(["SLURM"] if slurm else [])]))
     for r in rows:
         if r["problem"]:
             print(f"{r['name']}: {r['problem']}")

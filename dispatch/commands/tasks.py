@@ -41,6 +41,7 @@ def new(
     on: Annotated[
         str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
     ] = None,
+    engine_json: Annotated[str | None, typer.Option("--engine", hidden=True)] = None,  # sent by a Slurm runner's caller
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -63,7 +64,10 @@ def new(
     workers.check_budget(budget_time, budget_cost)
     wanted = group.requested_models(model_opts or [], models)
     repo, cfg = context()
-    if on is not None:
+    engine = _engine(cfg, on, engine_json)
+    if engine is not None and (len(wanted) > 1 or after):
+        raise DispatchError("a task on a Slurm runner takes one model and no --after: start it when the others are done")
+    if on is not None and engine is None:
         _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
                     models=wanted, after=after or [], start=not no_start, budget=(budget_time, budget_cost),
                     json_out=json_out)
@@ -85,6 +89,8 @@ def new(
     )
     started = None
     workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
+    if engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
+        workers.set_engine(repo, task.id, engine)
     if launch:
         started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
     if json_out:
@@ -104,6 +110,20 @@ def new(
         print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
     else:
         print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
+
+
+def _engine(cfg: Any, on: str | None, engine_json: str | None) -> dict[str, Any] | None:
+    """The Slurm engine a new task's worker runs under: a Slurm runner without a host (sbatch runs here),
+    or the one a dispatch that submits over ssh sent; None for a local worker or another machine."""
+    from dispatch import config
+    from dispatch.worker import launch
+
+    if engine_json is not None:
+        return launch.parse_engine(engine_json)
+    if on is None:
+        return None
+    runner = config.runner(cfg, on)
+    return launch.engine_of(on, runner) if runner["kind"] == "slurm" and not runner.get("host") else None
 
 
 def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None, items: list[str], description: str,

@@ -38,10 +38,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "models": ("backend",),
     "aliases": ("model", "prompt"),
     # Machines a task's worker may run on (`dispatch new --on NAME`): the user config only.
-    "runners": ("kind", "host", "path", "dispatch", "ssh"),
+    "runners": ("kind", "host", "path", "dispatch", "ssh", "sbatch"),
 }
-RUNNER_KINDS = ("ssh",)
-RUNNER_DEFAULTS: dict[str, Any] = {"path": "~/dispatch", "dispatch": ["dispatch"], "ssh": ["ssh"]}
+RUNNER_KINDS = ("ssh", "slurm")
+RUNNER_DEFAULTS: dict[str, Any] = {"path": "~/dispatch", "dispatch": ["dispatch"], "ssh": ["ssh"], "sbatch": []}
 
 # The built-in backends: each agent CLI's non-interactive, auto-approving command line, run
 # with the worktree as cwd. Flags checked against each CLI's documentation (2026):
@@ -297,7 +297,7 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
             raise _unknown(label, key)
         if fieldname in ("command", "dispatch", "ssh"):
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
-        elif fieldname == "unset":
+        elif fieldname in ("unset", "sbatch"):
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
         elif fieldname == "fails_on":
             cfg._set(label, _patterns(label, key, value), table, name, fieldname)
@@ -326,11 +326,17 @@ def _check(cfg: Config) -> None:
                 raise DispatchError(f"{cfg.source_path(dotted(table, name)) or FLAG}: key `{key}` is missing: "
                                     + what.format(name))
     for name, entry in cfg.values["runners"].items():
-        for required in ("kind", "host"):
+        # An ssh runner needs its host; a Slurm runner submits here without one, over ssh with one.
+        for required in ("kind", "host") if entry.get("kind") != "slurm" else ("kind",):
             if required not in entry:
                 key = dotted("runners", name, required)
                 raise DispatchError(f"{cfg.source_path(dotted('runners', name)) or FLAG}: key `{key}` is missing: "
-                                    f"runner `{name}` needs its kind (ssh) and host (an ssh destination)")
+                                    f"runner `{name}` needs its kind (ssh or slurm) and, for ssh, its host "
+                                    "(an ssh destination)")
+        if "sbatch" in entry and entry.get("kind") != "slurm":
+            raise DispatchError(f"{cfg.source_path(dotted('runners', name, 'sbatch')) or FLAG}: key "
+                                f"`{dotted('runners', name, 'sbatch')}` is for Slurm runners: remove it, or set "
+                                f'{dotted("runners", name, "kind")} = "slurm"')
     for model, entry in cfg.values["models"].items():
         backend = entry.get("backend")
         if backend is not None and backend not in cfg.values["backends"]:

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dispatch import files
+from dispatch import files, slurm
+from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 
 # Beside worker.json: the runner a task's worker runs on, when not here (dispatch/worker/remote.py).
@@ -103,6 +104,13 @@ def worker_state(data: dict[str, Any]) -> str:
     phase = data.get("phase")
     if phase in ("queued", "blocked"):
         return str(phase)
+    if phase in ("starting", "preparing", "running") and data.get("job"):
+        # A Slurm job: alive while Slurm says so (its supervisor may run on another node).
+        try:
+            gone = not slurm.alive(str(data["job"]))
+        except DispatchError:  # the controller does not answer: the job is not known to be gone
+            gone = False
+        return "lost" if gone else "running" if phase == "running" else "preparing"
     if phase == "starting" and not data.get("supervisor_pid"):
         # Forked a moment ago; the supervisor has not yet written its pid.
         return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
@@ -131,14 +139,16 @@ def worker_alive(repo: Repo, task_id: str) -> bool:
 def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
     """What status shows of the worker: None when none was ever started."""
     data = read_worker(repo, task_id)
-    if data is None:
+    if data is None or data.get("phase") is None:  # only its budget or engine recorded yet
         return None
     facts = {
         key: data.get(key)
-        for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved",
+        for key in ("run", "model", "backend", "pid", "job", "started", "exited", "exit_code", "setup_failed", "saved",
                     "after", "reason")
         if data.get(key) is not None
     }
+    if data.get("engine"):  # the Slurm runner its runs are jobs of
+        facts["runner"] = data["engine"].get("runner")
     facts["state"] = worker_state(data)
     from dispatch.task.usage import totals
 

@@ -157,7 +157,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 seconds=(worker or {}).get("usage", {}).get("seconds"),
                 cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
                 tokens=(worker or {}).get("usage", {}).get("tokens"),
-                extra=_extra(check, operation),
+                extra={**_extra(check, operation), **({"runner": worker["runner"]} if worker and worker.get("runner") else {})},
             )
         )
     return sorted(result, key=creation_order)

@@ -25,7 +25,7 @@ from dispatch.task import runtime
 from dispatch.task.model import choose_id, default_base
 from dispatch.task.plan import Progress
 from dispatch.task.status import TaskStatus
-from dispatch.worker import ssh
+from dispatch.worker import launch, ssh
 
 RECORD = runtime.RUNNER_RECORD
 FETCHED = "refs/dispatch/runners"
@@ -110,6 +110,8 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     words += [] if start_worker else ["--no-start"]
     words += ["--budget-time", str(budget[0])] if budget[0] is not None else []
     words += ["--budget-cost", str(budget[1])] if budget[1] is not None else []
+    if runner["kind"] == "slurm":  # the dispatch there submits the supervisor with sbatch
+        words += ["--engine", json.dumps(launch.engine_of(name, runner))]
     plan = None
     if items or description:  # the checklist travels as data, on stdin
         plan = "\n\n".join(part for part in (description, "\n".join(f"- [ ] {i}" for i in items)) if part) + "\n"
@@ -239,31 +241,6 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     if answer.returncode not in passing:  # exit codes that are answers (`wait` timed out: 124)
         _check(answer, where.name, f"run `dispatch {words[0]}`", where.runner["host"])
     return answer
-
-
-def check(cfg: Config) -> list[dict[str, Any]]:
-    """Each runner, checked: reachable, and the git and dispatch versions there (one call each)."""
-    rows = []
-    for name in sorted(cfg.values["runners"]):
-        runner = config.runner(cfg, name)
-        row: dict[str, Any] = {"name": name, "kind": runner["kind"], "host": runner["host"], "path": runner["path"],
-                               "reachable": False, "git": None, "dispatch": None, "problem": None}
-        answer = ssh.run_fixed(runner, ["git", "--version"], timeout=30)
-        if answer.unreachable:
-            row["problem"] = (f"unreachable ({ssh.first_error_line(answer)}): check that `ssh {runner['host']}` "
-                              "logs in without a password prompt")
-        elif answer.returncode != 0:
-            row.update(reachable=True, problem="git is not installed there: install git 2.38 or newer")
-        else:
-            row.update(reachable=True, git=answer.stdout.strip().removeprefix("git version "))
-            mine = ssh.run_fixed(runner, [*runner["dispatch"], "--version"], timeout=30)
-            if mine.returncode == 0:
-                row["dispatch"] = mine.stdout.strip().removeprefix("dispatch ")
-            else:
-                row["problem"] = (f"`{' '.join(runner['dispatch'])}` does not run there: install dispatch there "
-                                  f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
-        rows.append(row)
-    return rows
 
 
 def discard(repo: Repo, cfg: Config, task_id: str) -> str:

@@ -1,0 +1,64 @@
+"""`dispatch runners`: each runner checked, with what fails and how to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dispatch import __version__, config, git, slurm
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.worker import ssh
+
+
+def check(cfg: Config) -> list[dict[str, Any]]:
+    """Each runner: reachable, the git and dispatch versions there, and for Slurm what `sinfo` says."""
+    rows = []
+    for name in sorted(cfg.values["runners"]):
+        runner = config.runner(cfg, name)
+        row: dict[str, Any] = {"name": name, "kind": runner["kind"], "host": runner.get("host"),
+                               "path": runner["path"] if runner.get("host") else None, "reachable": False,
+                               "git": None, "dispatch": None, "slurm": None, "problem": None}
+        if runner.get("host"):
+            _check_host(row, name, runner)
+        else:  # a Slurm runner without a host submits from here
+            version = git.run(["--version"], cwd=Path.cwd(), check=False).stdout.strip()
+            row.update(reachable=True, git=version.removeprefix("git version ") or None, dispatch=__version__)
+        if runner["kind"] == "slurm" and row["problem"] is None:
+            _check_slurm(row, runner)
+        rows.append(row)
+    return rows
+
+
+def _check_host(row: dict[str, Any], name: str, runner: dict[str, Any]) -> None:
+    answer = ssh.run_fixed(runner, ["git", "--version"], timeout=30)
+    if answer.unreachable:
+        row["problem"] = (f"unreachable ({ssh.first_error_line(answer)}): check that `ssh {runner['host']}` "
+                          "logs in without a password prompt")
+        return
+    if answer.returncode != 0:
+        row.update(reachable=True, problem="git is not installed there: install git 2.38 or newer")
+        return
+    row.update(reachable=True, git=answer.stdout.strip().removeprefix("git version "))
+    mine = ssh.run_fixed(runner, [*runner["dispatch"], "--version"], timeout=30)
+    if mine.returncode == 0:
+        row["dispatch"] = mine.stdout.strip().removeprefix("dispatch ")
+    else:
+        row["problem"] = (f"`{' '.join(runner['dispatch'])}` does not run there: install dispatch there "
+                          f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
+
+
+def _check_slurm(row: dict[str, Any], runner: dict[str, Any]) -> None:
+    """The engine answers: sinfo, here or on the host."""
+    if runner.get("host"):
+        answer = ssh.run_fixed(runner, slurm.SINFO, timeout=30)
+        if answer.returncode == 0:
+            row["slurm"] = slurm.partitions(answer.stdout)
+        else:
+            row["problem"] = (f"sinfo fails there ({ssh.first_error_line(answer)}): "
+                              "name the cluster's login node as host, where Slurm's commands run")
+        return
+    try:
+        row["slurm"] = slurm.check()
+    except DispatchError as e:
+        row["problem"] = str(e)
