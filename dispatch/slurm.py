@@ -36,12 +36,16 @@ def _last_line(text: str, code: int) -> str:
     return lines[-1] if lines else f"exit code {code}"
 
 
-def submit(script: Path, args: Sequence[str], *, options: Sequence[str], chdir: Path, output: Path, name: str) -> str:
-    """sbatch SCRIPT ARGS (its arguments as data, no shell line); the job id."""
+def submit(script: Path, args: Sequence[str], *, options: Sequence[str], chdir: Path, output: Path, name: str,
+           test_only: bool = False) -> str:
+    """sbatch SCRIPT ARGS (its arguments as data, no shell line); the job id. TEST_ONLY: Slurm checks the
+    job (options, partition) without submitting it; "" when it would take it."""
     argv = ["sbatch", "--parsable", f"--job-name={name}", f"--chdir={chdir}", f"--output={output}",
-            "--open-mode=append", *options, str(script), *args]
+            "--open-mode=append", *(["--test-only"] if test_only else []), *options, str(script), *args]
     proc = _run(argv, "a task on a Slurm runner")
     job = proc.stdout.strip().split(";")[0]
+    if test_only and proc.returncode == 0:
+        return ""
     if proc.returncode != 0 or not job.isdigit():
         raise DispatchError(f"sbatch refused the job ({_last_line(proc.stderr, proc.returncode)}): "
                             "check the runner's `sbatch` options and `sinfo`")

@@ -67,6 +67,10 @@ def new(
     engine = _engine(cfg, on, engine_json)
     if engine is not None and (len(wanted) > 1 or after):
         raise DispatchError("a task on a Slurm runner takes one model and no --after: start it when the others are done")
+    if engine is not None and not no_start:
+        from dispatch.worker import launch as launching
+
+        launching.check_engine(repo, engine)
     if on is not None and engine is None:
         _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
                     models=wanted, after=after or [], start=not no_start, budget=(budget_time, budget_cost),

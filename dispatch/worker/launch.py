@@ -109,6 +109,12 @@ def _job_script(repo: Repo) -> Path:
     return script
 
 
+def check_engine(repo: Repo, engine: dict[str, Any]) -> None:
+    """Before a task is made for a Slurm runner: Slurm would take its job (sbatch --test-only)."""
+    slurm.submit(_job_script(repo), [], options=engine.get("sbatch", []), chdir=repo.root, output=Path(os.devnull),
+                 name="dispatch-check", test_only=True)
+
+
 def engine_of(name: str, runner: dict[str, Any]) -> dict[str, Any]:
     """What launches Slurm runner NAME's workers (recorded in worker.json, so that resume does the same)."""
     return {"kind": "slurm", "runner": name, "sbatch": [str(a) for a in runner.get("sbatch", [])]}
