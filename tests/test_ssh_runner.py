@@ -1,15 +1,19 @@
 """Tasks on an ssh runner, against a real sshd on 127.0.0.1 started here with its own keys.
 
-The remote "machine" is this box: another folder, reached over ssh as the same user, running this
-checkout's dispatch (named by the runner's `dispatch` argv). Without sshd the tests skip, loudly;
-CI sets DISPATCH_REQUIRE_SSHD=1 (.ci/run installs it), and then a missing sshd fails them.
+The remote "machine" is this box, reached over ssh as a second local user (as root: `dispatchrun`,
+made here, key-only login, its own home and its own dispatch, installed from this checkout's wheel
+with a Python outside /root, which it cannot read); without root, as this same user, running this
+checkout's dispatch. Without sshd the tests skip, loudly; CI sets DISPATCH_REQUIRE_SSHD=1 (.ci/run
+installs it), and then a missing sshd fails them.
 """
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -18,7 +22,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,8 @@ from test_workers import wait_for
 from dispatch.output import usage_cell
 
 SSHD = "/usr/sbin/sshd"
+FAR_USER = "dispatchrun"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _unavailable(why: str) -> None:
@@ -49,12 +55,72 @@ def _keygen(path: Path) -> None:
 
 
 @dataclass
+class Far:
+    """The runner's side: the user ssh logs in as, the folder its tests' files go under, its dispatch."""
+
+    user: str
+    home: Path
+    root: Path
+    dispatch: list[str]
+
+    @property
+    def other(self) -> bool:
+        return self.user != getpass.getuser()
+
+    def as_far(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *argv] if self.other else argv
+
+    def git(self, cwd: Path, *args: str) -> str:
+        """git run there as that user (what it writes stays its own)."""
+        return subprocess.run(self.as_far(["git", "-C", str(cwd), *args]), check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def folder(self, tmp_path: Path) -> Path:
+        """This test's folder there, that user's."""
+        path = self.root / hashlib.sha256(str(tmp_path).encode()).hexdigest()[:8]  # short: status rows fit
+        path.mkdir(parents=True, exist_ok=True)
+        if self.other:
+            shutil.chown(path, self.user, self.user)
+        return path
+
+
+def _far_side(tmp_path_factory: pytest.TempPathFactory) -> Far:
+    """As root: user dispatchrun (made once; a new account is locked, and sshd without PAM refuses it
+    until `usermod -p '*'`) with dispatch installed in its own venv from this checkout's wheel."""
+    if os.geteuid() != 0:
+        d = tmp_path_factory.mktemp("far")
+        return Far(getpass.getuser(), d, d, [str(Path(sys.executable).parent / "dispatch")])
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    if python is None or os.path.realpath(python).startswith("/root/"):
+        _unavailable("no Python outside /root for the runner's user")
+    try:
+        pwd.getpwnam(FAR_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", FAR_USER], check=True)
+    subprocess.run(["usermod", "-p", "*", FAR_USER], check=True)
+    home = Path(pwd.getpwnam(FAR_USER).pw_dir)
+    dist = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+                    str(dist), str(ROOT)], check=True, capture_output=True)
+    [wheel] = dist.glob("*.whl")
+    venv = home / ".dispatch-venv"
+    if not (venv / "bin" / "pip").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet"]
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(wheel)], check=True, capture_output=True)
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)  # its dependencies, once
+    subprocess.run(["chown", "-R", f"{FAR_USER}:{FAR_USER}", str(home)], check=True)
+    return Far(FAR_USER, home, home / "t" / tmp_path_factory.getbasetemp().name, [str(venv / "bin" / "dispatch")])
+
+
+@dataclass
 class Server:
     """A throwaway sshd on 127.0.0.1 (key-only, its own host key); D holds its files and the ssh_config."""
 
     d: Path
     port: int
-    proc: subprocess.Popen[bytes] | None = None
+    far: Far
+    proc: subprocess.Popen[bytes] | None = field(default=None)
 
     def start(self) -> None:
         with open(self.d / "sshd.log", "a") as log:
@@ -82,34 +148,52 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
         _unavailable(f"{SSHD} or the ssh client is not installed")
     d = tmp_path_factory.mktemp("sshd")
+    far = _far_side(tmp_path_factory)
     _keygen(d / "host_key")
     _keygen(d / "client_key")
-    (d / "authorized_keys").write_text((d / "client_key.pub").read_text())
+    keys = far.home / ".ssh" / "authorized_keys"
+    keys.parent.mkdir(mode=0o700, exist_ok=True)
+    keys.write_text((d / "client_key.pub").read_text())
+    if far.other:  # sshd reads it as that user
+        subprocess.run(["chown", "-R", f"{far.user}:{far.user}", str(keys.parent)], check=True)
     port = _free_port()
     (d / "sshd_config").write_text(
-        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n"
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {keys}\n"
         f"PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
     )
     host_key = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
     (d / "ssh_config").write_text(
-        f"Host box\n  HostName 127.0.0.1\n  Port {port}\n  User {getpass.getuser()}\n  IdentityFile {d}/client_key\n"
+        f"Host box\n  HostName 127.0.0.1\n  Port {port}\n  User {far.user}\n  IdentityFile {d}/client_key\n"
         f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
-    server = Server(d, port)
+    server = Server(d, port, far)
     try:
         server.start()
         yield server
     finally:
         server.stop()
+        if far.other:
+            shutil.rmtree(far.root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def read_far_repositories(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests read the runner's repositories as this user: git would refuse another user's as dubious."""
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
 
 
 def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
     """The user config naming runner `box`; its dispatch runs with a home of its own, over there."""
-    remote_home = tmp_path / "remote-home"
+    far = sshd.far.folder(tmp_path)
+    remote_home = far / "home"
     remote_home.mkdir(exist_ok=True)
+    if sshd.far.other:
+        shutil.chown(remote_home, sshd.far.user, sshd.far.user)
     env = {
         "HOME": str(remote_home), "XDG_CONFIG_HOME": str(remote_home / ".config"),
         "XDG_STATE_HOME": str(remote_home / ".state"), "GIT_CONFIG_NOSYSTEM": "1",
@@ -118,19 +202,26 @@ def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str =
         "GIT_AUTHOR_DATE": PINNED_GIT_DATE, "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
         "DISPATCH_SCRIPTED_DELAY": delay,
     }
-    remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), str(Path(sys.executable).parent / "dispatch")]
+    remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), *sshd.far.dispatch]
     path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{tmp_path / "remote"}"\n'
+        f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{far / "remote"}"\n'
         f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
     )
     return path
 
 
-def remote_repo(tmp_path: Path) -> Path:
-    [path] = [p for p in (tmp_path / "remote").iterdir() if not p.name.endswith(".dispatch")]
+def remote_repo(sshd: Server, tmp_path: Path) -> Path:
+    [path] = [p for p in (sshd.far.folder(tmp_path) / "remote").iterdir() if not p.name.endswith(".dispatch")]
     return path
+
+
+def pwned(sshd: Server, tmp_path: Path) -> list[Path]:
+    """Files a shell would have made of task text, anywhere either side could write them."""
+    places = [*tmp_path.rglob("pwned*"), *sshd.far.folder(tmp_path).rglob("pwned*"), *Path.home().glob("pwned*"),
+              *sshd.far.home.glob("pwned*")]
+    return [p for p in places if p.is_file()]
 
 
 def status_of(repo: Path, task_id: str) -> dict[str, Any]:
@@ -231,7 +322,7 @@ def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path)
                      f"box     ssh   box   yes        {git_version}  {__version__}\n")
     data = json.loads(dispatch("runners", "--json", cwd=repo).out)
     assert data == {"version": 1, "runners": [{
-        "name": "box", "kind": "ssh", "host": "box", "path": str(tmp_path / "remote"), "reachable": True,
+        "name": "box", "kind": "ssh", "host": "box", "path": str(sshd.far.folder(tmp_path) / "remote"), "reachable": True,
         "git": git_version, "dispatch": __version__, "slurm": None, "problem": None,
     }]}
 
@@ -252,13 +343,13 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: S
     r = dispatch("new", title, "--id", "greet", "--model", "scripted", "--item", "Write `hello.txt`",
                  "--item", "Write `bye.txt` && touch pwned2", "--on", "box", cwd=repo)
     assert (r.code, r.err) == (0, "")
-    far = remote_repo(tmp_path)
+    far = remote_repo(sshd, tmp_path)
     base = git(repo, "rev-parse", "main")
     assert r.out == (f"created greet on box\n"
                      f"  branch    dispatch/greet (from main at {base[:7]}), fetched here\n"
                      f"  worktree  box:{far.parent / (far.name + '.dispatch')}/greet\n"
                      "  worker    scripted on scripted there: `dispatch logs greet -f` follows it\n")
-    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    assert pwned(sshd, tmp_path) == []
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
     task = status_of(repo, "greet")
     assert (task["runner"], task["worktree"], task["plan"]) == (
@@ -331,7 +422,7 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Serve
     assert drawn[2:] == [
         "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE",
         (f"greet  done   1/1   -  ↑2 ↓0    -      1h    {usage_cell(status_of(repo, 'greet')['seconds'], None):<5}  box     "
-         f"Greet  box:{remote_repo(tmp_path).parent / (remote_repo(tmp_path).name + '.dispatch')}/greet"),
+         f"Greet  box:{remote_repo(sshd, tmp_path).parent / (remote_repo(sshd, tmp_path).name + '.dispatch')}/greet"),
         "needs you: 1 to review (greet)",
     ]
     config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
@@ -365,9 +456,9 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     assert (w.code, w.out, w.err) == (0, "paint finished: every item is done\n  → dispatch review paint\n", "")
     wait_for(lambda: status_of(repo, "paint")["state"] == "done", message="paint to be done on box")
     assert git(repo, "show", "dispatch/paint:color.txt") == "Write `color.txt`\n\nAnswer: Blue; touch pwned $(touch pwned3)"
-    assert [p for p in [*tmp_path.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    assert pwned(sshd, tmp_path) == []
     s = dispatch("show", "paint", cwd=repo)
-    far = remote_repo(tmp_path)
+    far = remote_repo(sshd, tmp_path)
     assert (s.code, s.err) == (0, "")
     shown = re.sub(r"(created   |usage     )\S+", r"\1<varies>", s.out.replace(str(far.parent), "<far>"))
     assert shown.split("\nWorker\n")[0] == textwrap.dedent(f"""\
@@ -424,11 +515,9 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
     tip = git(repo, "rev-parse", "dispatch/greet")
     mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
     git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
-    far = remote_repo(tmp_path)
+    far = remote_repo(sshd, tmp_path)
     wt = far.parent / f"{far.name}.dispatch" / "greet"
-    (wt / "b.txt").write_text("b\n")
-    git(wt, "add", "b.txt")
-    git(wt, "commit", "-q", "-m", "theirs")
+    sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "theirs")
     s = dispatch("status", "greet", cwd=repo)
     assert (s.code, s.err) == (0, ("dispatch: greet: the local branch has commits the one on `box` has not: "
                                   "left as it is\n"))
@@ -449,7 +538,7 @@ def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, s
         task = status_of(repo, "greet")
         assert (task["state"], task["last_state"]) == ("unreachable", "running")
         # The worker goes on over there, under its own supervisor.
-        far = remote_repo(tmp_path)
+        far = remote_repo(sshd, tmp_path)
         wait_for(lambda: git(far, "log", "-1", "--format=%s", "dispatch/greet") == "Write `c.txt`", timeout=60,
                  message="the worker on box to finish while its sshd is down")
     finally:
