@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from conftest import dispatch, git, task_status, wait_for, worker_json
+from test_ssh_runner import Server, read_far_repositories, remote_repo, sshd  # noqa: F401 - fixtures used here
+from test_ssh_runner import runner_config as ssh_runner_config
 
 from dispatch import slurm
 
@@ -146,3 +148,31 @@ def test_sbatch_options_slurm_refuses_say_so_before_anything_is_made(repo: Path,
     assert r.err == ("dispatch: sbatch refused the job (allocation failure: Invalid partition name specified): "
                      "check the runner's `sbatch` options and `sinfo`\n")
     assert git(repo, "for-each-ref") == before
+
+
+def test_a_slurm_runner_with_a_host_submits_there_over_ssh(
+    repo: Path, cluster: None, sshd: Server, tmp_path: Path  # noqa: F811 - the fixture imported above
+) -> None:
+    ssh_runner_config(sshd, tmp_path, name="hpc", kind="slurm", more='sbatch = ["--time=10"]\n')
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "hpc", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[0] == "created paint on hpc"
+    # The dispatch on the login node (the runner's user, over ssh) submitted the supervisor as a job.
+    task = task_status(repo, "paint")
+    job = task["worker"]["job"]
+    assert (task["runner"], slurm.state(job) in slurm.LIVE) == ("hpc", True)
+    user = subprocess.run(["squeue", "--noheader", "--jobs", job, "--format=%u"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    assert user == sshd.far.user
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+    a = dispatch("answer", "paint", "Blue", cwd=repo)
+    assert (a.code, a.out, a.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "paint finished: every item is done\n  → dispatch review paint\n", "")
+    wait_for(lambda: task_status(repo, "paint")["state"] == "done", message="paint to be done on hpc")
+    m = dispatch("merge", "paint", "--yes", cwd=repo)
+    assert (m.code, m.err) == (0, "")
+    assert (repo / "color.txt").read_text() == "Write `color.txt`\n\nAnswer: Blue\n"
+    assert git(remote_repo(sshd, tmp_path), "branch", "--list", "dispatch/*") == ""

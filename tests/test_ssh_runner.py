@@ -187,8 +187,9 @@ def read_far_repositories(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
 
 
-def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box") -> Path:
-    """The user config naming runner `box`; its dispatch runs with a home of its own, over there."""
+def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box", name: str = "box",
+                  kind: str = "ssh", more: str = "") -> Path:
+    """The user config naming runner NAME (`box`) on host `box`; its dispatch runs with a home of its own there."""
     far = sshd.far.folder(tmp_path)
     remote_home = far / "home"
     remote_home.mkdir(exist_ok=True)
@@ -206,8 +207,8 @@ def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str =
     path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
-        f'[runners.box]\nkind = "ssh"\nhost = "{host}"\npath = "{far / "remote"}"\n'
-        f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n'
+        f'[runners.{name}]\nkind = "{kind}"\nhost = "{host}"\npath = "{far / "remote"}"\n'
+        f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n{more}'
     )
     return path
 
