@@ -133,11 +133,15 @@ class Server:
             time.sleep(0.05)
         _unavailable(f"sshd did not start: {(self.d / 'sshd.log').read_text().strip()}")
 
-    def stop(self) -> None:
-        """The server and our shared connection to it gone, as when the host goes down."""
+    def drop(self) -> None:
+        """Our shared connection gone (its master told to exit), as when the network drops: every call on it ends."""
         subprocess.run(["ssh", "-F", str(self.d / "ssh_config"), "-o",
                         f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C", "-O", "exit", "box"],
                        capture_output=True, check=False)
+
+    def stop(self) -> None:
+        """The server and our shared connection to it gone, as when the host goes down."""
+        self.drop()
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait()
@@ -275,10 +279,17 @@ def test_task_text_travels_as_a_json_request_never_on_the_ssh_command_line(repo:
     line = ssh._ssh_argv(runner, [*runner["dispatch"], "runner-call"])
     assert line[-3:] == ["--", "box", "'/opt/my dispatch/bin/dispatch' runner-call"]
     sent = ssh.request(["new", title, "--no-start", "--json"], cwd=str(repo), input="- [ ] a && b\n")
-    # What the runner's end does with it: this checkout's dispatch, in a real process, without a shell.
-    r = dispatch("runner-call", cwd=repo.parent, input=sent, process=True)
-    assert (r.code, r.err) == (0, "")
-    assert json.loads(r.out)["task"]["title"] == title
+    # What the runner's end does with it: this checkout's dispatch, in a real process, without a shell;
+    # its stdin stays open until it ends, as ssh keeps it (closed early, it stops the command).
+    call = subprocess.Popen([sys.executable, "-m", "dispatch", "runner-call"], cwd=repo.parent, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert call.stdin is not None and call.stdout is not None and call.stderr is not None
+    call.stdin.write(sent)
+    call.stdin.flush()
+    out, err = call.stdout.read(), call.stderr.read()
+    assert (call.wait(), err) == (0, "")
+    call.stdin.close()
+    assert json.loads(out)["task"]["title"] == title
     assert [p for p in [*repo.parent.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
     bad = dispatch("runner-call", cwd=repo, input="new Greet", process=True)
     assert (bad.code, bad.out, bad.err) == (1, "", ("dispatch: runner-call reads one JSON request on stdin, as `dispatch` "
@@ -562,3 +573,28 @@ def test_the_id_is_chosen_here_so_a_local_task_is_never_touched(repo: Path, sshd
         1, "", ("dispatch: task id `greet` is already a live task: choose another `--id`, or move the old one to the trash "
         "first with `dispatch discard greet`\n"))
     assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["greet", "greet-2"]
+
+
+def far_waits(sshd: Server, task_id: str) -> list[str]:
+    """The `dispatch wait` processes on the runner for TASK_ID (what runner-call started there)."""
+    found = subprocess.run(["pgrep", "-u", sshd.far.user, "-f", f"dispatch wait {task_id} --consumer"],
+                           capture_output=True, text=True, check=False).stdout.split()
+    return found
+
+
+def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="3")
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", "paint", "--timeout", "60"], cwd=repo,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: far_waits(sshd, "paint"), message="the wait to run on box")
+    sshd.drop()
+    out, err = waiting.communicate(timeout=30)
+    assert (waiting.returncode, out) == (1, "")
+    assert err.startswith("dispatch: runner `box` is unreachable (") and err.count("\n") == 1
+    # Its end there went with the connection, before the question came: so the next wait hears it.
+    wait_for(lambda: not far_waits(sshd, "paint"), message="the wait on box to end with its connection")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")

@@ -43,6 +43,6 @@ def runner_call() -> None:
 
     from dispatch.worker import serve
 
-    code = serve.run(sys.stdin.read())
+    code = serve.run(sys.stdin)
     if code:
         raise typer.Exit(code)

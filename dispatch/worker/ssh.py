@@ -2,8 +2,9 @@
 
 ssh hands the remote side one command line, which its shell splits. So the line we send is fixed:
 the runner's `dispatch` argv (from the user's own config) and `runner-call`; what to run there, in
-which folder, and any text (a title, an answer, a note) travel as one JSON request on stdin, read by
-dispatch.worker.serve, which runs `dispatch ARGV` without a shell. One command's calls share one
+which folder, and any text (a title, an answer, a note) travel as one JSON line on stdin, read by
+dispatch.worker.serve, which runs `dispatch ARGV` without a shell, and stops it should stdin close
+before it ends (the connection dropped). One command's calls share one
 connection (ControlMaster), its socket in a folder private to the user.
 """
 
@@ -14,6 +15,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,8 +76,8 @@ def _ssh_argv(runner: dict[str, Any], words: Sequence[str]) -> list[str]:
 
 
 def request(argv: Sequence[str], *, cwd: str | None, input: str | None = None, init: bool = False) -> str:
-    """The JSON that `dispatch runner-call` reads on stdin (dispatch.worker.serve)."""
-    return json.dumps({"argv": list(argv), "cwd": cwd, "input": input, "init": init})
+    """The JSON line that `dispatch runner-call` reads first on its stdin (dispatch.worker.serve)."""
+    return json.dumps({"argv": list(argv), "cwd": cwd, "input": input, "init": init}) + "\n"
 
 
 def call(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None, input: str | None = None,
@@ -91,24 +93,59 @@ def run_fixed(runner: dict[str, Any], words: Sequence[str], *, timeout: float = 
     return _run(runner, _ssh_argv(runner, words), None, timeout)
 
 
-def _run(runner: dict[str, Any], line: list[str], stdin: str | None, timeout: float) -> Answer:
+def _start(runner: dict[str, Any], line: list[str], sent: str | None, *, capture: bool) -> subprocess.Popen[str]:
+    """ssh started with SENT written to its stdin, which stays open while the call runs: the runner's
+    end stops the command when it closes, so a connection that drops takes its command along."""
+    pipe = subprocess.PIPE if capture else None
     try:
-        proc = subprocess.run(line, capture_output=True, text=True, input=stdin,
-                              stdin=None if stdin is not None else subprocess.DEVNULL, timeout=timeout, check=False)
+        proc = subprocess.Popen(line, stdin=subprocess.PIPE if sent is not None else subprocess.DEVNULL,
+                                stdout=pipe, stderr=pipe, text=True)
     except FileNotFoundError:
         raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
+    if sent is not None and proc.stdin is not None:
+        try:
+            proc.stdin.write(sent)
+            proc.stdin.flush()
+        except BrokenPipeError:  # ssh ended at once: its exit code says why
+            pass
+    return proc
+
+
+def _run(runner: dict[str, Any], line: list[str], sent: str | None, timeout: float) -> Answer:
+    proc = _start(runner, line, sent, capture=True)
+    found: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: found.__setitem__(k, f.read()), daemon=True)
+               for k, f in (("out", proc.stdout), ("err", proc.stderr)) if f is not None]
+    for reader in readers:
+        reader.start()
+    try:
+        proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         return Answer(UNREACHABLE, "", f"no answer in {timeout:.0f} s")
-    return Answer(proc.returncode, proc.stdout, proc.stderr)
+    finally:
+        _hang_up(proc)
+    for reader in readers:
+        reader.join()
+    return Answer(proc.returncode, found.get("out", ""), found.get("err", ""))
+
+
+def _hang_up(proc: subprocess.Popen[str]) -> None:
+    if proc.stdin is not None:
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
 
 
 def passthrough(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None) -> int:
     """Run `dispatch ARGV` there with our stdout and stderr (a streamed log); its exit code."""
-    line = _ssh_argv(runner, [*runner["dispatch"], "runner-call"])
+    proc = _start(runner, _ssh_argv(runner, [*runner["dispatch"], "runner-call"]), request(argv, cwd=cwd), capture=False)
     try:
-        return subprocess.run(line, input=request(argv, cwd=cwd).encode(), check=False).returncode
-    except FileNotFoundError:
-        raise DispatchError(f"`{runner['ssh'][0]}` is not installed: install the OpenSSH client") from None
+        return proc.wait()
+    finally:
+        _hang_up(proc)
 
 
 def git_env(runner: dict[str, Any]) -> dict[str, str]:
