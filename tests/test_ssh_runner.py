@@ -598,3 +598,45 @@ def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, s
     wait_for(lambda: not far_waits(sshd, "paint"), message="the wait on box to end with its connection")
     w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
     assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+
+
+def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    main = git(repo, "rev-parse", "main")
+    # The connection gone before it starts: merge refuses, nothing moves.
+    sshd.stop()
+    try:
+        m = dispatch("merge", "greet", "--yes", cwd=repo)
+        assert (m.code, m.out, m.err) == (1, "", ("dispatch: runner `box` of greet is unreachable: land it once it "
+                                                  "answers, so that no work of its worker is left behind\n"))
+        assert git(repo, "rev-parse", "main") == main
+    finally:
+        sshd.start()
+    # Killed (its ssh with it) once landed here, before the runner heard of it.
+    m = dispatch("merge", "greet", "--yes", cwd=repo, env={"DISPATCH_FAULT": "merge:runner"})
+    assert m.code == -9
+    assert (repo / "a.txt").read_text() == "Write `a.txt`\n"
+    far = remote_repo(sshd, tmp_path)
+    assert git(far, "branch", "--list", "dispatch/greet") == "+ dispatch/greet"
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  greet: landed or discarded here, it is still on runner `box`: "
+                                          "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n"), "")
+    f = dispatch("doctor", "--fix", cwd=repo)
+    assert (f.code, f.out, f.err) == (0, ("fixed    greet: landed or discarded here, it is still on runner `box`: "
+                                          "discarded it there; its trash entry is kept here as "
+                                          "refs/dispatch/runners/box/trash/greet\n"), "")
+    assert git(far, "branch", "--list", "dispatch/*") == ""
+    assert git(repo, "show", "refs/dispatch/runners/box/trash/greet:a.txt") == "Write `a.txt`"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    # A task whose runner left the config: doctor says so, and how to reach it again.
+    r = dispatch("new", "Paint", "--no-start", "--item", "Write `b.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    config.write_text("")
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  paint: its runner `box` is no longer in your config, and the task "
+                                          f"lives there: add the [runners.box] table back to {config}\n"), "")

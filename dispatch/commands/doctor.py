@@ -16,13 +16,14 @@ def doctor(
 ) -> None:
     """Find damaged state and say how to repair it (--fix does).
 
-    A worktree or branch deleted by hand, a dead supervisor, stray files.
+    A worktree or branch deleted by hand, a dead supervisor, stray files, a task landed here that its runner still holds.
     """
     from dispatch import output
     from dispatch.task import doctor as doctor_mod
+    from dispatch.worker import checkup
 
     repo, cfg = context()
-    findings = doctor_mod.check(repo, cfg, fix=fix)
+    findings = doctor_mod.check(repo, cfg, fix=fix) + checkup.doctor(repo, cfg, fix=fix)
     remaining = sum(1 for f in findings if not f.fixed)
     if json_out:
         output.emit_json(doctor_mod.summary(findings))

@@ -94,6 +94,7 @@ def merge(
     a fast-forward: it ends either unchanged or holding the result. Last, unless --keep, the task
     goes to the trash.
     """
+    from dispatch.faults import checkpoint
     from dispatch.land import merge as land
     from dispatch.worker import remote
 
@@ -106,6 +107,7 @@ def merge(
     inside = folder_holding_cwd([_worktree_path(landing.work.task)])
     _print_landed(land.land(repo, cfg, landing, keep=keep))
     if where is not None and not keep:
+        checkpoint("merge:runner")  # landed here, still there: `dispatch doctor` finds it
         kept = remote.retire(repo, where, task_id)
         print(f"  on {where.name} too: discarded there, its trash entry kept here as {kept}")
     say_if_removed(inside, repo.root)

@@ -1,4 +1,4 @@
-"""`dispatch runners`: each runner checked, with what fails and how to fix it."""
+"""`dispatch runners`: each runner checked, with what fails and how to fix it; and doctor's part for runners."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from typing import Any
 from dispatch import __version__, config, git, slurm
 from dispatch.config import Config
 from dispatch.errors import DispatchError
-from dispatch.worker import ssh
+from dispatch.repo import Repo
+from dispatch.task.doctor import Finding
+from dispatch.task.model import list_tasks
+from dispatch.worker import remote, ssh
 
 
 def check(cfg: Config) -> list[dict[str, Any]]:
@@ -62,3 +65,33 @@ def _check_slurm(row: dict[str, Any], runner: dict[str, Any]) -> None:
         row["slurm"] = slurm.check()
     except DispatchError as e:
         row["problem"] = str(e)
+
+
+def doctor(repo: Repo, cfg: Config, *, fix: bool) -> list[Finding]:
+    """Tasks done with here (landed, discarded) that their runner still holds: the command that would have
+    discarded them there did not end (killed, its connection dropped); and tasks whose runner left the config."""
+    folder = repo.state_dir / "tasks"
+    live = set(list_tasks(repo, cfg))
+    found = []
+    for record in sorted(folder.glob(f"*/{remote.RECORD}")) if folder.is_dir() else []:
+        task_id = record.parent.name
+        name = remote.runner_of(repo, task_id)
+        if name not in cfg.values["runners"]:
+            found.append(Finding(task_id, f"its runner `{name}` is no longer in your config, and the task lives there",
+                                 f"add the [runners.{name}] table back to {config.user_config_path()}", False))
+            continue
+        where = remote.place(repo, cfg, task_id)
+        if task_id in live or where is None:
+            continue
+        f = Finding(task_id, f"landed or discarded here, it is still on runner `{where.name}`",
+                    "discard it there (its trash entry fetched here)", True)
+        if fix:
+            try:
+                kept = remote.retire(repo, where, task_id)
+            except DispatchError as e:
+                f = Finding(task_id, f.problem, f"could not discard it there ({e}): run `dispatch doctor --fix` "
+                                     "again once it answers", False)
+            else:
+                f = Finding(task_id, f.problem, f"discarded it there; its trash entry is kept here as {kept}", True, True)
+        found.append(f)
+    return found

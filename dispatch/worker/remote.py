@@ -55,6 +55,12 @@ def place(repo: Repo, cfg: Config, task_id: str) -> Place | None:
     return Place(data["runner"], config.runner(cfg, data["runner"]), data["path"], data["branch"])
 
 
+def runner_of(repo: Repo, task_id: str) -> str | None:
+    """The name of the runner TASK_ID was sent to, as recorded (whether or not the config still has it)."""
+    data = _record(repo, task_id)
+    return None if data is None else str(data["runner"])
+
+
 def _record(repo: Repo, task_id: str) -> dict[str, Any] | None:
     try:
         data: dict[str, Any] = json.loads((repo.task_dir(task_id) / RECORD).read_text(encoding="utf-8"))
