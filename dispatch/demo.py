@@ -59,15 +59,35 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
         where.mkdir(parents=True, exist_ok=True)
         if (where / "shop").exists():
             raise DemoError(f"{where / 'shop'} already exists: choose another --dir")
-    repo = _scratch_repo(where)
-    env = {**os.environ, "DISPATCH_SCRIPTED_DELAY": str(delay), "NO_COLOR": "1"}
-    env.pop("DISPATCH_TASK", None)
+    demo = _Session(_scratch_repo(where), delay)
+    yield "dispatch demo: three tasks for background workers, in a scratch repository."
+    yield "The workers are dispatch's built-in scripted worker: no AI CLI or account needed."
+    yield f"\nScratch repository: {demo.repo} (branch main, one commit)"
+    ids = yield from _hand_out(demo)
+    yield "\n2. Where things stand. Status is read from git each time; nothing to go stale."
+    yield from demo.dispatch("status")
+    yield from _wait_for_all(demo, ids)
+    yield from _land_and_drop(demo, landed=ids[0], dropped=ids[2])
+    yield "\n9. Where things stand now:"
+    yield from demo.dispatch("status")
+    yield f"\nThe scratch repository is yours to look at: cd {demo.repo}"
+    yield f"Task worktrees are in {demo.repo.parent / 'shop.dispatch'}; `dispatch logs {ids[1]}` shows a worker's output."
 
-    def dispatch(*args: str, show: bool = True) -> Generator[str, None, str]:
+
+class _Session:
+    """The scratch repository and the environment every demo command runs in."""
+
+    def __init__(self, repo: Path, delay: float) -> None:
+        self.repo = repo
+        self.env = {**os.environ, "DISPATCH_SCRIPTED_DELAY": str(delay), "NO_COLOR": "1"}
+        self.env.pop("DISPATCH_TASK", None)
+
+    def dispatch(self, *args: str, show: bool = True) -> Generator[str, None, str]:
+        """Run `dispatch ARGS` (shown with its output unless SHOW is false); its stdout."""
         shown = " ".join(_quote(a) for a in args)
         if show:
             yield f"  $ dispatch {shown}"
-        r = _run([sys.executable, "-I", "-m", "dispatch", *args], repo, env)
+        r = _run([sys.executable, "-I", "-m", "dispatch", *args], self.repo, self.env)
         out = (r.stdout + r.stderr).rstrip("\n")
         if show and out:
             yield textwrap.indent(out, "    ")
@@ -75,10 +95,8 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
             raise DemoError(f"`dispatch {shown}` failed with exit code {r.returncode}:\n{out}")
         return r.stdout
 
-    yield "dispatch demo: three tasks for background workers, in a scratch repository."
-    yield "The workers are dispatch's built-in scripted worker: no AI CLI or account needed."
-    yield f"\nScratch repository: {repo} (branch main, one commit)"
 
+def _hand_out(demo: _Session) -> Generator[str, None, list[str]]:
     yield "\n1. Hand out three tasks. Each gets its own branch, a worktree beside the repository"
     yield "   and a checklist; its worker starts in the background and `new` returns at once."
     yield "   The scripted worker reads these forms in an item (`dispatch models` lists them too):"
@@ -89,20 +107,20 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
         for item in items:
             args += ["--item", item]
         yield f"  $ dispatch new {_quote(title)} --model scripted " + " ".join(f"--item {_quote(i)}" for i in items)
-        out = yield from dispatch(*args, show=False)
+        out = yield from demo.dispatch(*args, show=False)
         task = json.loads(out)["task"]
         ids.append(task["id"])
         yield f"    created {task['id']}: branch {task['branch']}, worktree {task['worktree']}"
+    return ids
 
-    yield "\n2. Where things stand. Status is read from git each time; nothing to go stale."
-    yield from dispatch("status")
 
+def _wait_for_all(demo: _Session, ids: list[str]) -> Iterator[str]:
     yield "\n3. Wait for news: a question, or a worker that finished. An AI host runs `wait`"
     yield "   in the background and is woken when it exits."
     finished: set[str] = set()
     answered = False
     while len(finished) < len(ids):
-        out = yield from dispatch("wait", "--consumer", "demo", "--timeout", "120", "--json", show=False)
+        out = yield from demo.dispatch("wait", "--consumer", "demo", "--timeout", "120", "--json", show=False)
         yield "  $ dispatch wait"
         items = json.loads(out)["items"]
         for item in items:
@@ -113,31 +131,24 @@ def run(parent: Path | None, delay: float) -> Iterator[str]:
         for item in items:
             if item["kind"] == "question" and not answered:
                 yield "\n4. Answer it. The same worker is still running, with its whole context, and goes on:"
-                yield from dispatch("answer", item["task"], ANSWER)
+                yield from demo.dispatch("answer", item["task"], ANSWER)
                 answered = True
                 yield "\n5. Wait again, until every worker is done:"
 
-    landed, dropped = ids[0], ids[2]
-    yield "\n6. Review what a task did: its commits, checklist, and diff against its base."
-    yield from dispatch("review", landed)
 
+def _land_and_drop(demo: _Session, *, landed: str, dropped: str) -> Iterator[str]:
+    yield "\n6. Review what a task did: its commits, checklist, and diff against its base."
+    yield from demo.dispatch("review", landed)
     yield "\n7. Land it on main: one squashed commit, main moved by fast-forward only,"
     yield "   and .dispatch/ (the plan and questions) never reaches main."
-    yield from dispatch("merge", landed, "--yes")
-    log = _run(["git", "log", "--oneline", "-3", "main"], repo, env).stdout.rstrip()
+    yield from demo.dispatch("merge", landed, "--yes")
+    log = _run(["git", "log", "--oneline", "-3", "main"], demo.repo, demo.env).stdout.rstrip()
     yield "  $ git log --oneline -3 main"
     yield textwrap.indent(log, "    ")
-
     yield "\n8. Drop a task you do not want. It goes to the trash first, so it can come back"
     yield f"   (`dispatch restore {dropped}`)."
-    yield from dispatch("discard", dropped, "--yes")
-    yield from dispatch("trash")
-
-    yield "\n9. Where things stand now:"
-    yield from dispatch("status")
-
-    yield f"\nThe scratch repository is yours to look at: cd {repo}"
-    yield f"Task worktrees are in {repo.parent / 'shop.dispatch'}; `dispatch logs {ids[1]}` shows a worker's output."
+    yield from demo.dispatch("discard", dropped, "--yes")
+    yield from demo.dispatch("trash")
 
 
 def _quote(text: str) -> str:

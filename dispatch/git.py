@@ -8,8 +8,25 @@ import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NewType
 
 from dispatch.errors import DispatchError, GitError
+
+# What a string names, where it matters: a full ref (`refs/heads/dispatch/x`, as git's plumbing and
+# our records hold it) or a branch's short name (`dispatch/x`, as people and `git switch` use it).
+RefName = NewType("RefName", str)
+BranchName = NewType("BranchName", str)
+
+
+def branch_name(ref: str) -> BranchName:
+    """The short name of a branch given either way."""
+    return BranchName(ref.removeprefix("refs/heads/"))
+
+
+def head_ref(branch: str) -> RefName:
+    """The full ref of a branch given either way."""
+    return RefName(branch if branch.startswith("refs/") else f"refs/heads/{branch}")
+
 
 # Variables that would point git at another repository than the one we name.
 _LOCATION_VARS = (
@@ -98,7 +115,7 @@ def zsplit(text: str) -> list[str]:
 class Worktree:
     path: Path
     head: str | None  # None while the branch is unborn
-    branch: str | None  # full ref name, None when detached
+    branch: RefName | None  # None when detached
     bare: bool = False
     prunable: bool = False
     locked: bool = False
@@ -117,7 +134,7 @@ def worktrees(cwd: Path) -> list[Worktree]:
             Worktree(
                 path=Path(attrs["worktree"]),
                 head=attrs.get("HEAD") or None,
-                branch=attrs.get("branch"),
+                branch=RefName(attrs["branch"]) if "branch" in attrs else None,
                 bare="bare" in attrs,
                 prunable="prunable" in attrs,
                 locked="locked" in attrs,
@@ -142,7 +159,7 @@ def _records(fields: list[str]) -> Iterator[list[str]]:
 
 @dataclass(frozen=True)
 class Ref:
-    name: str  # full ref name
+    name: RefName
     sha: str
     committed: int  # committer date, unix seconds
     subject: str
@@ -161,7 +178,7 @@ def refs(cwd: Path, *patterns: str) -> list[Ref]:
         # Annotated tags carry their commit's facts in the peeled (*) fields.
         result.append(
             Ref(
-                name=name,
+                name=RefName(name),
                 sha=peeled or sha,
                 committed=int(peeled_date or date or 0),
                 subject=peeled_subject if peeled else subject,
@@ -444,7 +461,7 @@ def way_out(operation: str) -> str:
     return f"finish it (`git {operation} --continue`) or abort it (`git {operation} --abort`)"
 
 
-def operation_branch(worktree: Worktree) -> str | None:
+def operation_branch(worktree: Worktree) -> RefName | None:
     """The branch (full ref) the operation in progress in WORKTREE works on: a rebase and a bisect detach HEAD."""
     if worktree.branch is not None:
         return worktree.branch
@@ -456,7 +473,7 @@ def operation_branch(worktree: Worktree) -> str | None:
         name = Path(start.stdout.strip()).read_text(encoding="utf-8").strip() if start.returncode == 0 else ""
     except OSError:
         return None
-    return f"refs/heads/{name}" if name and not name.startswith("refs/") else name or None
+    return head_ref(name) if name else None
 
 
 def stopped_operation(worktree: Path) -> str | None:
@@ -486,7 +503,7 @@ def remotes(cwd: Path) -> list[str]:
     return out(["remote"], cwd=cwd).split()
 
 
-def rebasing_branch(worktree: Path) -> str | None:
+def rebasing_branch(worktree: Path) -> RefName | None:
     """The branch a rebase in progress in WORKTREE works on (its HEAD is detached meanwhile), from git's files."""
     dotgit = worktree / ".git"
     try:
@@ -494,7 +511,7 @@ def rebasing_branch(worktree: Path) -> str | None:
         for folder in ("rebase-merge", "rebase-apply"):
             head = worktree / gitdir / folder / "head-name"  # a relative gitdir is relative to the worktree
             if head.is_file():
-                return head.read_text().strip()
+                return RefName(head.read_text().strip())
     except OSError:
         return None
     return None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispatch import config
-from dispatch.config import backends
+from dispatch.config import backends, clis
 from dispatch.config.backends import Launch
 from dispatch.errors import DispatchError
 
@@ -77,7 +77,7 @@ def test_codex_fallback_follows_path(tmp_path: Path, monkeypatch: pytest.MonkeyP
     cfg = config.load(None)
     monkeypatch.setenv("PATH", stub_path(tmp_path, "codex"))
     assert backends.backend_for_model(cfg, "gpt-5.4") == "codex"
-    assert backends.installed_clis() == {
+    assert clis.installed_clis() == {
         "claude": False, "codex": True, "cursor": False, "gemini": False, "aider": False, "opencode": False,
         "scripted": True,
     }

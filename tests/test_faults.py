@@ -332,7 +332,7 @@ STRICT_WORKER = textwrap.dedent("""\
         n += 1
         answered = k == 1 or f"Answer {k - 1}" in questions.read_text()
         if k <= 3 and n % 5 == 0 and answered:
-            must(["dispatch", "ask", "--timeout", "0", f"Question {k}?"], ok=(75,))
+            must(["dispatch", "ask", "--timeout", "0", f"Question {k}?"], ok=(0, 75))  # 0: answered at once
             k += 1
         elif k == 4 and answered:
             if must(["dispatch", "ask", "--timeout", "60", "Question 4?"]) != "Answer 4\\n":

@@ -117,14 +117,14 @@ def models(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     if ctx.invoked_subcommand is not None:
         return
     from dispatch import output
-    from dispatch.config import BUILTIN_BACKENDS, backends, dotted
+    from dispatch.config import BUILTIN_BACKENDS, backends, clis, dotted
 
     cfg = _load()
     rows = backends.model_rows(cfg)
     aliases = [(name, a["model"], a.get("prompt", ""), str(cfg.source_path(dotted("aliases", name))))
                for name, a in sorted(cfg["aliases"].items())]
-    installed = backends.installed_clis()
-    versions = backends.cli_versions(installed)
+    installed = clis.installed_clis()
+    versions = clis.cli_versions(installed)
     default = cfg["default_model"]
     if json_out:
         output.emit_json({
@@ -244,9 +244,9 @@ def init(force: Annotated[bool, typer.Option("--force", help="Replace an existin
 
     Cursor's `agent models` list too, when it is installed.
     """
-    from dispatch.config import backends
+    from dispatch.config import clis
 
-    result = backends.init_user_config(force=force)
+    result = clis.init_user_config(force=force)
     print(f"wrote {result.path}")
     print(f"  default   {result.default_model or 'none (no agent CLI found)'}")
     print(f"  models    {len(result.models)}" + (f": {', '.join(result.models)}" if result.models else ""))

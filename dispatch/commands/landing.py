@@ -118,7 +118,9 @@ def _worktree_path(task: Any) -> Path | None:
 
 
 def _confirm_landing(landing: Any, yes: bool, *, then: str = "") -> None:
-    task_id, target = landing.work.id, landing.target.removeprefix("refs/heads/")
+    from dispatch import git
+
+    task_id, target = landing.work.id, git.branch_name(landing.target)
     if landing.stands_on:
         print(f"{task_id} stands on {', '.join(landing.stands_on)}: landing it lands their work on {target} too")
     confirm(f"landing {task_id} on {target} by {landing.strategy}{then}", yes)
@@ -189,10 +191,10 @@ def rebase(
     ] = False,
 ) -> None:
     """Rebase the task's commits onto its base's tip, in its worktree."""
-    from dispatch.land import merge as land
+    from dispatch.land import rebase as rebasing
 
     repo, cfg = context()
-    done = land.rebase(repo, cfg, task_id, onto=onto, leave=leave)
+    done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
     if done.old == done.new:
         print(f"{done.id} is already on top of {done.onto}: nothing to do")
     else:
@@ -222,15 +224,15 @@ def clean(
     yes: YesOpt = False,
 ) -> None:
     """Prune worktrees deleted by hand; --merged trashes merged tasks."""
-    from dispatch.land import merge as land
+    from dispatch.land import clean as cleaning
 
     repo, cfg = context()
-    ids = land.merged_tasks(repo, cfg)
+    ids = cleaning.merged_tasks(repo, cfg)
     if merged and ids:
         confirm(f"removing the merged tasks {', '.join(ids)} (saved to the trash first)", yes)
     inside = _holding_cwd(repo, cfg, ids) if merged else None
     owners = _worktree_owners(repo, cfg)
-    done = land.clean(repo, cfg, merged=merged)
+    done = cleaning.clean(repo, cfg, merged=merged)
     for path in done.pruned:
         print(f"pruned the worktree entry of {path} (its folder was deleted)")
         owner = owners.get(path)
@@ -257,9 +259,9 @@ def pr(
 
     The work goes without .dispatch/ to the remote branch dispatch/<id>.
     """
-    from dispatch.land import merge as land
+    from dispatch.land import pr as pull_request
 
     repo, cfg = context()
-    done = land.open_pr(repo, cfg, task_id, draft=draft)
+    done = pull_request.open_pr(repo, cfg, task_id, draft=draft)
     print(f"pushed {done.pushed[:7]} to {done.remote} {done.branch}")
     print(f"  pull request: {done.url}" if done.url else "  pull request opened")

@@ -49,11 +49,8 @@ def new(
     Branch dispatch/<id>, its worktree and .dispatch/PLAN.md in one commit; the worker starts in
     the background (or is queued), and the command returns at once.
     """
-    from dispatch.land import group
-    from dispatch.task.model import create_task, get_task
     from dispatch.task.plan import parse_checklist_source
-    from dispatch.worker import control as workers
-    from dispatch.worker import scheduler
+    from dispatch.worker import create
 
     items = list(item or [])
     description = ""
@@ -61,73 +58,28 @@ def new(
         if items:
             raise DispatchError("give the checklist with --item or with --plan, not both")
         description, items = parse_checklist_source(read_input(plan, "--plan"))
-    workers.check_budget(budget_time, budget_cost)
-    wanted = group.requested_models(model_opts or [], models)
+    wanted = create.requested_models(model_opts or [], models)
+    after_ids = list(dict.fromkeys(after or []))
     repo, cfg = context()
-    engine = _engine(cfg, on, engine_json)
-    if engine is not None and (len(wanted) > 1 or after):
-        raise DispatchError("a task on a Slurm runner takes one model and no --after: start it when the others are done")
-    if engine is not None and not no_start:
-        from dispatch.worker import launch as launching
-
-        launching.check_engine(repo, engine)
-    if on is not None and engine is None:
+    engine = create.engine_for(cfg, on, engine_json)
+    if on is not None and engine is None:  # another machine: an ssh runner, or a Slurm one with a host
         _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
-                    models=wanted, after=after or [], start=not no_start, budget=(budget_time, budget_cost),
+                    models=wanted, after=after_ids, start=not no_start, budget=(budget_time, budget_cost),
                     json_out=json_out)
         return
-    if len(wanted) > 1:
-        _new_group(repo, cfg, title=title, group_id=task_id, models=wanted, items=items, description=description,
-                   base=base, after=list(dict.fromkeys(after or [])), budget=(budget_time, budget_cost),
-                   start=not no_start, json_out=json_out)
-        return
-    model = wanted[0] if wanted else None
-    # The worker must be able to run before anything is created.
-    launch = None if no_start else workers.prepare_launch(cfg, model)
-    after_ids = list(dict.fromkeys(after or []))
-    if after_ids and no_start:
-        raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
-    task = create_task(
-        repo, cfg, title=title, task_id=task_id, items=items, description=description, base=base,
-        model=launch.model if launch else model, after=after_ids,
-    )
-    started = None
-    workers.set_budget(repo, task.id, seconds=budget_time, cost=budget_cost)
-    if engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
-        workers.set_engine(repo, task.id, engine)
-    if launch:
-        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=after_ids)
+    made = create.new(repo, cfg, create.Request(
+        title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,
+        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, engine=engine,
+    ))
     if json_out:
         from dispatch.output import emit_json
 
-        emit_json({"task": _new_json(task, launch, started, after_ids)})
-        return
-    print(f"created {task.id}")
-    print(f"  branch    {task.branch} (from {task.base} at {task.base_commit[:7]})")
-    print(f"  worktree  {task.worktree}")
-    print(f"  plan      {len(task.items)} item{'s' if len(task.items) != 1 else ''}: {task.worktree}/.dispatch/PLAN.md")
-    if started:
-        print(f"  worker    {started.model} on {started.backend}: `dispatch logs {task.id} -f` follows it")
-    elif launch and after_ids:
-        print(f"  worker    queued: {launch.model} starts when {', '.join(after_ids)} {'is' if len(after_ids) == 1 else 'are'} done")
-    elif launch:
-        print(f"  worker    queued: {launch.model} starts when a worker slot is free (max_running)")
+        rows = [_new_json(m, after_ids) for m in made.members]
+        emit_json({"group": made.group, "tasks": rows} if made.group else {"task": rows[0]})
+    elif made.group:
+        _print_group(made.group, made.members, after_ids)
     else:
-        print(f"  worker    not started: {_start_hint(task.id, task.model, cfg['default_model'])}")
-
-
-def _engine(cfg: Any, on: str | None, engine_json: str | None) -> dict[str, Any] | None:
-    """The Slurm engine a new task's worker runs under: a Slurm runner without a host (sbatch runs here),
-    or the one a dispatch that submits over ssh sent; None for a local worker or another machine."""
-    from dispatch import config
-    from dispatch.worker import launch
-
-    if engine_json is not None:
-        return launch.parse_engine(engine_json)
-    if on is None:
-        return None
-    runner = config.runner(cfg, on)
-    return launch.engine_of(on, runner) if runner["kind"] == "slurm" and not runner.get("host") else None
+        _print_task(made.members[0], after_ids, cfg["default_model"])
 
 
 def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None, items: list[str], description: str,
@@ -155,14 +107,40 @@ def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None
         print(f"  worker    not started: {_start_hint(task['id'], task['model'], cfg['default_model'])}")
 
 
-def _new_json(task: Any, launch: Any, started: Any, after_ids: list[str]) -> dict[str, Any]:
+def _new_json(m: Any, after: list[str]) -> dict[str, Any]:
+    task, started = m.task, m.started
     return {
         "id": task.id, "title": task.title, "branch": task.branch, "worktree": str(task.worktree),
         "base": task.base, "base_commit": task.base_commit, "commit": task.commit,
         "model": task.model, "items": task.items,
         "worker": {"run": started.run, "model": started.model, "backend": started.backend} if started else None,
-        "queued": bool(launch) and started is None, "after": after_ids,
+        "queued": bool(m.launch) and started is None, "after": after,
     }
+
+
+def _worker_line(m: Any, after: list[str], slot: str) -> str | None:
+    """What became of a new task's worker, in words (None: not started, --no-start)."""
+    if m.started:
+        return f"{m.started.model} on {m.started.backend}"
+    if m.launch and after:
+        return f"queued: {m.launch.model} starts when {', '.join(after)} {'is' if len(after) == 1 else 'are'} done"
+    if m.launch:
+        return f"queued: {m.launch.model} starts when a worker slot is free{slot}"
+    return None
+
+
+def _print_task(m: Any, after: list[str], default_model: str) -> None:
+    task = m.task
+    print(f"created {task.id}")
+    print(f"  branch    {task.branch} (from {task.base} at {task.base_commit[:7]})")
+    print(f"  worktree  {task.worktree}")
+    print(f"  plan      {len(task.items)} item{'s' if len(task.items) != 1 else ''}: {task.worktree}/.dispatch/PLAN.md")
+    worker = _worker_line(m, after, " (max_running)")
+    if worker is None:
+        worker = f"not started: {_start_hint(task.id, task.model, default_model)}"
+    elif m.started:
+        worker += f": `dispatch logs {task.id} -f` follows it"
+    print(f"  worker    {worker}")
 
 
 def _start_hint(task_id: str, model: str | None, default_model: str) -> str:
@@ -174,36 +152,16 @@ def _start_hint(task_id: str, model: str | None, default_model: str) -> str:
     return f"`dispatch resume {task_id} --model M` starts one, M one of `dispatch models`"
 
 
-def _new_group(repo: Any, cfg: Any, *, title: str, group_id: str | None, models: list[str], items: list[str],
-               description: str, base: str | None, after: list[str], budget: tuple[float | None, float | None],
-               start: bool, json_out: bool) -> None:
+def _print_group(gid: str, made: list[Any], after: list[str]) -> None:
     from dispatch import output
-    from dispatch.land import group
 
-    if after and not start:
-        raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
-    gid, made = group.fan_out(repo, cfg, title=title, group_id=group_id, models=models, items=items,
-                              description=description, base=base, after=after, budget=budget, start=start)
-    if json_out:
-        output.emit_json({"group": gid, "tasks": [_new_json(m.task, m.launch, m.started, after) for m in made]})
-        return
     first = made[0].task
     n = len(first.items)
     print(f"created group {gid}: {len(made)} tasks from {first.base} at {first.base_commit[:7]}, "
           f"{n} item{'s' if n != 1 else ''} each")
-    rows = []
-    for m in made:
-        if m.started:
-            worker = f"{m.started.model} on {m.started.backend}"
-        elif m.launch and after:
-            worker = f"queued: {m.launch.model} starts when {', '.join(after)} {'is' if len(after) == 1 else 'are'} done"
-        elif m.launch:
-            worker = f"queued: {m.launch.model} starts when a worker slot is free"
-        else:
-            worker = "not started"
-        rows.append([m.task.id, worker, str(m.task.worktree)])
+    rows = [[m.task.id, _worker_line(m, after, "") or "not started", str(m.task.worktree)] for m in made]
     print(textwrap.indent(output.table(rows, ["TASK", "WORKER", "WORKTREE"]), "  "))
-    print(f"  `dispatch review {gid}` compares them; `dispatch pick {made[0].task.id}` lands that one and discards "
+    print(f"  `dispatch review {gid}` compares them; `dispatch pick {first.id}` lands that one and discards "
           "the others (any of them will do)")
 
 
@@ -218,6 +176,7 @@ def status(
 ) -> None:
     """Where every task stands."""
     from dispatch import output
+    from dispatch.task import table
 
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
@@ -229,11 +188,11 @@ def status(
     repo, cfg = context()
     tasks = _listing(repo, cfg, list(ids or []))
     if json_out:
-        output.emit_json({"tasks": [output.task_json(t) for t in tasks]})
+        output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
-        print(output.status_table(tasks, output.terminal_width()))
+        print(table.status_table(tasks, output.terminal_width()))
 
 
 def _listing(repo: Any, cfg: Any, ids: list[str]) -> list[Any]:
@@ -318,13 +277,13 @@ def discard(
     `dispatch restore <id>` brings them back.
     """
     from dispatch.task import trash
-    from dispatch.task.model import get_task, short_branch
+    from dispatch.task.model import get_task
     from dispatch.task.runtime import on_runner
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
-    confirm(f"discarding {task_id} (branch {short_branch(task.branch)}{where}; saved to the trash first)", yes)
+    confirm(f"discarding {task_id} (branch {task.branch_name}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
     kept = None
     if on_runner(repo, task_id):

@@ -357,9 +357,16 @@ def _read(path: Path) -> bytes | None:
 
 def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
     try:
-        return tomllib.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
+    return parse_toml(path, text)
+
+
+def parse_toml(path: Path, text: str) -> dict[str, Any]:
+    """TEXT as the TOML file PATH holds, or the one line that says what is wrong with it."""
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
 
@@ -469,8 +476,14 @@ def _legacy_backend(label: str, key: str, text: Any, model_flag: bool) -> dict[s
     return backend
 
 
-def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Merge every layer; a malformed file raises one line naming it, the key and the problem."""
+def load(
+    repo_root: Path | None, overrides: dict[str, Any] | None = None, *, replacing: tuple[Path, str] | None = None,
+) -> Config:
+    """Merge every layer; a malformed file raises one line naming it, the key and the problem.
+
+    REPLACING (path, text) reads that file as if it held TEXT, every key applied, held back or
+    not: `dispatch config set` checks the file it is about to write, over the layers below it.
+    """
     cfg = Config(layers=[DEFAULT])
     defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
     defaults.update(copy=[], setup=[], notify=[], backends=BUILTIN_BACKENDS)
@@ -479,11 +492,20 @@ def load(repo_root: Path | None, overrides: dict[str, Any] | None = None) -> Con
     files: list[tuple[Path, bool]] = [(legacy_config_path(), True), (user_config_path(), False)]
     if repo_root is not None:
         files.append((repo_root / REPO_FILE, False))
+    if replacing is not None:  # the layers below it, then it (a symlinked dotfile by its real path)
+        real = [os.path.realpath(path) for path, _ in files]
+        files = [*files[:real.index(os.path.realpath(replacing[0]))], (replacing[0], False)]
     for path, legacy in files:
+        label = str(path)
+        if replacing is not None and path == replacing[0]:
+            cfg.layers.append(label)
+            if repo_root is not None and len(files) == 3:
+                cfg.repo_file = path
+            _apply(cfg, label, parse_toml(path, replacing[1]))
+            continue
         raw = _read(path)
         if raw is None:
             continue
-        label = str(path)
         cfg.layers.append(label)
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:

@@ -1,15 +1,11 @@
 """Editing the user or repository config file in place: comments and layout kept (tomlkit), values checked.
 
-Every edit is one change to the file's data, made by tomlkit on the parsed document; new lines
-are then moved above the comments that close a table (they introduce what follows), and the
-closing comments of a removed table are kept. Whatever text results, its data must be exactly
-the data intended, or tomlkit's own rendering is used. The new file must load under the rules
-of dispatch/config.py on top of the layers below it, or nothing is written.
+Every edit is one change to the file's data, every other byte kept (config/tomltext.py). The new
+file must load under config.load's rules on top of the layers below it, or nothing is written.
 """
 
 from __future__ import annotations
 
-import copy
 import os
 import tomllib
 from collections.abc import Iterator
@@ -17,8 +13,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomlkit
 
 from dispatch import config, files
 from dispatch.config import (
@@ -28,11 +22,12 @@ from dispatch.config import (
     TABLES,
     Config,
     dotted,
+    tomltext,
     user_config_path,
 )
 from dispatch.errors import DispatchError
 
-DELETE = object()  # the value that removes a key
+DELETE = tomltext.DELETE
 
 # How `config set` reads VALUE for each kind of key.
 _FIELD_KINDS = {"command": "command", "unset": "list", "env": "env", "dispatch": "command", "ssh": "command",
@@ -179,18 +174,18 @@ def _edit(repo_root: Path | None, label: str, changes: list[tuple[tuple[str, ...
         before = _read(path)
         text = before
         for parts, value in changes:
-            present = _has(_data(path, text), parts)
+            present = tomltext.has(config.parse_toml(path, text), parts)
             if (value is DELETE and not present) or (keep_entry and value == {} and present):
                 if must_exist:
                     _refuse_if_elsewhere(path, parts, repo_root)
                 continue
-            text = _change(path, text, parts, value)
+            text = tomltext.change(path, text, parts, value)
         cfg = _validate(path, text, repo_root)
         lapsed = False
         if text != before:
             lapsed = repo_root is not None and _trust_lapses(path, before, cfg)
             _write(path, text)
-    shown = "" if changes[-1][1] is DELETE else _item(changes[-1][1]).as_string()
+    shown = "" if changes[-1][1] is DELETE else tomltext.item(changes[-1][1]).as_string()
     return Edited(path, label, text != before, lapsed, _backend_from(cfg, changes), shown)
 
 
@@ -242,182 +237,12 @@ def _read(path: Path) -> str:
         raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
 
 
-def _data(path: Path, text: str) -> dict[str, Any]:
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
-
-
-def _has(data: dict[str, Any], parts: tuple[str, ...]) -> bool:
-    node: Any = data
-    for part in parts:
-        if not isinstance(node, dict) or part not in node:
-            return False
-        node = node[part]
-    return True
-
-
-def _change(path: Path, text: str, parts: tuple[str, ...], value: Any) -> str:
-    """TEXT with one key set (or deleted), as tidy as the data allows."""
-    want = copy.deepcopy(_data(path, text))
-    node = want
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise DispatchError(f"{path}: `{dotted(*parts[:-1])}` is not a table: fix the file or move it away")
-    if value is DELETE:
-        del node[parts[-1]]
-    else:
-        node[parts[-1]] = value
-    plain = _with_tomlkit(path, text, parts, value)
-    if value is DELETE:
-        candidates = [_keep_closing_comments(text, plain)]
-    elif len(parts) >= 2 and parts[0] in TABLES and not _has(_data(path, text), parts[:2]):
-        candidates = [_append_table(text, parts, value)]
-    else:
-        candidates = [_above_closing_comments(text, plain)]
-    for candidate in [*candidates, plain]:
-        try:
-            if _normal(tomllib.loads(candidate)) == _normal(want):
-                return candidate
-        except tomllib.TOMLDecodeError:
-            continue
-    raise DispatchError(f"{path}: could not write `{dotted(*parts)}` without changing other keys: "
-                        "edit the file by hand")
-
-
-def _normal(data: dict[str, Any]) -> dict[str, Any]:
-    """Data as dispatch reads it: an empty `[models]`, `[aliases]` or `[backends]` is no table at all."""
-    return {k: v for k, v in data.items() if not (k in TABLES and v == {})}
-
-
-def _with_tomlkit(path: Path, text: str, parts: tuple[str, ...], value: Any) -> str:
-    try:
-        doc: Any = tomlkit.parse(text)
-    except tomlkit.exceptions.ParseError as e:
-        raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
-    node = doc
-    for depth, part in enumerate(parts[:-1]):
-        if part not in node:
-            # [models] holds only [models.x] tables; a field's own table (env) stays inline
-            node[part] = (tomlkit.table(is_super_table=True) if depth == 0 else
-                          tomlkit.table() if depth == 1 else tomlkit.inline_table())
-        node = node[part]
-    if value is DELETE:
-        del node[parts[-1]]
-    elif value == {} and len(parts) == 2:
-        node[parts[-1]] = tomlkit.table()
-    else:
-        node[parts[-1]] = _item(value)
-    return str(tomlkit.dumps(doc))
-
-
-def _item(value: Any) -> Any:
-    if isinstance(value, dict):
-        table = tomlkit.inline_table()
-        table.update({k: _item(v) for k, v in value.items()})
-        return table
-    return tomlkit.item(value)
-
-
-def _trivia(line: str) -> bool:
-    stripped = line.strip()
-    return not stripped or stripped.startswith("#")
-
-
-def _one_stretch(before: str, after: str) -> tuple[list[str], list[str], list[str]] | None:
-    """(lines before the change, lines it removed, lines it added), or None if not whole lines."""
-    a, b = files.lines(before), files.lines(after)
-    head = 0
-    while head < min(len(a), len(b)) and a[head] == b[head]:
-        head += 1
-    tail = 0
-    while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
-        tail += 1
-    if not all(line.endswith("\n") for line in a[:len(a) - tail]):
-        return None  # the last line had no newline: leave tomlkit's text alone
-    return a[:head], a[head:len(a) - tail], b[head:len(b) - tail]
-
-
-def _above_closing_comments(before: str, after: str) -> str:
-    """Lines tomlkit added after a table's closing comments and blank lines, moved above them."""
-    found = _one_stretch(before, after)
-    if found is None or found[1] or not found[2]:
-        return after  # not a pure insertion
-    above, _, added = found
-    while added and not added[0].strip():  # tomlkit's own blank lines around the new key
-        added = added[1:]
-    while added and not added[-1].strip():
-        added = added[:-1]
-    at = len(above)
-    while at > 0 and _trivia(above[at - 1]):
-        at -= 1
-    if at == 0:
-        return after  # nothing but comments above: keep tomlkit's place
-    a = files.lines(before)
-    return "".join(a[:at] + added + a[at:])
-
-
-def _keep_closing_comments(before: str, after: str) -> str:
-    """A removal that took the comments closing the removed table with it, with them put back."""
-    found = _one_stretch(before, after)
-    if found is None or found[2] or not found[1]:
-        return after  # not a pure removal
-    above, removed, _ = found
-    last = max((i for i, line in enumerate(removed) if not _trivia(line)), default=-1)
-    closing = removed[last + 1:]
-    if not any(line.strip() for line in closing):
-        return after  # blank lines only: the file's spacing stays as tomlkit leaves it
-    b = files.lines(after)
-    return "".join(b[:len(above)] + closing + b[len(above):])
-
-
-def _append_table(before: str, parts: tuple[str, ...], value: Any) -> str:
-    """A new `[table.entry]` at the end of the file, after one blank line."""
-    newline = "\r\n" if "\r\n" in before else "\n"
-    lines = [f"[{dotted(*parts[:2])}]"]
-    if len(parts) == 3:
-        lines.append(f"{dotted(parts[2])} = {_item(value).as_string()}")
-    elif len(parts) == 4:
-        lines.append(f"{dotted(parts[2])} = {_item({parts[3]: value}).as_string()}")
-    if not before.strip() or before.endswith(newline * 2):
-        sep = ""
-    elif before.endswith(newline):
-        sep = newline
-    else:
-        sep = newline * 2
-    return before + sep + newline.join(lines) + newline
-
-
 # --- checking and writing --------------------------------------------------------------------
 
 
 def _validate(path: Path, text: str, repo_root: Path | None) -> Config:
     """The new file under config.py's rules, laid over the layers below it (as config.load does)."""
-    cfg = Config(layers=[config.DEFAULT])
-    defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
-    defaults.update(copy=[], setup=[], backends=config.BUILTIN_BACKENDS)
-    cfg.values.update({table: {} for table in TABLES})
-    config._apply(cfg, config.DEFAULT, defaults)
-    legacy = config.legacy_config_path()
-    raw = config._read(legacy)
-    if raw is not None:
-        label = str(legacy)
-        cfg.layers.append(label)
-        config._apply(cfg, label, config._from_legacy(label, config._parse_yaml(legacy, raw)))
-    if repo_root is not None:
-        user = user_config_path()
-        raw = config._read(user)
-        if raw is not None:
-            cfg.layers.append(str(user))
-            config._apply(cfg, str(user), config._parse_toml(user, raw))
-    cfg.layers.append(str(path))
-    config._apply(cfg, str(path), _data(path, text))
-    if repo_root is not None:
-        cfg.repo_file = path
-    config._check(cfg)
-    return cfg
+    return config.load(repo_root, replacing=(path, text))
 
 
 def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:

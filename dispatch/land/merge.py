@@ -1,4 +1,4 @@
-"""Landing work: merge (squash, merge, rebase, ff), rebase, clean, and pull requests.
+"""Landing work: merge (squash, merge, rebase, ff); `rebase`, `clean` and `pr` are beside it.
 
 A landing first builds its result as objects (`merge-tree --write-tree`, `commit-tree`), so a
 conflict is found before anything moves; then it moves the target by a fast-forward only.
@@ -6,10 +6,7 @@ conflict is found before anything moves; then it moves the target by a fast-forw
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -22,8 +19,9 @@ from dispatch.faults import checkpoint
 from dispatch.land.history import own_history
 from dispatch.land.review import Work, load_work
 from dispatch.repo import Repo, locked
-from dispatch.task.model import TASK_FILES, get_task, refuse_switched, short_branch, strip_task_files
-from dispatch.task.trash import refuse_if_running, refuse_nested_repositories, remove_task, save_to_trash
+from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
+from dispatch.task.model import TASK_FILES, get_task, refuse_switched, strip_task_files
+from dispatch.task.trash import remove_task, save_to_trash
 
 STRATEGIES = ("squash", "merge", "rebase", "ff")
 
@@ -38,7 +36,7 @@ class Landing:
 
     work: Work
     strategy: str
-    target: str  # full ref name of the branch to land on
+    target: git.RefName  # the branch to land on
     target_old: str
     result: str | None  # the target's new commit; None for a rebase that must replay first
     stands_on: tuple[str, ...] = ()  # tasks whose work this landing brings along (not landed yet)
@@ -47,7 +45,7 @@ class Landing:
 @dataclass(frozen=True)
 class Landed:
     id: str
-    target: str
+    target: git.BranchName
     strategy: str
     old: str
     new: str
@@ -63,9 +61,9 @@ def prepare(
     if message is not None and strategy in ("rebase", "ff"):
         raise UsageError(f"--message is for squash and merge: {strategy} lands the task's own commits as they are")
     work = load_work(repo, cfg, task_id, into=into)
-    _refuse_unready(repo, work, "land it")
-    name = short_branch(into or work.base)
-    target = f"refs/heads/{name}"
+    refuse_unready(repo, work, "land it")
+    name = git.branch_name(into or work.base)
+    target = git.head_ref(name)
     _refuse_busy_target(repo, target, f"land {work.id}")
     target_old = git.rev(repo.root, target)
     if target_old is None:
@@ -76,7 +74,7 @@ def prepare(
     if merge.conflicts:
         onto = "" if into is None else f" --onto {name}"
         raise DispatchError(
-            f"{work.id} would conflict with {name} in {_names(merge.conflicts)}: nothing changed; "
+            f"{work.id} would conflict with {name} in {name_list(merge.conflicts)}: nothing changed; "
             f"`dispatch rebase {work.id}{onto} --leave` rebases it and leaves the conflicts to resolve"
         )
     if merge.tree == git.out(["rev-parse", f"{target_old}^{{tree}}"], cwd=repo.root):
@@ -84,47 +82,54 @@ def prepare(
             f"nothing to land: the work of {work.id} is already on {name}; `dispatch clean --merged` removes the task"
         )
     _refuse_missing_gitlinks(repo, work, target_old, merge.tree, name)
-    result: str | None
+    result = _result(repo, work, strategy, target_old, merge.tree, name, message)
+    checkpoint("merge:built")
+    return Landing(work, strategy, target, target_old, result, _stands_on(repo, cfg, work, target_old))
+
+
+def _result(repo: Repo, work: Work, strategy: str, target_old: str, tree: str, name: str,
+            message: str | None) -> str | None:
+    """The commit the target moves to (None: a rebase that replays in the worktree when it lands)."""
     if strategy == "squash":
-        result = git.commit_tree(repo.root, merge.tree, [target_old], message or _message(work, work.title))
-    elif strategy == "merge":
+        return git.commit_tree(repo.root, tree, [target_old], message or _message(work, work.title))
+    if strategy == "merge":
         subject = f"Merge task {work.id}: {work.title}"
         own = own_history(repo, work.tip, target_old)
-        result = git.commit_tree(repo.root, merge.tree, [target_old, own], message or _message(work, subject))
-    elif git.is_ancestor(repo.root, target_old, work.tip):
-        result = own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
-    elif strategy == "ff":
+        return git.commit_tree(repo.root, tree, [target_old, own], message or _message(work, subject))
+    if git.is_ancestor(repo.root, target_old, work.tip):
+        return own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
+    if strategy == "ff":
         raise DispatchError(
             f"{name} has moved since {work.id} started, so it cannot fast-forward: "
             f"`dispatch rebase {work.id}` first, or land with `--strategy squash` or `merge`"
         )
-    elif work.worktree is None:
+    if work.worktree is None:
         raise DispatchError(f"task `{work.id}` has no worktree to rebase in: use `--strategy squash` or `merge`")
-    else:
-        result = None
-    checkpoint("merge:built")
-    # A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs.
-    stands_on: tuple[str, ...] = ()
-    if work.stacked_on is not None:
-        from dispatch.task.model import list_tasks
+    return None
 
-        stands_on = tuple(
-            other.id for other in list_tasks(repo, cfg).values()
-            if other.id != work.id and other.tip is not None
-            and git.is_ancestor(repo.root, other.tip.sha, work.tip)
-            and not git.is_ancestor(repo.root, other.tip.sha, target_old)
-        )
-    return Landing(work, strategy, target, target_old, result, stands_on)
+
+def _stands_on(repo: Repo, cfg: Config, work: Work, target_old: str) -> tuple[str, ...]:
+    """A task queued after others holds their work too (and theirs, the work before it): landing it lands theirs."""
+    if work.stacked_on is None:
+        return ()
+    from dispatch.task.model import list_tasks
+
+    return tuple(
+        other.id for other in list_tasks(repo, cfg).values()
+        if other.id != work.id and other.tip is not None
+        and git.is_ancestor(repo.root, other.tip.sha, work.tip)
+        and not git.is_ancestor(repo.root, other.tip.sha, target_old)
+    )
 
 
 def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
     """Move the target to the result by a fast-forward; then, unless KEEP, trash and remove the task."""
-    work, name = landing.work, short_branch(landing.target)
+    work, name = landing.work, git.branch_name(landing.target)
     with locked(repo, cfg["lock_timeout"]):
         task = get_task(repo, cfg, work.id)
         if task.tip is None or task.tip.sha != work.tip:
             raise DispatchError(f"{work.id} has new commits since the landing was checked: nothing changed; retry")
-        _refuse_unready(repo, work, "land it")
+        refuse_unready(repo, work, "land it")
         _refuse_busy_target(repo, landing.target, f"land {work.id}")
         if not keep:
             refuse_nested_repositories(task, "land it")
@@ -144,7 +149,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                 if replayed is not None and work.worktree is not None:
                     reason = f"dispatch: rebased to land on {name}"
                     git.run(["update-ref", "-m", reason, task.branch, replayed, work.tip], cwd=repo.root)
-                    git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree)
+                    git.run(["switch", "--quiet", task.branch_name], cwd=work.worktree)
                     checkpoint("merge:rebased")
                     tip = git.Ref(task.branch, replayed, tip.committed, tip.subject)
                 events.append(repo, work.id, "merged", strategy=landing.strategy, into=name,
@@ -158,20 +163,20 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                     checkpoint("merge:removed")
         except BaseException:
             if replayed is not None and not moved and work.worktree is not None:
-                git.run(["switch", "--quiet", short_branch(task.branch)], cwd=work.worktree, check=False)
+                git.run(["switch", "--quiet", task.branch_name], cwd=work.worktree, check=False)
             raise
     return Landed(work.id, name, landing.strategy, landing.target_old, result, trash_ref)
 
 
 def _message(work: Work, subject: str) -> str:
-    return "\n\n".join([subject, *filter(None, [_checklist(work)]), f"dispatch-task: {work.id}"]) + "\n"
+    return "\n\n".join([subject, *filter(None, [checklist(work)]), f"dispatch-task: {work.id}"]) + "\n"
 
 
-def _checklist(work: Work) -> str:
+def checklist(work: Work) -> str:
     return "\n".join(f"- [{'x' if mark in 'xX' else mark}] {text}" for mark, text in work.items)
 
 
-def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
+def refuse_unready(repo: Repo, work: Work, action: str) -> None:
     refuse_if_running(repo, work.id, action)
     refuse_switched(work.task, action)
     if work.worktree is None:
@@ -184,12 +189,12 @@ def _refuse_unready(repo: Repo, work: Work, action: str) -> None:
                if path != TASK_FILES and not path.startswith(f"{TASK_FILES}/")]
     if changes:
         raise DispatchError(
-            f"{work.id} has uncommitted changes in {work.worktree}: {_names([p for _, p in changes])}: "
+            f"{work.id} has uncommitted changes in {work.worktree}: {name_list([p for _, p in changes])}: "
             f"commit or remove them there, then {action}"
         )
 
 
-def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
+def _refuse_busy_target(repo: Repo, target: git.RefName, action: str) -> None:
     """Refuse while any worktree rebases, merges, picks, reverts or bisects on TARGET: moving it would pull the
     branch from under that person's operation (a rebase's `--continue` would then fail)."""
     for w in git.worktrees(repo.root):
@@ -197,7 +202,7 @@ def _refuse_busy_target(repo: Repo, target: str, action: str) -> None:
             continue
         operation = git.in_progress(w.path)
         if operation and git.operation_branch(w) == target:
-            raise DispatchError(f"a {operation} is in progress on {short_branch(target)} in {w.path}: "
+            raise DispatchError(f"a {operation} is in progress on {git.branch_name(target)} in {w.path}: "
                                 f"{git.way_out(operation)} there, then {action}")
 
 
@@ -213,14 +218,14 @@ def _refuse_missing_gitlinks(repo: Repo, work: Work, old: str, tree: str, name: 
     if missing:
         where = f"git -C {work.worktree} " if work.worktree is not None else "git "
         raise DispatchError(
-            f"{work.id} commits gitlinks to commits this repository does not have ({_names(missing)}): landing them "
+            f"{work.id} commits gitlinks to commits this repository does not have ({name_list(missing)}): landing them "
             f"would put paths on {name} that point at nothing; nothing changed; take them out of the task "
             f"(`{where}rm -r --cached {missing[0]}`, commit, and add the files themselves if they belong to it), "
             "then land it"
         )
 
 
-def _names(paths: list[str], most: int = 5) -> str:
+def name_list(paths: list[str], most: int = 5) -> str:
     shown = ", ".join(paths[:most])
     return shown + (f" and {len(paths) - most} more" if len(paths) > most else "")
 
@@ -228,17 +233,17 @@ def _names(paths: list[str], most: int = 5) -> str:
 def _replay(work: Work, onto: str) -> str:
     """Rebase the task's commits onto ONTO in its worktree, on a detached HEAD: the branch does not move."""
     assert work.worktree is not None
-    wt, branch = work.worktree, short_branch(work.task.branch)
+    wt, branch = work.worktree, work.task.branch_name
     try:
         git.run(["switch", "--quiet", "--detach"], cwd=wt)
-        r = _rebase(wt, [onto])
+        r = git_rebase(wt, [onto])
         if r.returncode != 0:
             conflicts = git.unmerged_paths(wt)
             git.run(["rebase", "--abort"], cwd=wt, check=False)
             git.run(["switch", "--quiet", branch], cwd=wt)
             if conflicts:
                 raise DispatchError(
-                    f"replaying {work.id} onto {onto[:7]} conflicts in {_names(conflicts)}: nothing changed; "
+                    f"replaying {work.id} onto {onto[:7]} conflicts in {name_list(conflicts)}: nothing changed; "
                     f"`dispatch rebase {work.id} --leave` rebases it and leaves the conflicts to resolve"
                 )
             raise GitError(["rebase", onto], r.returncode, r.stdout, r.stderr)
@@ -250,16 +255,16 @@ def _replay(work: Work, onto: str) -> str:
         raise
 
 
-def _rebase(worktree: Path, args: list[str]) -> git.Result:
+def git_rebase(worktree: Path, args: list[str]) -> git.Result:
     # No hooks, no autosquash, no other branches moved along (rebase.updateRefs); a note left uncommitted in
     # the task files (the only changes landing allows) is stashed and put back.
     return git.run(["rebase", "--quiet", "--no-verify", "--no-autosquash", "--no-update-refs", "--autostash", *args],
                    cwd=worktree, check=False)
 
 
-def _move_target(repo: Repo, target: str, old: str, new: str, reason: str) -> None:
+def _move_target(repo: Repo, target: git.RefName, old: str, new: str, reason: str) -> None:
     """Fast-forward TARGET from OLD to NEW, in the worktree that has it checked out, or by compare-and-swap."""
-    name = short_branch(target)
+    name = git.branch_name(target)
     holder = next((w for w in git.worktrees(repo.root) if w.branch == target), None)
     moved = f"{name} moved meanwhile (now {{}}, was {old[:7]}): nothing changed; retry"
     if holder is None:
@@ -280,7 +285,7 @@ def _move_target(repo: Repo, target: str, old: str, new: str, reason: str) -> No
             detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
             raise DispatchError(f"`git merge --ff-only` in {holder.path} refused: {detail}: nothing changed")
     raise DispatchError(
-        f"{name} is checked out in {holder.path} with local changes to {_names(files)} that landing "
+        f"{name} is checked out in {holder.path} with local changes to {name_list(files)} that landing "
         f"would overwrite: nothing changed; commit or stash them there, then retry"
     )
 
@@ -294,141 +299,3 @@ def _uninterrupted() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a held signal is delivered now
-
-
-# --- dispatch rebase ---
-
-
-@dataclass(frozen=True)
-class Rebased:
-    id: str
-    onto: str
-    old: str
-    new: str
-
-
-def rebase(repo: Repo, cfg: Config, task_id: str, *, onto: str | None, leave: bool) -> Rebased:
-    """Rebase the task's own commits onto its base's tip (or ONTO), in its worktree."""
-    with locked(repo, cfg["lock_timeout"]):
-        work = load_work(repo, cfg, task_id)
-        if work.worktree is None:
-            raise DispatchError(f"task `{task_id}` has no worktree: `dispatch doctor` says how to repair it")
-        _refuse_unready(repo, work, "rebase it")
-        name = onto or work.base
-        onto_sha = git.resolve_base(repo.root, name)
-        if onto_sha is None:
-            raise DispatchError(f"`{name}` is not a branch or commit here: check `git branch`")
-        try:
-            r = _rebase(work.worktree, ["--onto", onto_sha, work.base_sha])
-            conflicts = git.unmerged_paths(work.worktree) if r.returncode != 0 else []
-            if r.returncode != 0 and not (leave and conflicts):
-                git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
-        except BaseException:
-            if git.in_progress(work.worktree) == "rebase":
-                git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
-            raise
-        if r.returncode != 0 and leave and conflicts:
-            events.append(repo, task_id, "rebase-conflict", onto=name, files=conflicts)
-            raise DispatchError(
-                f"rebasing {task_id} onto {name} stopped on conflicts in {_names(conflicts)}: resolve them in "
-                f"{work.worktree}, `git add` them and `git rebase --continue` there, or let a worker do it: "
-                f"`dispatch resume {task_id} --message \"resolve the rebase conflicts\"`"
-            )
-        if r.returncode != 0:
-            if conflicts:
-                raise DispatchError(
-                    f"rebasing {task_id} onto {name} conflicts in {_names(conflicts)}: aborted, nothing changed; "
-                    f"`dispatch rebase {task_id} --leave` leaves the rebase in progress to resolve"
-                )
-            raise GitError(["rebase", name], r.returncode, r.stdout, r.stderr)
-        new = git.out(["rev-parse", "HEAD"], cwd=work.worktree)
-        if new != work.tip:
-            events.append(repo, task_id, "rebased", onto=name, old=work.tip, new=new)
-    return Rebased(task_id, name, work.tip, new)
-
-
-# --- dispatch clean ---
-
-
-@dataclass(frozen=True)
-class Cleaned:
-    pruned: list[str]  # worktree folders deleted by hand whose entries were pruned
-    removed: list[str]  # merged tasks moved to the trash
-    skipped: list[str]  # merged tasks left alone, with the reason
-
-
-def merged_tasks(repo: Repo, cfg: Config) -> list[str]:
-    """Tasks whose work is in their base: tip contained in it, or (after a squash) nothing left to merge."""
-    from dispatch.task.status import collect
-
-    return [t.id for t in collect(repo, cfg) if t.state == "merged" or (t.ahead == 0 and t.last_commit)]
-
-
-def clean(repo: Repo, cfg: Config, *, merged: bool) -> Cleaned:
-    with locked(repo, cfg["lock_timeout"]):
-        stale = [str(w.path) for w in git.worktrees(repo.root) if w.prunable]
-        if stale:
-            git.run(["worktree", "prune"], cwd=repo.root)
-        removed, skipped = [], []
-        for task_id in merged_tasks(repo, cfg) if merged else []:
-            try:
-                refuse_if_running(repo, task_id, "clean")
-            except DispatchError:
-                skipped.append(f"{task_id} (its worker is running)")
-                continue
-            task = get_task(repo, cfg, task_id)
-            try:
-                refuse_nested_repositories(task, "clean")
-            except DispatchError:
-                skipped.append(f"{task_id} (it holds git repositories of its own: `dispatch discard {task_id}` says which)")
-                continue
-            entry = save_to_trash(repo, task, "merged")
-            remove_task(repo, task)
-            events.append(repo, task_id, "cleaned", trash=entry.record, uncommitted=entry.uncommitted)
-            removed.append(task_id)
-    return Cleaned(stale, removed, skipped)
-
-
-# --- dispatch pr ---
-
-
-@dataclass(frozen=True)
-class PullRequest:
-    id: str
-    remote: str
-    branch: str
-    pushed: str
-    url: str
-
-
-def open_pr(repo: Repo, cfg: Config, task_id: str, *, draft: bool) -> PullRequest:
-    """Push the work without .dispatch/ to the remote branch of the task, then `gh pr create`."""
-    work = load_work(repo, cfg, task_id)
-    remotes = git.remotes(repo.root)
-    if not remotes:
-        raise DispatchError("this repository has no remote: add one with `git remote add origin URL`")
-    gh = shutil.which("gh")
-    if gh is None:
-        raise DispatchError("the GitHub CLI `gh` is not installed: install it from https://cli.github.com, then retry")
-    remote = "origin" if "origin" in remotes else remotes[0]
-    branch = short_branch(work.task.branch)
-    pushed = own_history(repo, work.tip, work.base_sha)  # as landing would: the task's own work only
-    r = git.run(["push", "--quiet", remote, f"+{pushed}:refs/heads/{branch}"], cwd=repo.root, check=False)
-    if r.returncode != 0:
-        detail = (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
-        raise DispatchError(f"pushing {branch} to {remote} failed: {detail}")
-    args = [gh, "pr", "create", "--head", branch, "--base", work.base, "--title", work.title,
-            "--body", _pr_body(work), *(["--draft"] if draft else [])]
-    proc = subprocess.run(args, check=False, cwd=repo.root, capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env={**os.environ, "GH_PROMPT_DISABLED": "1"})
-    if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
-        raise DispatchError(f"pushed {branch} to {remote}, but `gh pr create` failed: {detail}")
-    url = (proc.stdout.strip().splitlines() or [""])[-1]
-    events.append(repo, task_id, "pr", remote=remote, branch=branch, commit=pushed, url=url)
-    return PullRequest(task_id, remote, branch, pushed, url)
-
-
-def _pr_body(work: Work) -> str:
-    parts = [work.description, _checklist(work), f"Dispatched task `{work.id}`."]
-    return "\n\n".join(filter(None, parts)) + "\n"

@@ -15,7 +15,6 @@ from dispatch.task.model import (
     WITHOUT_TASK_FILES,
     TaskRef,
     get_task,
-    short_branch,
 )
 from dispatch.task.record import records
 
@@ -112,7 +111,7 @@ class FileChange:
 class Review:
     id: str
     title: str
-    branch: str
+    branch: git.BranchName
     base: str
     merge_base: str
     tip: str
@@ -148,7 +147,7 @@ def review(repo: Repo, cfg: Config, task_id: str) -> Review:
         ]
     uncommitted = len(git.status_porcelain(work.worktree)) if work.worktree else 0
     return Review(
-        id=work.id, title=work.title, branch=short_branch(work.task.branch), base=work.base,
+        id=work.id, title=work.title, branch=work.task.branch_name, base=work.base,
         merge_base=merge_base, tip=work.tip, items=[{"mark": m, "text": t} for m, t in work.items],
         commits=[{**c, "time": clock.iso(int(c["time"]))} for c in commits], answered=answered,
         uncommitted=uncommitted, files=diff_files(repo.root, merge_base, work.tip),

@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, git
+from dispatch import events, git
 from dispatch.config import Config
 from dispatch.repo import Repo, locked
-from dispatch.task import runtime
+from dispatch.task import repair, runtime
 from dispatch.task.model import (
     PLAN,
     QUESTIONS,
     TaskRef,
     list_tasks,
-    short_branch,
     trashed_ids,
     worktree_root,
 )
-
-
-@dataclass
-class Finding:
-    task: str | None
-    problem: str
-    fix: str  # what --fix does, or what a person must do
-    fixable: bool
-    fixed: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return {"task": self.task, "problem": self.problem, "fix": self.fix, "fixable": self.fixable, "fixed": self.fixed}
+from dispatch.task.record import Task, select
+from dispatch.task.repair import Finding
 
 
 def _has_plan(repo: Repo, commit: str) -> bool:
@@ -59,8 +46,8 @@ def check(repo: Repo, cfg: Config, *, fix: bool) -> list[Finding]:
     findings: list[Finding] = _check_lock(repo, fix=fix)
     with locked(repo, cfg["lock_timeout"]) if fix else _nothing():
         tasks = list_tasks(repo, cfg)
-        for task in tasks.values():
-            findings += _check_task(repo, cfg, task, fix=fix)
+        for rec in select(repo, tasks, None):
+            findings += _check_task(repo, cfg, rec, fix=fix)
         findings += _check_runtime(repo, set(tasks), fix=fix)
     return findings
 
@@ -73,33 +60,44 @@ class _nothing:
         return None
 
 
-def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Finding]:
-    from dispatch.task.plan import PlanError, parse_plan
-
-    found: list[Finding] = []
+def _check_task(repo: Repo, cfg: Config, rec: Task, *, fix: bool) -> list[Finding]:
+    task = rec.ref
     if runtime.on_runner(repo, task.id):  # its worktree is on its runner: `dispatch status` checks it there
-        return found
-    branch = short_branch(task.branch)
+        return []
+    found, settled = _check_refs(repo, cfg, task, fix=fix)
+    if settled:
+        return found  # a switched worktree holds another branch's files: nothing below applies
+    planless = _check_plan_commit(repo, task, fix=fix)
+    if planless is not None:
+        return [*found, planless]
+    if task.worktree is not None and task.worktree_exists:
+        found += _check_index_lock(repo, task, fix=fix)
+        found += _check_files(repo, rec, task.worktree.path)
+    return found + _check_worker(repo, task, fix=fix)
+
+
+def _check_refs(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> tuple[list[Finding], bool]:
+    """The branch deleted, the worktree switched to another branch, or gone; True: stop here."""
+    branch = task.branch_name
     if task.tip is None and task.worktree is not None and task.worktree_exists:
         sha = _branch_from_worktree(task.worktree.path)
-        if sha:
-            f = Finding(task.id, f"branch {branch} was deleted", f"recreate it at {sha[:7]}, the worktree's last commit", True)
-            if fix:
-                git.run(["update-ref", "-m", "dispatch doctor: recreate branch", task.branch, sha, ""], cwd=repo.root)
-                events.append(repo, task.id, "repaired", what="branch", commit=sha)
-                f.fixed = True
-        else:
-            f = Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
-                        "`dispatch discard` saves what the worktree holds", False)
-        found.append(f)
-    elif task.tip is not None and task.switched and task.worktree is not None:
+        if not sha:
+            return [Finding(task.id, f"branch {branch} was deleted and its worktree has no commit to recreate it from",
+                            "`dispatch discard` saves what the worktree holds", False)], False
+        f = Finding(task.id, f"branch {branch} was deleted", f"recreate it at {sha[:7]}, the worktree's last commit", True)
+        if fix:
+            git.run(["update-ref", "-m", "dispatch doctor: recreate branch", task.branch, sha, ""], cwd=repo.root)
+            events.append(repo, task.id, "repaired", what="branch", commit=sha)
+            f.fixed = True
+        return [f], False
+    if task.tip is not None and task.switched and task.worktree is not None:
         w = task.worktree
         if w.branch is not None:
-            found.append(_switch_back(repo, task, w.path, short_branch(w.branch), fix=fix))
-        elif w.head and not git.in_progress(w.path):
-            found.append(_reattach(repo, task, w.path, w.head, fix=fix))
-        return found  # its files are another branch's: nothing below applies
-    elif task.tip is not None and (task.worktree is None or not task.worktree_exists):
+            return [repair.switch_back(repo, task, w.path, git.branch_name(w.branch), fix=fix)], True
+        if w.head and not git.in_progress(w.path):
+            return [repair.reattach(repo, task, w.path, w.head, fix=fix)], True
+        return [], True
+    if task.tip is not None and (task.worktree is None or not task.worktree_exists):
         path = task.worktree.path if task.worktree is not None else worktree_root(repo, cfg) / task.id
         f = Finding(task.id, f"worktree {path} is missing", f"prune it and check {branch} out there again", True)
         if fix:
@@ -110,55 +108,60 @@ def _check_task(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> list[Fi
                 git.run(["worktree", "add", "--quiet", str(path), branch], cwd=repo.root)
                 events.append(repo, task.id, "repaired", what="worktree")
                 f.fixed = True
-        found.append(f)
-    if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
-        task.worktree is not None and (task.worktree.path / PLAN).exists()
-    ) and (planned := _last_planned(repo, task)) is not None:
-        # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
-        folder = task.worktree.path if task.worktree is not None else None
-        back = f"`git -C {folder} reset --hard {planned[:7]}`" if folder else f"`git branch -f {branch} {planned[:7]}`"
-        found.append(Finding(
-            task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
-            f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "
-            "in the trash", False))
-        return found
-    if task.tip is not None and not _has_plan(repo, task.tip.sha) and not (
+        return [f], False
+    return [], False
+
+
+def _check_plan_commit(repo: Repo, task: TaskRef, *, fix: bool) -> Finding | None:
+    """A branch with no plan commit: reset back past it by a worker, or a `new` cut short."""
+    if task.tip is None or _has_plan(repo, task.tip.sha) or (
         task.worktree is not None and (task.worktree.path / PLAN).exists()
     ):
-        # `new` was cut short between making the worktree and committing its plan.
-        f = Finding(task.id, "it has no plan: its creation was cut short",
-                    f"move it to the trash (`dispatch restore {task.id}` brings it back)", True)
-        if fix:
-            from dispatch.task.trash import remove_task, save_to_trash
+        return None
+    planned = _last_planned(repo, task)
+    if planned is not None:
+        # Not a half-made task: a worker moved its branch back to before the plan; its commits are in reflogs.
+        folder = task.worktree.path if task.worktree is not None else None
+        back = (f"`git -C {folder} reset --hard {planned[:7]}`" if folder
+                else f"`git branch -f {task.branch_name} {planned[:7]}`")
+        return Finding(
+            task.id, f"its branch was reset to {task.tip.sha[:7]}, before its plan commit",
+            f"{back} brings back its last commit with a plan, or `dispatch discard {task.id}` keeps every commit "
+            "in the trash", False)
+    # `new` was cut short between making the worktree and committing its plan.
+    f = Finding(task.id, "it has no plan: its creation was cut short",
+                f"move it to the trash (`dispatch restore {task.id}` brings it back)", True)
+    if fix:
+        from dispatch.task.trash import remove_task, save_to_trash
 
-            save_to_trash(repo, task, "discard")
-            remove_task(repo, task)
-            events.append(repo, task.id, "discarded", reason="no plan")
-            f.fixed = True
-        return [*found, f]
-    if task.worktree is not None and task.worktree_exists:
-        found += _check_index_lock(repo, task, fix=fix)
-        for name in (PLAN, QUESTIONS):
-            path = task.worktree.path / name
-            if not path.exists():
-                found.append(Finding(task.id, f"{name} is missing",
-                                     f"restore it: `git -C {task.worktree.path} checkout HEAD -- {name}`", False))
-        try:
-            meta = parse_plan((task.worktree.path / PLAN).read_text(encoding="utf-8", errors="replace")).meta
-            if not (meta.get("base") or meta.get("base_commit")):
-                found.append(_plan_without_base(repo, task, task.worktree.path))
-        except PlanError as e:
-            where = f" line {e.line}" if e.line else ""
-            found.append(Finding(task.id, f"{PLAN}{where}: {e}",
-                                 f"fix it by hand, or restore it: `git -C {task.worktree.path} checkout HEAD -- {PLAN}`", False))
-        except (OSError, UnicodeDecodeError):
-            pass
+        save_to_trash(repo, task, "discard")
+        remove_task(repo, task)
+        events.append(repo, task.id, "discarded", reason="no plan")
+        f.fixed = True
+    return f
+
+
+def _check_files(repo: Repo, rec: Task, worktree: Path) -> list[Finding]:
+    """The task files in the worktree: missing, a plan that does not parse, or one that names no base."""
+    found = [Finding(rec.id, f"{name} is missing", f"restore it: `git -C {worktree} checkout HEAD -- {name}`", False)
+             for name in (PLAN, QUESTIONS) if not (worktree / name).exists()]
+    if rec.plan_error is not None:
+        where = f" line {rec.plan_error.line}" if rec.plan_error.line else ""
+        found.append(Finding(rec.id, f"{PLAN}{where}: {rec.plan_error}",
+                             f"fix it by hand, or restore it: `git -C {worktree} checkout HEAD -- {PLAN}`", False))
+    elif rec.baseless:
+        found.append(_plan_without_base(repo, rec.ref, worktree))
+    return found
+
+
+def _check_worker(repo: Repo, task: TaskRef, *, fix: bool) -> list[Finding]:
+    found: list[Finding] = []
     data = runtime.read_worker(repo, task.id)
     if data is not None and runtime.worker_state(data) == "lost":
         f = Finding(task.id, "its supervisor is gone while worker.json says the worker runs",
                     "record the worker as ended and commit what it left; then `dispatch resume`", True)
         if fix:
-            _bury_worker(repo, task, data)
+            repair.bury_worker(repo, task, data)
             f.fixed = True
         found.append(f)
     return found
@@ -219,81 +222,6 @@ def _plan_without_base(repo: Repo, task: TaskRef, path: Path) -> Finding:
                            f"`git -C {path} checkout {sha[:7]} -- {PLAN}`", False)
     return Finding(task.id, f"{PLAN} {NO_BASE}", "write its front matter back by hand (see another task's plan), "
                    "or land it with `dispatch merge --into BRANCH`", False)
-
-
-def _switch_back(repo: Repo, task: TaskRef, path: Path, other: str, *, fix: bool) -> Finding:
-    """A worker switched its worktree to another branch: that branch keeps its commits; back to the task's."""
-    branch = short_branch(task.branch)
-    problem = f"worktree {path} has branch {other} checked out, not {branch}"
-    if git.status_porcelain(path):
-        return Finding(task.id, problem, f"commit or stash its changes there (they are on {other}), "
-                       f"then `git -C {path} switch {branch}`", False)
-    return _switched_back(repo, task, path, Finding(
-        task.id, problem, f"switch it back to {branch} ({other} keeps its commits)", True), fix=fix, branch=other)
-
-
-def _reattach(repo: Repo, task: TaskRef, path: Path, head: str, *, fix: bool) -> Finding:
-    """A task's worktree left on a detached HEAD (a worker, or a rebase landing cut short): back to its branch."""
-    branch = short_branch(task.branch)
-    problem = f"worktree {path} is on a detached HEAD at {head[:7]}, not on {branch}"
-    assert task.tip is not None
-    if head != task.tip.sha and git.is_ancestor(repo.root, task.tip.sha, head):
-        # A worker committed on a detached HEAD: its branch moves on to those commits, changes and all.
-        f = Finding(task.id, problem, f"move {branch} on to {head[:7]}, which holds its commits, and check it out", True)
-        if fix:
-            git.run(["update-ref", "-m", "dispatch doctor: the worker's detached commits", task.branch, head,
-                     task.tip.sha], cwd=repo.root)
-            git.run(["switch", "--quiet", branch], cwd=path)
-            events.append(repo, task.id, "repaired", what="worktree-branch", commit=head)
-            f.fixed = True
-        return f
-    # Safe only when switching loses nothing: no changes, and each commit only HEAD holds has a copy on the branch.
-    only_here = git.run(["rev-list", head, "--not", "--branches", "--tags", "--remotes", "--glob=refs/dispatch/*"],
-                        cwd=repo.root).stdout.split()
-    copies = {line[2:] for line in git.run(["cherry", task.branch, head], cwd=repo.root).stdout.splitlines()
-              if line.startswith("- ")}
-    if git.status_porcelain(path) or not set(only_here) <= copies:
-        return Finding(task.id, problem, f"keep its work on a branch (`git -C {path} switch -c NAME`), "
-                       f"then `git -C {path} switch {branch}`", False)
-    return _switched_back(repo, task, path, Finding(
-        task.id, problem, f"switch it back to {branch} (HEAD holds no work that is not on a branch)", True),
-        fix=fix, commit=head)
-
-
-def _switched_back(repo: Repo, task: TaskRef, path: Path, f: Finding, *, fix: bool, **what: str) -> Finding:
-    """With FIX, check the task's branch out again in PATH and record the repair."""
-    if fix:
-        git.run(["switch", "--quiet", short_branch(task.branch)], cwd=path)
-        events.append(repo, task.id, "repaired", what="worktree-branch", **what)
-        f.fixed = True
-    return f
-
-
-def _bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
-    """Stop a worker whose supervisor died, commit what it left, and record its end."""
-    import signal
-    import time
-
-    from dispatch.task.model import save_uncommitted
-
-    pid = data.get("pid")
-    if pid and runtime.is_alive(pid, data.get("pid_start")):
-        for signum in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, signum)
-            except (ProcessLookupError, PermissionError):
-                break
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and runtime.is_alive(pid, data.get("pid_start")):
-                time.sleep(0.05)
-            if not runtime.is_alive(pid, data.get("pid_start")):
-                break
-    saved = None
-    if task.worktree is not None and task.worktree_exists:
-        saved = save_uncommitted(task.worktree.path, -1)
-    runtime.update_worker(repo, task.id, phase="exited", exit_code=None, lost=True, saved=saved,
-                          exited=clock.iso(clock.now()))
-    events.append(repo, task.id, "exited", code=None, state="failed", reason="supervisor lost", saved=saved)
 
 
 def _check_runtime(repo: Repo, live: set[str], *, fix: bool) -> list[Finding]:

@@ -30,11 +30,15 @@ class TaskRef:
     """Where a task lives in git: its branch and its worktree (either may be missing)."""
 
     id: str
-    branch: str  # full ref name
+    branch: git.RefName
     tip: git.Ref | None
     worktree: git.Worktree | None
     # Its worktree (found by its folder) has another branch, or a detached HEAD, checked out: a worker switched.
     switched: bool = False
+
+    @property
+    def branch_name(self) -> git.BranchName:
+        return git.branch_name(self.branch)
 
     @property
     def worktree_exists(self) -> bool:
@@ -45,7 +49,7 @@ class TaskRef:
         if not self.switched or self.worktree is None:
             return None
         if self.worktree.branch is not None:
-            return f"branch {short_branch(self.worktree.branch)}"
+            return f"branch {git.branch_name(self.worktree.branch)}"
         return f"a detached HEAD at {(self.worktree.head or 'no commit')[:7]}"
 
 
@@ -55,16 +59,12 @@ def refuse_switched(task: TaskRef, action: str) -> None:
     if off is not None and task.worktree is not None:
         raise DispatchError(
             f"the worktree of `{task.id}` ({task.worktree.path}) has {off} checked out, not "
-            f"{short_branch(task.branch)}: `dispatch doctor` says how to bring it back, then {action}"
+            f"{task.branch_name}: `dispatch doctor` says how to bring it back, then {action}"
         )
 
 
-def branch_ref(cfg: Config, task_id: str) -> str:
-    return f"refs/heads/{cfg['branch_prefix']}{task_id}"
-
-
-def short_branch(ref: str) -> str:
-    return ref.removeprefix("refs/heads/")
+def branch_ref(cfg: Config, task_id: str) -> git.RefName:
+    return git.head_ref(f"{cfg['branch_prefix']}{task_id}")
 
 
 def list_tasks(repo: Repo, cfg: Config) -> dict[str, TaskRef]:
@@ -131,7 +131,7 @@ def get_task(repo: Repo, cfg: Config, task_id: str) -> TaskRef:
     if task is None:
         if task_id in foreign:
             raise DispatchError(
-                f"no task `{task_id}`: branch {short_branch(branch_ref(cfg, task_id))} holds no {PLAN}, so it is "
+                f"no task `{task_id}`: branch {git.branch_name(branch_ref(cfg, task_id))} holds no {PLAN}, so it is "
                 "not a task but a branch of its own, and dispatch leaves it alone"
             )
         raise no_such_task(repo, task_id, tasks)
@@ -181,14 +181,14 @@ def default_base(repo: Repo) -> str:
         raise DispatchError(
             f"the main worktree {repo.root} has a detached HEAD: name the base with `--base BRANCH`"
         )
-    return short_branch(main.branch)
+    return git.branch_name(main.branch)
 
 
 @dataclass(frozen=True)
 class NewTask:
     id: str
     title: str
-    branch: str
+    branch: git.BranchName
     worktree: Path
     base: str
     base_commit: str
@@ -235,7 +235,7 @@ def create_task(
         )
         made_root = not path.parent.exists()
         try:
-            git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), base_commit], cwd=repo.root)
+            git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), base_commit], cwd=repo.root)
             checkpoint("new:worktree")
             (path / ".dispatch").mkdir(exist_ok=True)
             (path / PLAN).write_text(plan_text, encoding="utf-8")
@@ -248,7 +248,7 @@ def create_task(
             undo_create(repo, ref, path, made_root=made_root)
             raise
         events.append(repo, task_id, "created", base=base_name, model=model)
-    return NewTask(task_id, title, short_branch(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
+    return NewTask(task_id, title, git.branch_name(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
 
 
 def choose_id(repo: Repo, cfg: Config, title: str, task_id: str | None, after: list[str]) -> str:
@@ -273,7 +273,7 @@ def choose_id(repo: Repo, cfg: Config, title: str, task_id: str | None, after: l
             f"or delete the old one for good with `dispatch trash --purge {task_id}`"
         )
     elif task_id in foreign:
-        branch = short_branch(branch_ref(cfg, task_id))
+        branch = git.branch_name(branch_ref(cfg, task_id))
         raise DispatchError(
             f"branch {branch} already exists and is not a task (it holds no {PLAN}): choose another `--id`, "
             f"or rename your branch (`git branch -m {branch} NEW`)"

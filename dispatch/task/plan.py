@@ -7,28 +7,20 @@ was parsed plus the edits made.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import yaml
 
 from dispatch import files
 from dispatch.errors import DispatchError
+from dispatch.task import markdown as md
+from dispatch.task.markdown import Item
 
 MARKS: dict[str, str] = {" ": "pending", "x": "done", "?": "blocked", "!": "failed"}
 
 _CHECKLIST = "Checklist"
 _NOTES = "Notes from the dispatcher"
 
-# Headings count only at column 0: an indented "# ..." is inside a list item (a worker's
-# detail line, or a continuation line of a dispatcher note) and must not end a section.
-_HEADING = re.compile(r"(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*")
-_BULLET = r"(?:[-*+]|[0-9]{1,9}[.)])"
-_ITEM = re.compile(r"([ \t]*)" + _BULLET + r"[ \t]+\[([ xX?!])\](?=[ \t]|\Z)(.*)")
-_PLAIN_BULLET = re.compile(_BULLET + r"[ \t]+(.*)")
-_FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
-_BOM = "\ufeff"
 
 
 class PlanError(DispatchError):
@@ -39,37 +31,12 @@ class PlanError(DispatchError):
         self.line = line
 
 
-@dataclass
-class Item:
-    """One checklist line: `line` is its 0-based index into the file's lines."""
-
-    index: int
-    line: int
-    mark: str
-    text: str
-    detail: list[str] = field(default_factory=list)
-
-
 @dataclass(frozen=True)
 class Progress:
     done: int
     total: int
     blocked: int
     failed: int
-
-
-@dataclass(frozen=True)
-class _Line:
-    """What one body line is: "blank", "heading", "item", "text" or "code" (fenced)."""
-
-    index: int
-    kind: str
-    indent: int = 0
-    level: int = 0
-    title: str = ""
-    mark: str = ""
-    mark_col: int = -1
-    text: str = ""
 
 
 class Plan:
@@ -96,8 +63,8 @@ class Plan:
     def description(self) -> str:
         scan = self._scan()
         start = next((p + 1 for p, ln in enumerate(scan) if ln.kind == "heading" and ln.level == 1), 0)
-        end = _section_end(scan, start, 2)
-        texts = [_unquote(_content(self._lines[ln.index])).rstrip() for ln in scan[start:end]]
+        end = md.section_end(scan, start, 2)
+        texts = [md.unquote(md.strip_ending(self._lines[ln.index])).rstrip() for ln in scan[start:end]]
         return "\n".join(texts).strip()
 
     def progress(self) -> Progress:
@@ -113,7 +80,7 @@ class Plan:
         if not 0 <= index < len(found):
             raise PlanError(f"no checklist item {index}: the plan has {len(found)} items")
         item, scanned = found[index]
-        body, ending = _split_ending(self._lines[item.line])
+        body, ending = md.split_ending(self._lines[item.line])
         col = scanned.mark_col
         # An "X" the worker wrote already means done: leave it as written.
         if body[col].lower() != mark:
@@ -128,10 +95,10 @@ class Plan:
             raise PlanError("the note is empty: give the note text")
         new = [f"- {_flatten(when)} — {note[0]}"] + [f"  {line}" if line else "" for line in note[1:]]
         scan = self._scan()
-        section = _section(scan, _NOTES)
+        section = md.section(scan, _NOTES)
         if section is None:
             at = len(self._lines)
-            lead = [""] if self._lines and _content(self._lines[-1]).strip() else []
+            lead = [""] if self._lines and md.strip_ending(self._lines[-1]).strip() else []
             new = [*lead, f"## {_NOTES}", *new]
         else:
             lo, hi = section
@@ -148,22 +115,22 @@ class Plan:
         else:
             # A byte-order mark must stay the file's first character.
             opening = "---"
-            if self._lines and self._lines[0].startswith(_BOM):
-                self._lines[0] = self._lines[0][len(_BOM) :]
-                opening = _BOM + opening
+            if self._lines and self._lines[0].startswith(md.BOM):
+                self._lines[0] = self._lines[0][len(md.BOM) :]
+                opening = md.BOM + opening
             self._lines[0:0] = [opening + newline, *dumped, "---" + newline]
         self._body_start = len(dumped) + 2
 
     def render(self) -> str:
         return "".join(self._lines)
 
-    def _scan(self) -> list[_Line]:
-        return _scan(self._lines, self._body_start)
+    def _scan(self) -> list[md.Line]:
+        return md.scan(self._lines, self._body_start)
 
-    def _items(self) -> list[tuple[Item, _Line]]:
+    def _items(self) -> list[tuple[Item, md.Line]]:
         scan = self._scan()
-        lo, hi = _section(scan, _CHECKLIST) or (0, len(scan))
-        return list(_collect_items(scan[lo:hi]))
+        lo, hi = md.section(scan, _CHECKLIST) or (0, len(scan))
+        return list(md.collect_items(scan[lo:hi]))
 
     def _newline(self) -> str:
         for line in self._lines:
@@ -208,7 +175,7 @@ def dump_front_matter(meta: dict[str, object]) -> str:
 
 def parse_checklist_source(text: str) -> tuple[str, list[str]]:
     lines = files.lines(text)
-    scan = _scan(lines, 0)
+    scan = md.scan(lines, 0)
     first = next((ln.index for ln in scan if ln.kind == "item"), None)
     if first is not None:
         items = [ln.text for ln in scan if ln.kind == "item"]
@@ -217,35 +184,24 @@ def parse_checklist_source(text: str) -> tuple[str, list[str]]:
             (ln.index, match.group(1).strip())
             for ln in scan
             if ln.kind == "text" and ln.indent == 0
-            for match in [_PLAIN_BULLET.fullmatch(_content(lines[ln.index]).lstrip(_BOM))]
+            for match in [md.PLAIN_BULLET.fullmatch(md.strip_ending(lines[ln.index]).lstrip(md.BOM))]
             if match is not None
         ]
         if not bullets:
-            return text.lstrip(_BOM).strip(), []
+            return text.lstrip(md.BOM).strip(), []
         first = bullets[0][0]
         items = [bullet for _, bullet in bullets]
-    before = [_content(line) for line in lines[:first]]
-    return _drop_title("\n".join(before).lstrip(_BOM).strip()), [item for item in items if item]
-
-
-def _split_ending(line: str) -> tuple[str, str]:
-    for ending in ("\r\n", "\n"):
-        if line.endswith(ending):
-            return line[: -len(ending)], ending
-    return line, ""
-
-
-def _content(line: str) -> str:
-    return line.rstrip("\r\n")
+    before = [md.strip_ending(line) for line in lines[:first]]
+    return _drop_title("\n".join(before).lstrip(md.BOM).strip()), [item for item in items if item]
 
 
 def _front_matter(lines: list[str]) -> tuple[dict[str, object], int]:
-    if not lines or _content(lines[0]).lstrip(_BOM).rstrip() != "---":
+    if not lines or md.strip_ending(lines[0]).lstrip(md.BOM).rstrip() != "---":
         return {}, 0
-    close = next((i for i in range(1, len(lines)) if _content(lines[i]).rstrip() == "---"), None)
+    close = next((i for i in range(1, len(lines)) if md.strip_ending(lines[i]).rstrip() == "---"), None)
     if close is None:
         raise PlanError("front matter is not closed by a '---' line", line=1)
-    source = "".join(_content(line) + "\n" for line in lines[1:close])
+    source = "".join(md.strip_ending(line) + "\n" for line in lines[1:close])
     data = _load_yaml(source)
     if data is None:
         return {}, close + 1
@@ -288,128 +244,9 @@ def _character(character: object) -> str:
     return chr(character) if isinstance(character, int) else str(character)
 
 
-def _scan(lines: list[str], start: int) -> list[_Line]:
-    """Classify the lines from `start` on, skipping over fenced code."""
-    scanned: list[_Line] = []
-    fence: str | None = None
-    for i in range(start, len(lines)):
-        content = _content(lines[i])
-        offset = len(_BOM) if i == 0 and content.startswith(_BOM) else 0
-        content = content[offset:]
-        if fence is not None:
-            if _closes(content, fence):
-                fence = None
-            scanned.append(_code(i, content))
-            continue
-        fence = _opens(content)
-        if fence is not None:
-            scanned.append(_code(i, content))
-        else:
-            scanned.append(_classify(i, content, offset))
-    return scanned
-
-
-def _classify(index: int, content: str, offset: int) -> _Line:
-    if not content.strip():
-        return _Line(index, "blank")
-    heading = _HEADING.fullmatch(content)
-    if heading is not None:
-        return _Line(index, "heading", level=len(heading.group(1)), title=(heading.group(2) or "").strip())
-    item = _ITEM.match(content)
-    if item is not None:
-        return _Line(
-            index,
-            "item",
-            indent=_indent(content),
-            mark=item.group(2).lower(),
-            mark_col=item.start(2) + offset,
-            text=item.group(3).strip(),
-        )
-    return _Line(index, "text", indent=_indent(content), text=content.strip())
-
-
-def _code(index: int, content: str) -> _Line:
-    if not content.strip():
-        return _Line(index, "blank")
-    return _Line(index, "code", indent=_indent(content), text=content.strip())
-
-
-def _opens(content: str) -> str | None:
-    match = _FENCE.fullmatch(content)
-    if match is None:
-        return None
-    marker, info = match.groups()
-    # "```code```" on one line is inline code, not a fence.
-    if marker[0] == "`" and "`" in info:
-        return None
-    return marker
-
-
-def _closes(content: str, fence: str) -> bool:
-    match = _FENCE.fullmatch(content)
-    if match is None:
-        return False
-    marker, rest = match.groups()
-    return marker[0] == fence[0] and len(marker) >= len(fence) and not rest.strip()
-
-
-def _indent(content: str) -> int:
-    prefix = content[: len(content) - len(content.lstrip(" \t"))]
-    return len(prefix.expandtabs(4))
-
-
-def _section(scan: list[_Line], title: str) -> tuple[int, int] | None:
-    """Positions in `scan` of the body of the first heading titled `title` (case-insensitive)."""
-    for pos, line in enumerate(scan):
-        if line.kind == "heading" and line.title.rstrip(":").strip().lower() == title.lower():
-            return pos + 1, _section_end(scan, pos + 1, line.level)
-    return None
-
-
-def _section_end(scan: list[_Line], start: int, level: int) -> int:
-    """Position of the first heading from `start` on of `level` or higher (fewer "#"), else the end."""
-    ends = (p for p in range(start, len(scan)) if scan[p].kind == "heading" and scan[p].level <= level)
-    return next(ends, len(scan))
-
-
-def _collect_items(scan: list[_Line]) -> Iterator[tuple[Item, _Line]]:
-    """The items in `scan` with their details: lines indented deeper than an item's bullet."""
-    count = 0
-    open_items: list[tuple[int, Item]] = []
-    blanks = 0
-    for line in scan:
-        if line.kind == "blank":
-            blanks += 1
-            continue
-        if line.kind == "heading":
-            open_items.clear()
-        else:
-            while open_items and open_items[-1][0] >= line.indent:
-                open_items.pop()
-            if line.kind == "item":
-                item = Item(index=count, line=line.index, mark=line.mark, text=line.text)
-                count += 1
-                open_items.append((line.indent, item))
-                yield item, line
-            elif open_items:
-                owner = open_items[-1][1]
-                if owner.detail:
-                    owner.detail.extend([""] * blanks)
-                owner.detail.append(line.text)
-        blanks = 0
-
-
-def _unquote(content: str) -> str:
-    stripped = content.lstrip(_BOM).lstrip(" \t")
-    if not stripped.startswith(">"):
-        return content.lstrip(_BOM)
-    rest = stripped[1:]
-    return rest.removeprefix(" ")
-
-
 def _drop_title(description: str) -> str:
     first, _, rest = description.partition("\n")
-    heading = _HEADING.fullmatch(first)
+    heading = md.HEADING.fullmatch(first)
     if heading is not None and len(heading.group(1)) == 1:
         return rest.strip()
     return description

@@ -13,7 +13,7 @@ from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
-from dispatch.task.model import TaskRef, list_tasks, short_branch
+from dispatch.task.model import TaskRef, list_tasks
 from dispatch.task.plan import Progress
 from dispatch.task.record import Task, select
 
@@ -22,7 +22,7 @@ from dispatch.task.record import Task, select
 class TaskStatus:
     id: str
     title: str
-    branch: str
+    branch: git.BranchName
     worktree: str | None
     base: str | None
     base_commit: str | None
@@ -109,9 +109,9 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
             open_qs = parse_questions(qtext).open()
         problem = None
         if task.tip is None:
-            problem = f"branch {short_branch(task.branch)} is missing"
+            problem = f"branch {task.branch_name} is missing"
         elif (off := task.off_branch()) is not None:
-            problem = (f"its worktree has {off} checked out, not {short_branch(task.branch)}: "
+            problem = (f"its worktree has {off} checked out, not {task.branch_name}: "
                        "`dispatch doctor` says how to bring it back")
         elif task.worktree is None or not task.worktree_exists:
             problem = "worktree is missing"
@@ -133,7 +133,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
             TaskStatus(
                 id=task.id,
                 title=str(meta.get("title") or (plan.title if plan is not None else "")),
-                branch=short_branch(task.branch),
+                branch=task.branch_name,
                 worktree=str(task.worktree.path) if task.worktree is not None else None,
                 base=record.base,
                 base_commit=record.base_commit,

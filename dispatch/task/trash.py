@@ -11,7 +11,7 @@ from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
-from dispatch.task import runtime
+from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
 from dispatch.task.ids import nearest, validate_id
 from dispatch.task.model import (
     PLAN,
@@ -19,7 +19,6 @@ from dispatch.task.model import (
     TaskRef,
     branch_ref,
     get_task,
-    short_branch,
     undo_create,
     worktree_root,
 )
@@ -96,46 +95,6 @@ def _kept_commits(repo: Repo, task: TaskRef, tip: str) -> list[str]:
     return sorted((sha for sha in heads if sha != tip), key=lambda sha: order.get(sha, -1))
 
 
-def refuse_if_running(repo: Repo, task_id: str, action: str) -> None:
-    data = runtime.read_worker(repo, task_id)
-    state = runtime.worker_state(data) if data else None
-    if runtime.is_working(data):
-        raise DispatchError(
-            f"the worker of `{task_id}` is still running: stop it with `dispatch stop {task_id}`, then {action}"
-        )
-    # Its supervisor died, but the worker itself (same pid, same start time) still writes in the worktree.
-    if state == "lost" and data and runtime.is_alive(data.get("pid"), data.get("pid_start")):
-        raise DispatchError(
-            f"the worker of `{task_id}` still runs, but its supervisor is gone: `dispatch stop {task_id}` ends it "
-            f"and commits its work, then {action}"
-        )
-
-
-def nested_repositories(worktree: Path) -> list[str]:
-    """Folders in WORKTREE that are git repositories (or worktrees) of their own.
-
-    Git stores them only as gitlinks: a snapshot would not hold their commits or files, and removing
-    the worktree would destroy them."""
-    text = git.run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
-    # With every untracked file listed, only a folder git will not descend into, a repository, ends in "/".
-    found = [entry[3:].rstrip("/") for entry in git.zsplit(text) if entry.startswith("?? ") and entry.endswith("/")]
-    staged = git.zsplit(git.run(["ls-files", "-z", "--stage"], cwd=worktree).stdout)
-    found += [entry.split("\t", 1)[1] for entry in staged if entry.startswith("160000 ")]
-    return sorted({path for path in found if (worktree / path / ".git").exists()})
-
-
-def refuse_nested_repositories(task: TaskRef, action: str) -> None:
-    if task.worktree is None or not task.worktree_exists:
-        return
-    nested = nested_repositories(task.worktree.path)
-    if nested:
-        shown = ", ".join(nested[:5]) + (f" and {len(nested) - 5} more" if len(nested) > 5 else "")
-        raise DispatchError(
-            f"{task.id} holds git repositories of its own that removing its worktree would destroy ({shown}): "
-            f"move them out of {task.worktree.path} (a worktree with `git worktree move`), then {action}"
-        )
-
-
 def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
     """Write the trash record (branch tip plus uncommitted work) before anything is removed."""
     if task.tip is None:
@@ -156,16 +115,16 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         if old_tree == tree or not task.worktree_exists:
             return TrashEntry(task.id, ref, existing, task.tip.sha, old_tree != tip_tree, reason, int(clock.now()), "")
     kept = _kept_commits(repo, task, task.tip.sha)
-    parents = ["-p", task.tip.sha, *(["-p", existing] if existing else []), *[a for sha in kept for a in ("-p", sha)]]
+    parents = [task.tip.sha, *([existing] if existing else []), *kept]
     message = (
         f"dispatch: trash {task.id}\n\n"
         f"dispatch-task: {task.id}\n"
-        f"dispatch-branch: {short_branch(task.branch)}\n"
+        f"dispatch-branch: {task.branch_name}\n"
         f"dispatch-uncommitted: {'yes' if uncommitted else 'no'}\n"
         f"dispatch-reason: {reason}\n"
         + "".join(f"{_KEPT}{sha}\n" for sha in kept)
     )
-    record = git.out(["commit-tree", "--no-gpg-sign", tree, *parents, "-F", "-"], cwd=repo.root, input=message)
+    record = git.commit_tree(repo.root, tree, parents, message)
     # Compare-and-swap: an existing trash entry of the same id is never overwritten, only kept as a parent.
     git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, existing or ""], cwd=repo.root)
     return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "", tuple(kept))
@@ -255,7 +214,7 @@ def get_trash(repo: Repo, task_id: str) -> TrashEntry:
 @dataclass(frozen=True)
 class Restored:
     id: str
-    branch: str
+    branch: git.BranchName
     worktree: Path
     uncommitted: bool
 
@@ -266,7 +225,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         ref = branch_ref(cfg, task_id)
         if git.rev(repo.root, ref) is not None:
             raise DispatchError(
-                f"branch {short_branch(ref)} exists again: rename it (`git branch -m {short_branch(ref)} NEW`) "
+                f"branch {git.branch_name(ref)} exists again: rename it (`git branch -m {git.branch_name(ref)} NEW`) "
                 f"or delete it, then retry `dispatch restore {task_id}`"
             )
         path = worktree_root(repo, cfg) / task_id
@@ -276,9 +235,9 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
         try:
             if entry.kept:
                 _replay_reflog(repo, ref, entry)
-                git.run(["worktree", "add", "--quiet", str(path), short_branch(ref)], cwd=repo.root)
+                git.run(["worktree", "add", "--quiet", str(path), git.branch_name(ref)], cwd=repo.root)
             else:
-                git.run(["worktree", "add", "--quiet", "--no-track", "-b", short_branch(ref), str(path), entry.tip],
+                git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), entry.tip],
                         cwd=repo.root)
             if entry.uncommitted:
                 # Bring the saved tree into the worktree, then unstage it: it comes back uncommitted.
@@ -289,7 +248,7 @@ def restore(repo: Repo, cfg: Config, task_id: str) -> Restored:
             raise
         git.run(["update-ref", "-d", entry.ref, entry.record], cwd=repo.root)
         events.append(repo, task_id, "restored", uncommitted=entry.uncommitted)
-    return Restored(task_id, short_branch(ref), path, entry.uncommitted)
+    return Restored(task_id, git.branch_name(ref), path, entry.uncommitted)
 
 
 def _replay_reflog(repo: Repo, ref: str, entry: TrashEntry) -> None:

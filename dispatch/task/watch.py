@@ -16,7 +16,7 @@ from dispatch.repo import Repo
 # What makes the rows: status.collect, or the command's own, which adds the facts of tasks on runners.
 Listing = Callable[[Repo, Config, list[str]], list[Any]]
 
-# How each kind of line (output.status_lines) is drawn: questions and finished tasks stand out.
+# How each kind of line (table.status_lines) is drawn: questions and finished tasks stand out.
 STYLES = {
     "header": "bold", "group": "bold cyan",
     "asking": "bold yellow", "blocked": "bold yellow", "question": "bold yellow",
@@ -67,8 +67,8 @@ def frame(repo: Repo, cfg: Config, ids: list[str], *, width: int | None = None, 
     """One drawing: a line of counts and the time, then the status table with its notes."""
     from rich.text import Text
 
-    from dispatch.output import status_lines
     from dispatch.task.status import collect
+    from dispatch.task.table import status_lines
 
     text = Text(no_wrap=True, overflow="ellipsis")
     try:

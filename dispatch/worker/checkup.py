@@ -9,8 +9,8 @@ from dispatch import __version__, config, git, slurm
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.task.doctor import Finding
 from dispatch.task.model import list_tasks
+from dispatch.task.repair import Finding
 from dispatch.worker import remote, ssh
 
 

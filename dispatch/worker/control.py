@@ -15,7 +15,7 @@ from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime, usage
-from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted, short_branch
+from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted
 from dispatch.worker import launch as launching
 
 
@@ -67,7 +67,7 @@ def start_worker(
     prompt = templates.render(
         "resume_prompt.md.j2" if resume else "worker_prompt.md.j2",
         prefix=launch.prompt_prefix, id=task.id, title=plan.title, worktree=str(worktree),
-        branch=short_branch(task.branch), message=message or "", ask_timeout_code=ASK_TIMEOUT_EXIT,
+        branch=task.branch_name, message=message or "", ask_timeout_code=ASK_TIMEOUT_EXIT,
     )
     argv, stdin = backends.render_argv(launch, prompt=prompt, worktree=worktree)
     budget = previous.get("budget") or {}
