@@ -426,11 +426,11 @@ def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Serve
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
     # status --watch draws the same rows (each frame fetches): not `broken` for want of a worktree here.
     from dispatch import config as config_mod
-    from dispatch.commands.tasks import _listing
     from dispatch.repo import open_repo
     from dispatch.task.watch import frame
+    from dispatch.worker.places import listing
 
-    drawn = frame(open_repo(repo), config_mod.load(repo), [], listing=_listing).plain.splitlines()
+    drawn = frame(open_repo(repo), config_mod.load(repo), [], listing=listing).plain.splitlines()
     assert drawn[2:] == [
         "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE",
         (f"greet  done   1/1   -  ↑2 ↓0    -      1h    {usage_cell(status_of(repo, 'greet')['seconds'], None):<5}  box     "

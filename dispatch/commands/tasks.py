@@ -62,15 +62,16 @@ def new(
     after_ids = list(dict.fromkeys(after or []))
     repo, cfg = context()
     engine = create.engine_for(cfg, on, engine_json)
-    if on is not None and engine is None:  # another machine: an ssh runner, or a Slurm one with a host
-        _new_remote(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
-                    models=wanted, after=after_ids, start=not no_start, budget=(budget_time, budget_cost),
-                    json_out=json_out)
-        return
-    made = create.new(repo, cfg, create.Request(
+    req = create.Request(
         title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,
         after=after_ids, budget=(budget_time, budget_cost), start=not no_start, engine=engine,
-    ))
+    )
+    if on is not None and engine is None:  # another machine: an ssh runner, or a Slurm one with a host
+        from dispatch.worker import remote
+
+        _print_remote(remote.start(repo, cfg, on, req), on, cfg["default_model"], json_out)
+        return
+    made = create.new(repo, cfg, req)
     if json_out:
         from dispatch.output import emit_json
 
@@ -82,19 +83,10 @@ def new(
         _print_task(made.members[0], after_ids, cfg["default_model"])
 
 
-def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None, items: list[str], description: str,
-                base: str | None, models: list[str], after: list[str], start: bool,
-                budget: tuple[float | None, float | None], json_out: bool) -> None:
-    from dispatch import output
-    from dispatch.worker import remote
-
-    if len(models) > 1:
-        raise DispatchError("--on takes one model: send the task to several models without --on")
-    if after:
-        raise DispatchError("--on cannot wait for other tasks (--after): start it when they are done")
-    task = remote.start(repo, cfg, on, title=title, task_id=task_id, items=items, description=description, base=base,
-                        model=models[0] if models else None, start_worker=start, budget=budget)
+def _print_remote(task: dict[str, Any], on: str, default_model: str, json_out: bool) -> None:
     if json_out:
+        from dispatch import output
+
         output.emit_json({"task": {**task, "runner": on}})
         return
     print(f"created {task['id']} on {on}")
@@ -104,7 +96,7 @@ def _new_remote(repo: Any, cfg: Any, on: str, *, title: str, task_id: str | None
     if worker:
         print(f"  worker    {worker['model']} on {worker['backend']} there: `dispatch logs {task['id']} -f` follows it")
     else:
-        print(f"  worker    not started: {_start_hint(task['id'], task['model'], cfg['default_model'])}")
+        print(f"  worker    not started: {_start_hint(task['id'], task['model'], default_model)}")
 
 
 def _new_json(m: Any, after: list[str]) -> dict[str, Any]:
@@ -177,35 +169,23 @@ def status(
     """Where every task stands."""
     from dispatch import output
     from dispatch.task import table
+    from dispatch.worker import places
 
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
-        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=_listing)
+        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=places.listing)
         return
     repo, cfg = context()
-    tasks = _listing(repo, cfg, list(ids or []))
+    tasks = places.listing(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
     elif not tasks:
         print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(table.status_table(tasks, output.terminal_width()))
-
-
-def _listing(repo: Any, cfg: Any, ids: list[str]) -> list[Any]:
-    """The status of the tasks, those on runners with the facts from there (one fetch and call per runner)."""
-    from dispatch.task.runtime import on_runner
-    from dispatch.task.status import collect
-
-    tasks = collect(repo, cfg, ids)
-    if any(on_runner(repo, t.id) for t in tasks):
-        from dispatch.worker import remote
-
-        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
-    return tasks
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -215,19 +195,10 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: JsonOpt = False) -> None:
     """The whole task: checklist, questions, commits, files, worker."""
     from dispatch import output
-    from dispatch.task import show as show_mod
+    from dispatch.worker import places
 
     repo, cfg = context()
-    from dispatch.task.runtime import on_runner
-
-    found = None
-    if on_runner(repo, task_id):
-        from dispatch.worker import remote
-
-        found = remote.sync(repo, cfg, [task_id])
-    detail = show_mod.show(repo, cfg, task_id)
-    if found is not None:
-        remote.overlay([detail.status], found, repo)
+    detail = places.show(repo, cfg, task_id)
     if json_out:
         output.emit_json({"task": detail.to_json()})
     else:
@@ -276,21 +247,15 @@ def discard(
     The branch tip and any uncommitted work are saved under refs/dispatch/trash/<id> first:
     `dispatch restore <id>` brings them back.
     """
-    from dispatch.task import trash
     from dispatch.task.model import get_task
-    from dispatch.task.runtime import on_runner
+    from dispatch.worker import places
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {task.branch_name}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
-    kept = None
-    if on_runner(repo, task_id):
-        from dispatch.worker import remote
-
-        kept = remote.discard(repo, cfg, task_id)
-    entry = trash.discard(repo, cfg, task_id)
+    entry, kept = places.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
     if kept:

@@ -26,6 +26,7 @@ from dispatch.task.model import choose_id, default_base
 from dispatch.task.plan import Progress
 from dispatch.task.status import TaskStatus
 from dispatch.worker import launch, ssh
+from dispatch.worker.create import Request
 
 RECORD = runtime.RUNNER_RECORD
 FETCHED = "refs/dispatch/runners"
@@ -93,34 +94,32 @@ def _git_remote(repo: Repo, runner: dict[str, Any], args: list[str], name: str, 
         raise DispatchError(f"runner `{name}` could not {doing}: {lines[-1].strip() if lines else result.returncode}")
 
 
-def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None, items: list[str],
-          description: str, base: str | None, model: str | None, start_worker: bool,
-          budget: tuple[float | None, float | None]) -> dict[str, Any]:
+def start(repo: Repo, cfg: Config, name: str, req: Request) -> dict[str, Any]:
     """Create the task on runner NAME and start its worker there; its `new --json` task, branch fetched here."""
+    if len(req.models) > 1:
+        raise DispatchError("--on takes one model: send the task to several models without --on")
+    if req.after:
+        raise DispatchError("--on cannot wait for other tasks (--after): start it when they are done")
     runner = config.runner(cfg, name)
     path = repo_path(runner, repo)
-    base_name = base if base is not None else default_base(repo)
+    base_name = req.base if req.base is not None else default_base(repo)
     base_commit = git.resolve_base(repo.root, base_name)
     if base_commit is None:
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):  # chosen here, among this repository's tasks and branches
-        task_id = choose_id(repo, cfg, title, task_id, [])
+        task_id = choose_id(repo, cfg, req.title, req.task_id, [])
     _check(ssh.call(runner, [], cwd=path, init=True), name, "create its repository", runner["host"])
     is_branch = git.rev(repo.root, f"refs/heads/{base_name}") is not None
     target = f"refs/heads/{base_name}" if is_branch else f"refs/dispatch/bases/{base_commit}"
     _git_remote(repo, runner, ["push", "--quiet", ssh.git_url(runner, path), f"+{base_commit}:{target}"],
                 name, f"receive the base {base_name}")
-    words = ["new", title, "--base", base_name if is_branch else base_commit, "--json"]
-    words += ["--id", task_id]
-    words += ["--model", model] if model else []
-    words += [] if start_worker else ["--no-start"]
-    words += ["--budget-time", str(budget[0])] if budget[0] is not None else []
-    words += ["--budget-cost", str(budget[1])] if budget[1] is not None else []
+    words = _new_words(req, task_id, base_name if is_branch else base_commit)
     if runner["kind"] == "slurm":  # the dispatch there submits the supervisor with sbatch
         words += ["--engine", json.dumps(launch.engine_of(name, runner))]
     plan = None
-    if items or description:  # the checklist travels as data, on stdin
-        plan = "\n\n".join(part for part in (description, "\n".join(f"- [ ] {i}" for i in items)) if part) + "\n"
+    if req.items or req.description:  # the checklist travels as data, on stdin
+        items = "\n".join(f"- [ ] {i}" for i in req.items)
+        plan = "\n\n".join(part for part in (req.description, items) if part) + "\n"
         words += ["--plan", "-"]
     answer = ssh.call(runner, words, cwd=path, input=plan)
     _check(answer, name, "create the task", runner["host"])
@@ -134,6 +133,16 @@ def start(repo: Repo, cfg: Config, name: str, *, title: str, task_id: str | None
     _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
                 name, "send the task's branch back")
     return task
+
+
+def _new_words(req: Request, task_id: str, base: str) -> list[str]:
+    """`dispatch new` as the runner's dispatch is to run it: this task's id, base and model, no text but the title."""
+    words = ["new", req.title, "--base", base, "--json", "--id", task_id]
+    words += ["--model", req.models[0]] if req.models else []
+    words += [] if req.start else ["--no-start"]
+    words += ["--budget-time", str(req.budget[0])] if req.budget[0] is not None else []
+    words += ["--budget-cost", str(req.budget[1])] if req.budget[1] is not None else []
+    return words
 
 
 def _json(answer: ssh.Answer, name: str) -> dict[str, Any]:

@@ -1,0 +1,37 @@
+"""Tasks wherever their workers run: the status and detail of local tasks, and of those on runners with
+the facts from there (one fetch and one call per runner, dispatch.worker.remote)."""
+
+from __future__ import annotations
+
+from dispatch.config import Config
+from dispatch.repo import Repo
+from dispatch.task import show as show_mod
+from dispatch.task import trash
+from dispatch.task.runtime import on_runner
+from dispatch.task.show import TaskDetail
+from dispatch.task.status import TaskStatus, collect
+from dispatch.worker import remote
+
+
+def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
+    """What `status` shows of IDS (every task when empty)."""
+    tasks = collect(repo, cfg, ids)
+    if any(on_runner(repo, t.id) for t in tasks):
+        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+    return tasks
+
+
+def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
+    """What `show` shows of TASK_ID: for a task on a runner, its branch fetched first and its facts from there."""
+    found = remote.sync(repo, cfg, [task_id]) if on_runner(repo, task_id) else None
+    detail = show_mod.show(repo, cfg, task_id)
+    if found is not None:
+        remote.overlay([detail.status], found, repo)
+    return detail
+
+
+def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[trash.TrashEntry, str | None]:
+    """The task to the trash; a task on a runner discarded there first, that trash entry (its uncommitted work
+    there included) fetched here: the ref it is kept under, or None for a local task."""
+    kept = remote.discard(repo, cfg, task_id) if on_runner(repo, task_id) else None
+    return trash.discard(repo, cfg, task_id), kept
