@@ -523,11 +523,15 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
     review = dispatch("review", "greet", "--files", cwd=repo)
     assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
+    far = remote_repo(sshd, tmp_path)
+    rebase = dispatch("rebase", "greet", cwd=repo)
+    assert (rebase.code, rebase.out, rebase.err) == (1, "", (
+        "dispatch: the worktree of greet is on runner `box`, so `dispatch rebase` cannot work in it here: run it there "
+        f"(`ssh box`, in {far}), or `dispatch merge greet`, which lands from the commits fetched here\n"))
     # A commit made here on the task's branch, which the runner's branch lacks: never dropped.
     tip = git(repo, "rev-parse", "dispatch/greet")
     mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
     git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
-    far = remote_repo(sshd, tmp_path)
     wt = far.parent / f"{far.name}.dispatch" / "greet"
     sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "theirs")
     s = dispatch("status", "greet", cwd=repo)

@@ -192,8 +192,10 @@ def rebase(
 ) -> None:
     """Rebase the task's commits onto its base's tip, in its worktree."""
     from dispatch.land import rebase as rebasing
+    from dispatch.worker import remote
 
     repo, cfg = context()
+    remote.refuse_here(repo, cfg, task_id, "rebase")
     done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
     if done.old == done.new:
         print(f"{done.id} is already on top of {done.onto}: nothing to do")
