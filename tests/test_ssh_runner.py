@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from claude_cli import INSTALL_HINT, claude_env, find_claude
 from conftest import PINNED_GIT_DATE, dispatch, git
+from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
 from test_workers import wait_for
 
 from dispatch.output import usage_cell
@@ -192,21 +194,22 @@ def read_far_repositories(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box", name: str = "box",
-                  kind: str = "ssh", more: str = "") -> Path:
-    """The user config naming runner NAME (`box`) on host `box`; its dispatch runs with a home of its own there."""
+                  kind: str = "ssh", more: str = "", env: dict[str, str] | None = None) -> Path:
+    """The user config naming runner NAME (`box`) on host `box`; its dispatch runs with a home of its own there
+    (ENV: more of its environment)."""
     far = sshd.far.folder(tmp_path)
     remote_home = far / "home"
     remote_home.mkdir(exist_ok=True)
-    if sshd.far.other:
-        shutil.chown(remote_home, sshd.far.user, sshd.far.user)
     env = {
         "HOME": str(remote_home), "XDG_CONFIG_HOME": str(remote_home / ".config"),
         "XDG_STATE_HOME": str(remote_home / ".state"), "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
         "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
         "GIT_AUTHOR_DATE": PINNED_GIT_DATE, "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
-        "DISPATCH_SCRIPTED_DELAY": delay,
+        "DISPATCH_SCRIPTED_DELAY": delay, **(env or {}),
     }
+    if sshd.far.other:  # its home, and whatever a test wrote in it, are that user's
+        subprocess.run(["chown", "-R", f"{sshd.far.user}:{sshd.far.user}", str(remote_home)], check=True)
     remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), *sshd.far.dispatch]
     path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -644,3 +647,38 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  paint: its runner `box` is no longer in your config, and the task "
                                           f"lives there: add the [runners.box] table back to {config}\n"), "")
+
+
+@pytest.mark.skipif(find_claude() is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
+def test_the_real_claude_code_cli_works_a_task_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    claude = find_claude()
+    assert claude is not None
+    script = Script([Conversation(match="Your task is `add-a-greeting`", turns=[
+        [text("I will start."), tool_use("Bash", {"command": "echo hello > greeting.txt && whoami > who.txt"})],
+        [tool_use("Bash", {
+            "command": "sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md"
+                       " && git add -A && git commit -qm 'Add the greeting'",
+        })],
+        [text("Every item is done.")],
+    ])])
+    with FakeAnthropic(script, tmp_path / "requests.jsonl") as api:
+        # The runner's dispatch (and so its worker) gets the CLI on its PATH and the fake API's address.
+        home = sshd.far.folder(tmp_path) / "home"
+        env = {k: v for k, v in claude_env(api.base_url, str(home), base={}).items() if k != "HOME"}
+        env["PATH"] = os.pathsep.join([str(Path(claude).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+        runner_config(sshd, tmp_path, env=env)
+        r = dispatch("new", "Add a greeting", "--model", "sonnet", "--item", "Create greeting.txt", "--on", "box",
+                     cwd=repo)
+        assert (r.code, r.err) == (0, "")
+        assert r.out.splitlines()[-1] == ("  worker    sonnet on claude there: `dispatch logs add-a-greeting -f` "
+                                          "follows it")
+        wait_for(lambda: status_of(repo, "add-a-greeting")["state"] not in ("preparing", "running"), timeout=90,
+                 message="claude on box")
+    task = status_of(repo, "add-a-greeting")
+    assert (task["state"], task["cost_usd"]) == ("done", 0.0012), dispatch("logs", "add-a-greeting", cwd=repo).out
+    assert git(repo, "log", "--format=%s", "main..dispatch/add-a-greeting") == (
+        "Add the greeting\ndispatch: plan add-a-greeting")
+    assert git(repo, "show", "dispatch/add-a-greeting:who.txt") == sshd.far.user
+    m = dispatch("merge", "add-a-greeting", "--yes", cwd=repo)
+    assert (m.code, m.err) == (0, "")
+    assert (repo / "greeting.txt").read_text() == "hello\n"
