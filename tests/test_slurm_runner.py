@@ -129,6 +129,18 @@ def test_scancel_from_outside_leaves_the_task_stopped_with_its_work_saved(repo: 
     assert git(wt, "status", "--porcelain") == ""
 
 
+def test_stop_of_a_job_still_pending_cancels_it(repo: Path, cluster: None) -> None:
+    runner_config(sbatch=["--time=10", "--begin=now+3600"])  # Slurm holds it for an hour
+    r = dispatch("new", "Later", "--model", "scripted", "--item", "Write `a.txt`", "--on", "hpc", cwd=repo)
+    assert r.code == 0, r.err
+    job = job_of(repo, "later")
+    assert (slurm.state(job), task_status(repo, "later")["state"]) == ("PENDING", "preparing")
+    s = dispatch("stop", "later", cwd=repo)
+    assert (s.code, s.out, s.err) == (
+        0, "stopped the worker of later\n  `dispatch resume later` starts a fresh worker where it left off\n", "")
+    assert (slurm.state(job), task_status(repo, "later")["state"]) == ("CANCELLED", "stopped")
+
+
 def test_runners_checks_the_slurm_runner(repo: Path, cluster: None) -> None:
     runner_config()
     from dispatch import __version__

@@ -162,8 +162,16 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
 def _stop_job(repo: Repo, cfg: Config, task_id: str, job: str) -> dict[str, Any]:
     """A worker run as a Slurm job: SIGTERM to its supervisor (the batch step), which stops the worker,
     saves the work and records the exit; past the grace period, scancel the whole job."""
-    from dispatch import slurm
+    from dispatch import clock, slurm
 
+    if slurm.state(job) == "PENDING":  # no supervisor yet to signal: the job is cancelled, its end recorded here
+        slurm.cancel(job)
+        data = runtime.read_worker(repo, task_id) or {}
+        if data.get("phase") == "starting":
+            runtime.update_worker(repo, task_id, phase="exited", exit_code=None, exited=clock.iso(clock.now()),
+                                  reason="its Slurm job was cancelled before it started")
+        events.append(repo, task_id, "stopped")
+        return runtime.read_worker(repo, task_id) or {}
     slurm.cancel(job, signal="TERM", batch=True)
     deadline = time.monotonic() + float(cfg["stop_grace"])
     while time.monotonic() < deadline and slurm.alive(job):
