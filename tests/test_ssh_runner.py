@@ -649,6 +649,23 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
                                           f"lives there: add the [runners.box] table back to {config}\n"), "")
 
 
+def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    far = remote_repo(sshd, tmp_path)
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    (wt / "b.txt").write_text("b\n")
+    if sshd.far.other:
+        shutil.chown(wt / "b.txt", sshd.far.user, sshd.far.user)
+    sshd.far.git(wt, "add", "b.txt")
+    sshd.far.git(wt, "commit", "-q", "-m", "More work there")
+    review = dispatch("review", "greet", "--files", cwd=repo)
+    assert (review.code, review.out, review.err) == (0, "a.txt\nb.txt\n", "")
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "More work there"
+
+
 @pytest.mark.skipif(find_claude() is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
 def test_the_real_claude_code_cli_works_a_task_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
     claude = find_claude()

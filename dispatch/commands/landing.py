@@ -32,10 +32,12 @@ def review(
     """
     from dispatch import output
     from dispatch.land import review as review_mod
+    from dispatch.worker import places
 
     if stat + patch + files + json_out > 1:
         raise UsageError("give one of --stat, --patch, --files and --json")
     repo, cfg = context()
+    places.catch_up(repo, cfg, [task_id])  # a task on a runner: its latest commits
     if _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
         return
     r = review_mod.review(repo, cfg, task_id)
@@ -211,8 +213,10 @@ def conflicts(json_out: JsonOpt = False) -> None:
     """
     from dispatch import output
     from dispatch.land import conflicts as conflicts_mod
+    from dispatch.worker import places
 
     repo, cfg = context()
+    places.catch_up(repo, cfg)  # tasks on runners: their latest commits
     radar = conflicts_mod.radar(repo, cfg)
     if json_out:
         output.emit_json(radar.to_json())

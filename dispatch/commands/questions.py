@@ -91,10 +91,12 @@ def questions(
     from dispatch import clock, output
     from dispatch.task import asking
     from dispatch.task.model import get_task
+    from dispatch.worker import places
 
     repo, cfg = context()
     for task_id in ids or []:
         get_task(repo, cfg, task_id)
+    places.catch_up(repo, cfg, list(ids or []))  # tasks on runners: their questions as committed there
     found = asking.open_questions(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"questions": [q.to_json() for q in found]})

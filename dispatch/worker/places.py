@@ -7,6 +7,7 @@ from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import show as show_mod
 from dispatch.task import trash
+from dispatch.task.model import list_tasks
 from dispatch.task.runtime import on_runner
 from dispatch.task.show import TaskDetail
 from dispatch.task.status import TaskStatus, collect
@@ -35,3 +36,12 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[trash.TrashEntry, st
     there included) fetched here: the ref it is kept under, or None for a local task."""
     kept = remote.discard(repo, cfg, task_id) if on_runner(repo, task_id) else None
     return trash.discard(repo, cfg, task_id), kept
+
+
+def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
+    """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
+    objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
+    wanted = list(list_tasks(repo, cfg)) if not ids else ids
+    there = [task_id for task_id in wanted if on_runner(repo, task_id)]
+    if there:
+        remote.sync(repo, cfg, there)
