@@ -538,11 +538,16 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
     wt = far.parent / f"{far.name}.dispatch" / "greet"
     sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "theirs")
     s = dispatch("status", "greet", cwd=repo)
-    assert (s.code, s.err) == (0, ("dispatch: greet: the local branch has commits the one on `box` has not: "
-                                  "left as it is\n"))
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[-2:] == [
+        ("greet: its branch here has commits the one on `box` has not: left as it is "
+         "(`git log refs/dispatch/runners/box/greet..dispatch/greet` shows them)"),
+        "needs you: 1 to review (greet)"]
+    assert git(repo, "log", "--format=%s", "refs/dispatch/runners/box/greet..dispatch/greet") == "mine"
     assert git(repo, "rev-parse", "dispatch/greet") == mine
     git(repo, "update-ref", "refs/heads/dispatch/greet", tip, mine)  # back behind: it follows again
-    assert dispatch("status", "greet", cwd=repo).err == ""
+    s = dispatch("status", "greet", cwd=repo)
+    assert (s.code, s.err, s.out.splitlines()[-1]) == (0, "", "needs you: 1 to review (greet)")
     assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"
 
 
@@ -644,6 +649,11 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
     r = dispatch("new", "Paint", "--no-start", "--item", "Write `b.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
     config.write_text("")
+    s = dispatch("status", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[-2:] == [
+        f"paint: its runner `box` is no longer in your config: add the [runners.box] table back to {config}",
+        "needs you: 1 unreachable (paint)"]
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  paint: its runner `box` is no longer in your config, and the task "
                                           f"lives there: add the [runners.box] table back to {config}\n"), "")

@@ -60,11 +60,13 @@ def status_lines(tasks: list[Any], width: int | None = None) -> list[tuple[str, 
 def _notes(t: Any) -> list[tuple[str, str]]:
     """The lines under the table about one task: its question, why it is broken, blocked, queued or in conflict."""
     notes = []
-    if t.state == "unreachable":
+    if t.state == "unreachable" and not t.extra.get("runner_note"):  # else the note says why
         last = t.extra.get("last_state") or "unknown"
         gone = (f"{t.id} is on {t.extra.get('runner')}, which does not answer: its last known state was {last}; "
                 "the worker goes on there, the next command catches up")
         notes.append((gone, "unreachable"))
+    if t.extra.get("runner_note"):
+        notes.append((f"{t.id}: {t.extra['runner_note']}", "unreachable"))
     if t.question:
         notes.append((f"{t.id} asks: {t.question}", "question"))
     if t.problem:

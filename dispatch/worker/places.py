@@ -8,6 +8,7 @@ from dispatch.repo import Repo
 from dispatch.task import show as show_mod
 from dispatch.task import trash
 from dispatch.task.model import list_tasks
+from dispatch.task.plan import Progress
 from dispatch.task.runtime import on_runner
 from dispatch.task.show import TaskDetail
 from dispatch.task.status import TaskStatus, collect
@@ -18,7 +19,7 @@ def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
     """What `status` shows of IDS (every task when empty)."""
     tasks = collect(repo, cfg, ids)
     if any(on_runner(repo, t.id) for t in tasks):
-        remote.overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+        overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
     return tasks
 
 
@@ -27,7 +28,7 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
     found = remote.sync(repo, cfg, [task_id]) if on_runner(repo, task_id) else None
     detail = show_mod.show(repo, cfg, task_id)
     if found is not None:
-        remote.overlay([detail.status], found, repo)
+        overlay([detail.status], found, repo)
     return detail
 
 
@@ -45,3 +46,28 @@ def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     there = [task_id for task_id in wanted if on_runner(repo, task_id)]
     if there:
         remote.sync(repo, cfg, there)
+
+
+def overlay(statuses: list[TaskStatus], synced: remote.Synced, repo: Repo) -> None:
+    """Put the runner's facts on the local status of its tasks; `unreachable` with the last known state."""
+    for t in statuses:
+        if t.id not in synced.found:
+            continue
+        data = remote.record(repo, t.id) or {}
+        t.extra["runner"] = data.get("runner")
+        if t.id in synced.notes:
+            t.extra["runner_note"] = synced.notes[t.id]
+        r = synced.found[t.id]
+        if r is None:
+            t.state, t.problem = "unreachable", None
+            t.extra["last_state"] = data.get("last")
+            t.worktree = None
+            continue
+        if t.state != "merged":  # only this side knows where its base is now
+            t.state = r["state"]
+        t.problem = r.get("problem")
+        t.plan = Progress(**r["plan"])
+        t.questions_open, t.question = r["questions_open"], r.get("question")
+        t.dirty, t.worker = r.get("dirty"), r.get("worker")
+        t.seconds, t.cost_usd, t.tokens = r.get("seconds"), r.get("cost_usd"), r.get("tokens")
+        t.worktree = f"{data.get('runner')}:{r.get('worktree')}"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from dispatch import config, git
@@ -23,8 +23,6 @@ from dispatch.files import write_atomic
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
 from dispatch.task.model import choose_id, default_base
-from dispatch.task.plan import Progress
-from dispatch.task.status import TaskStatus
 from dispatch.worker import launch, ssh
 from dispatch.worker.create import Request
 
@@ -50,7 +48,7 @@ def repo_path(runner: dict[str, Any], repo: Repo) -> str:
 
 def place(repo: Repo, cfg: Config, task_id: str) -> Place | None:
     """The runner of TASK_ID, or None for a local task."""
-    data = _record(repo, task_id)
+    data = record(repo, task_id)
     if data is None:
         return None
     return Place(data["runner"], config.runner(cfg, data["runner"]), data["path"], data["branch"])
@@ -58,11 +56,12 @@ def place(repo: Repo, cfg: Config, task_id: str) -> Place | None:
 
 def runner_of(repo: Repo, task_id: str) -> str | None:
     """The name of the runner TASK_ID was sent to, as recorded (whether or not the config still has it)."""
-    data = _record(repo, task_id)
+    data = record(repo, task_id)
     return None if data is None else str(data["runner"])
 
 
-def _record(repo: Repo, task_id: str) -> dict[str, Any] | None:
+def record(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    """The task's runner record (runner, path there, branch there, last known state); None for a local task."""
     try:
         data: dict[str, Any] = json.loads((repo.task_dir(task_id) / RECORD).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -157,91 +156,80 @@ def _json(answer: ssh.Answer, name: str) -> dict[str, Any]:
     return data
 
 
-def sync(repo: Repo, cfg: Config, ids: list[str]) -> dict[str, dict[str, Any] | None]:
-    """Fetch each runner's tasks among IDS (one fetch and one status call per runner, one connection)
-    and fast-forward their local branches; each task's remote status, None where its runner is unreachable."""
+@dataclass
+class Synced:
+    """What one sync learnt: each task's status on its runner (None: the runner did not answer), and a note
+    for a task whose branch could not follow or whose runner left the config."""
+
+    found: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+def sync(repo: Repo, cfg: Config, ids: list[str]) -> Synced:
+    """Fetch each runner's tasks among IDS (one fetch and one status call per runner, at once, on one
+    connection) and fast-forward their local branches."""
     by_runner: dict[str, list[tuple[str, Place]]] = {}
+    done = Synced()
     for task_id in ids:
-        where = _place_or_none(repo, cfg, task_id)
+        where = _place_or_none(repo, cfg, task_id, done)
         if where is not None:
             by_runner.setdefault(where.name, []).append((task_id, where))
-    found: dict[str, dict[str, Any] | None] = {}
     for name, tasks in by_runner.items():
-        found.update(_sync_runner(repo, cfg, name, tasks))
-    return found
+        _sync_runner(repo, cfg, name, tasks, done)
+    return done
 
 
-def _place_or_none(repo: Repo, cfg: Config, task_id: str) -> Place | None:
-    try:
-        return place(repo, cfg, task_id)
-    except DispatchError as e:  # a runner removed from the config: the task shows as unreachable
-        print(f"dispatch: {task_id}: {e}", file=sys.stderr)
-        data = _record(repo, task_id)
-        return None if data is None else Place(data["runner"], {}, data["path"], data["branch"])
+def _place_or_none(repo: Repo, cfg: Config, task_id: str, done: Synced) -> Place | None:
+    data = record(repo, task_id)
+    if data is None:
+        return None
+    if data["runner"] not in cfg.values["runners"]:  # the task shows as unreachable, with why
+        done.notes[task_id] = (f"its runner `{data['runner']}` is no longer in your config: add the "
+                               f"[runners.{data['runner']}] table back to {config.user_config_path()}")
+        return Place(data["runner"], {}, data["path"], data["branch"])
+    return Place(data["runner"], config.runner(cfg, data["runner"]), data["path"], data["branch"])
 
 
-def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Place]]) -> dict[str, dict[str, Any] | None]:
+def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Place]], done: Synced) -> None:
     runner, path = tasks[0][1].runner, tasks[0][1].path
-    lost: dict[str, dict[str, Any] | None] = {task_id: None for task_id, _ in tasks}
+    done.found.update({task_id: None for task_id, _ in tasks})
     if not runner:
-        return lost
+        return
     specs = [f"+refs/heads/{where.branch}:{FETCHED}/{name}/{task_id}" for task_id, where in tasks]
-    fetched = git.run(["fetch", "--quiet", ssh.git_url(runner, path), *specs], cwd=repo.root, check=False,
-                      env=ssh.git_env(runner))
-    if fetched.returncode != 0:
-        return lost
+    with ThreadPoolExecutor(1) as pool:  # the status call runs while git fetches
+        asked = pool.submit(ssh.call, runner, ["status", "--json"], cwd=path)
+        fetched = git.run(["fetch", "--quiet", ssh.git_url(runner, path), *specs], cwd=repo.root, check=False,
+                          env=ssh.git_env(runner))
+        answer = asked.result()
+    if fetched.returncode != 0 or answer.returncode != 0:
+        return
     for task_id, _ in tasks:
-        _fast_forward(repo, cfg, name, task_id)
-    answer = ssh.call(runner, ["status", "--json"], cwd=path)
-    if answer.returncode != 0:
-        return lost
+        if not _fast_forward(repo, cfg, name, task_id):
+            done.notes[task_id] = (f"its branch here has commits the one on `{name}` has not: left as it is "
+                                   f"(`git log {FETCHED}/{name}/{task_id}..{cfg['branch_prefix']}{task_id}` shows them)")
     try:
         remote = {t["id"]: t for t in _json(answer, name)["tasks"]}
     except (DispatchError, KeyError, TypeError):
-        return lost
+        return
     for task_id, _ in tasks:
-        data = _record(repo, task_id) or {}
+        data = record(repo, task_id) or {}
         if task_id in remote:
             data["last"] = remote[task_id]["state"]
             _save(repo, task_id, data)
-    return {task_id: remote.get(task_id) for task_id, _ in tasks}
+        done.found[task_id] = remote.get(task_id)
 
 
-def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> None:
-    """The local branch follows the runner's, fast-forward only: local commits are never dropped."""
+def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> bool:
+    """The local branch follows the runner's, fast-forward only: local commits are never dropped (False)."""
     new = git.rev(repo.root, f"{FETCHED}/{name}/{task_id}")
     local = f"refs/heads/{cfg['branch_prefix']}{task_id}"
     old = git.rev(repo.root, local)
     if new is None or new == old:
-        return
+        return True
     if old is not None and not git.is_ancestor(repo.root, old, new):
-        print(f"dispatch: {task_id}: the local branch has commits the one on `{name}` has not: left as it is",
-              file=sys.stderr)
-        return
+        return False
     git.move_ref(repo.root, local, new, old or "0" * 40, f"dispatch: follow {task_id} on {name}")
-
-
-def overlay(statuses: list[TaskStatus], remote: dict[str, dict[str, Any] | None], repo: Repo) -> None:
-    """Put the runner's facts on the local status of its tasks; `unreachable` with the last known state."""
-    for t in statuses:
-        if t.id not in remote:
-            continue
-        data = _record(repo, t.id) or {}
-        t.extra["runner"] = data.get("runner")
-        r = remote[t.id]
-        if r is None:
-            t.state, t.problem = "unreachable", None
-            t.extra["last_state"] = data.get("last")
-            t.worktree = None
-            continue
-        if t.state != "merged":  # only this side knows where its base is now
-            t.state = r["state"]
-        t.problem = r.get("problem")
-        t.plan = Progress(**r["plan"])
-        t.questions_open, t.question = r["questions_open"], r.get("question")
-        t.dirty, t.worker = r.get("dirty"), r.get("worker")
-        t.seconds, t.cost_usd, t.tokens = r.get("seconds"), r.get("cost_usd"), r.get("tokens")
-        t.worktree = f"{data.get('runner')}:{r.get('worktree')}"
+    return True
 
 
 def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
@@ -286,7 +274,7 @@ def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> P
     where = place(repo, cfg, task_id)
     if where is None:
         return None
-    found = sync(repo, cfg, [task_id]).get(task_id)
+    found = sync(repo, cfg, [task_id]).found.get(task_id)
     if found is None:
         raise DispatchError(f"runner `{where.name}` of {task_id} is unreachable: {doing} once it answers, "
                             "so that no work of its worker is left behind")
