@@ -676,6 +676,33 @@ def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path,
     assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "More work there"
 
 
+def test_a_task_the_runner_lost_is_broken_here_and_discard_keeps_what_was_fetched(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    runner_config(sshd, tmp_path)
+    for title in ("Keep", "Gone"):
+        r = dispatch("new", title, "--no-start", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+        assert r.code == 0, r.err
+    far = remote_repo(sshd, tmp_path)
+    tip = git(repo, "rev-parse", "dispatch/gone")
+    # Removed over there by hand: the other task on the runner goes on being fetched and listed.
+    sshd.far.git(far, "worktree", "remove", "--force", str(far.parent / f"{far.name}.dispatch" / "gone"))
+    sshd.far.git(far, "branch", "-D", "dispatch/gone")
+    tasks = {t["id"]: t for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]}
+    assert (tasks["keep"]["state"], tasks["gone"]["state"], tasks["gone"]["problem"]) == (
+        "idle", "broken", ("runner `box` no longer has it (removed there by hand?): its commits as last fetched are on "
+        "its branch here; `dispatch discard gone` keeps them in the trash"))
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  gone: runner `box` no longer has it: `dispatch discard gone` keeps "
+                                          "its commits, as last fetched here, in the trash\n"), "")
+    r = dispatch("discard", "gone", "--yes", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[-1] == "  `dispatch restore gone` brings it back"
+    assert git(repo, "merge-base", "--is-ancestor", tip, "refs/dispatch/trash/gone") == ""
+    assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["keep"]
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+
+
 @pytest.mark.skipif(find_claude() is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
 def test_the_real_claude_code_cli_works_a_task_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
     claude = find_claude()

@@ -72,7 +72,7 @@ def doctor(repo: Repo, cfg: Config, *, fix: bool) -> list[Finding]:
     discarded them there did not end (killed, its connection dropped); and tasks whose runner left the config."""
     folder = repo.state_dir / "tasks"
     live = set(list_tasks(repo, cfg))
-    found = []
+    found = _lost(repo, cfg, [task_id for task_id in sorted(live) if remote.record(repo, task_id) is not None])
     for record in sorted(folder.glob(f"*/{remote.RECORD}")) if folder.is_dir() else []:
         task_id = record.parent.name
         name = remote.runner_of(repo, task_id)
@@ -95,3 +95,11 @@ def doctor(repo: Repo, cfg: Config, *, fix: bool) -> list[Finding]:
                 f = Finding(task_id, f.problem, f"discarded it there; its trash entry is kept here as {kept}", True, True)
         found.append(f)
     return found
+
+
+def _lost(repo: Repo, cfg: Config, ids: list[str]) -> list[Finding]:
+    """Live tasks that their runner, answering, no longer has (removed there by hand)."""
+    lost = remote.sync(repo, cfg, [i for i in ids if remote.runner_of(repo, i) in cfg.values["runners"]]).lost
+    return [Finding(task_id, f"runner `{remote.runner_of(repo, task_id)}` no longer has it",
+                    f"`dispatch discard {task_id}` keeps its commits, as last fetched here, in the trash", False)
+            for task_id in sorted(lost)]

@@ -58,6 +58,11 @@ def overlay(statuses: list[TaskStatus], synced: remote.Synced, repo: Repo) -> No
         if t.id in synced.notes:
             t.extra["runner_note"] = synced.notes[t.id]
         r = synced.found[t.id]
+        if t.id in synced.lost:
+            t.state, t.worktree = "broken", None
+            t.problem = (f"runner `{data.get('runner')}` no longer has it (removed there by hand?): its commits as last "
+                         f"fetched are on its branch here; `dispatch discard {t.id}` keeps them in the trash")
+            continue
         if r is None:
             t.state, t.problem = "unreachable", None
             t.extra["last_state"] = data.get("last")

@@ -163,6 +163,7 @@ class Synced:
 
     found: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    lost: set[str] = field(default_factory=set)  # the runner answered, and no longer has these tasks
 
 
 def sync(repo: Repo, cfg: Config, ids: list[str]) -> Synced:
@@ -195,11 +196,10 @@ def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Plac
     done.found.update({task_id: None for task_id, _ in tasks})
     if not runner:
         return
-    specs = [f"+refs/heads/{where.branch}:{FETCHED}/{name}/{task_id}" for task_id, where in tasks]
     with ThreadPoolExecutor(1) as pool:  # the status call runs while git fetches
         asked = pool.submit(ssh.call, runner, ["status", "--json"], cwd=path)
-        fetched = git.run(["fetch", "--quiet", ssh.git_url(runner, path), *specs], cwd=repo.root, check=False,
-                          env=ssh.git_env(runner))
+        fetched = git.run(["fetch", "--quiet", ssh.git_url(runner, path), *_fetch_specs(name, tasks)], cwd=repo.root,
+                          check=False, env=ssh.git_env(runner))
         answer = asked.result()
     if fetched.returncode != 0 or answer.returncode != 0:
         return
@@ -216,7 +216,18 @@ def _sync_runner(repo: Repo, cfg: Config, name: str, tasks: list[tuple[str, Plac
         if task_id in remote:
             data["last"] = remote[task_id]["state"]
             _save(repo, task_id, data)
+        else:
+            done.lost.add(task_id)
         done.found[task_id] = remote.get(task_id)
+
+
+def _fetch_specs(name: str, tasks: list[tuple[str, Place]]) -> list[str]:
+    """One glob for the branches of the runner's tasks (those there, whichever they are: a task it lost must
+    not fail the fetch of the others); a refspec each when their branches share no prefix."""
+    prefixes = {where.branch.removesuffix(task_id) for task_id, where in tasks}
+    if len(prefixes) == 1 and all(where.branch.endswith("/" + task_id) for task_id, where in tasks):
+        return [f"+refs/heads/{prefixes.pop()}*:{FETCHED}/{name}/*"]
+    return [f"+refs/heads/{where.branch}:{FETCHED}/{name}/{task_id}" for task_id, where in tasks]
 
 
 def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> bool:
@@ -246,13 +257,16 @@ def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: 
     return answer
 
 
-def discard(repo: Repo, cfg: Config, task_id: str) -> str:
+def discard(repo: Repo, cfg: Config, task_id: str) -> str | None:
     """Discard the task on its runner (its trash there keeps its uncommitted work) and fetch that trash
-    entry here, beside the runner's branches; the ref it is kept under. The local discard follows."""
+    entry here, beside the runner's branches; the ref it is kept under (None: the runner had lost the
+    task already). The local discard follows."""
     where = place(repo, cfg, task_id)
     if where is None:
         raise DispatchError(f"{task_id} is not on a runner")
-    sync(repo, cfg, [task_id])
+    if task_id in sync(repo, cfg, [task_id]).lost:  # nothing left there: what was fetched here is all there is
+        (repo.task_dir(task_id) / RECORD).unlink(missing_ok=True)
+        return None
     return retire(repo, where, task_id)
 
 
