@@ -98,10 +98,10 @@ def merge(
     """
     from dispatch.faults import checkpoint
     from dispatch.land import merge as land
-    from dispatch.worker import remote
+    from dispatch.worker import places, remote
 
     repo, cfg = context()
-    where = remote.refuse_while_working(repo, cfg, task_id, "land it")
+    where = places.refuse_while_working(repo, cfg, task_id, "land it")
     landing = land.prepare(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
@@ -194,10 +194,10 @@ def rebase(
 ) -> None:
     """Rebase the task's commits onto its base's tip, in its worktree."""
     from dispatch.land import rebase as rebasing
-    from dispatch.worker import remote
+    from dispatch.worker import places
 
     repo, cfg = context()
-    remote.refuse_here(repo, cfg, task_id, "rebase")
+    places.refuse_here(repo, cfg, task_id, "rebase")
     done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
     if done.old == done.new:
         print(f"{done.id} is already on top of {done.onto}: nothing to do")

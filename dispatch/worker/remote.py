@@ -280,28 +280,3 @@ def retire(repo: Repo, where: Place, task_id: str) -> str:
                                      f"+refs/dispatch/trash/{task_id}:{keep}"], where.name, "send its trash entry back")
     (repo.task_dir(task_id) / RECORD).unlink(missing_ok=True)
     return keep
-
-
-def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> Place | None:
-    """Before landing a task from a runner: its latest commits fetched, and refused while its worker
-    works there (this side cannot see that worker); its place, or None for a local task."""
-    where = place(repo, cfg, task_id)
-    if where is None:
-        return None
-    found = sync(repo, cfg, [task_id]).found.get(task_id)
-    if found is None:
-        raise DispatchError(f"runner `{where.name}` of {task_id} is unreachable: {doing} once it answers, "
-                            "so that no work of its worker is left behind")
-    if found["state"] in ("preparing", "running", "asking"):
-        raise DispatchError(f"the worker of {task_id} is at work on `{where.name}`: wait for it, or "
-                            f"`dispatch stop {task_id}`, then {doing}")
-    return where
-
-
-def refuse_here(repo: Repo, cfg: Config, task_id: str, doing: str) -> None:
-    """A command that works in the task's worktree, refused for a task whose worktree is on a runner."""
-    where = place(repo, cfg, task_id)
-    if where is not None:
-        raise DispatchError(f"the worktree of {task_id} is on runner `{where.name}`, so `dispatch {doing}` cannot work "
-                            f"in it here: run it there (`ssh {where.runner['host']}`, in {where.path}), or "
-                            f"`dispatch merge {task_id}`, which lands from the commits fetched here")
