@@ -351,6 +351,26 @@ def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Serve
     assert row["problem"].endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt")
 
 
+def test_a_host_key_that_does_not_match_is_refused_never_bypassed(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    wrong = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    kind, key = (wrong.with_suffix(".pub")).read_text().split()[:2]
+    known = sshd.d / "known_hosts"
+    saved = known.read_text()
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    sshd.drop()  # no shared connection made with the right key may stand in
+    try:
+        [row] = json.loads(dispatch("runners", "--json", cwd=repo).out)["runners"]
+        assert (row["reachable"], row["problem"]) == (False, (
+            "unreachable (Host key verification failed.): check that `ssh box` logs in without a password prompt"))
+        r = dispatch("new", "Greet", "--no-start", "--on", "box", cwd=repo)
+        assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` is unreachable (Host key verification failed.): "
+                                                  "check that `ssh box` logs in without a password prompt\n"))
+    finally:
+        known.write_text(saved)
+
+
 def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     # Task text with shell syntax in it: it travels as quoted words and as stdin, never as shell.
@@ -517,6 +537,12 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     # The note was uncommitted there: the trash entry fetched here holds it.
     assert "Use `blue` & keep it" in git(repo, "show", "refs/dispatch/runners/box/trash/paint:.dispatch/NOTES.md")
     assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+    # restore brings it back here, as a local task with its worktree, the worker's commits in it.
+    back = dispatch("restore", "paint", cwd=repo)
+    assert back.code == 0, back.err
+    task = status_of(repo, "paint")
+    assert (task["state"], task.get("runner"), task["worktree"]) == ("done", None, str(repo.parent / "app.dispatch" / "paint"))
+    assert (repo.parent / "app.dispatch" / "paint" / "color.txt").read_text().startswith("Write `color.txt`")
 
 
 def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
