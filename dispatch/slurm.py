@@ -63,6 +63,16 @@ def state(job: str) -> str | None:
     return found[0] if found else None
 
 
+def states(jobs: Sequence[str]) -> dict[str, str | None]:
+    """Each job's state, in one squeue call for them all (a listing asks once, whatever the number of tasks)."""
+    proc = _run(["squeue", "--noheader", f"--jobs={','.join(jobs)}", "--states=all", "--format=%i %T"],
+                "checking Slurm jobs")
+    if proc.returncode != 0:  # one id Slurm forgot spoils the call: ask each
+        return {job: state(job) for job in jobs}
+    found = dict(line.split(None, 1) for line in proc.stdout.splitlines() if len(line.split(None, 1)) == 2)
+    return {job: found.get(job, "").strip() or None for job in jobs}
+
+
 def alive(job: str) -> bool:
     return state(job) in LIVE
 

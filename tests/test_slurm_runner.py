@@ -141,6 +141,29 @@ def test_stop_of_a_job_still_pending_cancels_it(repo: Path, cluster: None) -> No
     assert (slurm.state(job), task_status(repo, "later")["state"]) == ("CANCELLED", "stopped")
 
 
+def test_status_asks_squeue_once_whatever_the_number_of_jobs(
+    repo: Path, cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner_config()
+    for title in ("One", "Two", "Three"):
+        r = dispatch("new", title, "--model", "scripted", "--item", "Write `x.txt` (hang)", "--on", "hpc", cwd=repo)
+        assert r.code == 0, r.err
+    wait_for(lambda: all(task_status(repo, t)["state"] == "running" for t in ("one", "two", "three")),
+             message="three jobs to run")
+    # squeue as found on the PATH, counting its calls (the real one does the work).
+    calls = tmp_path / "squeue-calls"
+    shim = tmp_path / "bin" / "squeue"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {shutil.which("squeue")} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    tasks = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
+    assert [t["state"] for t in tasks] == ["running"] * 3
+    assert len(calls.read_text().splitlines()) == 1
+    for task_id in ("one", "two", "three"):
+        assert dispatch("stop", task_id, cwd=repo).code == 0
+
+
 def test_runners_checks_the_slurm_runner(repo: Path, cluster: None) -> None:
     runner_config()
     from dispatch import __version__

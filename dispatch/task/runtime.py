@@ -12,6 +12,8 @@ from dispatch import files, slurm
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 
+Jobs = dict[str, str | None]  # Slurm job id -> its state (slurm.states)
+
 # Beside worker.json: the runner a task's worker runs on, when not here (dispatch/worker/remote.py).
 RUNNER_RECORD = "runner.json"
 
@@ -99,15 +101,18 @@ def is_alive(pid: int | None, start_time: int | None) -> bool:
     return start_time is None or actual == start_time
 
 
-def worker_state(data: dict[str, Any]) -> str:
-    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
+def worker_state(data: dict[str, Any], jobs: Jobs | None = None) -> str:
+    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died).
+
+    JOBS: the Slurm jobs' states when the caller asked squeue once for many records (job_states)."""
     phase = data.get("phase")
     if phase in ("queued", "blocked"):
         return str(phase)
     if phase in ("starting", "preparing", "running") and data.get("job"):
         # A Slurm job: alive while Slurm says so (its supervisor may run on another node).
+        job = str(data["job"])
         try:
-            gone = not slurm.alive(str(data["job"]))
+            gone = (jobs[job] if jobs is not None and job in jobs else slurm.state(job)) not in slurm.LIVE
         except DispatchError:  # the controller does not answer: the job is not known to be gone
             gone = False
         return "lost" if gone else "running" if phase == "running" else "preparing"
@@ -136,7 +141,22 @@ def worker_alive(repo: Repo, task_id: str) -> bool:
     return is_working(read_worker(repo, task_id))
 
 
-def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
+def job_states(repo: Repo, ids: list[str]) -> Jobs | None:
+    """The states of the Slurm jobs that IDS's workers run as, in one squeue call; None when none does."""
+    jobs = []
+    for task_id in ids:
+        data = read_worker(repo, task_id) or {}
+        if data.get("job") and data.get("phase") in ("starting", "preparing", "running"):
+            jobs.append(str(data["job"]))
+    if not jobs:
+        return None
+    try:
+        return slurm.states(jobs)
+    except DispatchError:  # each record then asks, and says what it can
+        return None
+
+
+def worker_facts(repo: Repo, task_id: str, jobs: Jobs | None = None) -> dict[str, Any] | None:
     """What status shows of the worker: None when none was ever started."""
     data = read_worker(repo, task_id)
     if data is None or data.get("phase") is None:  # only its budget or engine recorded yet
@@ -149,7 +169,7 @@ def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
     }
     if data.get("engine"):  # the Slurm runner its runs are jobs of
         facts["runner"] = data["engine"].get("runner")
-    facts["state"] = worker_state(data)
+    facts["state"] = worker_state(data, jobs)
     from dispatch.task.usage import totals
 
     running = data.get("running_since") if facts["state"] == "running" else None

@@ -95,6 +95,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
+    jobs = runtime.job_states(repo, [t.id for t in tasks])  # one squeue for the tasks whose workers are Slurm jobs
 
     result = []
     for record in tasks:
@@ -118,7 +119,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
         elif plan_problem:
             problem = plan_problem
         ahead, behind = counts.get(task.id, (None, None))
-        worker = runtime.worker_facts(repo, task.id)
+        worker = runtime.worker_facts(repo, task.id, jobs)
         worker_state = worker["state"] if worker else None
         if worker_state == "lost" and problem is None:
             problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
