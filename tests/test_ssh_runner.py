@@ -613,11 +613,10 @@ def test_the_id_is_chosen_here_so_a_local_task_is_never_touched(repo: Path, sshd
     assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["greet", "greet-2"]
 
 
-def far_waits(sshd: Server, task_id: str) -> list[str]:
-    """The `dispatch wait` processes on the runner for TASK_ID (what runner-call started there)."""
-    found = subprocess.run(["pgrep", "-u", sshd.far.user, "-f", f"dispatch wait {task_id} --consumer"],
-                           capture_output=True, text=True, check=False).stdout.split()
-    return found
+def far_calls(sshd: Server) -> list[str]:
+    """The `dispatch runner-call` processes on the runner: each runs one command sent over ssh."""
+    return subprocess.run(["pgrep", "-u", sshd.far.user, "-f", "dispatch runner-call"],
+                          capture_output=True, text=True, check=False).stdout.split()
 
 
 def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, sshd: Server, tmp_path: Path) -> None:
@@ -627,13 +626,13 @@ def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, s
     assert r.code == 0, r.err
     waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", "paint", "--timeout", "60"], cwd=repo,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: far_waits(sshd, "paint"), message="the wait to run on box")
+    wait_for(lambda: far_calls(sshd), message="the wait to run on box")
     sshd.drop()
     out, err = waiting.communicate(timeout=30)
     assert (waiting.returncode, out) == (1, "")
     assert err.startswith("dispatch: runner `box` is unreachable (") and err.count("\n") == 1
     # Its end there went with the connection, before the question came: so the next wait hears it.
-    wait_for(lambda: not far_waits(sshd, "paint"), message="the wait on box to end with its connection")
+    wait_for(lambda: not far_calls(sshd), message="the wait on box to end with its connection")
     w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
     assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
 

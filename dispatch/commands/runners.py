@@ -37,12 +37,18 @@ def runners(json_out: JsonOpt = False) -> None:
 @app.command("runner-call", hidden=True)
 def runner_call() -> None:
     """On a runner: run the dispatch command that the JSON request on stdin names (sent over ssh)."""
+    import io
     import sys
 
     import typer
 
+    from dispatch.cli import main
     from dispatch.worker import serve
 
-    code = serve.run(sys.stdin)
+    req = serve.prepare(sys.stdin)
+    if req is None:
+        return
+    sys.stdin = io.StringIO(req["input"] or "")  # the command's own stdin: the text the request carries
+    code = main(req["argv"])
     if code:
         raise typer.Exit(code)

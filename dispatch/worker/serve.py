@@ -1,20 +1,21 @@
-"""The runner's end of a call over ssh (`dispatch runner-call`): one JSON request on stdin, run without a shell.
+"""The runner's end of a call over ssh (`dispatch runner-call`): one JSON request on stdin, run without a shell,
+in the same process (one Python start-up per call).
 
 The request, one JSON line, names the dispatch command to run (`argv`), the folder to run it in (`cwd`, relative to
 the login's home unless absolute; `~/` is read as the home), the text for its stdin (`input`), and
 whether the folder is the runner's repository, to be made on first use (`init`). The command's
-output and exit code are ours: ssh carries them back.
+output and exit code are runner-call's: ssh carries them back.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
+import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from dispatch import git
 from dispatch.errors import DispatchError
@@ -38,10 +39,12 @@ def parse(text: str) -> dict[str, Any]:
     return data
 
 
-def run(stream: TextIO) -> int:
-    """Serve the request on the first line of STREAM; the exit code of the dispatch command it ran (0 for a
-    bare `init`). The caller keeps STREAM open while it waits: its end (the connection dropped) stops the
-    command, so that a `wait` nobody hears any more never takes the news it was waiting for."""
+def prepare(stream: TextIO) -> dict[str, Any] | None:
+    """Read the request on the first line of STREAM and make ready to run it in this process: the repository
+    made when asked (`init`), the folder entered, nothing importable from it; None for a bare `init`.
+
+    The caller keeps STREAM open while it waits: its end (the connection dropped) ends this process and the
+    command in it, so that a `wait` nobody hears any more never takes the news it was waiting for."""
     req = parse(stream.readline())
     folder = Path(os.path.expanduser(req["cwd"])) if req["cwd"] else Path.cwd()
     if req.get("init"):
@@ -49,28 +52,18 @@ def run(stream: TextIO) -> int:
         if not (folder / ".git").exists():
             git.run(["init", "-q", "-b", HOME_BRANCH, str(folder)], cwd=folder)
     if not req["argv"]:
-        return 0
+        return None
     if not folder.is_dir():
         raise DispatchError(f"{folder} is not a folder on this runner: the task's repository is gone")
-    # -I: never import from the folder it runs in (a repository's own `dispatch/`), nor PYTHONPATH.
-    proc = subprocess.Popen([sys.executable, "-I", "-m", "dispatch", *req["argv"]], cwd=folder,
-                            stdin=subprocess.PIPE if req["input"] is not None else subprocess.DEVNULL)
-    if proc.stdin is not None:
-        threading.Thread(target=_feed, args=(proc.stdin, req["input"].encode()), daemon=True).start()
-    threading.Thread(target=_stop_on_hang_up, args=(stream, proc), daemon=True).start()
-    code = proc.wait()
-    return code if code >= 0 else 128 - code  # killed by a signal: as a shell reports it
+    # A `python -m dispatch` started in the login's home has it first on the import path: it leaves,
+    # as does '', before the folder (a repository, perhaps with a `dispatch/` of its own) is entered.
+    here = os.getcwd()
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", here)]
+    os.chdir(folder)
+    threading.Thread(target=_end_on_hang_up, args=(stream,), daemon=True).start()
+    return req
 
 
-def _feed(pipe: IO[bytes], data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except BrokenPipeError:
-        pass
-
-
-def _stop_on_hang_up(stream: TextIO, proc: subprocess.Popen[bytes]) -> None:
-    stream.read()  # until the caller closes it
-    if proc.poll() is None:
-        proc.terminate()
+def _end_on_hang_up(stream: TextIO) -> None:
+    stream.read()  # until the caller closes it: it does once the command has ended, or its connection drops
+    os.kill(os.getpid(), signal.SIGTERM)
