@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 TASK = "bench-latency"
+KEEP_ALIVE = "bench-keep-alive"
 CONSUMER = "bench-latency"
-# Long enough for the `wait` under test to be past its start-up and polling the log.
+# Long enough for the `wait` under test to be past its start-up and watching the log.
 SETTLE = 0.8
 
 
@@ -75,6 +76,11 @@ def round_trips(dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> t
     """REPS round trips on one task; the seconds of (ask → wait exits) and (answer → ask exits) for each."""
     r = _run([str(dispatch), "new", "Bench latency", "--id", TASK, "--no-start", "--item", "Ask"], repo, env)
     _check(r.returncode, "dispatch new", r.stderr)
+    # `wait` returns at once (exit 69) when no worker runs and no question is open: a scripted worker
+    # that hangs in a task of its own keeps one running, and brings no news until it is stopped.
+    r = _run([str(dispatch), "new", "Bench keep-alive", "--id", KEEP_ALIVE, "--model", "scripted",
+              "--item", "Write `keep.txt` (hang)"], repo, env)
+    _check(r.returncode, "dispatch new (keep-alive worker)", r.stderr)
     worktree = _worktree_of(dispatch, repo, TASK, env)
     woken, answered = [], []
     try:
@@ -82,7 +88,7 @@ def round_trips(dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> t
             # Tell the bench's consumer everything so far, so that its next `wait` really waits.
             while _run([str(dispatch), "wait", "--consumer", CONSUMER, "--timeout", "0"], repo, env).returncode == 0:
                 pass
-            waiter = _popen([str(dispatch), "wait", TASK, "--consumer", CONSUMER, "--timeout", "60"], repo, env)
+            waiter = _popen([str(dispatch), "wait", "--consumer", CONSUMER, "--timeout", "60"], repo, env)
             time.sleep(SETTLE)
             started = time.monotonic()
             asker = _popen([str(dispatch), "ask", f"Question {i}?", "--timeout", "60"], worktree, env)
@@ -101,8 +107,10 @@ def round_trips(dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> t
                 raise SystemExit(f"bench: `dispatch ask` printed {out!r}")
             _check(answer.wait(timeout=90), "dispatch answer", answer.stderr.read() if answer.stderr else "")
     finally:
-        _run([str(dispatch), "discard", TASK, "--yes"], repo, env)
-        _run([str(dispatch), "trash", "--purge", TASK, "--yes"], repo, env)
+        _run([str(dispatch), "stop", KEEP_ALIVE], repo, env)
+        for task_id in (TASK, KEEP_ALIVE):
+            _run([str(dispatch), "discard", task_id, "--yes"], repo, env)
+            _run([str(dispatch), "trash", "--purge", task_id, "--yes"], repo, env)
     return woken, answered
 
 
@@ -122,7 +130,9 @@ def _measure(dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> tupl
 def measure(*, dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> list[tuple[str, float, float | None, str]]:
     """Rows for bench/run.py: (name, median seconds, floor seconds or None, note)."""
     woken, answered, floor = _measure(dispatch, repo, env, reps)
-    note = "floor: `git add -f` + `git commit --only` of one file, the commit each side makes; the time counts one `dispatch` start-up"
+    start_up = _start_up(dispatch, repo, env, reps)
+    note = ("floor: `git add -f` + `git commit --only` of one file, the commit each side makes; the time counts one "
+            f"`dispatch` start-up ({start_up * 1000:.0f} ms for `dispatch --version` here); woken by inotify, no poll")
     return [
         ("`ask` posted → waiting `wait` exits", statistics.median(woken), floor, note),
         ("`answer` → waiting `ask` exits", statistics.median(answered), floor, note),

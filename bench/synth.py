@@ -119,7 +119,7 @@ def make_repo(path: Path, *, files: int, commits: int, env: dict[str, str]) -> t
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", type=Path)
-    parser.add_argument("--files", type=int, default=2500)
+    parser.add_argument("--files", type=int, default=4000)
     parser.add_argument("--commits", type=int, default=50_000)
     args = parser.parse_args()
     home = args.path.resolve().parent / ".home"

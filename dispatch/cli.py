@@ -6,7 +6,7 @@ import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (a versioned envelope).")]
+SandboxOpt = typer.Option("--sandbox", metavar="MODE", help="Confine the worker: auto, bwrap or off (default: sandbox "
+                          "in the config); kept for the task's later runs.")
 
 
 def _version(value: bool) -> None:
@@ -67,9 +69,11 @@ def _advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch.worker import queue, scheduler
+    from dispatch.worker import queue
 
     if queue.has_work(session[0]):
+        from dispatch.worker import scheduler  # only when there is a queue to move: it imports much
+
         try:
             scheduler.advance(*session)
         except DispatchError as e:
@@ -153,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     """The one boundary where errors become exit codes: 1 fixable, 2 usage, 3 bug, 130 Ctrl-C."""
     _session.set(None)  # a run's queue is its own repository's, never an earlier run's in this process
     try:
-        load_commands(sys.argv[1:] if argv is None else argv)
-        command = typer.main.get_command(app)
+        command = load_commands(sys.argv[1:] if argv is None else argv)
         result = command.main(args=argv, prog_name="dispatch", standalone_mode=False)
         if result == 130:  # click turns Ctrl-C into a quiet exit code
             raise KeyboardInterrupt
@@ -223,7 +226,10 @@ COMMANDS = {
 }
 
 
-def load_commands(argv: list[str]) -> None:
+def load_commands(argv: list[str]) -> Any:
+    """The click command for ARGV, built as far as it needs: typer turning a function's signature into
+    options is most of a start-up's cost past the imports, so a command builds only itself, and the
+    command list (`--help`, `--version`, no arguments) builds no command's options at all."""
     import importlib
 
     name = next((a for a in argv if not a.startswith("-")), None)
@@ -234,3 +240,38 @@ def load_commands(argv: list[str]) -> None:
     from dispatch import helpstyle
 
     helpstyle.apply(app)
+    if name in COMMANDS:
+        return _built(commands=[c for c in app.registered_commands if _name(c) == name],
+                      groups=[g for g in app.registered_groups if g.name == name])
+    if name is None:
+        return _listing()
+    return typer.main.get_command(app)  # an unknown name: the whole set, to suggest the nearest
+
+
+def _name(info: Any) -> str:
+    return str(info.name or info.callback.__name__.replace("_", "-"))
+
+
+def _built(*, commands: list[Any], groups: list[Any]) -> Any:
+    """The root group with only COMMANDS and GROUPS in it (the app's lists are left as they were)."""
+    saved = app.registered_commands, app.registered_groups
+    app.registered_commands, app.registered_groups = commands, groups
+    try:
+        return typer.main.get_command(app)
+    finally:
+        app.registered_commands, app.registered_groups = saved
+
+
+def _listing() -> Any:
+    """The root group with every command as a stand-in that holds only what the command list shows."""
+    import inspect
+
+    from typer.core import TyperCommand, TyperGroup
+
+    root = _built(commands=[], groups=[])
+    for info in app.registered_commands:
+        help_text = inspect.cleandoc(info.help) if info.help else inspect.getdoc(info.callback)
+        root.add_command(TyperCommand(_name(info), callback=info.callback, help=help_text, hidden=info.hidden))
+    for group in app.registered_groups:
+        root.add_command(TyperGroup(name=group.name, help=typer.main.solve_typer_info_help(group), hidden=group.hidden))
+    return root

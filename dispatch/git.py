@@ -208,14 +208,6 @@ def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
     return changes
 
 
-def commit_paths(worktree: Path, paths: Sequence[str], message: str, *, force_add: bool = False) -> str:
-    """Stage PATHS and commit only them, leaving other changes as they are; return the commit."""
-    add = ["add", "-f", "--", *paths] if force_add else ["add", "--", *paths]
-    run(add, cwd=worktree)
-    run(["commit", "--quiet", "--no-verify", "--no-gpg-sign", "-m", message, "--only", "--", *paths], cwd=worktree)
-    return out(["rev-parse", "HEAD"], cwd=worktree)
-
-
 def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
     """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
 
@@ -295,45 +287,42 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     return result
 
 
-class CommitGraph:
-    """The commits above the common ancestor of some tips, for counting ahead/behind in memory."""
+def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
+    """The output lines of `git ARGS` as bytes, read in chunks as git writes them: a long history is
+    never held whole, and no line is decoded (what callers read is ASCII: commit ids)."""
+    import tempfile  # here: only the history walks need it, not every command's start-up
 
-    def __init__(self, parents: dict[str, list[str]]) -> None:
-        self.parents = parents
-        self._reach: dict[str, frozenset[str]] = {}
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+        ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+    ) as proc:
+        assert proc.stdout is not None
+        rest = b""
+        while chunk := proc.stdout.read(1 << 14):
+            *done, rest = (rest + chunk).split(b"\n")
+            yield from done
+        if rest:
+            yield rest
+        if proc.wait() != 0:
+            errors.seek(0)
+            raise GitError(list(args), proc.returncode, "", errors.read().decode(errors="replace"))
 
-    @classmethod
-    def load(cls, cwd: Path, tips: list[str]) -> CommitGraph:
-        r = run(["merge-base", "--octopus", *tips], cwd=cwd, check=False)
-        floor = r.stdout.split()[:1] if r.returncode == 0 else []
-        args = ["rev-list", "--parents", *tips]
-        if floor:
-            args += ["--not", floor[0]]
-        parents: dict[str, list[str]] = {}
-        for line in run(args, cwd=cwd).stdout.splitlines():
-            sha, *rest = line.split()
-            parents[sha] = rest
-        return cls(parents)
 
-    def reach(self, tip: str) -> frozenset[str]:
-        """Commits reachable from TIP within the graph (iterative: histories can be deep)."""
-        if tip in self._reach:
-            return self._reach[tip]
-        seen: set[str] = set()
-        stack = [tip]
-        while stack:
-            sha = stack.pop()
-            if sha in seen or sha not in self.parents:
-                continue
-            seen.add(sha)
-            stack.extend(self.parents[sha])
-        result = frozenset(seen)
-        self._reach[tip] = result
-        return result
-
-    def ahead_behind(self, tip: str, base: str) -> tuple[int, int]:
-        mine, theirs = self.reach(tip), self.reach(base)
-        return len(mine - theirs), len(theirs - mine)
+def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Sequence[int] = (0,)) -> list[Result]:
+    """Run several `git ARGS` at once in CWD (short, independent questions), their results in order;
+    an exit code not in OK_CODES raises GitError."""
+    procs = [subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
+             for args in argvs]
+    results = []
+    for args, proc in zip(argvs, procs, strict=True):
+        stdout, stderr = proc.communicate()
+        if proc.returncode not in ok_codes:
+            for rest in procs:
+                rest.kill()
+                rest.wait()
+            raise GitError(list(args), proc.returncode, stdout, stderr)
+        results.append(Result(proc.returncode, stdout, stderr))
+    return results
 
 
 # --- Landing: in-memory merges, commits built as objects, refs moved by compare-and-swap ---
@@ -367,6 +356,28 @@ def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
             raise DispatchError(f"unexpected `git merge-tree` output: {text!r}")
         merges.append(Merge(tree, sorted(set(paths))))
     return merges
+
+
+def trees_differ(cwd: Path, pairs: Sequence[tuple[str, str]], pathspec: Sequence[str]) -> list[bool]:
+    """Whether each pair of trees (or commits) differs within PATHSPEC: one `rev-parse` for their trees
+    (`diff-tree --stdin` would read a commit and a tree as a commit and its parent), one `diff-tree --stdin`."""
+    if not pairs:
+        return []
+    names = sorted({name for pair in pairs for name in pair})
+    trees = dict(zip(names, out(["rev-parse", *(f"{n}^{{tree}}" for n in names)], cwd=cwd).split(), strict=True))
+    headers = [f"{trees[a]} {trees[b]}\n" for a, b in pairs]
+    text = run(["diff-tree", "--stdin", "--always", "-r", "--name-only", "-z", "--", *pathspec],
+               cwd=cwd, input="".join(headers)).stdout
+    # Each pair prints its input line, then the paths that differ (none when the trees are the same).
+    result, pos = [], 0
+    for n, header in enumerate(headers):
+        if not text.startswith(header, pos):
+            raise DispatchError(f"unexpected `git diff-tree --stdin` output: {text[pos:pos + 200]!r}")
+        pos += len(header)
+        end = text.find(headers[n + 1], pos) if n + 1 < len(headers) else len(text)
+        result.append(end != pos)
+        pos = end
+    return result
 
 
 def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
@@ -478,14 +489,16 @@ def operation_branch(worktree: Worktree) -> RefName | None:
 
 def stopped_operation(worktree: Path) -> str | None:
     """Like `in_progress`, from git's files alone (no process): status asks it of every worktree."""
-    dotgit = worktree / ".git"
+    dotgit = os.path.join(worktree, ".git")  # os.path, not pathlib: status asks this of 500 worktrees
     try:
-        gitdir = worktree / Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
+        if os.path.isfile(dotgit):
+            with open(dotgit, encoding="utf-8") as f:
+                dotgit = os.path.join(worktree, f.read().removeprefix("gitdir:").strip())
         for mark, operation in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
                                 ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
-            if (gitdir / mark).exists():
+            if os.path.exists(os.path.join(dotgit, mark)):
                 return operation
-    except OSError:
+    except (OSError, UnicodeDecodeError):
         return None
     return None
 

@@ -155,6 +155,9 @@ def worker_lines(worker: dict[str, Any]) -> list[str]:
             facts.append((word, f"{worker[key]} ({clock.age(clock.parse_iso(worker[key]))} ago)"))
     if worker.get("saved"):
         facts.append(("saved", f"{worker['saved'][:7]}: the work it left uncommitted, committed for it"))
+    if worker.get("sandbox"):
+        confined = worker["sandbox"] != "off"
+        facts.append(("sandbox", f"{worker['sandbox']} ({'confined to its task' if confined else 'not confined'})"))
     width = max(len(k) for k, _ in facts)
     return [f"  {k.ljust(width)}  {v}" for k, v in facts]
 

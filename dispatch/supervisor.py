@@ -24,6 +24,7 @@ from dispatch.repo import Repo
 from dispatch.task import notify, runtime
 from dispatch.task.model import save_uncommitted
 from dispatch.task.usage import parse_usage
+from dispatch.worker import sandbox, tending
 from dispatch.worker.launch import LaunchSpec, copy_included, shim_dir
 
 
@@ -69,7 +70,7 @@ def _worker_env(spec: LaunchSpec, repo: Repo) -> dict[str, str]:
     env["PWD"] = spec.worktree
     env["DISPATCH_TASK"] = spec.task
     env["DISPATCH_REPO"] = spec.main_root
-    env["PATH"] = os.pathsep.join([str(shim_dir(repo)), env.get("PATH", os.defpath)])
+    env["PATH"] = os.pathsep.join([str(shim_dir(repo, spec.task)), env.get("PATH", os.defpath)])
     return env
 
 
@@ -82,77 +83,27 @@ def main(common_dir: str, task_id: str) -> int:
     me = os.getpid()
     state = repo.task_dir(task_id)
     _durably("record that the worker is being prepared", state, lambda: runtime.update_worker(
-        repo, task_id, phase="preparing", supervisor_pid=me, supervisor_start=runtime.process_start_time(me)))
+        repo, task_id, phase="preparing", supervisor_pid=me, supervisor_start=runtime.process_start_time(me),
+        supervisor_ns=runtime.pid_namespace()))
     _say(f"run {spec.run}: model {spec.model} on backend {spec.backend}")
 
-    if spec.prepare:
-        copied, skipped = _durably("copy the included files", worktree,
-                                   lambda: copy_included(Path(spec.main_root), worktree, spec.copy))
-        if skipped:
-            _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
-        if copied:
-            _say("copied from the main checkout: " + ", ".join(copied))
-        for command in spec.setup:
-            _say("setup: " + " ".join(command))
-            code = subprocess.run(command, check=False, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
-            if code != 0:
-                _say(f"setup command failed with exit code {code}: the worker was not started")
-                runtime.update_worker(repo, task_id, phase="exited", exit_code=code, setup_failed=True,
-                                      exited=clock.iso(time.time()))
-                event = events.append(repo, task_id, "exited", code=code, state="failed", reason="setup failed",
-                                      run=spec.run)
-                runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
-                _notify(repo, event)
-                return 0
+    if spec.prepare and not _prepare(repo, spec, worktree):
+        return 0
 
     sys.stdout.flush()
     log_start = os.fstat(sys.stdout.fileno()).st_size
     head_before = _head(worktree)
-    worker = subprocess.Popen(
-        spec.argv, cwd=worktree, env=_worker_env(spec, repo),
-        stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
-        stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
-    )
-    began = time.time()
-    _durably("record that the worker started", state, lambda: runtime.update_worker(
-        repo, task_id, phase="running", pid=worker.pid, running_since=began,
-        pid_start=runtime.process_start_time(worker.pid)))
-    _durably("record that the worker started", state, lambda: events.append(
-        repo, task_id, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
-
-    signalled: list[int] = []
-
-    def forward(signum: int, _frame: Any) -> None:
-        # Stopping the supervisor stops its worker; it still records the exit and saves the work.
-        # So does a signal from outside dispatch (`scancel`, `kill`): the run ends `stopped`.
-        signalled.append(signum)
-        try:
-            os.killpg(worker.pid, signum)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    if spec.stdin is not None and worker.stdin is not None:
-        try:
-            worker.stdin.write(spec.stdin.encode())
-            worker.stdin.close()
-        except BrokenPipeError:
-            pass
-    over_budget = _wait(worker, spec, began)
-    code = worker.returncode
+    questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
+    signalled: list[int] = []  # a stop signal from outside dispatch (`scancel`, `kill`) ends the run `stopped`
+    worker, began = _start(repo, spec, worktree, signalled)
+    over_budget = _wait(worker, spec, began, questions.look)
+    questions.look()  # one asked since the last look is told before the exit
+    code = sandbox.exit_code(worker.returncode) if spec.wrapper else worker.returncode
     ended = time.time()
     _say(f"worker exited with code {code}")
-    saved = None
-    try:
-        saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
-        if saved:
-            _say(f"saved uncommitted work as {saved[:7]}")
-        elif operation := git.in_progress(worktree):
-            _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
-    except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
-        _say(f"could not save uncommitted work: {e}")
+    saved = _save(spec, worktree, code)
+    if spec.wrapper:
+        _pack(worktree, "its commits' objects")  # out of reach of the confined workers still running
     output = _log_since(runtime.log_path(repo, task_id), log_start)
     used = parse_usage(output)
     failure = _reported_failure(spec, output) if code == 0 and not saved and _head(worktree) == head_before else None
@@ -174,9 +125,100 @@ def main(common_dir: str, task_id: str) -> int:
         repo, task_id, "exited", code=code, state=final, saved=saved, run=spec.run,
         **({"in_progress": stopped} if stopped else {})))
     runtime.update_worker(repo, task_id, told=spec.run)  # `wait` may now say nothing is left
-    _advance_queue(repo)
+    tending.advance_queue(repo, _say)
     _notify(repo, event)
     return 0
+
+
+def _prepare(repo: Repo, spec: LaunchSpec, worktree: Path) -> bool:
+    """Copy the included files and run the setup commands; False (recorded and told) when one failed."""
+    copied, skipped = _durably("copy the included files", worktree,
+                               lambda: copy_included(Path(spec.main_root), worktree, spec.copy))
+    if skipped:
+        _say("not copied, as a symlink or file in the worktree stands where its folder goes: " + ", ".join(skipped))
+    if copied:
+        _say("copied from the main checkout: " + ", ".join(copied))
+    for command in spec.setup:
+        _say("setup: " + " ".join(command))
+        code = subprocess.run(command, check=False, cwd=worktree, stdin=subprocess.DEVNULL, env=_worker_env(spec, repo)).returncode
+        if code != 0:
+            _say(f"setup command failed with exit code {code}: the worker was not started")
+            runtime.update_worker(repo, spec.task, phase="exited", exit_code=code, setup_failed=True,
+                                  exited=clock.iso(time.time()))
+            event = events.append(repo, spec.task, "exited", code=code, state="failed", reason="setup failed",
+                                  run=spec.run)
+            runtime.update_worker(repo, spec.task, told=spec.run)  # `wait` may now say nothing is left
+            _notify(repo, event)
+            return False
+    return True
+
+
+def _start(repo: Repo, spec: LaunchSpec, worktree: Path, signalled: list[int]) -> tuple[subprocess.Popen[bytes], float]:
+    """The worker started in a process group of its own, recorded, our stop signals forwarded to it (and noted
+    in SIGNALLED), its stdin written; and when it started."""
+    if spec.wrapper:
+        _pack(worktree, "your commits' objects")  # out of the worker's reach
+        # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
+        # gracefully inside (the wrapper gives the worker its default back): see dispatch.worker.sandbox.
+        # Our own handler is set as soon as the worker runs.
+        sandbox.ignore_stop_signals()
+    worker = subprocess.Popen(
+        [*spec.wrapper, *spec.argv], cwd=worktree, env=_worker_env(spec, repo),
+        stdin=subprocess.PIPE if spec.stdin is not None else subprocess.DEVNULL,
+        stdout=sys.stdout, stderr=sys.stderr, start_new_session=True,
+    )
+    began = time.time()
+    state = repo.task_dir(spec.task)
+    _durably("record that the worker started", state, lambda: runtime.update_worker(
+        repo, spec.task, phase="running", pid=worker.pid, running_since=began,
+        pid_start=runtime.process_start_time(worker.pid)))
+    _durably("record that the worker started", state, lambda: events.append(
+        repo, spec.task, "started", model=spec.model, backend=spec.backend, run=spec.run, pid=worker.pid))
+
+    def forward(signum: int, _frame: Any) -> None:
+        # Stopping the supervisor stops its worker; it still records the exit and saves the work.
+        signalled.append(signum)
+        try:
+            os.killpg(worker.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if spec.stdin is not None and worker.stdin is not None:
+        try:
+            worker.stdin.write(spec.stdin.encode())
+            worker.stdin.close()
+        except BrokenPipeError:
+            pass
+    return worker, began
+
+
+def _pack(worktree: Path, what: str) -> None:
+    """Pack the repository's loose objects, which a confined worker could delete: packs are read-only to it."""
+    if problem := sandbox.pack_loose_objects(worktree):
+        _say(f"could not pack the repository's loose objects ({what}), which a confined worker could delete: "
+             f"{problem}")
+
+
+def _save(spec: LaunchSpec, worktree: Path, code: int) -> str | None:
+    """Commit what the worker left uncommitted (not onto a branch a confined worker moved HEAD to); the commit."""
+    saved = None
+    try:
+        moved = sandbox.head_moved(worktree, git.RefName(spec.branch)) if spec.sandbox == "bwrap" else None
+        if moved:
+            _say(f"the worker moved the worktree's HEAD off {spec.branch} to {moved}: its uncommitted work "
+                 "was left as it is")
+            return None
+        saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
+        if saved:
+            _say(f"saved uncommitted work as {saved[:7]}")
+        elif operation := git.in_progress(worktree):
+            _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
+    except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
+        _say(f"could not save uncommitted work: {e}")
+    return saved
 
 
 def _head(worktree: Path) -> str | None:
@@ -208,30 +250,22 @@ def _notify(repo: Repo, event: dict[str, Any]) -> None:
         notify.notify(repo, {"time": event["time"], "task": "", "kind": "idle"})
 
 
-def _advance_queue(repo: Repo) -> None:
-    """A slot is free and a task may be done: start whatever waited for that."""
-    from dispatch import config
-    from dispatch.worker import scheduler
-
-    try:
-        for started in scheduler.advance(repo, config.load(repo.root)):
-            _say(f"started queued task {started}")
-    except Exception as e:  # noqa: BLE001 - the next dispatch command advances it anyway
-        _say(f"could not advance the queue: {e}")
+# How often the supervisor looks whether its worker asked a question (one failed open() when it did not).
+TICK = 0.25
 
 
-def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, began: float, grace: float = 10.0) -> str | None:
-    """Wait for the worker; stop it when it runs past its time budget. Returns why it was stopped, if it was."""
-    if not spec.budget_time:
-        worker.wait()
-        return None
-    deadline = began + max(0.0, spec.budget_time - spec.prior_seconds)
+def _wait(worker: subprocess.Popen[bytes], spec: LaunchSpec, began: float, look: Callable[[], None],
+          grace: float = 10.0) -> str | None:
+    """Wait for the worker, calling LOOK every TICK (its questions); stop it when it runs past its time budget.
+    Returns why it was stopped, if it was."""
+    deadline = began + max(0.0, spec.budget_time - spec.prior_seconds) if spec.budget_time else None
     while True:
         try:
-            worker.wait(timeout=max(0.05, min(1.0, deadline - time.time())))
+            worker.wait(timeout=TICK if deadline is None else max(0.05, min(TICK, deadline - time.time())))
             return None
         except subprocess.TimeoutExpired:
-            if time.time() < deadline:
+            look()
+            if deadline is None or time.time() < deadline:
                 continue
         _say(f"the task used its time budget of {spec.budget_time:g}s: stopping the worker")
         for signum in (signal.SIGTERM, signal.SIGKILL):

@@ -87,6 +87,10 @@ class Cli:
             })
             config = f'[models."{self.model}"]\nbackend = "opencode"\n'
         elif self.name == "aider":
+            # Where git has no user.name and user.email, aider writes placeholders into the repository's
+            # .git/config at its start, which a confined worker may not (README: Confined workers). A person
+            # running aider has them set, as aider asks; so does this home.
+            (home / ".gitconfig").write_text("[user]\n\tname = Ada Tester\n\temail = ada@example.com\n")
             env.update({"OPENAI_API_BASE": f"{base_url}/v1", "OPENAI_API_KEY": "sk-fake",
                         "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
             config = f'[models."{self.model}"]\nbackend = "aider"\n'

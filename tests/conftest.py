@@ -15,6 +15,14 @@ from typing import Any
 
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test folders outside /tmp: a confined worker (bubblewrap, where installed) gets a private /tmp and
+    would not see the helper scripts and fake CLIs a test writes there. pytest's own numbered folders
+    (/var/tmp/pytest-of-USER/pytest-N), so it keeps the last three runs' and deletes the older ones."""
+    if config.option.basetemp is None and "PYTEST_DEBUG_TEMPROOT" not in os.environ and Path("/var/tmp").is_dir():
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = "/var/tmp"
+
 ROOT = Path(__file__).resolve().parent.parent
 PINNED_GIT_DATE = "2026-11-23T10:00:00Z"
 PINNED_NOW = "2026-11-23T11:00:00Z"
@@ -137,7 +145,7 @@ def snapshot(repo: Path) -> dict[str, str]:
     state_dir = repo / ".git" / "dispatch"
     files = sorted(
         str(p.relative_to(repo.parent)) for p in repo.parent.rglob("*") if ".git/objects" not in str(p)
-        and "/.git/logs" not in str(p) and not str(p).endswith((".git/dispatch", ".git/dispatch/lock", "merge-checks.json"))
+        and "/.git/logs" not in str(p) and not str(p).endswith((".git/dispatch", ".git/dispatch/lock", "merge-checks.json", "ahead-behind.json"))
     )
     return {
         "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),
@@ -151,6 +159,25 @@ def snapshot(repo: Path) -> dict[str, str]:
 # Helpers for tests of workers (real supervisors and the scripted worker).
 
 FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
+
+
+def sandbox_line() -> str:
+    """The line `dispatch doctor` ends with under the default `sandbox = "auto"`: whether workers run confined
+    on this machine (bubblewrap works here, or why not)."""
+    from dispatch.worker import sandbox
+
+    found = sandbox.probe()
+    line = ("bwrap (auto): workers run confined; bubblewrap works here" if found.works
+            else f"workers are not confined: {found.problem}; or set `sandbox = \"off\"` to say so")
+    return f"sandbox  {line}\n"
+
+
+def sandbox_facts() -> dict[str, Any]:
+    """`dispatch doctor --json`'s `sandbox` under the default `sandbox = "auto"`, on this machine."""
+    from dispatch.worker import sandbox
+
+    found = sandbox.probe()
+    return {"requested": "auto", "mode": "bwrap" if found.works else "off", "network": True, "problem": found.problem}
 
 
 def wait_for(what: Callable[[], Any], timeout: float = 30.0, message: str = "condition") -> Any:

@@ -98,7 +98,7 @@ def test_resolve_alias_carries_its_prompt_and_model(hermetic: Path) -> None:
         command=["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions",
                  "--output-format", "stream-json", "--verbose"],
         prompt_prefix="Review for security first.", env={}, env_unset=("CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"),
-        from_repo=False,
+        from_repo=False, sandbox_write=("~/.claude", "~/.claude.json"),
     )
     assert backends.resolve(cfg, "reviewer") == expected
     assert backends.resolve(cfg, None) == expected

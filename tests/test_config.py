@@ -21,13 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILTIN_LINES = """\
 backends.aider.command = ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore", "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0", "--chat-history-file", "/dev/null", "--input-history-file", "/dev/null", "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md", "--message", "{prompt}"]  # default
 backends.aider.fails_on = ["^litellm\\\\.\\\\w+Error: "]  # default
+backends.aider.sandbox_write = ["~/.aider"]  # default
 backends.claude.command = ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions", "--output-format", "stream-json", "--verbose"]  # default
+backends.claude.sandbox_write = ["~/.claude", "~/.claude.json"]  # default
 backends.claude.unset = ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"]  # default
 backends.codex.command = ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json", "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]  # default
+backends.codex.sandbox_write = ["${CODEX_HOME:-~/.codex}"]  # default
 backends.cursor.command = ["agent", "-p", "--force", "--trust", "--output-format", "stream-json", "--model", "{model}", "{prompt}"]  # default
+backends.cursor.sandbox_write = ["~/.cursor", "${XDG_CONFIG_HOME:-~/.config}/cursor"]  # default
 backends.gemini.command = ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}", "--prompt", "{prompt}"]  # default
 backends.gemini.env.GEMINI_CLI_TRUST_WORKSPACE = "true"  # default
+backends.gemini.sandbox_write = ["~/.gemini"]  # default
 backends.opencode.command = ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}", "--model", "{model}", "{prompt}"]  # default
+backends.opencode.sandbox_write = ["${XDG_DATA_HOME:-~/.local/share}/opencode", "${XDG_CONFIG_HOME:-~/.config}/opencode", "${XDG_STATE_HOME:-~/.local/state}/opencode", "${XDG_CACHE_HOME:-~/.cache}/opencode"]  # default
 backends.scripted.command = ["{python}", "-I", "-m", "dispatch.scripted"]  # default
 """
 
@@ -73,6 +79,9 @@ def test_defaults_shown_with_their_source(repo: Path) -> None:
         max_running = 0  # default
         merge_strategy = "squash"  # default
         notify = []  # default
+        sandbox = "auto"  # default
+        sandbox_network = true  # default
+        sandbox_write = []  # default
         setup = []  # default
         stop_grace = 10.0  # default
         worktree_root = ""  # default
@@ -119,6 +128,9 @@ def test_each_layer_wins_over_the_one_below(repo: Path, tmp_path: Path, hermetic
         merge_strategy = "squash"  # default
         models."composer-1.5".backend = "cursor"  # <tmp>/home/.dispatch/config.yaml
         notify = []  # default
+        sandbox = "auto"  # default
+        sandbox_network = true  # default
+        sandbox_write = []  # default
         setup = [["npm", "ci"], ["make", "deps"]]  # <tmp>/work/app/.dispatch.toml
         stop_grace = 10.0  # default
         worktree_root = ""  # default
@@ -173,10 +185,12 @@ def test_legacy_yaml_backends_format(hermetic: Path) -> None:
     assert cfg["default_model"] == "opus"
     assert {name: cfg["backends"][name] for name in ("claude", "cursor", "codex")} == {
         "claude": {"command": ["claude", "-p", "--dangerously-skip-permissions", "{prompt}"],
-                   "unset": ["CLAUDE_CODE_ENTRYPOINT", "CLAUDECODE"]},
-        "cursor": {"command": ["agent", "-p", "--force", "--workspace", "{worktree}", "--model", "{model}", "{prompt}"]},
-        "codex": {"command": ["codex", "exec", "--full-auto", "-C", "{worktree}", "--model", "{model}", "{prompt}"]},
-    }
+                   "unset": ["CLAUDE_CODE_ENTRYPOINT", "CLAUDECODE"], "sandbox_write": ["~/.claude", "~/.claude.json"]},
+        "cursor": {"command": ["agent", "-p", "--force", "--workspace", "{worktree}", "--model", "{model}", "{prompt}"],
+                   "sandbox_write": ["~/.cursor", "${XDG_CONFIG_HOME:-~/.config}/cursor"]},
+        "codex": {"command": ["codex", "exec", "--full-auto", "-C", "{worktree}", "--model", "{model}", "{prompt}"],
+                  "sandbox_write": ["${CODEX_HOME:-~/.codex}"]},
+    }  # the state folders a confined CLI writes stay the built-in ones
     assert cfg["models"] == {
         "opus": {"backend": "claude"}, "opus-4.5-thinking": {},
         "gpt-5.3-codex": {"backend": "codex"}, "gemini-3.1-pro": {"backend": "cursor"},
@@ -271,7 +285,7 @@ def test_example_file_documents_every_key_with_its_default(tmp_path: Path) -> No
     write(tmp_path / ".dispatch.toml", "\n".join(lines) + "\n")
     cfg = config.load(tmp_path)
     assert (sorted(cfg["backends"]["my-agent"]), cfg["models"], sorted(cfg["aliases"])) == (
-        ["command", "env", "fails_on", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
+        ["command", "env", "fails_on", "sandbox_write", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
     )
     assert [name for name in cfg["backends"] if name not in config.BUILTIN_BACKENDS] == ["my-agent", "qwen", "copilot", "pi"]
 

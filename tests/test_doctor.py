@@ -9,7 +9,7 @@ import signal
 import textwrap
 from pathlib import Path
 
-from conftest import FAST, dispatch, git, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, git, sandbox_facts, sandbox_line, task_status, wait_for, worker_json
 
 
 def _new(repo: Path, title: str, *extra: str) -> Path:
@@ -20,7 +20,7 @@ def _new(repo: Path, title: str, *extra: str) -> Path:
 
 def test_nothing_to_repair(repo: Path) -> None:
     _new(repo, "Fine")
-    assert (lambda r: (r.code, r.out))(dispatch("doctor", cwd=repo)) == (0, "nothing to repair\n")
+    assert (lambda r: (r.code, r.out))(dispatch("doctor", cwd=repo)) == (0, "nothing to repair\n" + sandbox_line())
 
 
 def test_worktree_folder_deleted_by_hand(repo: Path, tmp_path: Path) -> None:
@@ -30,12 +30,12 @@ def test_worktree_folder_deleted_by_hand(repo: Path, tmp_path: Path) -> None:
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         "problem  lost-tree: worktree <tmp>/work/app.dispatch/lost-tree is missing: `dispatch doctor --fix` will "
-        "prune it and check dispatch/lost-tree out there again\n"
+        "prune it and check dispatch/lost-tree out there again\n" + sandbox_line()
     ))
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (0, (
         "fixed    lost-tree: worktree <tmp>/work/app.dispatch/lost-tree is missing: prune it and check "
-        "dispatch/lost-tree out there again\n"
+        "dispatch/lost-tree out there again\n" + sandbox_line()
     ))
     assert git(wt, "log", "-1", "--format=%s") == "work"
     assert task_status(repo, "lost-tree")["state"] == "idle"
@@ -51,7 +51,7 @@ def test_branch_deleted_by_hand(repo: Path, tmp_path: Path) -> None:
     assert json.loads(r.out) == {"version": 1, "remaining": 0, "findings": [{
         "task": "lost-branch", "problem": "branch dispatch/lost-branch was deleted",
         "fix": f"recreate it at {tip[:7]}, the worktree's last commit", "fixable": True, "fixed": True,
-    }]}
+    }], "sandbox": sandbox_facts()}
     assert git(repo, "rev-parse", "dispatch/lost-branch") == tip
     assert task_status(repo, "lost-branch")["state"] == "idle"
 
@@ -64,6 +64,7 @@ def test_unreadable_plan_names_the_line(repo: Path, tmp_path: Path) -> None:
     assert r.out.startswith("problem  bad-plan: .dispatch/PLAN.md line ")
     assert r.out.endswith(
         ": fix it by hand, or restore it: `git -C <tmp>/work/app.dispatch/bad-plan checkout HEAD -- .dispatch/PLAN.md`\n"
+        + sandbox_line()
     )
     assert (wt / ".dispatch" / "PLAN.md").read_text() == "---\nid: [oops\n---\n# x\n"
 
@@ -78,7 +79,7 @@ def test_runtime_folder_of_a_task_that_is_gone_and_a_stale_lock_note(repo: Path,
     assert (r.code, r.out) == (0, textwrap.dedent("""\
         fixed    the repository lock names pid 999999, which is gone (the lock itself is free): clear the stale note
         fixed    ghost: runtime folder <tmp>/work/app/.git/dispatch/tasks/ghost belongs to no live or trashed task: remove it
-        """))
+        """) + sandbox_line())
     assert not stray.exists()
 
 
@@ -96,7 +97,7 @@ def test_supervisor_killed_then_doctor_fix_and_resume_continue(repo: Path, tmp_p
     r = dispatch("doctor", "--fix", cwd=repo)
     assert (r.code, r.out) == (0, (
         "fixed    orphan: its supervisor is gone while worker.json says the worker runs: record the worker as "
-        "ended and commit what it left; then `dispatch resume`\n"
+        "ended and commit what it left; then `dispatch resume`\n" + sandbox_line()
     ))
     assert git(repo, "log", "-1", "--format=%s", "dispatch/orphan") == "dispatch: save uncommitted work (worker exit -1)"
     assert git(repo, "show", "dispatch/orphan:a.txt") == "Write `a.txt`"
@@ -114,11 +115,11 @@ def test_a_task_whose_creation_was_cut_short_goes_to_the_trash(repo: Path, tmp_p
     r = dispatch("doctor", cwd=repo)
     assert (r.code, r.out) == (1, (
         "problem  half: it has no plan: its creation was cut short: `dispatch doctor --fix` will move it to the "
-        "trash (`dispatch restore half` brings it back)\n"
+        "trash (`dispatch restore half` brings it back)\n" + sandbox_line()
     ))
     tip = git(repo, "rev-parse", "dispatch/half")
     assert dispatch("doctor", "--fix", cwd=repo).code == 0
     assert git(repo, "branch", "--list", "dispatch/*") == ""
     assert not wt.exists()
     assert git(repo, "rev-parse", "refs/dispatch/trash/half^") == tip
-    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import dispatch, git, snapshot, wait_for, worker_json
+from conftest import dispatch, git, sandbox_line, snapshot, wait_for, worker_json
 
 LOCAL_EDIT = "# app\n\nlocal edit that must survive\n"
 INTERRUPTED = "dispatch: interrupted\n"
@@ -131,7 +131,7 @@ def _intact(repo: Path, task_id: str, tip: str) -> None:
 
 def _nothing_left_to_repair(repo: Path) -> None:
     _ok("doctor", "--fix", cwd=repo)
-    assert _ok("doctor", cwd=repo) == "nothing to repair\n"
+    assert _ok("doctor", cwd=repo) == "nothing to repair\n" + sandbox_line()
 
 
 @pytest.mark.parametrize("strategy, step", MERGE_STEPS)
@@ -165,7 +165,7 @@ def test_merge_killed_at_each_step(repo: Path, tmp_path: Path, strategy: str, st
     assert _rev(repo, f"refs/heads/dispatch/{task_id}") is None
     assert git(repo, "status", "--porcelain", "--untracked-files=all") == "M README.md"
     _reachable(repo, commits)
-    assert _ok("doctor", cwd=repo) == "nothing to repair\n"
+    assert _ok("doctor", cwd=repo) == "nothing to repair\n" + sandbox_line()
 
 
 @pytest.mark.parametrize("step", ["discard:trashed", "remove:worktree", "discard:removed"])
@@ -220,7 +220,7 @@ def test_ctrl_c_during_merge_rolls_back_or_lands_whole(repo: Path, tmp_path: Pat
         assert _rev(repo, f"refs/heads/dispatch/{task_id}") is None and not _worktree(repo, task_id).exists()
         assert json.loads((repo / ".git" / "dispatch" / "events.jsonl").read_text().splitlines()[-1])["kind"] == "merged"
     assert (repo / "README.md").read_text() == LOCAL_EDIT
-    assert _ok("doctor", cwd=repo) == "nothing to repair\n"
+    assert _ok("doctor", cwd=repo) == "nothing to repair\n" + sandbox_line()
 
 
 @pytest.mark.parametrize("step", ["new:worktree", "new:files", "new:committed"])
@@ -277,9 +277,13 @@ LOOPING_WORKER = textwrap.dedent("""\
 
 def test_answers_and_questions_while_the_worker_commits(repo: Path, tmp_path: Path) -> None:
     """`ask` and `answer` commit QUESTIONS.md while a worker commits in a loop: no error, no commit lost."""
-    script, stop, count = tmp_path / "looper.py", tmp_path / "stop", tmp_path / "count"
+    # A folder a confined worker may write (its /tmp is its own): the test stops it there, it counts there.
+    folder = tmp_path / "home" / "looper"
+    folder.mkdir(parents=True)
+    script, stop, count = folder / "looper.py", folder / "stop", folder / "count"
     script.write_text(LOOPING_WORKER)
     (repo / ".dispatch.toml").write_text(textwrap.dedent(f"""\
+        sandbox_write = ["{folder}"]
         [backends.looper]
         command = ["{{python}}", "{script}", "{stop}", "{count}"]
         [models.looper]

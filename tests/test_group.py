@@ -13,7 +13,7 @@ ITEMS = ("--item", "Write `hello.txt`", "--item", "Write `bye.txt`")
 
 def _config(tmp_path: Path) -> None:
     """Models without AI: `fast` on the scripted backend, `variant` writing its own hello.txt, `slow` never starting."""
-    variant = tmp_path / "variant.py"
+    variant = tmp_path / "home" / "variant.py"  # where a confined worker sees it (its /tmp is its own)
     variant.write_text(textwrap.dedent("""\
         import pathlib, runpy
         pathlib.Path("hello.txt").write_text("Hi from the variant\\n")

@@ -14,7 +14,7 @@ from typing import Any
 
 import conftest
 import pytest
-from conftest import dispatch, git, snapshot
+from conftest import dispatch, git, sandbox_line, snapshot
 
 from dispatch.task import runtime
 from dispatch.task.plan import parse_plan
@@ -132,8 +132,13 @@ def _dangling_commits(repo: Path) -> list[str]:
     return [line for line in git(repo, "fsck", "--no-progress", "--dangling").splitlines() if line.startswith("dangling commit")]
 
 
-def _run_to_exit(repo: Path, title: str, model: str) -> None:
-    r = dispatch("new", title, "--model", model, "--item", "work", cwd=repo)
+# What only an unconfined worker can do (`--sandbox off`, or no bubblewrap): make branches and worktrees of the
+# repository, outlive its supervisor. A confined one is refused, or dies with it: tests/test_sandbox.py.
+UNCONFINED = ("--sandbox", "off")
+
+
+def _run_to_exit(repo: Path, title: str, model: str, *options: str) -> None:
+    r = dispatch("new", title, "--model", model, "--item", "work", *options, cwd=repo)
     assert r.code == 0, r.err
     # The supervisor records the exit in worker.json, then in the events log: wait for the event.
     log = repo / ".git" / "dispatch" / "events.jsonl"
@@ -176,7 +181,7 @@ def test_a_worker_that_resets_to_the_base_is_no_half_made_task(repo: Path, tmp_p
     expected = (
         f"problem  back: its branch was reset to {base[:7]}, before its plan commit: "
         f"`git -C <tmp>/work/app.dispatch/back reset --hard {planned[:7]}` brings back its last commit with a plan, "
-        "or `dispatch discard back` keeps every commit in the trash\n"
+        "or `dispatch discard back` keeps every commit in the trash\n" + sandbox_line()
     )
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out, r.err) == (1, expected, "")
@@ -231,7 +236,7 @@ def test_discard_refuses_while_a_worker_whose_supervisor_died_still_runs(
     repo: Path, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     """13.4: a worker alive without its supervisor is stopped first (`dispatch stop` can now), never left writing."""
-    r = dispatch("new", "Orphan", "--model", "scripted", "--item", "Write `o.txt` (hang)", cwd=repo,
+    r = dispatch("new", "Orphan", "--model", "scripted", "--item", "Write `o.txt` (hang)", *UNCONFINED, cwd=repo,
                  env={"DISPATCH_SCRIPTED_DELAY": "0"})
     assert r.code == 0, r.err
     wt = tmp_path / "work" / "app.dispatch" / "orphan"
@@ -277,7 +282,7 @@ if sys.argv[1:] == ["and-a-worktree"]:
 def test_discard_refuses_to_destroy_repositories_inside_a_worktree(repo: Path, tmp_path: Path) -> None:
     """13.3: git keeps a nested repository or worktree only as a gitlink: discard names them and the way out."""
     _misbehaving_worker(tmp_path, "nester", NESTER, "and-a-worktree")
-    _run_to_exit(repo, "Nest", "nester")
+    _run_to_exit(repo, "Nest", "nester", *UNCONFINED)
     wt = tmp_path / "work" / "app.dispatch" / "nest"
     # The supervisor's save commit holds them as gitlinks only.
     assert git(repo, "ls-tree", "dispatch/nest", "sub", "nested").count("160000 commit") == 2
@@ -340,7 +345,7 @@ def test_a_worker_that_detaches_its_head_and_commits(repo: Path, tmp_path: Path)
     assert (r.code, r.out) == (1, (
         f"problem  away: worktree <tmp>/work/app.dispatch/away is on a detached HEAD at {head[:7]}, not on "
         f"dispatch/away: `dispatch doctor --fix` will move dispatch/away on to {head[:7]}, which holds its commits, "
-        "and check it out\n"))
+        "and check it out\n" + sandbox_line()))
     r = dispatch("merge", "away", "--yes", cwd=repo, tmp=tmp_path)
     assert (r.code, r.err) == (1, (
         "dispatch: the worktree of `away` (<tmp>/work/app.dispatch/away) has a detached HEAD at "
@@ -356,21 +361,21 @@ def test_a_worker_that_detaches_its_head_and_commits(repo: Path, tmp_path: Path)
 def test_a_worker_that_switches_its_worktree_to_another_branch(repo: Path, tmp_path: Path) -> None:
     """13.14: status and doctor name the other branch; doctor --fix switches back, the other branch keeps its work."""
     _misbehaving_worker(tmp_path, "wanderer", WANDERER, "-c", "elsewhere")
-    _run_to_exit(repo, "Away", "wanderer")
+    _run_to_exit(repo, "Away", "wanderer", *UNCONFINED)
     row = _task_row(repo)
     assert (row["state"], row["problem"]) == ("broken", (
         "its worktree has branch elsewhere checked out, not dispatch/away: `dispatch doctor` says how to bring it back"))
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         "problem  away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
-        "`dispatch doctor --fix` will switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+        "`dispatch doctor --fix` will switch it back to dispatch/away (elsewhere keeps its commits)\n" + sandbox_line()))
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (0, (
         "fixed    away: worktree <tmp>/work/app.dispatch/away has branch elsewhere checked out, not dispatch/away: "
-        "switch it back to dispatch/away (elsewhere keeps its commits)\n"))
+        "switch it back to dispatch/away (elsewhere keeps its commits)\n" + sandbox_line()))
     assert git(repo, "log", "-1", "--format=%s", "elsewhere") == "work away from the branch"
     assert _task_row(repo)["state"] == "idle"
-    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
 
 
 def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path, tmp_path: Path) -> None:
@@ -393,7 +398,7 @@ def test_a_plan_rewritten_as_binary_is_unreadable_and_lands_with_into(repo: Path
     assert (r.code, r.out) == (1, (
         "problem  garbled: .dispatch/PLAN.md has no front matter naming its base: restore it from "
         f"{good[:7]}, the last commit whose plan has one: "
-        f"`git -C <tmp>/work/app.dispatch/garbled checkout {good[:7]} -- .dispatch/PLAN.md`\n"))
+        f"`git -C <tmp>/work/app.dispatch/garbled checkout {good[:7]} -- .dispatch/PLAN.md`\n" + sandbox_line()))
     r = dispatch("merge", "garbled", "--yes", cwd=repo)
     assert (r.code, r.out, r.err) == (1, "", (
         "dispatch: the plan of `garbled` names no base (its front matter is unreadable): land it with "
@@ -424,7 +429,7 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
     r = dispatch("doctor", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         "problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
-        "works in <tmp>/work/app.dispatch/locked): `dispatch doctor --fix` will delete it\n"))
+        "works in <tmp>/work/app.dispatch/locked): `dispatch doctor --fix` will delete it\n" + sandbox_line()))
     busy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], cwd=wt)
     request.addfinalizer(busy.kill)
     name = Path(f"/proc/{busy.pid}/comm").read_text().strip()
@@ -436,13 +441,13 @@ def test_a_stale_index_lock_is_named_with_who_holds_the_worktree(
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (1, (
         f"problem  locked: <tmp>/work/app/.git/worktrees/locked/index.lock exists, and {name} (pid {busy.pid}) works "
-        "in <tmp>/work/app.dispatch/locked: let it finish; delete the file only if no git runs there\n"))
+        "in <tmp>/work/app.dispatch/locked: let it finish; delete the file only if no git runs there\n" + sandbox_line()))
     busy.kill()
     busy.wait()
     r = dispatch("doctor", "--fix", cwd=repo, tmp=tmp_path)
     assert (r.code, r.out) == (0, (
         "fixed    locked: <tmp>/work/app/.git/worktrees/locked/index.lock is left by a git that crashed (no process "
-        "works in <tmp>/work/app.dispatch/locked): delete it\n"))
+        "works in <tmp>/work/app.dispatch/locked): delete it\n" + sandbox_line()))
     assert not lock.exists()
     assert dispatch("rebase", "locked", cwd=repo).code == 0
 
@@ -456,7 +461,7 @@ def test_a_branch_of_your_own_under_the_task_prefix_is_no_task(repo: Path, tmp_p
     assert (r.code, json.loads(r.out)["tasks"]) == (0, [])
     for args in (["doctor"], ["doctor", "--fix"]):
         r = dispatch(*args, cwd=repo)
-        assert (r.code, r.out) == (0, "nothing to repair\n")
+        assert (r.code, r.out) == (0, "nothing to repair\n" + sandbox_line())
     assert git(repo, "rev-parse", "dispatch/mine") == tip
     assert git(repo, "for-each-ref", "refs/dispatch") == ""
     before = snapshot(repo)

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import FAST, dispatch, git, wait_for
+from conftest import FAST, dispatch, git, wait_for, worker_json
 
 RECORDER = textwrap.dedent("""\
     import json, sys
@@ -60,6 +60,25 @@ def test_notify_runs_the_users_command_on_news_with_the_text_as_arguments_and_js
     ]
     assert told[2]["stdin"]["event"]["text"] == "Which license?"
     assert not list(repo.parent.rglob("pwned"))
+
+
+def test_a_persons_ask_beside_a_running_worker_is_told_once(repo: Path, tmp_path: Path) -> None:
+    """The supervisor tells you of its worker's questions; one a person asks by hand tells you itself, and the
+    supervisor, seeing its marker, does not again."""
+    argv, out = _recorder(tmp_path)
+    _user_config(tmp_path, f"notify = {json.dumps(argv)}\n")
+    r = dispatch("new", "Busy", "--model", "scripted", "--item", "Write `b.txt`", cwd=repo,
+                 env={"DISPATCH_SCRIPTED_DELAY": "3"})
+    assert r.code == 0, r.err
+    wait_for(lambda: worker_json(repo, "busy").get("phase") == "running", message="the worker to run")
+    assert dispatch("ask", "--task", "busy", "--timeout", "0", "By hand?", cwd=repo).code == 75
+    # Its supervisor looks every quarter of a second, and once more as the worker ends: then it has seen it.
+    wait_for(lambda: worker_json(repo, "busy").get("phase") == "exited", message="the worker to end")
+    wait_for(lambda: len(_told(out)) == 2, message="the two notifications")
+    assert [t["argv"] for t in _told(out)] == [
+        ["question", "busy", "busy asks Q1: By hand?"],
+        ["question", "busy", "busy stopped on an open question; no worker is left running or queued"],
+    ]
 
 
 def test_notify_is_rate_limited(repo: Path, tmp_path: Path) -> None:

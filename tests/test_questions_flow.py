@@ -232,9 +232,10 @@ open("greeting.txt", "w").write(text + "\\n")
 @pytest.mark.skipif(CLAUDE is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
 def test_claude_worker_asks_through_dispatch_ask_and_continues_with_the_answer(repo: Path, tmp_path: Path) -> None:
     assert CLAUDE is not None
-    helper = tmp_path / "record_answer.py"
+    # In the home folder: a confined worker has a /tmp of its own, where the test's files are not.
+    helper = tmp_path / "home" / "record_answer.py"
     helper.write_text(RECORD_ANSWER)
-    log = tmp_path / "requests.jsonl"
+    log = tmp_path / "home" / "requests.jsonl"
     script = Script([Conversation(match="Your task is `greet`", turns=[
         [text("Only the user can pick the greeting."), tool_use("Bash", {
             "command": 'dispatch ask "Which greeting should greeting.txt hold?"', "timeout": 120000,

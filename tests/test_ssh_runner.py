@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 from claude_cli import INSTALL_HINT, claude_env, find_claude
-from conftest import PINNED_GIT_DATE, dispatch, git
+from conftest import PINNED_GIT_DATE, dispatch, git, sandbox_line
 from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
 from test_workers import wait_for
 
@@ -405,7 +405,7 @@ def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: S
     )
     # Its worktree is on the runner: nothing here for doctor to repair (nor a worktree to make).
     doctor = dispatch("doctor", cwd=repo)
-    assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n", "")
+    assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n" + sandbox_line(), "")
     logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
     assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
     # -f streams from there (ssh's own output here: a real process), and ends with the run.
@@ -662,14 +662,14 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
     assert git(far, "branch", "--list", "dispatch/greet") == "+ dispatch/greet"
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  greet: landed or discarded here, it is still on runner `box`: "
-                                          "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n"), "")
+                                          "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n" + sandbox_line()), "")
     f = dispatch("doctor", "--fix", cwd=repo)
     assert (f.code, f.out, f.err) == (0, ("fixed    greet: landed or discarded here, it is still on runner `box`: "
                                           "discarded it there; its trash entry is kept here as "
-                                          "refs/dispatch/runners/box/trash/greet\n"), "")
+                                          "refs/dispatch/runners/box/trash/greet\n" + sandbox_line()), "")
     assert git(far, "branch", "--list", "dispatch/*") == ""
     assert git(repo, "show", "refs/dispatch/runners/box/trash/greet:a.txt") == "Write `a.txt`"
-    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
     # A task whose runner left the config: doctor says so, and how to reach it again.
     r = dispatch("new", "Paint", "--no-start", "--item", "Write `b.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
@@ -681,7 +681,7 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
         "needs you: 1 unreachable (paint)"]
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  paint: its runner `box` is no longer in your config, and the task "
-                                          f"lives there: add the [runners.box] table back to {config}\n"), "")
+                                          f"lives there: add the [runners.box] table back to {config}\n" + sandbox_line()), "")
 
 
 def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path, sshd: Server, tmp_path: Path) -> None:
@@ -719,13 +719,13 @@ def test_a_task_the_runner_lost_is_broken_here_and_discard_keeps_what_was_fetche
         "its branch here; `dispatch discard gone` keeps them in the trash"))
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  gone: runner `box` no longer has it: `dispatch discard gone` keeps "
-                                          "its commits, as last fetched here, in the trash\n"), "")
+                                          "its commits, as last fetched here, in the trash\n" + sandbox_line()), "")
     r = dispatch("discard", "gone", "--yes", cwd=repo)
     assert (r.code, r.err) == (0, "")
     assert r.out.splitlines()[-1] == "  `dispatch restore gone` brings it back"
     assert git(repo, "merge-base", "--is-ancestor", tip, "refs/dispatch/trash/gone") == ""
     assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["keep"]
-    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
 
 
 @pytest.mark.skipif(find_claude() is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")

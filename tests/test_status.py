@@ -244,7 +244,7 @@ def test_note_appends_a_dated_note_without_committing(repo: Path, tmp_path: Path
 def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
     from conftest import FAST, state_is, wait_for
 
-    r = dispatch("new", "Worked", "--model", "scripted", "--item", "Write `w.txt`", cwd=repo, env=FAST)
+    r = dispatch("new", "Worked", "--model", "scripted", "--sandbox", "off", "--item", "Write `w.txt`", cwd=repo, env=FAST)
     assert r.code == 0, r.err
     wait_for(state_is(repo, "worked", "done"), message="the worker to finish")
     r = dispatch("show", "worked", cwd=repo, tmp=tmp_path)
@@ -277,4 +277,5 @@ def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
           state    ended with exit code 0
           started  <time>
           ended    <time>
+          sandbox  off (not confined)
         """)

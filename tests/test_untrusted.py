@@ -46,7 +46,7 @@ def test_a_repository_dispatch_package_never_runs(repo: Path, tmp_path: Path) ->
     assert not marker.exists()
     wt = tmp_path / "work" / "app.dispatch" / "greet"
     # The worker's `dispatch` shim, run from inside the worktree as a worker runs it.
-    shim = repo / ".git" / "dispatch" / "bin" / "dispatch"
+    shim = repo / ".git" / "dispatch" / "tasks" / "greet" / "bin" / "dispatch"
     version = subprocess.run([str(shim), "--version"], cwd=wt, capture_output=True, text=True)
     from dispatch import __version__
 

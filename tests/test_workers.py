@@ -59,7 +59,7 @@ def test_worker_sees_its_environment_and_cwd(repo: Path, tmp_path: Path) -> None
     seen = json.loads((wt / "env.json").read_text())
     assert seen == {
         "cwd": str(wt), "task": "env-check", "repo": str(repo),
-        "which": str(repo / ".git" / "dispatch" / "bin" / "dispatch"),
+        "which": str(repo / ".git" / "dispatch" / "tasks" / "env-check" / "bin" / "dispatch"),
         "stdin": "You are a dispatch worker. Your task is ", "argv": ["dumper"],
     }
     # The supervisor committed what the worker left behind.

@@ -16,17 +16,19 @@ def doctor(
 ) -> None:
     """Find damaged state and say how to repair it (--fix does).
 
-    A worktree or branch deleted by hand, a dead supervisor, stray files, a task landed here that its runner still holds.
+    A worktree or branch deleted by hand, a dead supervisor, stray files, a task landed here that its runner
+    still holds; last, whether workers run confined here (the sandbox mode in force).
     """
     from dispatch import output
     from dispatch.task import doctor as doctor_mod
-    from dispatch.worker import checkup
+    from dispatch.worker import checkup, confine
 
     repo, cfg = context()
     findings = doctor_mod.check(repo, cfg, fix=fix) + checkup.doctor(repo, cfg, fix=fix)
     remaining = sum(1 for f in findings if not f.fixed)
+    sandbox_line, sandbox_facts = confine.report(cfg)
     if json_out:
-        output.emit_json(doctor_mod.summary(findings))
+        output.emit_json({**doctor_mod.summary(findings), "sandbox": sandbox_facts})
     elif not findings:
         print("nothing to repair")
     else:
@@ -38,5 +40,7 @@ def doctor(
                 print(f"problem  {who}{f.problem}: `dispatch doctor --fix` will {f.fix}")
             else:
                 print(f"problem  {who}{f.problem}: {f.fix}")
+    if not json_out:
+        print(f"sandbox  {sandbox_line}")
     if remaining:
         raise typer.Exit(1)

@@ -28,7 +28,8 @@ def ask(
     repo, cfg = context()
     task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
     asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
-    _free_the_slot(repo, cfg)
+    if not asked.tended:
+        _free_the_slot(repo, cfg)
     if sys.stderr.isatty():  # piped (an agent's tool call), the output must be the answer alone
         print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
     answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)

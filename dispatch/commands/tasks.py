@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, forwarded, read_input, say_if_removed
+from dispatch.cli import JsonOpt, SandboxOpt, app, confirm, context, folder_holding_cwd, forwarded, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -42,6 +42,7 @@ def new(
         str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
     ] = None,
     engine_json: Annotated[str | None, typer.Option("--engine", hidden=True)] = None,  # sent by a Slurm runner's caller
+    sandbox: Annotated[str | None, SandboxOpt] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Create a task (branch, worktree, plan) and start its worker.
@@ -49,7 +50,6 @@ def new(
     Branch dispatch/<id>, its worktree and .dispatch/PLAN.md in one commit; the worker starts in
     the background (or is queued), and the command returns at once.
     """
-    from dispatch.task.plan import parse_checklist_source
     from dispatch.worker import create
 
     items = list(item or [])
@@ -57,6 +57,8 @@ def new(
     if plan is not None:
         if items:
             raise DispatchError("give the checklist with --item or with --plan, not both")
+        from dispatch.task.plan import parse_checklist_source
+
         description, items = parse_checklist_source(read_input(plan, "--plan"))
     wanted = create.requested_models(model_opts or [], models)
     after_ids = list(dict.fromkeys(after or []))
@@ -64,7 +66,7 @@ def new(
     engine = create.engine_for(cfg, on, engine_json)
     req = create.Request(
         title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,
-        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, engine=engine,
+        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, sandbox=sandbox, engine=engine,
     )
     if on is not None and engine is None:  # another machine: an ssh runner, or a Slurm one with a host
         from dispatch.worker import remote
@@ -167,8 +169,6 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Where every task stands."""
-    from dispatch import output
-    from dispatch.task import table
     from dispatch.worker import places
 
     if watch or interval is not None:
@@ -180,12 +180,25 @@ def status(
         return
     repo, cfg = context()
     tasks = places.listing(repo, cfg, list(ids or []))
+    if not tasks and not json_out:
+        print('no tasks yet: `dispatch new "what to do"` creates one')
+        return
+    from dispatch import output  # here: a repository without tasks has nothing to format
+    from dispatch.task import table
+
     if json_out:
         output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
-    elif not tasks:
-        print('no tasks yet: `dispatch new "what to do"` creates one')
     else:
         print(table.status_table(tasks, output.terminal_width()))
+        _confinement_note(cfg)
+
+
+def _confinement_note(cfg: Any) -> None:
+    from dispatch.worker import confine
+
+    note = confine.note(cfg)
+    if note:
+        print(f"\n{note}")
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -203,6 +216,7 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
         output.emit_json({"task": detail.to_json()})
     else:
         print(output.detail_text(detail))
+        _confinement_note(cfg)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import app, context, forwarded
+from dispatch.cli import SandboxOpt, app, context, forwarded
 
 
 @app.command()
@@ -69,6 +69,7 @@ def resume(
     budget_cost: Annotated[
         float | None, typer.Option("--budget-cost", metavar="USD", help="Raise the task's cost budget to this.")
     ] = None,
+    sandbox: Annotated[str | None, SandboxOpt] = None,
 ) -> None:
     """Start a fresh worker on the task, to go on where it stopped.
 
@@ -81,12 +82,13 @@ def resume(
     repo, cfg = context()
     words = ["resume", task_id, *(["--model", model] if model else []), *(["--message", message] if message else []),
              *(["--budget-time", str(budget_time)] if budget_time is not None else []),
-             *(["--budget-cost", str(budget_cost)] if budget_cost is not None else [])]
+             *(["--budget-cost", str(budget_cost)] if budget_cost is not None else []),
+             *(["--sandbox", sandbox] if sandbox else [])]
     if forwarded(repo, cfg, task_id, words):
         return
     get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
-    started = scheduler.resume(repo, cfg, task_id, model=model, message=message)
+    started = scheduler.resume(repo, cfg, task_id, model=model, message=message, sandbox=sandbox)
     if started is None:
         print(f"queued {task_id}: it starts when a worker slot is free (max_running)")
         return

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,12 +27,17 @@ SCALARS: dict[str, tuple[type, Any]] = {
     "max_running": (int, 0),
     "budget_time": (float, 0.0),
     "budget_cost": (float, 0.0),
+    "sandbox": (str, "auto"),
+    "sandbox_network": (bool, True),
 }
-CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff")}
-LISTS = ("copy", "setup", "notify")
+CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff"),
+                                       "sandbox": ("auto", "bwrap", "off")}
+LISTS = ("copy", "setup", "notify", "sandbox_write")
+# Keys a repository file may set only once trusted: they run commands, or loosen the workers' confinement.
+TRUSTED_KEYS = ("backends", "copy", "setup", "notify", "sandbox", "sandbox_network", "sandbox_write")
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
-    "backends": ("command", "env", "unset", "fails_on"),
+    "backends": ("command", "env", "unset", "fails_on", "sandbox_write"),
     "models": ("backend",),
     "aliases": ("model", "prompt"),
     # Machines a task's worker may run on (`dispatch new --on NAME`): the user config only.
@@ -60,17 +63,21 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
         "command": ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions",
                     "--output-format", "stream-json", "--verbose"],
         "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
+        "sandbox_write": ["~/.claude", "~/.claude.json"],
     },
     # Codex: no login shells for its commands, as a login shell's profile resets PATH and with it
     # the `dispatch` the worker asks its questions with.
     "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
-                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"]},
+                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"],
+              "sandbox_write": ["${CODEX_HOME:-~/.codex}"]},
     "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
-                           "--model", "{model}", "{prompt}"]},
+                           "--model", "{model}", "{prompt}"],
+               "sandbox_write": ["~/.cursor", "${XDG_CONFIG_HOME:-~/.config}/cursor"]},
     "gemini": {
         "command": ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}",
                     "--prompt", "{prompt}"],
         "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
+        "sandbox_write": ["~/.gemini"],
     },
     # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
     # the worktree (each would be committed as the worker's work), no analytics, no prompts. Its
@@ -81,10 +88,14 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
                           "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
                           "--message", "{prompt}"],
               # aider exits 0 even when no model call succeeded: its error line makes the run failed.
-              "fails_on": [r"^litellm\.\w+Error: "]},
+              "fails_on": [r"^litellm\.\w+Error: "],
+              "sandbox_write": ["~/.aider"]},
     # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
     "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
-                             "--model", "{model}", "{prompt}"]},
+                             "--model", "{model}", "{prompt}"],
+                 "sandbox_write": [f"${{{var}:-~/{default}}}/opencode" for var, default in (
+                     ("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config"),
+                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache"))]},
     # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
     # in the worktree, which may hold a `dispatch/` package of its own.
     "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
@@ -209,6 +220,10 @@ def _scalar(label: str, key: str, value: Any) -> Any:
     kind, _ = SCALARS[key]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise _wrong(label, key, "true or false", value)
+        return value
     if not isinstance(value, kind) or isinstance(value, bool):
         raise _wrong(label, key, {str: "a string", float: "a number", int: "an integer"}[kind], value)
     if isinstance(value, (int, float)) and value < 0:
@@ -270,7 +285,7 @@ def _apply(cfg: Config, label: str, data: dict[str, Any]) -> None:
     for key, value in data.items():
         if key in SCALARS:
             cfg._set(label, _scalar(label, key, value), key)
-        elif key == "copy":
+        elif key in ("copy", "sandbox_write"):
             cfg._set(label, _strings(label, key, value), key)
         elif key == "setup":
             cfg._set(label, _setup(label, value), key)
@@ -297,7 +312,7 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
             raise _unknown(label, key)
         if fieldname in ("command", "dispatch", "ssh"):
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
-        elif fieldname in ("unset", "sbatch"):
+        elif fieldname in ("unset", "sbatch", "sandbox_write"):
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
         elif fieldname == "fails_on":
             cfg._set(label, _patterns(label, key, value), table, name, fieldname)
@@ -365,6 +380,8 @@ def _parse_toml(path: Path, raw: bytes) -> dict[str, Any]:
 
 def parse_toml(path: Path, text: str) -> dict[str, Any]:
     """TEXT as the TOML file PATH holds, or the one line that says what is wrong with it."""
+    import tomllib  # here: a repository without config files never needs the parser
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -486,7 +503,7 @@ def load(
     """
     cfg = Config(layers=[DEFAULT])
     defaults: dict[str, Any] = {key: default for key, (_, default) in SCALARS.items()}
-    defaults.update(copy=[], setup=[], notify=[], backends=BUILTIN_BACKENDS)
+    defaults.update(copy=[], setup=[], notify=[], sandbox_write=[], backends=BUILTIN_BACKENDS)
     cfg.values.update({table: {} for table in TABLES})
     _apply(cfg, DEFAULT, defaults)
     files: list[tuple[Path, bool]] = [(legacy_config_path(), True), (user_config_path(), False)]
@@ -507,6 +524,8 @@ def load(
         if raw is None:
             continue
         cfg.layers.append(label)
+        import hashlib  # here, not at the top: a repository without config files never needs it
+
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:
             _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))

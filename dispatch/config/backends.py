@@ -46,6 +46,7 @@ class Launch:
     env_unset: tuple[str, ...]
     from_repo: bool  # backend definition comes from the repository .dispatch.toml (needs trust)
     fails_on: tuple[str, ...] = ()  # output lines that make an exit-0 run that changed nothing failed
+    sandbox_write: tuple[str, ...] = ()  # what its CLI writes outside the worktree, writable when confined
 
 
 def is_installed(executable: str) -> bool:
@@ -91,7 +92,7 @@ def resolve(cfg: Config, requested: str | None) -> Launch:
         requested=name, model=model, backend=backend, command=list(spec["command"]),
         prompt_prefix=alias.get("prompt", "") if alias else "", env=dict(spec.get("env", {})),
         env_unset=tuple(spec.get("unset", ())), from_repo=cfg.from_repo(dotted("backends", backend)),
-        fails_on=tuple(spec.get("fails_on", ())),
+        fails_on=tuple(spec.get("fails_on", ())), sandbox_write=tuple(spec.get("sandbox_write", ())),
     )
 
 

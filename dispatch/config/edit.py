@@ -248,7 +248,7 @@ def _validate(path: Path, text: str, repo_root: Path | None) -> Config:
 def _trust_lapses(path: Path, before: str, cfg: Config) -> bool:
     from dispatch.config import trust
 
-    defines = any(cfg.from_repo(key) for key in ("backends", "copy", "setup", "notify"))
+    defines = any(cfg.from_repo(key) for key in config.TRUSTED_KEYS)
     return defines and bool(before) and trust.is_trusted(path)
 
 

@@ -1,6 +1,7 @@
 """Trusting a repository's `.dispatch.toml` before it may run anything, as direnv and mise do.
 
-A repository file that defines `backends`, `copy`, `setup` or `notify` runs none of them until the user
+A repository file that defines `backends`, `copy`, `setup` or `notify` runs none of them (and one that sets
+`sandbox`, `sandbox_network` or `sandbox_write` loosens no worker's confinement) until the user
 runs `dispatch trust`, which records the sha256 of the file's content; any change needs trust
 again. User-level config is the user's own, so it is trusted.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch import git
+from dispatch import git, history
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.mergecheck import work_conflicts
@@ -52,7 +52,8 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     """Every live, unmerged task against its base and against every other task on the same base."""
     from dispatch.task.status import collect
 
-    statuses = [s for s in collect(repo, cfg) if s.state != "merged" and s.last_commit and s.base]
+    # Which tasks are merged, not what is uncommitted in their worktrees: no `git status` in each.
+    statuses = [s for s in collect(repo, cfg, dirty=False) if s.state != "merged" and s.last_commit and s.base]
     resolved = git.resolve_bases(repo.root, sorted({s.base for s in statuses if s.base}))
     tips: dict[str, str] = {}  # task -> tip
     against: dict[str, str] = {}  # task -> its base's commit now
@@ -64,8 +65,9 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     groups = {base: [i for i in tips if base_of[i] == base] for base in sorted(set(base_of.values()))}
     pairs = [(a, b) for ids in groups.values() for n, a in enumerate(ids) for b in ids[n + 1 :]]
     merges = git.merge_trees(repo.root, [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs])
+    sizes = _sizes(repo, [(against[i], tips[i]) for i in tips])
     tasks = [
-        TaskConflicts(i, base_of[i], *_size(repo, against[i], tips[i]), work_conflicts(merges[n].conflicts))
+        TaskConflicts(i, base_of[i], *sizes[n], work_conflicts(merges[n].conflicts))
         for n, i in enumerate(tips)
     ]
     found = [PairConflict(p, work_conflicts(m.conflicts)) for p, m in zip(pairs, merges[len(tips) :], strict=True)]
@@ -78,16 +80,12 @@ def radar(repo: Repo, cfg: Config) -> Radar:
     return Radar(tasks, found, order, later)
 
 
-def _size(repo: Repo, base: str, tip: str) -> tuple[int, int]:
-    text = git.out(["diff", "--numstat", "-z", f"{base}...{tip}", "--", *WITHOUT_TASK_FILES], cwd=repo.root)
-    added = removed = 0
-    for record in git.zsplit(text):
-        fields = record.split("\t")
-        if len(fields) >= 2:  # a rename's paths follow in their own fields
-            # Binary files count "-"; call them one line each so they still count as work.
-            added += int(fields[0]) if fields[0].isdigit() else 1
-            removed += int(fields[1]) if fields[1].isdigit() else 0
-    return added, removed
+def _sizes(repo: Repo, pairs: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """Lines each (BASE, TIP) task added and removed since its merge base (`diff base...tip`), task files
+    left out and a binary file counted one line, so it still counts as work: in four git processes for all."""
+    forks = history.histories(repo.root, [(tip, base) for base, tip in pairs])
+    return history.numstats(repo.root, [(h.merge_base or base, tip) for h, (base, tip) in zip(forks, pairs, strict=True)],
+                        WITHOUT_TASK_FILES)
 
 
 def landing_order(tasks: list[TaskConflicts], conflicting: list[tuple[str, str]]) -> tuple[list[str], list[str]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -104,7 +104,18 @@ class FileChange:
     added: int
     removed: int
     hunks: list[Hunk] = field(default_factory=list)
-    patch: str = ""
+    parsed: PatchedFile | None = field(default=None, repr=False, compare=False)  # its patch, rendered on demand
+
+    @property
+    def patch(self) -> str:
+        """The file's patch text: rendered only for the views that print it, never for JSON."""
+        return str(self.parsed) if self.parsed is not None else ""
+
+    def to_json(self) -> dict[str, Any]:
+        # Shallow: the JSON encoder reads the hunks' line lists as they are (no copy of 20,000 lines).
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("hunks", "parsed")}
+        data["hunks"] = [vars(h) for h in self.hunks]
+        return data
 
 
 @dataclass
@@ -123,9 +134,8 @@ class Review:
     usage: dict[str, Any] | None = None  # the workers' wall time, cost and tokens (see dispatch.usage.totals)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for f in data["files"]:
-            del f["patch"]
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["files"] = [f.to_json() for f in self.files]
         return data
 
 
@@ -185,7 +195,7 @@ def _file_change(f: PatchedFile) -> FileChange:
         path=f.path, old_path=old_path, status=status, binary=f.is_binary_file,
         old_mode=info.get("old mode") or info.get("deleted file mode"),
         new_mode=info.get("new mode") or info.get("new file mode"),
-        added=f.added, removed=f.removed, hunks=hunks, patch=str(f),
+        added=f.added, removed=f.removed, hunks=hunks, parsed=f,
     )
 
 

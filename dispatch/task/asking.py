@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,7 +62,8 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
     compare-and-swap on HEAD). The commit never touches the index or what the worker staged; the index
     is then told the new file (a stale entry would put the old file back in the worker's next commit).
     """
-    git.commit_file(worktree, QUESTIONS, message, repo.state_dir / "tmp")
+    # The temporary index goes in the worktree's own git dir: a confined worker's `ask` may write there.
+    git.commit_file(worktree, QUESTIONS, message, Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree)))
     for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
         r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
         if r.returncode == 0 or "index.lock" not in r.stderr:
@@ -68,14 +71,40 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
         time.sleep(0.1)
 
 
+# The marker lives in a folder of its own: a confined worker may write it and nothing else of the task's runtime.
+ASK_FOLDER = "asking"
+
+
 def _ask_marker(repo: Repo, task_id: str) -> Path:
-    return repo.task_dir(task_id) / "ask.json"
+    return repo.task_dir(task_id) / ASK_FOLDER / "ask.json"
+
+
+@contextmanager
+def _questions_locked(repo: Repo, cfg: Config, task_id: str) -> Iterator[None]:
+    """The task's questions to ourselves: `ask` and `answer` take this lock, not the repository's (`answer`
+    takes both), so that a confined worker, whose `ask` needs it, can hold up the answers to itself only."""
+    try:
+        with files.locked(repo.task_dir(task_id) / ASK_FOLDER / "lock", float(cfg["lock_timeout"])):
+            yield
+    except files.LockBusy:
+        raise DispatchError(f"another dispatch command holds the questions of task `{task_id}` for more than "
+                            f"{cfg['lock_timeout']:g}s: wait for it to finish and retry") from None
 
 
 @dataclass(frozen=True)
 class Asked:
     task: str
     number: int
+    tended: bool  # its worker's supervisor tells the person and gives the worker's slot away
+
+
+def _tended(repo: Repo, task_id: str) -> bool:
+    """This `ask` is the task's own worker's, and its supervisor (alive) tells the person and frees its slot. A
+    person's `ask`, or an orphaned worker's, does both itself (a confined worker is never orphaned: it dies with
+    its supervisor)."""
+    if os.environ.get("DISPATCH_TASK") != task_id:
+        return False
+    return runtime.supervisor_alive(runtime.read_worker(repo, task_id) or {})
 
 
 def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
@@ -84,7 +113,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
     if not text:
         raise DispatchError("the question is empty: give the question to ask")
     path = _questions_path(task)
-    with locked(repo, cfg["lock_timeout"]):
+    with _questions_locked(repo, cfg, task.id):
         questions = _load(path, task.id)
         still_open = questions.open()
         if still_open:
@@ -95,38 +124,35 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         question = questions.add(text, clock.iso(clock.now()))
         files.write_atomic(path, questions.render())
         _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
+        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+        tended = _tended(repo, task.id)
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
-        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me), "number": question.number}))
-        event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
-    notify.notify(repo, event)
-    return Asked(task.id, question.number)
+        # `told`: this ask tells the person itself; a supervisor looking at the marker does not again.
+        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
+                                               "ns": runtime.pid_namespace(), "number": question.number,
+                                               "event": event, "told": not tended}))
+    if not tended:
+        notify.notify(repo, event)
+    return Asked(task.id, question.number, tended)
 
 
 def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: float, poll: float = 0.05) -> str:
-    """Block until question NUMBER has an answer; commit the answered file; return the answer."""
+    """Block until question NUMBER has an answer; commit the answered file; return the answer. The
+    file's folder is watched (inotify on Linux): `answer` writing it wakes us; POLL is the interval
+    where it cannot be watched."""
     path = _questions_path(task)
     deadline = time.monotonic() + timeout
-    seen: tuple[int, int] | None = None
     answer: str | None = None
     try:
-        while answer is None and time.monotonic() < deadline:
-            try:
-                st = path.stat()
-                stamp = (st.st_mtime_ns, st.st_size)
-            except FileNotFoundError:
-                stamp = (0, 0)
-            if stamp != seen:  # read the file only when it changed
-                seen = stamp
-                answer = _answer_of(path, task.id, number)
-            if answer is None:
-                time.sleep(poll)
-        with locked(repo, cfg["lock_timeout"]):
-            # `answer` writes under this lock: what we read now is final, and it sees the marker go with it.
+        if timeout > 0:  # with none, the answer is read once, under the lock below
+            answer = _watch_for_answer(path, task.id, number, deadline, poll)
+        with _questions_locked(repo, cfg, task.id):
+            # `answer` writes under this lock: what we read now is final, and it sees the marker end with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
             if answer is None:
-                _ask_marker(repo, task.id).unlink(missing_ok=True)
+                _end_marker(repo, task.id)
                 raise AskTimeout(
                     f"no answer to Q{number} within {timeout:g}s. Mark the current item `[?]` with the question, "
                     "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
@@ -134,8 +160,38 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
                 )
             _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}")
     finally:
-        _ask_marker(repo, task.id).unlink(missing_ok=True)
+        _end_marker(repo, task.id)
     return answer
+
+
+def _watch_for_answer(path: Path, task_id: str, number: int, deadline: float, poll: float) -> str | None:
+    """The answer to question NUMBER once the file holds one, or None at DEADLINE; the file is read
+    again only when it changed, woken by the change where the folder can be watched."""
+    from dispatch.changes import Changes
+
+    seen: tuple[int, int, int] | None = None
+    with Changes(path.parent, poll) as changes:
+        while time.monotonic() < deadline:
+            try:
+                st = path.stat()
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            except FileNotFoundError:
+                stamp = (0, 0, 0)
+            if stamp != seen:
+                seen = stamp
+                answer = _answer_of(path, task_id, number)
+                if answer is not None:
+                    return answer
+            changes.wait(deadline - time.monotonic())
+    return None
+
+
+def _end_marker(repo: Repo, task_id: str) -> None:
+    """The ask no longer waits: its marker loses the asker's pid but keeps the question, for a supervisor
+    that has not looked since it was asked (tending.Questions) to tell the person all the same."""
+    data = asked_now(repo, task_id)
+    if data is not None and data.get("pid") is not None:
+        files.write_atomic(_ask_marker(repo, task_id), json.dumps({**data, "pid": None, "start": None}))
 
 
 def _answer_of(path: Path, task_id: str, number: int) -> str | None:
@@ -150,22 +206,27 @@ def _answer_of(path: Path, task_id: str, number: int) -> str | None:
     raise DispatchError(f"Q{number} disappeared from {path}: someone edited it away; ask again")
 
 
-def blocked_in_ask(repo: Repo, task_id: str) -> bool:
-    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+def asked_now(repo: Repo, task_id: str) -> dict[str, Any] | None:
+    """What the task's `ask` marker holds (the asker's pid, the question's number and event), or None.
+    Written by the worker's own `dispatch ask`: data to read, never to obey."""
     try:
         data = json.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
-        return False
-    return runtime.is_alive(data.get("pid"), data.get("start"))
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def blocked_in_ask(repo: Repo, task_id: str) -> bool:
+    """The task's worker is blocked in a live `dispatch ask`: it holds no worker slot meanwhile."""
+    data = asked_now(repo, task_id)
+    return data is not None and runtime.is_alive_in(data.get("pid"), data.get("start"), data.get("ns"))
 
 
 def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
     """A live `ask` waits on question NUMBER (and so will commit its answer)."""
-    try:
-        data = json.loads(_ask_marker(repo, task_id).read_text())
-    except (OSError, ValueError):
-        return False
-    return data.get("number") == number and runtime.is_alive(data.get("pid"), data.get("start"))
+    data = asked_now(repo, task_id)
+    return data is not None and data.get("number") == number and runtime.is_alive_in(
+        data.get("pid"), data.get("start"), data.get("ns"))
 
 
 @dataclass(frozen=True)
@@ -183,7 +244,7 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
         raise DispatchError("the answer is empty: give the text to answer with")
     task = get_task(repo, cfg, task_id)
     path = _questions_path(task)
-    with locked(repo, cfg["lock_timeout"]):
+    with locked(repo, cfg["lock_timeout"]), _questions_locked(repo, cfg, task_id):
         questions = _load(path, task_id)
         if number is None:
             still_open = questions.open()

@@ -38,22 +38,25 @@ def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, Mer
     except (OSError, ValueError, AttributeError):
         cache = {}
     stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
-    merges = git.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale])
-    for task_id, merge in zip(stale, merges, strict=True):
+    merges = dict(zip(stale, git.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale]), strict=True))
+    clean = [i for i in stale if not work_conflicts(merges[i].conflicts)]
+    # Does merging change the base? One `diff-tree --stdin` for every clean merge.
+    changes = dict(zip(clean, git.trees_differ(repo.root, [(wanted[i][1], merges[i].tree) for i in clean],
+                                               WITHOUT_TASK_FILES), strict=True))
+    for task_id in stale:
         tip, base = wanted[task_id]
-        conflicts = work_conflicts(merge.conflicts)
-        cache[task_id] = {"key": [tip, base], "conflicts": conflicts,
-                          "landed": not conflicts and _landed(repo, tip, base, merge.tree)}
+        conflicts = work_conflicts(merges[task_id].conflicts)
+        landed = task_id in changes and not changes[task_id] and _did_work(repo, tip, base)
+        cache[task_id] = {"key": [tip, base], "conflicts": conflicts, "landed": landed}
     if stale or set(cache) - live:
         _write_cache(repo, {i: c for i, c in cache.items() if i in live})
     return {i: MergeCheck(cache[i]["conflicts"], cache[i]["landed"]) for i in wanted}
 
 
-def _landed(repo: Repo, tip: str, base: str, merged_tree: str) -> bool:
-    # Merging changes nothing in the base, though the task did change something: a squash or a
-    # cherry-pick already brought its work in.
-    same = git.ok(["diff", "--quiet", base, merged_tree, "--", *WITHOUT_TASK_FILES], cwd=repo.root)
-    return same and not git.ok(["diff", "--quiet", f"{base}...{tip}", "--", *WITHOUT_TASK_FILES], cwd=repo.root)
+def _did_work(repo: Repo, tip: str, base: str) -> bool:
+    # Asked only where merging changes nothing in the base: if the task did change something, a squash
+    # or a cherry-pick already brought its work in (landed). One process each, for those few tasks.
+    return not git.ok(["diff", "--quiet", f"{base}...{tip}", "--", *WITHOUT_TASK_FILES], cwd=repo.root)
 
 
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:

@@ -81,7 +81,7 @@ def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
     trees = {}
     others = []
-    for w in git.worktrees(repo.root)[1:]:
+    for w in git.worktrees(repo.root)[1:] if _has_linked_worktrees(repo) else []:
         # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
         branch = w.branch or (git.rebasing_branch(w.path) if w.head else None)
         if branch and branch.startswith(prefix):
@@ -105,6 +105,15 @@ def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]
         tree = trees.get(ref) or switched.get(ref)
         tasks[task_id] = TaskRef(task_id, ref, tips.get(ref), tree, switched=ref in switched)
     return tasks, {ref.removeprefix(prefix) for ref in foreign}
+
+
+def _has_linked_worktrees(repo: Repo) -> bool:
+    """Whether git keeps any worktree besides the main one: without, `git worktree list` is not asked."""
+    try:
+        with os.scandir(repo.common_dir / "worktrees") as entries:
+            return any(True for _ in entries)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def _never_planned(repo: Repo, tips: dict[str, str]) -> set[str]:
@@ -176,12 +185,13 @@ def worktree_root(repo: Repo, cfg: Config) -> Path:
 
 
 def default_base(repo: Repo) -> str:
-    main = git.worktrees(repo.root)[0]
-    if main.branch is None:
+    """The branch checked out in the main worktree (its HEAD alone: no listing of every worktree)."""
+    branch = git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=repo.root, check=False).stdout.strip()
+    if not branch:
         raise DispatchError(
             f"the main worktree {repo.root} has a detached HEAD: name the base with `--base BRANCH`"
         )
-    return git.branch_name(main.branch)
+    return git.branch_name(branch)
 
 
 @dataclass(frozen=True)
@@ -235,15 +245,13 @@ def create_task(
         )
         made_root = not path.parent.exists()
         try:
-            git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), base_commit], cwd=repo.root)
-            checkpoint("new:worktree")
-            (path / ".dispatch").mkdir(exist_ok=True)
-            (path / PLAN).write_text(plan_text, encoding="utf-8")
-            (path / QUESTIONS).write_text(questions_text, encoding="utf-8")
-            (path / NOTES).write_text(_notes_header(task_id), encoding="utf-8")
-            checkpoint("new:files")
-            commit = _commit_plan(path, task_id)
+            # The plan commit is built as objects first, then the worktree is added at it: one checkout, no
+            # commit in a fresh worktree, and never a worktree without its plan commit.
+            commit = _plan_commit(repo, base_commit, task_id, {
+                PLAN: plan_text, QUESTIONS: questions_text, NOTES: _notes_header(task_id)})
             checkpoint("new:committed")
+            git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), commit], cwd=repo.root)
+            checkpoint("new:worktree")
         except BaseException:
             undo_create(repo, ref, path, made_root=made_root)
             raise
@@ -303,9 +311,34 @@ def render_task_files(
     return plan, templates.render("QUESTIONS.md.j2", id=task_id)
 
 
-def _commit_plan(worktree: Path, task_id: str) -> str:
+def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, str]) -> str:
+    """A commit on BASE_COMMIT that adds TEXTS (paths in the task files' folder) to its tree, written as
+    objects: no index, no worktree, no ref. The texts are stored as they are (no filter of the repository's
+    config runs on them)."""
+    tmp = repo.state_dir / f"new-{os.getpid()}"  # ours alone: `new`s run one at a time, under the lock
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     try:
-        return git.commit_paths(worktree, [PLAN, QUESTIONS, NOTES], f"dispatch: plan {task_id}", force_add=True)
+        written = [tmp / Path(name).name for name in texts]
+        for path, text in zip(written, texts.values(), strict=True):
+            path.write_text(text, encoding="utf-8")
+        blobs = git.out(["hash-object", "-w", "--no-filters", "--", *map(str, written)], cwd=repo.root).split()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    checkpoint("new:files")
+    root = git.zsplit(git.run(["ls-tree", "-z", base_commit], cwd=repo.root).stdout)
+    folder: dict[str, str] = {}
+    if f"tree\t{TASK_FILES}" in {entry.split(" ", 2)[1] + "\t" + entry.split("\t", 1)[1] for entry in root}:
+        # A base holding a folder of that name already (files tracked by hand): its files stay beside ours.
+        for entry in git.zsplit(git.run(["ls-tree", "-z", f"{base_commit}:{TASK_FILES}"], cwd=repo.root).stdout):
+            folder[entry.split("\t", 1)[1]] = entry
+    for name, blob in zip(texts, blobs, strict=True):
+        folder[Path(name).name] = f"100644 blob {blob}\t{Path(name).name}"
+    sub = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in folder.values()))
+    entries = [e for e in root if e.split("\t", 1)[1] != TASK_FILES] + [f"040000 tree {sub}\t{TASK_FILES}"]
+    tree = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in entries))
+    try:
+        return git.commit_tree(repo.root, tree, [base_commit], f"dispatch: plan {task_id}")
     except GitError as e:
         if any(s in e.stderr for s in ("tell me who you are", "auto-detect", "empty ident")):
             raise DispatchError(

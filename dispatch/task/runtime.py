@@ -83,6 +83,51 @@ def process_start_time(pid: int) -> int | None:
     return int(fields[19])
 
 
+def pid_namespace() -> str | None:
+    """Our pid namespace (`pid:[4026531836]`): a confined worker has its own, where pids mean other processes."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def is_alive_in(pid: int | None, start_time: int | None, namespace: str | None) -> bool:
+    """PID of pid namespace NAMESPACE (a confined worker's) is alive and the process we mean: found by the
+    namespace, its pid inside it and its start time, which reads the same from every namespace."""
+    if namespace is None or namespace == pid_namespace():
+        return is_alive(pid, start_time)
+    for entry in _in_namespace(namespace):
+        try:
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        inner = [line.split()[-1] for line in status.splitlines() if line.startswith("NSpid:")]
+        if inner == [str(pid)] and (start_time is None or process_start_time(int(entry.name)) == start_time):
+            return True
+    return False
+
+
+def _in_namespace(namespace: str) -> list[Path]:
+    """The processes of pid namespace NAMESPACE in view here (none of one that encloses ours)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and os.readlink(entry / "ns" / "pid") == namespace:
+                found.append(entry)
+        except OSError:
+            continue
+    return found
+
+
+def supervisor_alive(data: dict[str, Any]) -> bool:
+    """The record's supervisor lives. Read by a confined worker, in a pid namespace of its own, the supervisor
+    is out of sight (its namespace encloses ours): there the record stands, as the worker reading it shows."""
+    if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
+        return True
+    namespace = data.get("supervisor_ns")
+    return bool(namespace) and namespace != pid_namespace() and not _in_namespace(str(namespace))
+
+
 def is_alive(pid: int | None, start_time: int | None) -> bool:
     """PID is alive and is the same process we started (pids are reused)."""
     if not pid:
@@ -121,7 +166,7 @@ def worker_state(data: dict[str, Any], jobs: Jobs | None = None) -> str:
         return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
     if phase in ("starting", "preparing", "running"):
         # Without its supervisor nobody records the worker's exit or saves its work.
-        if is_alive(data.get("supervisor_pid"), data.get("supervisor_start")):
+        if supervisor_alive(data):
             return "running" if phase == "running" else "preparing"
         return "lost"
     if data.get("stopped"):
@@ -164,7 +209,7 @@ def worker_facts(repo: Repo, task_id: str, jobs: Jobs | None = None) -> dict[str
     facts = {
         key: data.get(key)
         for key in ("run", "model", "backend", "pid", "job", "started", "exited", "exit_code", "setup_failed", "saved",
-                    "after", "reason")
+                    "after", "reason", "sandbox")
         if data.get(key) is not None
     }
     if data.get("engine"):  # the Slurm runner its runs are jobs of

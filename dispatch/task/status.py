@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, list_tasks
-from dispatch.task.plan import Progress
-from dispatch.task.record import Task, select
+
+if TYPE_CHECKING:
+    from dispatch.task.plan import Progress
+    from dispatch.task.record import Task
 
 
 @dataclass
@@ -45,8 +47,11 @@ class TaskStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.update(data.pop("extra"))
+        # Shallow (only the plan's summary made a dict): asdict's deep copy of every worker record
+        # was a tenth of `status --json` at 500 tasks, for output that is only read.
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        data["plan"] = asdict(self.plan)
+        data.update(self.extra)
         return data
 
 
@@ -78,20 +83,34 @@ def derive_state(
     return "idle"
 
 
-def collect(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[TaskStatus]:
-    """The status of IDS (every live task when empty)."""
+def collect(repo: Repo, cfg: Config, ids: list[str] | None = None, *, dirty: bool = True) -> list[TaskStatus]:
+    """The status of IDS (every live task when empty); without DIRTY, no `git status` in any worktree
+    (`dirty` is None then), for the commands that do not print it."""
     live = list_tasks(repo, cfg)
-    return of(repo, select(repo, live, ids), live=set(live))
+    if not live and not ids:
+        return []  # before importing the plan parser (and yaml): a repository without tasks starts fast
+    from dispatch.task.record import select
+
+    # The `git status` of every worktree runs side by side while the records load and parse.
+    counting: bool | Callable[[], dict[str, int]] = dirty
+    if dirty and all(i in live for i in ids or []):  # (an unknown id: select says so, and nothing runs)
+        counting = _dirty_counts([live[i] for i in ids or live])
+    return of(repo, select(repo, live, ids), live=set(live), dirty=counting)
 
 
-def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
-    """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs)."""
-    from dispatch.task.mergecheck import merge_checks
-    from dispatch.task.questions import parse_questions
-
+def of(repo: Repo, tasks: list[Task], live: set[str], *,
+       dirty: bool | Callable[[], dict[str, int]] = True) -> list[TaskStatus]:
+    """The status of these task records; LIVE names every live task (the merge-check cache keeps theirs).
+    DIRTY: whether to count changed files in each worktree, or the counts started already."""
     if not tasks:
         return []
-    dirty = _dirty_counts([t.ref for t in tasks])
+    from dispatch.task.mergecheck import merge_checks
+    from dispatch.task.plan import Progress
+    from dispatch.task.questions import parse_questions
+
+    if dirty is True:
+        dirty = _dirty_counts([t.ref for t in tasks])
+    changed = dirty() if callable(dirty) else {}
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
@@ -151,7 +170,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str]) -> list[TaskStatus]:
                 question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
                 ahead=ahead,
                 behind=behind,
-                dirty=dirty.get(task.id),
+                dirty=changed.get(task.id),
                 last_commit=last,
                 worker=worker,
                 problem=problem,
@@ -202,21 +221,54 @@ def _str_or_none(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def _dirty_counts(tasks: list[TaskRef]) -> dict[str, int]:
-    """Changed files per worktree; one `git status` each, run side by side."""
+def _dirty_counts(tasks: list[TaskRef]) -> Callable[[], dict[str, int]]:
+    """Changed files per worktree, one `git status` each, run side by side from now on: the call
+    returned waits for them."""
     paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
     if not paths:
-        return {}
-    workers = min(len(paths), 2 * (os.cpu_count() or 2))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        counts = pool.map(lambda p: len(git.status_porcelain(p)), paths.values())
-        return dict(zip(paths, counts, strict=True))
+        return dict
+    from concurrent.futures import ThreadPoolExecutor  # here: it imports logging, which a run without tasks never needs
+
+    pool = ThreadPoolExecutor(max_workers=min(len(paths), 2 * (os.cpu_count() or 2)))
+    counting = {task_id: pool.submit(lambda p: len(git.status_porcelain(p)), path) for task_id, path in paths.items()}
+    pool.shutdown(wait=False)  # the threads end with their work; nothing more is submitted
+    return lambda: {task_id: future.result() for task_id, future in counting.items()}
 
 
 def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
-    """Commits ahead of and behind base for every task, in a fixed number of git calls."""
+    """Commits ahead of and behind base for every task, in a fixed number of git calls.
+
+    The counts of a (tip, base) pair never change, so they are kept across runs: a task on an old base
+    pays its walk once, not on every `status`, `wait` or `--watch` tick (recent pairs only, a few per task)."""
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    graph = git.CommitGraph.load(repo.root, sorted({sha for pair in pairs.values() for sha in pair}))
-    return {task_id: graph.ahead_behind(tip, base) for task_id, (tip, base) in pairs.items()}
+    import json
+
+    from dispatch import files, history
+
+    path = repo.state_dir / "ahead-behind.json"
+    try:
+        known: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("pairs", {})
+    except (OSError, ValueError, AttributeError):
+        known = {}
+    keys = {task_id: f"{tip} {base}" for task_id, (tip, base) in pairs.items()}
+    missing = {keys[task_id]: pair for task_id, pair in pairs.items() if not _counts(known.get(keys[task_id]))}
+    found = history.ahead_behind(repo.root, list(missing.values()))
+    fresh = {key: list(count) for key, count in zip(missing, found, strict=True)}
+    used = {key: fresh.get(key) or known[key] for key in keys.values()}
+    if fresh or list(known)[-len(used):] != list(used):  # the pairs used last, kept last: the oldest go first
+        kept = {k: v for k, v in known.items() if k not in used} | used
+        try:  # a cache: status is a reading command (no lock), and a full disk costs only a recount
+            recent = dict(list(kept.items())[-max(_KEEP * len(used), 256):])
+            files.write_atomic(path, json.dumps({"version": 1, "pairs": recent}))
+        except OSError:
+            pass
+    return {task_id: (used[key][0], used[key][1]) for task_id, key in keys.items()}
+
+
+_KEEP = 4  # pairs kept per pair in use (256 at least): a task's recent tips, a subset's status drops no other's
+
+
+def _counts(value: object) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)

@@ -16,6 +16,7 @@ from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime, usage
 from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted
+from dispatch.worker import confine
 from dispatch.worker import launch as launching
 
 
@@ -28,14 +29,16 @@ class Started:
     supervisor_pid: int
 
 
-def prepare_launch(cfg: Config, requested: str | None) -> Any:
-    """Resolve the model to a backend and check, before anything is created, that it can run."""
+def prepare_launch(cfg: Config, requested: str | None, sandbox: str | None = None) -> Any:
+    """Resolve the model to a backend and check, before anything is created, that it can run (confined,
+    when SANDBOX, else the config's `sandbox`, asks for it)."""
     from dispatch.config import backends, trust
 
     launch = backends.resolve(cfg, requested)
     if launch.from_repo:
         trust.require_trusted(cfg, "backends")
     _setup_and_copy(cfg)  # refuses untrusted repository setup or copy lists
+    confine.confinement(cfg, sandbox)
     backends.check_installed(launch)
     return launch
 
@@ -83,11 +86,17 @@ def start_worker(
     if budget_cost and launch.backend == "claude":
         # Claude Code stops itself at a spending limit: give it what is left.
         argv += ["--max-budget-usd", f"{budget_cost - (spent['cost_usd'] or 0):.4f}"]
+    env = _worker_env(cfg, launch)
+    confined = confine.confinement(cfg, previous.get("sandbox_flag"))
+    wrapper: list[str] = []
+    if confined.mode == "bwrap":
+        wrapper = confine.wrapper(repo, cfg, task, launch, confined, env)
     spec = launching.LaunchSpec(
         task=task.id, run=run, worktree=str(worktree), main_root=str(repo.root), argv=argv, stdin=stdin,
-        env=_worker_env(cfg, launch), env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
+        env=env, env_unset=list(launch.env_unset), model=launch.model, backend=launch.backend,
         requested=launch.requested, budget_time=budget_time, budget_cost=budget_cost,
         prior_seconds=spent["seconds"], copy=copy, setup=setup, prepare=not resume, fails_on=list(launch.fails_on),
+        sandbox=confined.mode, wrapper=wrapper, branch=task.branch,
     )
     pid = launching.start(repo, spec)
     return Started(task.id, run, launch.model, launch.backend, pid)

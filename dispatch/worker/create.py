@@ -16,8 +16,7 @@ from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
-from dispatch.task.record import select
-from dispatch.worker import control, scheduler
+from dispatch.worker import confine, control
 from dispatch.worker import launch as launching
 
 MAX_ID = 63  # ids.ID_RE
@@ -34,6 +33,7 @@ class Request:
     after: list[str]
     budget: tuple[float | None, float | None]  # seconds, USD
     start: bool
+    sandbox: str | None = None  # --sandbox: kept for the task's later runs
     engine: dict[str, Any] | None = None  # a Slurm runner's: its workers run as batch jobs (launch.engine_of)
 
 
@@ -53,10 +53,12 @@ class Created:
 def new(repo: Repo, cfg: Config, req: Request) -> Created:
     """Check everything, make the task (or the group's tasks), then start or queue each worker."""
     control.check_budget(*req.budget)
+    if req.sandbox is not None:
+        confine.check_mode(req.sandbox, "--sandbox")
     if req.after and not req.start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     models: list[str | None] = list(req.models) or [None]
-    launches = [control.prepare_launch(cfg, m) if req.start else None for m in models]
+    launches = [control.prepare_launch(cfg, m, req.sandbox) if req.start else None for m in models]
     if req.engine is not None:
         if len(models) > 1 or req.after:
             raise DispatchError("a task on a Slurm runner takes one model and no --after: "
@@ -74,9 +76,14 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
     members = []
     for task, launch in zip(made, launches, strict=True):
         control.set_budget(repo, task.id, seconds=req.budget[0], cost=req.budget[1])
+        confine.set_sandbox(repo, task.id, req.sandbox)
         if req.engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
             control.set_engine(repo, task.id, req.engine)
-        started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=req.after) if launch else None
+        started = None
+        if launch:
+            from dispatch.worker import scheduler  # here: `new --no-start` has no worker to start, and starts fast
+
+            started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=req.after)
         members.append(Member(task, launch, started))
     return Created(gid, members)
 
@@ -116,6 +123,8 @@ def choose_group_id(repo: Repo, cfg: Config, *, title: str, group_id: str | None
     """`--id`, else a slug of the title short enough for every `<id>-<model>` and free as a group and as ids."""
     live = list_tasks(repo, cfg)
     taken = set(live) | trashed_ids(repo)
+    from dispatch.task.record import select
+
     groups = {t.group for t in select(repo, live, None) if t.group}
     longest = max(len(slugify(m)) for m in models)
 

@@ -46,17 +46,24 @@ class LaunchSpec:
     setup: list[list[str]] = field(default_factory=list)
     prepare: bool = True
     fails_on: list[str] = field(default_factory=list)  # the backend's: see supervisor._reported_failure
+    sandbox: str = "off"  # "bwrap": confined (dispatch.worker.sandbox), "off": not
+    wrapper: list[str] = field(default_factory=list)  # the bwrap command line the argv goes after
+    branch: str = ""  # the task's branch (full ref): a confined worker's uncommitted work is saved only on it
 
 
-def shim_dir(repo: Repo) -> Path:
-    """A folder holding a `dispatch` that runs this same installation, put first on the worker's PATH."""
-    folder = repo.state_dir / "bin"
+def shim_dir(repo: Repo, task_id: str) -> Path:
+    """A folder holding a `dispatch` that runs this same installation, put first on the worker's PATH.
+
+    One per task, read-only, in the task's runtime folder: no worker can change the `dispatch` another
+    one runs, and a confined worker not even its own (the runtime folder is out of its reach).
+    """
+    folder = repo.task_dir(task_id) / "bin"
     shim = folder / "dispatch"
     # -I (isolated): the worker runs it inside its worktree, and plain `-m` would put that folder, with
     # any `dispatch/` package of the repository's own, first on sys.path.
     text = f"#!/bin/sh\nexec {_sh_quote(sys.executable)} -I -m dispatch \"$@\"\n"
-    if not shim.exists() or shim.read_text() != text:
-        files.write_atomic(shim, text, mode=0o755)
+    if not shim.exists() or shim.read_text() != text or shim.stat().st_mode & 0o777 != 0o555:
+        files.write_atomic(shim, text, mode=0o555)
     return folder
 
 
@@ -74,8 +81,9 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
     previous = runtime.read_worker(repo, spec.task) or {}
     runtime.write_worker(repo, spec.task, {
         "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
-        "requested": spec.requested, "argv": spec.argv, "started": clock.iso(time.time()), "spawned": time.time(),
-        "runs": previous.get("runs", []), "budget": previous.get("budget"), "engine": previous.get("engine"),
+        "requested": spec.requested, "argv": spec.argv, "sandbox": spec.sandbox, "started": clock.iso(time.time()), "spawned": time.time(),
+        "runs": previous.get("runs", []), "budget": previous.get("budget"), "sandbox_flag": previous.get("sandbox_flag"),
+        "engine": previous.get("engine"),
     })
     engine = previous.get("engine")
     if engine:  # a Slurm runner: the supervisor runs as a batch job, its id recorded as a pid is

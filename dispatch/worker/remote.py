@@ -141,6 +141,7 @@ def _new_words(req: Request, task_id: str, base: str) -> list[str]:
     words += [] if req.start else ["--no-start"]
     words += ["--budget-time", str(req.budget[0])] if req.budget[0] is not None else []
     words += ["--budget-cost", str(req.budget[1])] if req.budget[1] is not None else []
+    words += ["--sandbox", req.sandbox] if req.sandbox else []  # confined there as asked here
     return words
 
 

@@ -6,6 +6,7 @@ supervisor of a task that just ended) calls `advance`, which starts what may sta
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from dispatch import events, git
@@ -28,6 +29,7 @@ from dispatch.task.plan import parse_plan
 from dispatch.task.status import collect
 from dispatch.task.trash import list_trash
 from dispatch.worker import queue
+from dispatch.worker.confine import check_mode, set_sandbox
 from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
 
 DONE = ("done", "merged")
@@ -49,7 +51,9 @@ def begin(
                    int(data.get("supervisor_pid") or 0))
 
 
-def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None) -> Started | None:
+def resume(
+    repo: Repo, cfg: Config, task_id: str, *, model: str | None, message: str | None, sandbox: str | None = None
+) -> Started | None:
     """A fresh worker on the task (queued when every slot is taken); a queued or blocked task starts now."""
     task = get_task(repo, cfg, task_id)
     if is_running(repo, task_id):
@@ -58,7 +62,10 @@ def resume(repo: Repo, cfg: Config, task_id: str, *, model: str | None, message:
     requested = model or previous.get("requested") or previous.get("model")
     if requested is None and task.worktree is not None:
         requested = read_plan_file(task.worktree.path / PLAN).meta.get("model")
-    launch = prepare_launch(cfg, str(requested) if requested else None)
+    if sandbox is not None:
+        check_mode(sandbox, "--sandbox")
+    launch = prepare_launch(cfg, str(requested) if requested else None, sandbox or previous.get("sandbox_flag"))
+    set_sandbox(repo, task_id, sandbox)
     with locked(repo, cfg["lock_timeout"]):
         queue.forget(repo, task_id)
     # A task whose worker never ran gets the first prompt and its worktree prepared.
@@ -76,7 +83,8 @@ def _block(repo: Repo, task_id: str, reason: str) -> None:
 
 def advance(repo: Repo, cfg: Config) -> list[str]:
     """Start every queued task whose dependencies are done, while slots are free."""
-    if not queue.has_work(repo):
+    if not queue.has_work(repo) or not os.access(repo.state_dir, os.W_OK):
+        # Nothing queued; or a confined worker's `dispatch`, which may not start workers: its supervisor does.
         return []
     started: list[str] = []
     with locked(repo, cfg["lock_timeout"]):
@@ -106,7 +114,8 @@ def advance(repo: Repo, cfg: Config) -> list[str]:
             try:
                 if after:
                     stack(repo, cfg, live[task_id], after, live, landed)
-                launch = prepare_launch(cfg, entry.get("requested") or None)
+                launch = prepare_launch(cfg, entry.get("requested") or None,
+                                        (runtime.read_worker(repo, task_id) or {}).get("sandbox_flag"))
                 start_worker(repo, cfg, live[task_id], launch, resume=bool(entry.get("resume")),
                              message=entry.get("message"))
             except DispatchError as e:

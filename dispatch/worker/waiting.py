@@ -8,13 +8,16 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dispatch import clock, files
 from dispatch.config import Config
 from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.events import log_path
 from dispatch.repo import Repo
+
+if TYPE_CHECKING:
+    from dispatch.changes import Changes
 
 # What wakes a host: a question, or a worker run that ended.
 WAKING = ("question", "exited", "blocked")
@@ -187,13 +190,21 @@ def _question_notice(task: str, number: Any, text: str, asked: str) -> Notice:
 def wait(
     repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, poll: float = 0.1
 ) -> list[Notice]:
-    """Block until there is news for CONSUMER about IDS (all tasks when empty); return it."""
+    """Block until there is news for CONSUMER about IDS (all tasks when empty); return it. The log's
+    folder is watched (inotify on Linux) from before the first look, so news wakes it at once; POLL is
+    the interval where it cannot be watched."""
+    from dispatch.changes import Changes
+
+    with Changes(repo.state_dir, poll) as changes:  # the folder of the events log
+        return _wait(repo, cfg, ids, timeout=timeout, consumer=consumer, changes=changes)
+
+
+def _wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, changes: Changes) -> list[Notice]:
     from dispatch.task.asking import open_questions
 
     cursor = load_cursor(repo, consumer)
     told = set(cursor.reported)
-    # Questions whose event was lost (a crash between commit and event) are still news.
-    pending = [_question_notice(q.task, q.number, q.text, q.asked) for q in open_questions(repo, cfg, ids or None)]
+    pending: list[Notice] = []
     deadline = None if timeout is None else time.monotonic() + timeout
     log = log_path(repo)
     size = -1
@@ -206,10 +217,7 @@ def wait(
         except FileNotFoundError:
             current = 0
         if current != size:  # nothing is read, and no git runs, until the log grows
-            size = current
-            # An open question may still bring news (its answer with --resume starts a worker); it
-            # comes and goes only with an event, so it is looked for only when the log grew.
-            questions_open = bool(open_questions(repo, cfg, ids or None))
+            first, size = size == -1, current
             _advance_queue(repo, cfg)
             before = cursor.offset
             new, cursor.offset = _read_located(repo, cursor.offset)
@@ -221,24 +229,30 @@ def wait(
                     held = start if held is None else held
                 else:
                     pending.append(notice)
+            # Read after the events: a question's file is committed before its event is written. An open
+            # question may still bring news (its answer with --resume starts a worker); it comes and goes
+            # only with an event, so it is looked for only when the log grew.
+            open_now = {(q.task, q.number): q for q in open_questions(repo, cfg, ids or None)}
+            if first:  # questions whose event was lost (a crash between commit and event) are still news
+                pending[:0] = [_question_notice(q.task, q.number, q.text, q.asked) for q in open_now.values()]
             if cursor.offset != before and not pending:
                 save_cursor(repo, consumer, _saved(cursor, held))
         news = _dedupe([n for n in pending if n.key not in told and (not ids or n.task in ids)])
-        news = [n for n in news if n.kind != "question" or _still_open(repo, cfg, n)]
+        news = [n for n in news if n.kind != "question" or (n.task, n.details.get("number")) in open_now]
         if news:
             cursor.reported += [n.key for n in news]
             save_cursor(repo, consumer, _saved(cursor, held))
             return coalesce(news)
         pending = []
         if time.monotonic() >= next_live_check:
-            if not questions_open and not workers_live(repo, ids):
+            if not open_now and not workers_live(repo, ids):
                 whose = f" for {', '.join(ids)}" if ids else ""
                 raise NothingToWaitFor(f"nothing to wait for: no worker runs or is queued and no question is open"
                                        f"{whose}; `dispatch status` says what needs you")
             next_live_check = time.monotonic() + LIVE_CHECK
         if deadline is not None and time.monotonic() >= deadline:
             raise WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
-        time.sleep(poll)
+        changes.wait(min(next_live_check, deadline if deadline is not None else next_live_check) - time.monotonic())
 
 
 def workers_live(repo: Repo, ids: list[str]) -> bool:
@@ -302,9 +316,3 @@ def _dedupe(notices: list[Notice]) -> list[Notice]:
             seen.add(n.key)
             result.append(n)
     return result
-
-
-def _still_open(repo: Repo, cfg: Config, notice: Notice) -> bool:
-    from dispatch.task.asking import open_questions
-
-    return any(q.number == notice.details.get("number") for q in open_questions(repo, cfg, [notice.task]))

@@ -1,0 +1,242 @@
+"""Costs that must not grow with the size of the history or the number of tasks (issue 18).
+
+Tests assert no timings (bench/run.py measures those); they assert the things that make a cost grow:
+the git processes a command runs, and the memory a walk of an old base's history keeps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tracemalloc
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import dispatch, git
+
+from dispatch import history
+
+
+def _new(repo: Path, title: str) -> None:
+    r = dispatch("new", title, "--item", "one", "--no-start", "--json", cwd=repo)
+    assert r.code == 0, r.err
+
+
+def _grow_main(repo: Path, commits: int) -> None:
+    """COMMITS more commits on main, in one `git fast-import` (a long history in a moment)."""
+    stream = []
+    for i in range(commits):
+        stream.append(f"commit refs/heads/main\ncommitter Ada <ada@example.com> {1795420000 + i} +0000\n"
+                      f"data 5\nc{i:03}\n" + ("from refs/heads/main^0\n" if i == 0 else "") + "\n")
+    git(repo, "fast-import", "--quiet", input="".join(stream))
+    git(repo, "reset", "-q", "--hard", "main")
+
+
+def _git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put a `git` first on PATH that notes each command's name, then runs the real git."""
+    real = shutil.which("git")
+    assert real is not None
+    folder, log = tmp_path / "bin", tmp_path / "git-commands.log"
+    folder.mkdir()
+    wrapper = folder / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    return log
+
+
+def _commands(log: Path, *args: str, cwd: Path) -> Counter[str]:
+    log.write_text("")
+    r = dispatch(*args, cwd=cwd)
+    assert (r.code, r.err) == (0, "")
+    return Counter(log.read_text().split())
+
+
+def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One task far behind its base: the walk for ahead/behind is one process however old the base.
+    _new(repo, "First")
+    _grow_main(repo, 300)
+    _new(repo, "Second")
+    log = _git_log(tmp_path, monkeypatch)
+    dispatch("status", cwd=repo)  # the merge checks cached, as on every later call
+    at_two = _commands(log, "status", "--json", cwd=repo)
+    for n in range(4):
+        _new(repo, f"More {n}")
+    dispatch("status", cwd=repo)
+    at_six = _commands(log, "status", "--json", cwd=repo)
+
+    # Only `git status` runs once per worktree (a worktree's changes need their own process); the
+    # tasks' ahead/behind counts were kept by the run before (their tips and bases have not moved).
+    fixed = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1}
+    assert dict(at_two) == {**fixed, "status": 2}
+    assert dict(at_six) == {**fixed, "status": 6}
+    # Counted again: one walk, two processes, for the six tasks sharing a base.
+    (repo / ".git" / "dispatch" / "ahead-behind.json").unlink()
+    assert dict(_commands(log, "status", "--json", cwd=repo)) == {**fixed, "status": 6, "merge-base": 1, "rev-list": 1}
+
+
+def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
+    _new(repo, "Forked")
+    wt = repo.parent / "app.dispatch" / "forked"
+    (wt / "work.txt").write_text("work\n")
+    git(wt, "add", "work.txt")
+    git(wt, "commit", "-qm", "work")
+    git(repo, "merge", "-q", "--no-ff", "-m", "merge it", "dispatch/forked")
+    _grow_main(repo, 40)
+    git(repo, "branch", "side", "main~20")
+    tips = {name: git(repo, "rev-parse", name) for name in ("main", "side", "dispatch/forked", "main~39")}
+    pairs = [(tips[a], tips[b]) for a in tips for b in tips]
+    expected = []
+    for tip, base in pairs:
+        ahead, behind = git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split()
+        expected.append(history.PairHistory(int(ahead), int(behind), git(repo, "merge-base", tip, base)))
+
+    # Bases shared by four tips each (a walk per base), one walk for all, and a base of one tip each
+    # (counted by git), in the order asked.
+    assert history.histories(repo, pairs) == expected
+    assert history.walk(repo, pairs) == expected
+    one_each = [0, 5, 10, 15, 3]  # (main, main), (side, side), ... and (main, main~39): five bases, one tip each
+    assert history.histories(repo, [pairs[n] for n in one_each]) == [expected[n] for n in one_each]
+    mixed = [0, 1, 2, 7, 11]
+    assert history.histories(repo, [pairs[n] for n in mixed]) == [expected[n] for n in mixed]
+    assert history.ahead_behind(repo, [pairs[n] for n in mixed]) == [
+        (expected[n].ahead, expected[n].behind) for n in mixed]
+    # More bases than MAX_GROUPS: one walk for every pair.
+    many = [(tips["dispatch/forked"], git(repo, "rev-parse", f"main~{k}")) for k in range(history.MAX_GROUPS + 2)]
+    assert history.ahead_behind(repo, many) == [
+        tuple(int(c) for c in git(repo, "rev-list", "--left-right", "--count", f"{tip}...{base}").split())
+        for tip, base in many]
+
+
+def test_status_keeps_no_history_in_memory_for_an_old_base(repo: Path) -> None:
+    _new(repo, "Old base")
+
+    def peak() -> int:
+        dispatch("status", cwd=repo)  # warm: imports done, merge check cached
+        tracemalloc.start()
+        try:
+            r = dispatch("status", "--json", cwd=repo)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+            assert json.loads(r.out)["tasks"][0]["id"] == "old-base"
+
+    fresh = peak()
+    _grow_main(repo, 5000)
+    old = peak()
+
+    # Walking 5,000 more commits keeps the walk's frontier, not the history (which took megabytes).
+    assert old - fresh < 200_000, (fresh, old)
+
+
+HEAVY = ("yaml", "jinja2", "unidiff", "dispatch.task.plan", "dispatch.task.record", "dispatch.worker.scheduler",
+         "concurrent.futures", "hashlib", "tomllib", "tempfile")
+
+
+def _heavy_imports(args: list[str], cwd: Path) -> list[str]:
+    """Which of HEAVY a fresh interpreter has imported after running `dispatch ARGS`."""
+    code = ("import sys\nfrom dispatch import cli\ncli.main(sys.argv[1:])\n"
+            f"print('loaded:', *[m for m in {HEAVY!r} if m in sys.modules], file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return proc.stderr.splitlines()
+
+
+def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
+    assert _heavy_imports(["--help"], repo) == ["loaded:"]
+    assert _heavy_imports(["--version"], repo) == ["loaded:"]
+    # No task: no plan to parse (yaml), no worktree to run `git status` in side by side, no queue to move.
+    assert _heavy_imports(["status"], repo) == ["loaded:"]
+    assert _heavy_imports(["status", "--json"], repo) == ["loaded:"]
+
+
+def test_a_run_builds_only_the_command_it_runs() -> None:
+    from dispatch import cli
+
+    assert list(cli.load_commands(["status", "--json"]).commands) == ["status"]
+    assert list(cli.load_commands(["config", "show"]).commands) == ["config"]
+    # The command list builds no command's options: each entry holds its name and help only.
+    listing = cli.load_commands(["--help"]).commands
+    assert sorted(listing) == sorted(cli.COMMANDS)
+    assert [name for name, command in listing.items() if command.params] == []
+
+
+def test_review_json_copies_no_diff_line_and_renders_no_patch(repo: Path) -> None:
+    from dispatch import config
+    from dispatch.land.review import review
+    from dispatch.repo import open_repo
+
+    _new(repo, "Diff")
+    wt = repo.parent / "app.dispatch" / "diff"
+    (wt / "big.txt").write_text("".join(f"line {n}\n" for n in range(50)))
+    git(wt, "add", "big.txt")
+    git(wt, "commit", "-qm", "big")
+    opened = open_repo(repo)
+    r = review(opened, config.load(opened.root), "diff")
+
+    data = r.to_json()
+
+    # The encoder reads the hunks' own line lists: a 20,000-line diff is not copied on its way out.
+    assert data["files"][0]["hunks"][0]["lines"] is r.files[0].hunks[0].lines
+    assert "patch" not in data["files"][0] and "parsed" not in data["files"][0]
+    assert r.files[0].patch.startswith("diff --git a/big.txt b/big.txt\nnew file mode 100644\n")
+
+
+def test_conflicts_runs_no_git_status_in_the_worktrees(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _new(repo, "First")
+    _new(repo, "Second")
+    log = _git_log(tmp_path, monkeypatch)
+    dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
+
+    # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`;
+    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`
+    # (status's ahead/behind counts are kept from the run before).
+    assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
+        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
+        "merge-tree": 1, "diff-tree": 1}
+
+
+def test_cold_merge_checks_run_a_fixed_number_of_git_processes(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _git_log(tmp_path, monkeypatch)
+    counts = []
+    for n in range(6):
+        _new(repo, f"Task {n}")
+        wt = repo.parent / "app.dispatch" / f"task-{n}"
+        (wt / f"work-{n}.txt").write_text("work\n")
+        git(wt, "add", f"work-{n}.txt")
+        git(wt, "commit", "-qm", "work")
+        if n in (1, 5):
+            _grow_main(repo, 1)  # main moves: every task's merge check is cold again
+            counts.append(_commands(log, "status", "--json", cwd=repo))
+
+    # Every merge in one `merge-tree --stdin`, whether each changes its base in one `diff-tree --stdin`.
+    # (A task whose merge changes nothing, one with no work yet or landed, still costs a `diff` of its own.)
+    cold = {"rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "rev-list": 1,
+            "merge-tree": 1, "diff-tree": 1}
+    assert [dict(c) for c in counts] == [{**cold, "status": 2}, {**cold, "status": 6}]
+
+
+def test_kept_ahead_behind_counts_follow_moving_tips_and_bases(repo: Path) -> None:
+    def counts() -> tuple[int, int]:
+        task = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]
+        return task["ahead"], task["behind"]
+
+    _new(repo, "Moving")
+    assert counts() == (1, 0)
+    assert counts() == (1, 0)  # kept
+    wt = repo.parent / "app.dispatch" / "moving"
+    (wt / "work.txt").write_text("work\n")
+    git(wt, "add", "work.txt")
+    git(wt, "commit", "-qm", "work")
+    assert counts() == (2, 0)
+    _grow_main(repo, 3)
+    assert counts() == (2, 3)
+    git(wt, "reset", "-q", "--hard", "HEAD~1")  # back to a tip counted before, against the new base
+    assert counts() == (1, 3)
