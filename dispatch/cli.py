@@ -80,6 +80,25 @@ def _advance_queue() -> None:
             print(f"dispatch: the queue could not advance: {e}", file=sys.stderr)
 
 
+def forwarded(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
+              input: str | None = None, passing: tuple[int, ...] = (), timeout: float = 120.0) -> bool:
+    """A task on a runner: `dispatch WORDS` runs there (streamed, or its output printed here; text goes
+    as stdin), then the task's branch is fetched. False for a local task: the command runs here."""
+    from dispatch.worker import remote
+
+    if remote.place(repo, cfg, task_id) is None:
+        return False
+    answer = remote.forward(repo, cfg, task_id, words, stream=stream, input=input, passing=passing, timeout=timeout)
+    if not isinstance(answer, int):
+        sys.stdout.write(answer.stdout)
+        sys.stderr.write(answer.stderr if answer.returncode else "")
+    remote.sync(repo, cfg, [task_id])
+    code = answer if isinstance(answer, int) else answer.returncode
+    if code:
+        raise typer.Exit(code)
+    return True
+
+
 def confirm(question: str, yes: bool) -> None:
     """Ask [y/N] on a terminal; without one, refuse unless --yes was given (never hang)."""
     if yes:
@@ -202,6 +221,7 @@ COMMANDS = {
     **dict.fromkeys(("config", "models", "init", "trust", "untrust"), "config"),
     "demo": "demo",
     "doctor": "doctor",
+    **dict.fromkeys(("runners", "runner-call"), "runners"),
     "skill": "skill",
 }
 

@@ -94,7 +94,8 @@ def main(common_dir: str, task_id: str) -> int:
     log_start = os.fstat(sys.stdout.fileno()).st_size
     head_before = _head(worktree)
     questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
-    worker, began = _start(repo, spec, worktree)
+    signalled: list[int] = []  # a stop signal from outside dispatch (`scancel`, `kill`) ends the run `stopped`
+    worker, began = _start(repo, spec, worktree, signalled)
     over_budget = _wait(worker, spec, began, questions.look)
     questions.look()  # one asked since the last look is told before the exit
     code = sandbox.exit_code(worker.returncode) if spec.wrapper else worker.returncode
@@ -112,6 +113,8 @@ def main(common_dir: str, task_id: str) -> int:
            "exited": clock.iso(ended), "seconds": round(ended - began, 1), "exit_code": code, **used.to_json()}
     runs = [*(runtime.read_worker(repo, task_id) or {}).get("runs", []), run]
     extra: dict[str, Any] = {"stopped": True, "reason": over_budget} if over_budget else {}
+    if signalled and not over_budget:
+        extra["stopped"] = True
     if failure:
         extra["failed_on"] = failure
     data = _durably(f"record the worker's exit code {code}", state, lambda: runtime.update_worker(
@@ -150,9 +153,9 @@ def _prepare(repo: Repo, spec: LaunchSpec, worktree: Path) -> bool:
     return True
 
 
-def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Popen[bytes], float]:
-    """The worker started in a process group of its own, recorded, our stop signals forwarded to it, its
-    stdin written; and when it started."""
+def _start(repo: Repo, spec: LaunchSpec, worktree: Path, signalled: list[int]) -> tuple[subprocess.Popen[bytes], float]:
+    """The worker started in a process group of its own, recorded, our stop signals forwarded to it (and noted
+    in SIGNALLED), its stdin written; and when it started."""
     if spec.wrapper:
         _pack(worktree, "your commits' objects")  # out of the worker's reach
         # bwrap inherits this and so outlives the SIGTERM `stop` sends the group, for the worker to stop
@@ -174,6 +177,7 @@ def _start(repo: Repo, spec: LaunchSpec, worktree: Path) -> tuple[subprocess.Pop
 
     def forward(signum: int, _frame: Any) -> None:
         # Stopping the supervisor stops its worker; it still records the exit and saves the work.
+        signalled.append(signum)
         try:
             os.killpg(worker.pid, signum)
         except ProcessLookupError:

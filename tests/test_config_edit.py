@@ -181,7 +181,7 @@ BAD = [
     (["config", "set", "colour", "blue"],
      # the scalar keys as config.py lists them, in its order
      "unknown key `colour`: use one of " + ", ".join([*SCALARS, *LISTS]) + ", backends.NAME.command|env|unset, "
-     "backends.NAME.env.VAR, models.MODEL.backend, aliases.NAME.model|prompt"),
+     "backends.NAME.env.VAR, models.MODEL.backend, aliases.NAME.model|prompt, runners.NAME.kind|host|path|dispatch|ssh|sbatch"),
     (["config", "set", "models.x.cost", "3"], "unknown key `models.x.cost`: an entry of `models` has only `backend`"),
     (["config", "set", "models.x", "claude"], "`models.x` is a table: set one of its fields, such as `models.x.backend`"),
     (["config", "set", "a b", "1"],

@@ -16,15 +16,15 @@ def doctor(
 ) -> None:
     """Find damaged state and say how to repair it (--fix does).
 
-    A worktree or branch deleted by hand, a dead supervisor, stray files; last, whether workers run
-    confined here (the sandbox mode in force).
+    A worktree or branch deleted by hand, a dead supervisor, stray files, a task landed here that its runner
+    still holds; last, whether workers run confined here (the sandbox mode in force).
     """
     from dispatch import output
     from dispatch.task import doctor as doctor_mod
-    from dispatch.worker import confine
+    from dispatch.worker import checkup, confine
 
     repo, cfg = context()
-    findings = doctor_mod.check(repo, cfg, fix=fix)
+    findings = doctor_mod.check(repo, cfg, fix=fix) + checkup.doctor(repo, cfg, fix=fix)
     remaining = sum(1 for f in findings if not f.fixed)
     sandbox_line, sandbox_facts = confine.report(cfg)
     if json_out:

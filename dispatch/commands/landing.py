@@ -32,10 +32,12 @@ def review(
     """
     from dispatch import output
     from dispatch.land import review as review_mod
+    from dispatch.worker import places
 
     if stat + patch + files + json_out > 1:
         raise UsageError("give one of --stat, --patch, --files and --json")
     repo, cfg = context()
+    places.catch_up(repo, cfg, [task_id])  # a task on a runner: its latest commits
     if _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
         return
     r = review_mod.review(repo, cfg, task_id)
@@ -94,15 +96,22 @@ def merge(
     a fast-forward: it ends either unchanged or holding the result. Last, unless --keep, the task
     goes to the trash.
     """
+    from dispatch.faults import checkpoint
     from dispatch.land import merge as land
+    from dispatch.worker import places, remote
 
     repo, cfg = context()
+    where = places.refuse_while_working(repo, cfg, task_id, "land it")
     landing = land.prepare(
         repo, cfg, task_id, strategy=strategy or land.default_strategy(cfg), into=into, message=message
     )
     _confirm_landing(landing, yes)
     inside = folder_holding_cwd([_worktree_path(landing.work.task)])
     _print_landed(land.land(repo, cfg, landing, keep=keep))
+    if where is not None and not keep:
+        checkpoint("merge:runner")  # landed here, still there: `dispatch doctor` finds it
+        kept = remote.retire(repo, where, task_id)
+        print(f"  on {where.name} too: discarded there, its trash entry kept here as {kept}")
     say_if_removed(inside, repo.root)
 
 
@@ -185,8 +194,10 @@ def rebase(
 ) -> None:
     """Rebase the task's commits onto its base's tip, in its worktree."""
     from dispatch.land import rebase as rebasing
+    from dispatch.worker import places
 
     repo, cfg = context()
+    places.refuse_here(repo, cfg, task_id, "rebase")
     done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
     if done.old == done.new:
         print(f"{done.id} is already on top of {done.onto}: nothing to do")
@@ -202,8 +213,10 @@ def conflicts(json_out: JsonOpt = False) -> None:
     """
     from dispatch import output
     from dispatch.land import conflicts as conflicts_mod
+    from dispatch.worker import places
 
     repo, cfg = context()
+    places.catch_up(repo, cfg)  # tasks on runners: their latest commits
     radar = conflicts_mod.radar(repo, cfg)
     if json_out:
         output.emit_json(radar.to_json())

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, context, read_input
+from dispatch.cli import JsonOpt, app, context, forwarded, read_input
 
 
 @app.command()
@@ -62,7 +62,12 @@ def answer(
     from dispatch.worker import scheduler
 
     repo, cfg = context()
-    done = asking.answer(repo, cfg, task_id, question, read_input(text, "TEXT") if text == "-" else text)
+    text = read_input(text, "TEXT") if text == "-" else text
+    words = ["answer", task_id, "-", *(["--question", str(question)] if question is not None else []),
+             *(["--resume"] if resume else [])]
+    if forwarded(repo, cfg, task_id, words, input=text):
+        return
+    done = asking.answer(repo, cfg, task_id, question, text)
     if done.waiting:
         print(f"answered Q{done.number} of {task_id}: the waiting worker continues with it")
     elif done.worker_running:
@@ -87,10 +92,12 @@ def questions(
     from dispatch import clock, output
     from dispatch.task import asking
     from dispatch.task.model import get_task
+    from dispatch.worker import places
 
     repo, cfg = context()
     for task_id in ids or []:
         get_task(repo, cfg, task_id)
+    places.catch_up(repo, cfg, list(ids or []))  # tasks on runners: their questions as committed there
     found = asking.open_questions(repo, cfg, list(ids or []))
     if json_out:
         output.emit_json({"questions": [q.to_json() for q in found]})
@@ -141,6 +148,8 @@ def wait(
     from dispatch.worker import waiting
 
     repo, cfg = context()
+    if _wait_there(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer, json_out=json_out):
+        return
     for task_id in ids or []:
         get_task(repo, cfg, task_id)
     news = waiting.wait(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer)
@@ -149,3 +158,15 @@ def wait(
         return
     for n in news:
         print("\n".join(n.lines()))
+
+
+def _wait_there(repo: Any, cfg: Any, ids: list[str], *, timeout: float | None, consumer: str, json_out: bool) -> bool:
+    """Tasks all on one runner: the wait runs there, where their questions and exits happen."""
+    from dispatch.worker import remote
+
+    places = [remote.place(repo, cfg, task_id) for task_id in ids]
+    if not ids or any(p is None for p in places) or len({p.name for p in places if p is not None}) != 1:
+        return False
+    words = ["wait", *ids, "--consumer", consumer, *(["--timeout", str(timeout)] if timeout is not None else []),
+             *(["--json"] if json_out else [])]
+    return forwarded(repo, cfg, ids[0], words, passing=(124,), timeout=(timeout or 7 * 86400.0) + 60)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, SandboxOpt, app, confirm, context, folder_holding_cwd, read_input, say_if_removed
+from dispatch.cli import JsonOpt, SandboxOpt, app, confirm, context, folder_holding_cwd, forwarded, read_input, say_if_removed
 from dispatch.errors import DispatchError
 
 
@@ -38,6 +38,10 @@ def new(
         float | None, typer.Option("--budget-cost", metavar="USD", help="Cost budget, where the CLI reports cost.")
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
+    on: Annotated[
+        str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
+    ] = None,
+    engine_json: Annotated[str | None, typer.Option("--engine", hidden=True)] = None,  # sent by a Slurm runner's caller
     sandbox: Annotated[str | None, SandboxOpt] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -59,10 +63,17 @@ def new(
     wanted = create.requested_models(model_opts or [], models)
     after_ids = list(dict.fromkeys(after or []))
     repo, cfg = context()
-    made = create.new(repo, cfg, create.Request(
+    engine = create.engine_for(cfg, on, engine_json)
+    req = create.Request(
         title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,
-        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, sandbox=sandbox,
-    ))
+        after=after_ids, budget=(budget_time, budget_cost), start=not no_start, sandbox=sandbox, engine=engine,
+    )
+    if on is not None and engine is None:  # another machine: an ssh runner, or a Slurm one with a host
+        from dispatch.worker import remote
+
+        _print_remote(remote.start(repo, cfg, on, req), on, cfg["default_model"], json_out)
+        return
+    made = create.new(repo, cfg, req)
     if json_out:
         from dispatch.output import emit_json
 
@@ -72,6 +83,22 @@ def new(
         _print_group(made.group, made.members, after_ids)
     else:
         _print_task(made.members[0], after_ids, cfg["default_model"])
+
+
+def _print_remote(task: dict[str, Any], on: str, default_model: str, json_out: bool) -> None:
+    if json_out:
+        from dispatch import output
+
+        output.emit_json({"task": {**task, "runner": on}})
+        return
+    print(f"created {task['id']} on {on}")
+    print(f"  branch    {task['branch']} (from {task['base']} at {task['base_commit'][:7]}), fetched here")
+    print(f"  worktree  {on}:{task['worktree']}")
+    worker = task.get("worker")
+    if worker:
+        print(f"  worker    {worker['model']} on {worker['backend']} there: `dispatch logs {task['id']} -f` follows it")
+    else:
+        print(f"  worker    not started: {_start_hint(task['id'], task['model'], default_model)}")
 
 
 def _new_json(m: Any, after: list[str]) -> dict[str, Any]:
@@ -142,17 +169,17 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Where every task stands."""
-    from dispatch.task.status import collect
+    from dispatch.worker import places
 
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
-        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval)
+        watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=places.listing)
         return
     repo, cfg = context()
-    tasks = collect(repo, cfg, list(ids or []))
+    tasks = places.listing(repo, cfg, list(ids or []))
     if not tasks and not json_out:
         print('no tasks yet: `dispatch new "what to do"` creates one')
         return
@@ -181,10 +208,10 @@ app.command("ls", hidden=True, help="Alias of status.")(status)
 def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: JsonOpt = False) -> None:
     """The whole task: checklist, questions, commits, files, worker."""
     from dispatch import output
-    from dispatch.task import show as show_mod
+    from dispatch.worker import places
 
     repo, cfg = context()
-    detail = show_mod.show(repo, cfg, task_id)
+    detail = places.show(repo, cfg, task_id)
     if json_out:
         output.emit_json({"task": detail.to_json()})
     else:
@@ -204,7 +231,10 @@ def note(
     from dispatch.task.model import add_note
 
     repo, cfg = context()
-    path = add_note(repo, cfg, task_id, read_input(text, "TEXT") if text == "-" else text)
+    text = read_input(text, "TEXT") if text == "-" else text
+    if forwarded(repo, cfg, task_id, ["note", task_id, "-"], input=text):
+        return
+    path = add_note(repo, cfg, task_id, text)
     print(f"noted in {path}: {_note_reader(repo, task_id)}")
 
 
@@ -231,17 +261,19 @@ def discard(
     The branch tip and any uncommitted work are saved under refs/dispatch/trash/<id> first:
     `dispatch restore <id>` brings them back.
     """
-    from dispatch.task import trash
     from dispatch.task.model import get_task
+    from dispatch.worker import places
 
     repo, cfg = context()
     task = get_task(repo, cfg, task_id)
     where = f", worktree {task.worktree.path}" if task.worktree else ""
     confirm(f"discarding {task_id} (branch {task.branch_name}{where}; saved to the trash first)", yes)
     inside = folder_holding_cwd([task.worktree.path if task.worktree else None])
-    entry = trash.discard(repo, cfg, task_id)
+    entry, kept = places.discard(repo, cfg, task_id)
     saved = ", uncommitted work included" if entry.uncommitted else ""
     print(f"discarded {task_id}: saved as {entry.ref} ({entry.record[:7]}{saved})")
+    if kept:
+        print(f"  on its runner too: that trash entry, uncommitted work there included, is kept as {kept}")
     print(f"  `dispatch restore {task_id}` brings it back")
     say_if_removed(inside, repo.root)
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import SandboxOpt, app, context
+from dispatch.cli import SandboxOpt, app, context, forwarded
 
 
 @app.command()
@@ -25,6 +25,10 @@ def logs(
     from dispatch.worker import logview
 
     repo, cfg = context()
+    if forwarded(repo, cfg, task_id, ["logs", task_id, *(["-f"] if follow else []), *(["--raw"] if raw else []),
+                                       *(["-n", str(lines)] if lines else [])],
+                  stream=follow):
+        return
     shown = workers.log_lines(repo, cfg, task_id, None)
     shown = shown if raw else logview.render(shown)
     for line in shown[-lines:] if lines else shown:
@@ -46,6 +50,8 @@ def stop(task_id: Annotated[str, typer.Argument(metavar="<id>")]) -> None:
     from dispatch.worker import control as workers
 
     repo, cfg = context()
+    if forwarded(repo, cfg, task_id, ["stop", task_id]):
+        return
     data = workers.stop(repo, cfg, task_id)
     saved = f"; its uncommitted work was committed as {data['saved'][:7]}" if data.get("saved") else ""
     print(f"stopped the worker of {task_id}{saved}")
@@ -74,6 +80,12 @@ def resume(
     from dispatch.worker import scheduler
 
     repo, cfg = context()
+    words = ["resume", task_id, *(["--model", model] if model else []), *(["--message", message] if message else []),
+             *(["--budget-time", str(budget_time)] if budget_time is not None else []),
+             *(["--budget-cost", str(budget_cost)] if budget_cost is not None else []),
+             *(["--sandbox", sandbox] if sandbox else [])]
+    if forwarded(repo, cfg, task_id, words):
+        return
     get_task(repo, cfg, task_id)
     workers.set_budget(repo, task_id, seconds=budget_time, cost=budget_cost)
     started = scheduler.resume(repo, cfg, task_id, model=model, message=message, sandbox=sandbox)

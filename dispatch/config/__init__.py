@@ -40,7 +40,11 @@ TABLES: dict[str, tuple[str, ...]] = {
     "backends": ("command", "env", "unset", "fails_on", "sandbox_write"),
     "models": ("backend",),
     "aliases": ("model", "prompt"),
+    # Machines a task's worker may run on (`dispatch new --on NAME`): the user config only.
+    "runners": ("kind", "host", "path", "dispatch", "ssh", "sbatch"),
 }
+RUNNER_KINDS = ("ssh", "slurm")
+RUNNER_DEFAULTS: dict[str, Any] = {"path": "~/dispatch", "dispatch": ["dispatch"], "ssh": ["ssh"], "sbatch": []}
 
 # The built-in backends: each agent CLI's non-interactive, auto-approving command line, run
 # with the worktree as cwd. Flags checked against each CLI's documentation (2026):
@@ -306,9 +310,9 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
         key = dotted(table, name, fieldname)
         if fieldname not in TABLES[table]:
             raise _unknown(label, key)
-        if fieldname == "command":
+        if fieldname in ("command", "dispatch", "ssh"):
             cfg._set(label, _argv(label, key, value), table, name, fieldname)
-        elif fieldname in ("unset", "sandbox_write"):
+        elif fieldname in ("unset", "sbatch", "sandbox_write"):
             cfg._set(label, _strings(label, key, value), table, name, fieldname)
         elif fieldname == "fails_on":
             cfg._set(label, _patterns(label, key, value), table, name, fieldname)
@@ -321,6 +325,8 @@ def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> 
                 cfg._set(label, text, table, name, fieldname, var)
         elif not isinstance(value, str) or not value:
             raise _wrong(label, key, "a non-empty string", value)
+        elif fieldname == "kind" and value not in RUNNER_KINDS:
+            raise _wrong(label, key, "one of " + ", ".join(RUNNER_KINDS), value)
         else:
             cfg._set(label, value, table, name, fieldname)
 
@@ -334,6 +340,18 @@ def _check(cfg: Config) -> None:
                 key = dotted(table, name, required)
                 raise DispatchError(f"{cfg.source_path(dotted(table, name)) or FLAG}: key `{key}` is missing: "
                                     + what.format(name))
+    for name, entry in cfg.values["runners"].items():
+        # An ssh runner needs its host; a Slurm runner submits here without one, over ssh with one.
+        for required in ("kind", "host") if entry.get("kind") != "slurm" else ("kind",):
+            if required not in entry:
+                key = dotted("runners", name, required)
+                raise DispatchError(f"{cfg.source_path(dotted('runners', name)) or FLAG}: key `{key}` is missing: "
+                                    f"runner `{name}` needs its kind (ssh or slurm) and, for ssh, its host "
+                                    "(an ssh destination)")
+        if "sbatch" in entry and entry.get("kind") != "slurm":
+            raise DispatchError(f"{cfg.source_path(dotted('runners', name, 'sbatch')) or FLAG}: key "
+                                f"`{dotted('runners', name, 'sbatch')}` is for Slurm runners: remove it, or set "
+                                f'{dotted("runners", name, "kind")} = "slurm"')
     for model, entry in cfg.values["models"].items():
         backend = entry.get("backend")
         if backend is not None and backend not in cfg.values["backends"]:
@@ -513,7 +531,11 @@ def load(
             _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))
         elif repo_root is not None and path == repo_root / REPO_FILE:
             cfg.repo_file = path
-            _apply(cfg, label, _hold_back_untrusted(cfg, path, _parse_toml(path, raw)))
+            data = _parse_toml(path, raw)
+            if "runners" in data:  # a runner runs commands on a machine: never from a cloned file
+                raise DispatchError(f"{path}: key `runners` may be set only in your user config "
+                                    f"({user_config_path()}): move the [runners.*] tables there")
+            _apply(cfg, label, _hold_back_untrusted(cfg, path, data))
         else:
             _apply(cfg, label, _parse_toml(path, raw))
     if overrides:
@@ -549,6 +571,16 @@ def _hold_back_untrusted(cfg: Config, path: Path, data: dict[str, Any]) -> dict[
             kept[table] = {name: ({f: v for f, v in entry.items() if f not in fields} if isinstance(entry, dict) else entry)
                            for name, entry in kept[table].items()}
     return kept
+
+
+def runner(cfg: Config, name: str) -> dict[str, Any]:
+    """Runner NAME's settings with their defaults; an unknown name is refused with the known ones."""
+    runners = cfg.values["runners"]
+    if name not in runners:
+        known = ", ".join(sorted(runners)) or "none is defined"
+        raise DispatchError(f"no runner `{name}` (known: {known}): add a [runners.{toml_key(name)}] table "
+                            f"to {user_config_path()}")
+    return {**RUNNER_DEFAULTS, **runners[name]}
 
 
 def ignored_notice(cfg: Config) -> str | None:

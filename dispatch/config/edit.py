@@ -30,9 +30,10 @@ from dispatch.errors import DispatchError
 DELETE = tomltext.DELETE
 
 # How `config set` reads VALUE for each kind of key.
-_FIELD_KINDS = {"command": "command", "unset": "list", "env": "env"}
+_FIELD_KINDS = {"command": "command", "unset": "list", "env": "env", "dispatch": "command", "ssh": "command",
+                "sbatch": "list"}
 _KEYS_HELP = (", ".join([*SCALARS, *LISTS]) + ", backends.NAME.command|env|unset, backends.NAME.env.VAR, "
-              "models.MODEL.backend, aliases.NAME.model|prompt")
+              "models.MODEL.backend, aliases.NAME.model|prompt, runners.NAME.kind|host|path|dispatch|ssh|sbatch")
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,8 @@ class _nothing:
 
 def _check_task(repo: Repo, cfg: Config, rec: Task, *, fix: bool) -> list[Finding]:
     task = rec.ref
+    if runtime.on_runner(repo, task.id):  # its worktree is on its runner: `dispatch status` checks it there
+        return []
     found, settled = _check_refs(repo, cfg, task, fix=fix)
     if settled:
         return found  # a switched worktree holds another branch's files: nothing below applies

@@ -233,30 +233,7 @@ def create_task(
             raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
         raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
     with locked(repo, cfg["lock_timeout"]):
-        live, foreign = scan_branches(repo, cfg)
-        trashed = trashed_ids(repo)
-        taken = set(live) | trashed | foreign
-        for dep in after or []:
-            if dep not in live:
-                raise DispatchError(f"--after {dep}: {no_such_task(repo, dep, live)}")
-        if task_id is None:
-            task_id = unique_id(slugify(title), taken)
-        elif task_id in live:
-            raise DispatchError(
-                f"task id `{task_id}` is already a live task: choose another `--id`, or move the old one to the "
-                f"trash first with `dispatch discard {task_id}`"
-            )
-        elif task_id in trashed:
-            raise DispatchError(
-                f"task id `{task_id}` is already in the trash: choose another `--id`, "
-                f"or delete the old one for good with `dispatch trash --purge {task_id}`"
-            )
-        elif task_id in foreign:
-            branch = git.branch_name(branch_ref(cfg, task_id))
-            raise DispatchError(
-                f"branch {branch} already exists and is not a task (it holds no {PLAN}): choose another `--id`, "
-                f"or rename your branch (`git branch -m {branch} NEW`)"
-            )
+        task_id = choose_id(repo, cfg, title, task_id, after or [])
         path = worktree_root(repo, cfg) / task_id
         if path.exists() or path.is_symlink():
             raise DispatchError(f"worktree path {path} already exists: move it away, or set `worktree_root` in .dispatch.toml")
@@ -280,6 +257,36 @@ def create_task(
             raise
         events.append(repo, task_id, "created", base=base_name, model=model)
     return NewTask(task_id, title, git.branch_name(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
+
+
+def choose_id(repo: Repo, cfg: Config, title: str, task_id: str | None, after: list[str]) -> str:
+    """The new task's id: TASK_ID, refused when taken by a task (live or trashed) or a branch of the user's,
+    else a slug of TITLE that is free; AFTER's tasks must exist. Call it holding the repository lock."""
+    live, foreign = scan_branches(repo, cfg)
+    trashed = trashed_ids(repo)
+    taken = set(live) | trashed | foreign
+    for dep in after:
+        if dep not in live:
+            raise DispatchError(f"--after {dep}: {no_such_task(repo, dep, live)}")
+    if task_id is None:
+        task_id = unique_id(slugify(title), taken)
+    elif task_id in live:
+        raise DispatchError(
+            f"task id `{task_id}` is already a live task: choose another `--id`, or move the old one to the "
+            f"trash first with `dispatch discard {task_id}`"
+        )
+    elif task_id in trashed:
+        raise DispatchError(
+            f"task id `{task_id}` is already in the trash: choose another `--id`, "
+            f"or delete the old one for good with `dispatch trash --purge {task_id}`"
+        )
+    elif task_id in foreign:
+        branch = git.branch_name(branch_ref(cfg, task_id))
+        raise DispatchError(
+            f"branch {branch} already exists and is not a task (it holds no {PLAN}): choose another `--id`, "
+            f"or rename your branch (`git branch -m {branch} NEW`)"
+        )
+    return task_id
 
 
 def render_task_files(

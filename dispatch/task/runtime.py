@@ -8,8 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dispatch import files
+from dispatch import files, slurm
+from dispatch.errors import DispatchError
 from dispatch.repo import Repo
+
+Jobs = dict[str, str | None]  # Slurm job id -> its state (slurm.states)
+
+# Beside worker.json: the runner a task's worker runs on, when not here (dispatch/worker/remote.py).
+RUNNER_RECORD = "runner.json"
+
+
+def on_runner(repo: Repo, task_id: str) -> bool:
+    """Whether the task lives on a runner: its worktree and worker are there, not here."""
+    return (repo.task_dir(task_id) / RUNNER_RECORD).exists()
 
 
 def worker_path(repo: Repo, task_id: str) -> Path:
@@ -135,11 +146,21 @@ def is_alive(pid: int | None, start_time: int | None) -> bool:
     return start_time is None or actual == start_time
 
 
-def worker_state(data: dict[str, Any]) -> str:
-    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died)."""
+def worker_state(data: dict[str, Any], jobs: Jobs | None = None) -> str:
+    """queued, blocked, preparing, running, exited (code 0), failed, stopped, or lost (its supervisor died).
+
+    JOBS: the Slurm jobs' states when the caller asked squeue once for many records (job_states)."""
     phase = data.get("phase")
     if phase in ("queued", "blocked"):
         return str(phase)
+    if phase in ("starting", "preparing", "running") and data.get("job"):
+        # A Slurm job: alive while Slurm says so (its supervisor may run on another node).
+        job = str(data["job"])
+        try:
+            gone = (jobs[job] if jobs is not None and job in jobs else slurm.state(job)) not in slurm.LIVE
+        except DispatchError:  # the controller does not answer: the job is not known to be gone
+            gone = False
+        return "lost" if gone else "running" if phase == "running" else "preparing"
     if phase == "starting" and not data.get("supervisor_pid"):
         # Forked a moment ago; the supervisor has not yet written its pid.
         return "preparing" if time.time() - float(data.get("spawned", 0)) < 60 else "lost"
@@ -165,18 +186,35 @@ def worker_alive(repo: Repo, task_id: str) -> bool:
     return is_working(read_worker(repo, task_id))
 
 
-def worker_facts(repo: Repo, task_id: str) -> dict[str, Any] | None:
+def job_states(repo: Repo, ids: list[str]) -> Jobs | None:
+    """The states of the Slurm jobs that IDS's workers run as, in one squeue call; None when none does."""
+    jobs = []
+    for task_id in ids:
+        data = read_worker(repo, task_id) or {}
+        if data.get("job") and data.get("phase") in ("starting", "preparing", "running"):
+            jobs.append(str(data["job"]))
+    if not jobs:
+        return None
+    try:
+        return slurm.states(jobs)
+    except DispatchError:  # each record then asks, and says what it can
+        return None
+
+
+def worker_facts(repo: Repo, task_id: str, jobs: Jobs | None = None) -> dict[str, Any] | None:
     """What status shows of the worker: None when none was ever started."""
     data = read_worker(repo, task_id)
-    if data is None:
+    if data is None or data.get("phase") is None:  # only its budget or engine recorded yet
         return None
     facts = {
         key: data.get(key)
-        for key in ("run", "model", "backend", "pid", "started", "exited", "exit_code", "setup_failed", "saved",
+        for key in ("run", "model", "backend", "pid", "job", "started", "exited", "exit_code", "setup_failed", "saved",
                     "after", "reason", "sandbox")
         if data.get(key) is not None
     }
-    facts["state"] = worker_state(data)
+    if data.get("engine"):  # the Slurm runner its runs are jobs of
+        facts["runner"] = data["engine"].get("runner")
+    facts["state"] = worker_state(data, jobs)
     from dispatch.task.usage import totals
 
     running = data.get("running_since") if facts["state"] == "running" else None

@@ -114,6 +114,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
+    jobs = runtime.job_states(repo, [t.id for t in tasks])  # one squeue for the tasks whose workers are Slurm jobs
 
     result = []
     for record in tasks:
@@ -137,7 +138,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
         elif plan_problem:
             problem = plan_problem
         ahead, behind = counts.get(task.id, (None, None))
-        worker = runtime.worker_facts(repo, task.id)
+        worker = runtime.worker_facts(repo, task.id, jobs)
         worker_state = worker["state"] if worker else None
         if worker_state == "lost" and problem is None:
             problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
@@ -176,7 +177,7 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
                 seconds=(worker or {}).get("usage", {}).get("seconds"),
                 cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
                 tokens=(worker or {}).get("usage", {}).get("tokens"),
-                extra=_extra(check, operation),
+                extra={**_extra(check, operation), **({"runner": worker["runner"]} if worker and worker.get("runner") else {})},
             )
         )
     return sorted(result, key=creation_order)

@@ -14,12 +14,13 @@ def status_table(tasks: list[Any], width: int | None = None) -> str:
 
 # Columns left out first when the terminal is narrow: the worktree (always `<repo>.dispatch/<id>`
 # unless configured) goes first; ID and STATE always stay. TITLE shrinks before anything but WORKTREE goes.
-_DROP_ORDER = ("WORKTREE", "USAGE", "DIRTY", "LAST", "COMMITS", "Q", "TITLE", "PLAN")
-_COLUMNS = ("ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "USAGE", "TITLE", "WORKTREE")
+# RUNNER (where a task's worker runs) is shown only when some task is on a runner.
+_DROP_ORDER = ("WORKTREE", "USAGE", "DIRTY", "LAST", "COMMITS", "Q", "RUNNER", "TITLE", "PLAN")
+_COLUMNS = ("ID", "STATE", "PLAN", "Q", "COMMITS", "DIRTY", "LAST", "USAGE", "RUNNER", "TITLE", "WORKTREE")
 MIN_TITLE = 12  # a title cut shorter than this says nothing
 NEEDS_YOU = (  # state, how the summary line counts it
     ("asking", "question"), ("blocked", "question"), ("conflict", "conflict"), ("failed", "failed"),
-    ("broken", "broken"), ("done", "to review"), ("stopped", "stopped"), ("idle", "idle"),
+    ("broken", "broken"), ("unreachable", "unreachable"), ("done", "to review"), ("stopped", "stopped"), ("idle", "idle"),
 )
 
 
@@ -33,16 +34,18 @@ def status_lines(tasks: list[Any], width: int | None = None) -> list[tuple[str, 
     tasks = _by_group(tasks)
     rows = []
     notes: list[tuple[str, str]] = []
+    runners = any(t.extra.get("runner") for t in tasks)  # a RUNNER column only when a task has one
     for t in tasks:
         rows.append({
             "ID": f"  {t.id}" if t.group else t.id, "STATE": t.state, "PLAN": plan_cell(t.plan),
             "Q": str(t.questions_open or "-"), "COMMITS": commits_cell(t.ahead, t.behind),
             "DIRTY": "-" if not t.dirty else str(t.dirty),
             "LAST": clock.age(clock.parse_iso(t.last_commit["time"])) if t.last_commit else "-",
-            "USAGE": usage_cell(t.seconds, t.cost_usd), "TITLE": t.title or "-", "WORKTREE": t.worktree or "-",
+            "USAGE": usage_cell(t.seconds, t.cost_usd), "RUNNER": t.extra.get("runner") or "local",
+            "TITLE": t.title or "-", "WORKTREE": t.worktree or "-",
         })
         notes += _notes(t)
-    columns, title_width = _fit(rows, width)
+    columns, title_width = _fit(rows, width, _COLUMNS if runners else tuple(c for c in _COLUMNS if c != "RUNNER"))
     cells = [[_cut(r[c], title_width) if c == "TITLE" else r[c] for c in columns] for r in rows]
     header, *lines = table_lines(cells, list(columns))
     out = [(header, "header")]
@@ -57,6 +60,13 @@ def status_lines(tasks: list[Any], width: int | None = None) -> list[tuple[str, 
 def _notes(t: Any) -> list[tuple[str, str]]:
     """The lines under the table about one task: its question, why it is broken, blocked, queued or in conflict."""
     notes = []
+    if t.state == "unreachable" and not t.extra.get("runner_note"):  # else the note says why
+        last = t.extra.get("last_state") or "unknown"
+        gone = (f"{t.id} is on {t.extra.get('runner')}, which does not answer: its last known state was {last}; "
+                "the worker goes on there, the next command catches up")
+        notes.append((gone, "unreachable"))
+    if t.extra.get("runner_note"):
+        notes.append((f"{t.id}: {t.extra['runner_note']}", "unreachable"))
     if t.question:
         notes.append((f"{t.id} asks: {t.question}", "question"))
     if t.problem:
@@ -97,11 +107,10 @@ def needs_you(tasks: list[Any]) -> str:
     return "needs you: " + ", ".join(parts)
 
 
-def _fit(rows: list[dict[str, str]], width: int | None) -> tuple[tuple[str, ...], int | None]:
-    """The columns that fit WIDTH, and the width the title is cut to (None: whole)."""
-    columns: tuple[str, ...] = _COLUMNS
-    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in _COLUMNS}
-    drops = list(_DROP_ORDER)
+def _fit(rows: list[dict[str, str]], width: int | None, columns: tuple[str, ...]) -> tuple[tuple[str, ...], int | None]:
+    """Those of COLUMNS that fit WIDTH, and the width the title is cut to (None: whole)."""
+    natural = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    drops = [c for c in _DROP_ORDER if c in columns]
     while width is not None:
         total = sum(natural[c] for c in columns) + 2 * (len(columns) - 1)
         if total <= width:

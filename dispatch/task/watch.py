@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from dispatch import clock
@@ -12,16 +13,19 @@ from dispatch.config import Config
 from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo
 
+# What makes the rows: status.collect, or the command's own, which adds the facts of tasks on runners.
+Listing = Callable[[Repo, Config, list[str]], list[Any]]
+
 # How each kind of line (table.status_lines) is drawn: questions and finished tasks stand out.
 STYLES = {
     "header": "bold", "group": "bold cyan",
     "asking": "bold yellow", "blocked": "bold yellow", "question": "bold yellow",
     "done": "bold green", "merged": "green",
     "failed": "bold red", "broken": "bold red", "conflict": "red",
-    "queued": "dim", "idle": "", "running": "", "summary": "bold",
+    "queued": "dim", "idle": "", "running": "", "summary": "bold", "unreachable": "bold red",
 }
 STATE_ORDER = ("preparing", "running", "asking", "blocked", "conflict", "failed", "stopped", "queued", "idle", "done",
-               "merged", "broken")
+               "merged", "unreachable", "broken")
 
 
 def check_options(*, watch: bool, interval: float | None, json_out: bool) -> None:
@@ -38,8 +42,10 @@ def check_options(*, watch: bool, interval: float | None, json_out: bool) -> Non
                             "which blocks until a task needs you")
 
 
-def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
-    """Redraw every INTERVAL seconds until Ctrl-C, which ends it quietly (exit 0) with the last table left on screen."""
+def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float, listing: Listing | None = None) -> None:
+    """Redraw every INTERVAL seconds until Ctrl-C, which ends it quietly (exit 0) with the last table left on screen.
+
+    LISTING makes the rows (default: `status.collect`); the command's own adds the tasks on runners."""
     from rich.console import Console
     from rich.live import Live
 
@@ -48,16 +54,16 @@ def watch(repo: Repo, cfg: Config, ids: list[str], *, interval: float) -> None:
     # Without colour (NO_COLOR, TERM=dumb) no style at all, as everywhere else in dispatch.
     console = Console(highlight=False, color_system="auto" if use_color() else None)
     try:
-        with Live(frame(repo, cfg, ids, width=console.width), console=console, auto_refresh=False, redirect_stdout=False,
-                  redirect_stderr=False) as live:
+        with Live(frame(repo, cfg, ids, width=console.width, listing=listing), console=console, auto_refresh=False,
+                  redirect_stdout=False, redirect_stderr=False) as live:
             while True:
                 time.sleep(interval)
-                live.update(frame(repo, cfg, ids, width=console.width), refresh=True)
+                live.update(frame(repo, cfg, ids, width=console.width, listing=listing), refresh=True)
     except KeyboardInterrupt:
         pass
 
 
-def frame(repo: Repo, cfg: Config, ids: list[str], *, width: int | None = None) -> Any:
+def frame(repo: Repo, cfg: Config, ids: list[str], *, width: int | None = None, listing: Listing | None = None) -> Any:
     """One drawing: a line of counts and the time, then the status table with its notes."""
     from rich.text import Text
 
@@ -66,7 +72,7 @@ def frame(repo: Repo, cfg: Config, ids: list[str], *, width: int | None = None) 
 
     text = Text(no_wrap=True, overflow="ellipsis")
     try:
-        tasks = collect(repo, cfg, ids)
+        tasks = (listing or collect)(repo, cfg, ids)
     except DispatchError as e:  # a task removed under us, a git hiccup: say so and try again next time
         text.append(f"could not read the tasks: {e}", style="bold red")
         return text

@@ -132,6 +132,11 @@ def set_budget(repo: Repo, task_id: str, *, seconds: float | None, cost: float |
     runtime.update_worker(repo, task_id, budget=budget)
 
 
+def set_engine(repo: Repo, task_id: str, engine: dict[str, Any]) -> None:
+    """Record what launches the task's workers (a Slurm runner's sbatch): every run of it, resumed ones too."""
+    runtime.update_worker(repo, task_id, engine=engine)
+
+
 def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     """SIGTERM to the worker's process group, SIGKILL after the grace period; wait for the record."""
     task = get_task(repo, cfg, task_id)
@@ -141,6 +146,8 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
     if data is None or not runtime.is_working(data):
         raise DispatchError(f"the worker of `{task_id}` is not running: `dispatch status {task_id}` says where it stands")
     runtime.update_worker(repo, task_id, stopped=True)
+    if data.get("job"):
+        return _stop_job(repo, cfg, task_id, str(data["job"]))
     targets = [data.get("pid"), data.get("supervisor_pid")] if data.get("phase") != "running" else [data.get("pid")]
     _signal_groups([p for p in targets if p], signal.SIGTERM)
     deadline = time.monotonic() + float(cfg["stop_grace"])
@@ -157,6 +164,29 @@ def stop(repo: Repo, cfg: Config, task_id: str) -> dict[str, Any]:
         ):
             break
         time.sleep(0.05)
+    events.append(repo, task_id, "stopped")
+    return runtime.read_worker(repo, task_id) or {}
+
+
+def _stop_job(repo: Repo, cfg: Config, task_id: str, job: str) -> dict[str, Any]:
+    """A worker run as a Slurm job: SIGTERM to its supervisor (the batch step), which stops the worker,
+    saves the work and records the exit; past the grace period, scancel the whole job."""
+    from dispatch import clock, slurm
+
+    if slurm.state(job) == "PENDING":  # no supervisor yet to signal: the job is cancelled, its end recorded here
+        slurm.cancel(job)
+        data = runtime.read_worker(repo, task_id) or {}
+        if data.get("phase") == "starting":
+            runtime.update_worker(repo, task_id, phase="exited", exit_code=None, exited=clock.iso(clock.now()),
+                                  reason="its Slurm job was cancelled before it started")
+        events.append(repo, task_id, "stopped")
+        return runtime.read_worker(repo, task_id) or {}
+    slurm.cancel(job, signal="TERM", batch=True)
+    deadline = time.monotonic() + float(cfg["stop_grace"])
+    while time.monotonic() < deadline and slurm.alive(job):
+        time.sleep(0.1)
+    if slurm.alive(job):
+        slurm.cancel(job, signal="KILL")
     events.append(repo, task_id, "stopped")
     return runtime.read_worker(repo, task_id) or {}
 

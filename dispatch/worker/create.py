@@ -10,13 +10,14 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch import events
+from dispatch import config, events
 from dispatch.config import Config
 from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
 from dispatch.worker import confine, control
+from dispatch.worker import launch as launching
 
 MAX_ID = 63  # ids.ID_RE
 
@@ -33,6 +34,7 @@ class Request:
     budget: tuple[float | None, float | None]  # seconds, USD
     start: bool
     sandbox: str | None = None  # --sandbox: kept for the task's later runs
+    engine: dict[str, Any] | None = None  # a Slurm runner's: its workers run as batch jobs (launch.engine_of)
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,12 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     models: list[str | None] = list(req.models) or [None]
     launches = [control.prepare_launch(cfg, m, req.sandbox) if req.start else None for m in models]
+    if req.engine is not None:
+        if len(models) > 1 or req.after:
+            raise DispatchError("a task on a Slurm runner takes one model and no --after: "
+                                "start it when the others are done")
+        if req.start:  # Slurm would take the job: its options and partition, before anything is made
+            launching.check_engine(repo, req.engine)
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
     if len(models) > 1:
         gid: str | None
@@ -69,6 +77,8 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
     for task, launch in zip(made, launches, strict=True):
         control.set_budget(repo, task.id, seconds=req.budget[0], cost=req.budget[1])
         confine.set_sandbox(repo, task.id, req.sandbox)
+        if req.engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
+            control.set_engine(repo, task.id, req.engine)
         started = None
         if launch:
             from dispatch.worker import scheduler  # here: `new --no-start` has no worker to start, and starts fast
@@ -76,6 +86,18 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
             started = scheduler.begin(repo, cfg, get_task(repo, cfg, task.id), launch, after=req.after)
         members.append(Member(task, launch, started))
     return Created(gid, members)
+
+
+def engine_for(cfg: Config, on: str | None, engine_json: str | None) -> dict[str, Any] | None:
+    """The Slurm engine a new task's worker runs under here: runner ON when it is Slurm without a host
+    (sbatch runs here), or what a dispatch that submits over ssh sent (`new --engine`); None for a local
+    worker, or a task for another machine (an ssh runner, a Slurm one with a host)."""
+    if engine_json is not None:
+        return launching.parse_engine(engine_json)
+    if on is None:
+        return None
+    runner = config.runner(cfg, on)
+    return launching.engine_of(on, runner) if runner["kind"] == "slurm" and not runner.get("host") else None
 
 
 def requested_models(repeated: list[str], listed: str | None) -> list[str]:

@@ -15,8 +15,10 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-from dispatch import clock, files
+from dispatch import clock, files, slurm
+from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -81,7 +83,15 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
         "phase": "starting", "run": spec.run, "model": spec.model, "backend": spec.backend,
         "requested": spec.requested, "argv": spec.argv, "sandbox": spec.sandbox, "started": clock.iso(time.time()), "spawned": time.time(),
         "runs": previous.get("runs", []), "budget": previous.get("budget"), "sandbox_flag": previous.get("sandbox_flag"),
+        "engine": previous.get("engine"),
     })
+    engine = previous.get("engine")
+    if engine:  # a Slurm runner: the supervisor runs as a batch job, its id recorded as a pid is
+        job = slurm.submit(_job_script(repo), [sys.executable, str(repo.common_dir), spec.task],
+                           options=engine.get("sbatch", []), chdir=Path(spec.worktree),
+                           output=runtime.log_path(repo, spec.task), name=f"dispatch-{spec.task}")
+        runtime.update_worker(repo, spec.task, job=job)
+        return 0
     with open(runtime.log_path(repo, spec.task), "ab") as log:
         proc = subprocess.Popen(
             # -I: never import from the worktree (its cwd) or PYTHONPATH; -u as -I ignores PYTHONUNBUFFERED.
@@ -95,6 +105,40 @@ def start(repo: Repo, spec: LaunchSpec) -> int:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     return proc.pid
+
+
+def _job_script(repo: Repo) -> Path:
+    """The batch script: the supervisor, run by the interpreter, common dir and task given as its arguments."""
+    script = repo.state_dir / "bin" / "slurm-job"
+    # -I: never import from the worktree (its cwd) or PYTHONPATH; -u as -I ignores PYTHONUNBUFFERED.
+    text = '#!/bin/sh\n# dispatch: the supervisor of one worker run, as a Slurm batch job\nexec "$1" -I -u -m dispatch.supervisor "$2" "$3"\n'
+    if not script.exists() or script.read_text() != text:
+        files.write_atomic(script, text, mode=0o755)
+    return script
+
+
+def check_engine(repo: Repo, engine: dict[str, Any]) -> None:
+    """Before a task is made for a Slurm runner: Slurm would take its job (sbatch --test-only)."""
+    slurm.submit(_job_script(repo), [], options=engine.get("sbatch", []), chdir=repo.root, output=Path(os.devnull),
+                 name="dispatch-check", test_only=True)
+
+
+def engine_of(name: str, runner: dict[str, Any]) -> dict[str, Any]:
+    """What launches Slurm runner NAME's workers (recorded in worker.json, so that resume does the same)."""
+    return {"kind": "slurm", "runner": name, "sbatch": [str(a) for a in runner.get("sbatch", [])]}
+
+
+def parse_engine(text: str) -> dict[str, Any]:
+    """`new --engine JSON` (sent by the dispatch that submits over ssh): checked, or one line of what is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if (not isinstance(data, dict) or data.get("kind") != "slurm" or not isinstance(data.get("runner"), str)
+            or not isinstance(data.get("sbatch"), list) or not all(isinstance(a, str) for a in data["sbatch"])):
+        raise DispatchError('--engine takes {"kind": "slurm", "runner": NAME, "sbatch": [OPTIONS]}: '
+                            "dispatch sends it to a Slurm runner")
+    return engine_of(data["runner"], data)
 
 
 def copy_included(main_root: Path, worktree: Path, patterns: list[str]) -> tuple[list[str], list[str]]:

@@ -1,0 +1,125 @@
+"""Tasks wherever their workers run: the status and detail of local tasks, and of those on runners with
+the facts from there (one fetch and one call per runner, dispatch.worker.remote)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dispatch.config import Config
+from dispatch.errors import DispatchError
+from dispatch.repo import Repo
+from dispatch.task.runtime import on_runner
+from dispatch.task.status import TaskStatus, collect
+
+# The runner's modules (ssh, git transport) load only when a task is on one: a local status starts as fast.
+if TYPE_CHECKING:
+    from dispatch.task.show import TaskDetail
+    from dispatch.task.trash import TrashEntry
+    from dispatch.worker import remote
+
+
+def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
+    """What `status` shows of IDS (every task when empty)."""
+    tasks = collect(repo, cfg, ids)
+    if any(on_runner(repo, t.id) for t in tasks):
+        from dispatch.worker import remote
+
+        overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+    return tasks
+
+
+def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
+    """What `show` shows of TASK_ID: for a task on a runner, its branch fetched first and its facts from there."""
+    from dispatch.task import show as show_mod
+    from dispatch.worker import remote
+
+    found = remote.sync(repo, cfg, [task_id]) if on_runner(repo, task_id) else None
+    detail = show_mod.show(repo, cfg, task_id)
+    if found is not None:
+        overlay([detail.status], found, repo)
+    return detail
+
+
+def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[TrashEntry, str | None]:
+    """The task to the trash; a task on a runner discarded there first, that trash entry (its uncommitted work
+    there included) fetched here: the ref it is kept under, or None for a local task."""
+    from dispatch.task import trash
+    from dispatch.worker import remote
+
+    kept = remote.discard(repo, cfg, task_id) if on_runner(repo, task_id) else None
+    return trash.discard(repo, cfg, task_id), kept
+
+
+def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
+    """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
+    objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
+    from dispatch.task.model import list_tasks
+
+    wanted = list(list_tasks(repo, cfg)) if not ids else ids
+    there = [task_id for task_id in wanted if on_runner(repo, task_id)]
+    if there:
+        from dispatch.worker import remote
+
+        remote.sync(repo, cfg, there)
+
+
+def overlay(statuses: list[TaskStatus], synced: remote.Synced, repo: Repo) -> None:
+    """Put the runner's facts on the local status of its tasks; `unreachable` with the last known state."""
+    from dispatch.task.plan import Progress
+    from dispatch.worker import remote
+
+    for t in statuses:
+        if t.id not in synced.found:
+            continue
+        data = remote.record(repo, t.id) or {}
+        t.extra["runner"] = data.get("runner")
+        if t.id in synced.notes:
+            t.extra["runner_note"] = synced.notes[t.id]
+        r = synced.found[t.id]
+        if t.id in synced.lost:
+            t.state, t.worktree = "broken", None
+            t.problem = (f"runner `{data.get('runner')}` no longer has it (removed there by hand?): its commits as last "
+                         f"fetched are on its branch here; `dispatch discard {t.id}` keeps them in the trash")
+            continue
+        if r is None:
+            t.state, t.problem = "unreachable", None
+            t.extra["last_state"] = data.get("last")
+            t.worktree = None
+            continue
+        if t.state != "merged":  # only this side knows where its base is now
+            t.state = r["state"]
+        t.problem = r.get("problem")
+        t.plan = Progress(**r["plan"])
+        t.questions_open, t.question = r["questions_open"], r.get("question")
+        t.dirty, t.worker = r.get("dirty"), r.get("worker")
+        t.seconds, t.cost_usd, t.tokens = r.get("seconds"), r.get("cost_usd"), r.get("tokens")
+        t.worktree = f"{data.get('runner')}:{r.get('worktree')}"
+
+
+def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> remote.Place | None:
+    """Before landing a task from a runner: its latest commits fetched, and refused while its worker
+    works there (this side cannot see that worker); its place, or None for a local task."""
+    from dispatch.worker import remote
+
+    where = remote.place(repo, cfg, task_id)
+    if where is None:
+        return None
+    found = remote.sync(repo, cfg, [task_id]).found.get(task_id)
+    if found is None:
+        raise DispatchError(f"runner `{where.name}` of {task_id} is unreachable: {doing} once it answers, "
+                            "so that no work of its worker is left behind")
+    if found["state"] in ("preparing", "running", "asking"):
+        raise DispatchError(f"the worker of {task_id} is at work on `{where.name}`: wait for it, or "
+                            f"`dispatch stop {task_id}`, then {doing}")
+    return where
+
+
+def refuse_here(repo: Repo, cfg: Config, task_id: str, doing: str) -> None:
+    """A command that works in the task's worktree, refused for a task whose worktree is on a runner."""
+    from dispatch.worker import remote
+
+    where = remote.place(repo, cfg, task_id)
+    if where is not None:
+        raise DispatchError(f"the worktree of {task_id} is on runner `{where.name}`, so `dispatch {doing}` cannot work "
+                            f"in it here: run it there (`ssh {where.runner['host']}`, in {where.path}), or "
+                            f"`dispatch merge {task_id}`, which lands from the commits fetched here")

@@ -1,0 +1,763 @@
+"""Tasks on an ssh runner, against a real sshd on 127.0.0.1 started here with its own keys.
+
+The remote "machine" is this box, reached over ssh as a second local user (as root: `dispatchrun`,
+made here, key-only login, its own home and its own dispatch, installed from this checkout's wheel
+with a Python outside /root, which it cannot read); without root, as this same user, running this
+checkout's dispatch. Without sshd the tests skip, loudly; CI sets DISPATCH_REQUIRE_SSHD=1 (.ci/run
+installs it), and then a missing sshd fails them.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claude_cli import INSTALL_HINT, claude_env, find_claude
+from conftest import PINNED_GIT_DATE, dispatch, git, sandbox_line
+from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
+from test_workers import wait_for
+
+from dispatch.output import usage_cell
+
+SSHD = "/usr/sbin/sshd"
+FAR_USER = "dispatchrun"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _unavailable(why: str) -> None:
+    message = f"no sshd to test ssh runners against: {why} (as root: `apt-get install -y openssh-server`)"
+    if os.environ.get("DISPATCH_REQUIRE_SSHD") == "1":
+        pytest.fail(message)
+    pytest.skip(f"SKIPPED LOUDLY: {message}")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+
+
+@dataclass
+class Far:
+    """The runner's side: the user ssh logs in as, the folder its tests' files go under, its dispatch."""
+
+    user: str
+    home: Path
+    root: Path
+    dispatch: list[str]
+
+    @property
+    def other(self) -> bool:
+        return self.user != getpass.getuser()
+
+    def as_far(self, argv: list[str]) -> list[str]:
+        return ["runuser", "-u", self.user, "--", *argv] if self.other else argv
+
+    def git(self, cwd: Path, *args: str) -> str:
+        """git run there as that user (what it writes stays its own)."""
+        return subprocess.run(self.as_far(["git", "-C", str(cwd), *args]), check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    def folder(self, tmp_path: Path) -> Path:
+        """This test's folder there, that user's."""
+        path = self.root / hashlib.sha256(str(tmp_path).encode()).hexdigest()[:8]  # short: status rows fit
+        path.mkdir(parents=True, exist_ok=True)
+        if self.other:
+            shutil.chown(path, self.user, self.user)
+        return path
+
+
+def _far_side(tmp_path_factory: pytest.TempPathFactory) -> Far:
+    """As root: user dispatchrun (made once; a new account is locked, and sshd without PAM refuses it
+    until `usermod -p '*'`) with dispatch installed in its own venv from this checkout's wheel."""
+    if os.geteuid() != 0:
+        d = tmp_path_factory.mktemp("far")
+        return Far(getpass.getuser(), d, d, [str(Path(sys.executable).parent / "dispatch")])
+    python = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    if python is None or os.path.realpath(python).startswith("/root/"):
+        _unavailable("no Python outside /root for the runner's user")
+    try:
+        pwd.getpwnam(FAR_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", FAR_USER], check=True)
+    subprocess.run(["usermod", "-p", "*", FAR_USER], check=True)
+    home = Path(pwd.getpwnam(FAR_USER).pw_dir)
+    dist = tmp_path_factory.mktemp("wheel")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
+                    str(dist), str(ROOT)], check=True, capture_output=True)
+    [wheel] = dist.glob("*.whl")
+    venv = home / ".dispatch-venv"
+    if not (venv / "bin" / "pip").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "pip"), "install", "--quiet"]
+    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(wheel)], check=True, capture_output=True)
+    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)  # its dependencies, once
+    subprocess.run(["chown", "-R", f"{FAR_USER}:{FAR_USER}", str(home)], check=True)
+    return Far(FAR_USER, home, home / "t" / tmp_path_factory.getbasetemp().name, [str(venv / "bin" / "dispatch")])
+
+
+@dataclass
+class Server:
+    """A throwaway sshd on 127.0.0.1 (key-only, its own host key); D holds its files and the ssh_config."""
+
+    d: Path
+    port: int
+    far: Far
+    proc: subprocess.Popen[bytes] | None = field(default=None)
+
+    def start(self) -> None:
+        with open(self.d / "sshd.log", "a") as log:
+            self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.d / "sshd_config")], stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        _unavailable(f"sshd did not start: {(self.d / 'sshd.log').read_text().strip()}")
+
+    def drop(self) -> None:
+        """Our shared connection gone (its master told to exit), as when the network drops: every call on it ends."""
+        subprocess.run(["ssh", "-F", str(self.d / "ssh_config"), "-o",
+                        f"ControlPath=/tmp/dispatch-ssh-{os.getuid()}/%C", "-O", "exit", "box"],
+                       capture_output=True, check=False)
+
+    def stop(self) -> None:
+        """The server and our shared connection to it gone, as when the host goes down."""
+        self.drop()
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not os.path.exists(SSHD) or shutil.which("ssh") is None or shutil.which("ssh-keygen") is None:
+        _unavailable(f"{SSHD} or the ssh client is not installed")
+    d = tmp_path_factory.mktemp("sshd")
+    far = _far_side(tmp_path_factory)
+    _keygen(d / "host_key")
+    _keygen(d / "client_key")
+    keys = far.home / ".ssh" / "authorized_keys"
+    keys.parent.mkdir(mode=0o700, exist_ok=True)
+    keys.write_text((d / "client_key.pub").read_text())
+    if far.other:  # sshd reads it as that user
+        subprocess.run(["chown", "-R", f"{far.user}:{far.user}", str(keys.parent)], check=True)
+    port = _free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {keys}\n"
+        f"PidFile {d}/sshd.pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+    )
+    host_key = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_key[0]} {host_key[1]}\n")
+    (d / "ssh_config").write_text(
+        f"Host box\n  HostName 127.0.0.1\n  Port {port}\n  User {far.user}\n  IdentityFile {d}/client_key\n"
+        f"  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking yes\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
+    server = Server(d, port, far)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if far.other:
+            shutil.rmtree(far.root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def read_far_repositories(hermetic: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests read the runner's repositories as this user: git would refuse another user's as dubious."""
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "safe.directory")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "*")
+
+
+def runner_config(sshd: Server, tmp_path: Path, *, delay: str = "0", host: str = "box", name: str = "box",
+                  kind: str = "ssh", more: str = "", env: dict[str, str] | None = None) -> Path:
+    """The user config naming runner NAME (`box`) on host `box`; its dispatch runs with a home of its own there
+    (ENV: more of its environment)."""
+    far = sshd.far.folder(tmp_path)
+    remote_home = far / "home"
+    remote_home.mkdir(exist_ok=True)
+    env = {
+        "HOME": str(remote_home), "XDG_CONFIG_HOME": str(remote_home / ".config"),
+        "XDG_STATE_HOME": str(remote_home / ".state"), "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.com",
+        "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.com",
+        "GIT_AUTHOR_DATE": PINNED_GIT_DATE, "GIT_COMMITTER_DATE": PINNED_GIT_DATE,
+        "DISPATCH_SCRIPTED_DELAY": delay, **(env or {}),
+    }
+    if sshd.far.other:  # its home, and whatever a test wrote in it, are that user's
+        subprocess.run(["chown", "-R", f"{sshd.far.user}:{sshd.far.user}", str(remote_home)], check=True)
+    remote_dispatch = ["env", *(f"{k}={v}" for k, v in env.items()), *sshd.far.dispatch]
+    path = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'[runners.{name}]\nkind = "{kind}"\nhost = "{host}"\npath = "{far / "remote"}"\n'
+        f'ssh = ["ssh", "-F", "{sshd.d / "ssh_config"}"]\ndispatch = {json.dumps(remote_dispatch)}\n{more}'
+    )
+    return path
+
+
+def remote_repo(sshd: Server, tmp_path: Path) -> Path:
+    [path] = [p for p in (sshd.far.folder(tmp_path) / "remote").iterdir() if not p.name.endswith(".dispatch")]
+    return path
+
+
+def pwned(sshd: Server, tmp_path: Path) -> list[Path]:
+    """Files a shell would have made of task text, anywhere either side could write them."""
+    places = [*tmp_path.rglob("pwned*"), *sshd.far.folder(tmp_path).rglob("pwned*"), *Path.home().glob("pwned*"),
+              *sshd.far.home.glob("pwned*")]
+    return [p for p in places if p.is_file()]
+
+
+def status_of(repo: Path, task_id: str) -> dict[str, Any]:
+    r = dispatch("status", task_id, "--json", cwd=repo)
+    assert r.code == 0, r.err
+    task: dict[str, Any] = json.loads(r.out)["tasks"][0]
+    return task
+
+
+def test_a_repository_config_may_not_define_runners(repo: Path) -> None:
+    (repo / ".dispatch.toml").write_text('[runners.box]\nkind = "ssh"\nhost = "evil"\n')
+    r = dispatch("status", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: {repo}/.dispatch.toml: key `runners` may be set only in "
+                                              f"your user config ({config}): move the [runners.*] tables there\n"))
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    ('kind = "pbs"\nhost = "h"\n', "key `runners.box.kind` must be one of ssh, slurm, not str 'pbs'"),
+    ('kind = "ssh"\n', ("key `runners.box.host` is missing: runner `box` needs its kind (ssh or slurm) and, for ssh, "
+                       "its host (an ssh destination)")),
+    ('kind = "ssh"\nhost = "h"\nsbatch = ["-p", "cpu"]\n',
+     'key `runners.box.sbatch` is for Slurm runners: remove it, or set runners.box.kind = "slurm"'),
+    ('kind = "slurm"\nsbatch = "-p cpu"\n', "key `runners.box.sbatch` must be a list of strings, not str '-p cpu'"),
+    ('kind = "ssh"\nhost = "h"\ndispatch = []\n', "key `runners.box.dispatch` is an empty command"),
+    ('kind = "ssh"\nhost = "h"\nport = 22\n',
+     "unknown key `runners.box.port`: `dispatch config example` prints every key dispatch reads"),
+])
+def test_a_bad_runner_table_is_refused_in_one_line(repo: Path, table: str, error: str) -> None:
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text("[runners.box]\n" + table)
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", f"dispatch: {config}: {error}\n")
+
+
+def test_runners_without_any_says_how_to_add_one(tmp_path: Path) -> None:
+    r = dispatch("runners", cwd=tmp_path)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (
+        0, f'no runners yet: add a [runners.NAME] table (kind = "ssh" or "slurm", host, path) to {config}\n', "")
+
+
+def test_task_text_travels_as_a_json_request_never_on_the_ssh_command_line(repo: Path) -> None:
+    from dispatch.worker import ssh
+
+    runner = {"ssh": ["ssh"], "host": "box", "dispatch": ["/opt/my dispatch/bin/dispatch"]}
+    title = "Greet $(touch pwned) `id`; it's"
+    # The line the remote shell reads is the same whatever the task says: only the user's own config words.
+    line = ssh._ssh_argv(runner, [*runner["dispatch"], "runner-call"])
+    assert line[-3:] == ["--", "box", "'/opt/my dispatch/bin/dispatch' runner-call"]
+    sent = ssh.request(["new", title, "--no-start", "--json"], cwd=str(repo), input="- [ ] a && b\n")
+    # What the runner's end does with it: this checkout's dispatch, in a real process, without a shell;
+    # its stdin stays open until it ends, as ssh keeps it (closed early, it stops the command).
+    call = subprocess.Popen([sys.executable, "-m", "dispatch", "runner-call"], cwd=repo.parent, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert call.stdin is not None and call.stdout is not None and call.stderr is not None
+    call.stdin.write(sent)
+    call.stdin.flush()
+    out, err = call.stdout.read(), call.stderr.read()
+    assert (call.wait(), err) == (0, "")
+    call.stdin.close()
+    assert json.loads(out)["task"]["title"] == title
+    assert [p for p in [*repo.parent.rglob("pwned*"), *Path.home().glob("pwned*")] if p.is_file()] == []
+    bad = dispatch("runner-call", cwd=repo, input="new Greet", process=True)
+    assert (bad.code, bad.out, bad.err) == (1, "", ("dispatch: runner-call reads one JSON request on stdin, as `dispatch` "
+                                                    "sends it over ssh: it is not for use by hand\n"))
+    assert [ssh.remote_path({"path": p}) for p in ("~/dispatch", "~", "/srv/runs", "runs")] == [
+        "dispatch", ".", "/srv/runs", "runs"]
+
+
+def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    before = git(repo, "for-each-ref")
+    r = dispatch("new", "Greet", "--on", "nowhere", cwd=repo)
+    config = Path(os.environ["XDG_CONFIG_HOME"]) / "dispatch" / "config.toml"
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: no runner `nowhere` (known: box): add a [runners.nowhere] "
+                                              f"table to {config}\n"))
+    assert git(repo, "for-each-ref") == before
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out) == (1, "")
+    assert r.err.startswith("dispatch: runner `box` is unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert r.err.endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt\n")
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
+    config = runner_config(sshd, tmp_path)
+    config.write_text(re.sub(r"dispatch = .*", 'dispatch = ["/nowhere/dispatch"]', config.read_text()))
+    r = dispatch("new", "Greet", "--on", "box", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` could not create its repository: dispatch does not run "
+                                             "there: install it (`pipx install git-dispatch`) or set "
+                                             "runners.box.dispatch to its path\n"))
+    assert git(repo, "for-each-ref") == before
+    assert not (repo / ".git" / "dispatch" / "tasks").exists()
+
+
+def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    from dispatch import __version__
+
+    git_version = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.split()[2]
+    r = dispatch("runners", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == ("RUNNER  KIND  HOST  REACHABLE  GIT" + " " * (len(git_version) - 3) + "  DISPATCH\n"
+                     f"box     ssh   box   yes        {git_version}  {__version__}\n")
+    data = json.loads(dispatch("runners", "--json", cwd=repo).out)
+    assert data == {"version": 1, "runners": [{
+        "name": "box", "kind": "ssh", "host": "box", "path": str(sshd.far.folder(tmp_path) / "remote"), "reachable": True,
+        "git": git_version, "dispatch": __version__, "slurm": None, "problem": None,
+    }]}
+
+
+def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, host="nosuchhost.invalid")
+    r = dispatch("runners", "--json", cwd=repo)
+    [row] = json.loads(r.out)["runners"]
+    assert (row["reachable"], row["git"], row["dispatch"]) == (False, None, None)
+    assert row["problem"].startswith("unreachable (ssh: Could not resolve hostname nosuchhost.invalid")
+    assert row["problem"].endswith("): check that `ssh nosuchhost.invalid` logs in without a password prompt")
+
+
+def test_a_host_key_that_does_not_match_is_refused_never_bypassed(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    wrong = tmp_path / "other_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong)], check=True)
+    kind, key = (wrong.with_suffix(".pub")).read_text().split()[:2]
+    known = sshd.d / "known_hosts"
+    saved = known.read_text()
+    known.write_text(f"[127.0.0.1]:{sshd.port} {kind} {key}\n")
+    sshd.drop()  # no shared connection made with the right key may stand in
+    try:
+        [row] = json.loads(dispatch("runners", "--json", cwd=repo).out)["runners"]
+        assert (row["reachable"], row["problem"]) == (False, (
+            "unreachable (Host key verification failed.): check that `ssh box` logs in without a password prompt"))
+        r = dispatch("new", "Greet", "--no-start", "--on", "box", cwd=repo)
+        assert (r.code, r.out, r.err) == (1, "", ("dispatch: runner `box` is unreachable (Host key verification failed.): "
+                                                  "check that `ssh box` logs in without a password prompt\n"))
+    finally:
+        known.write_text(saved)
+
+
+def test_a_task_runs_on_the_runner_and_its_branch_comes_back(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    # Task text with shell syntax in it: it travels as quoted words and as stdin, never as shell.
+    title = "Greet $(touch pwned) `id`; echo 'hi'"
+    r = dispatch("new", title, "--id", "greet", "--model", "scripted", "--item", "Write `hello.txt`",
+                 "--item", "Write `bye.txt` && touch pwned2", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    far = remote_repo(sshd, tmp_path)
+    base = git(repo, "rev-parse", "main")
+    assert r.out == (f"created greet on box\n"
+                     f"  branch    dispatch/greet (from main at {base[:7]}), fetched here\n"
+                     f"  worktree  box:{far.parent / (far.name + '.dispatch')}/greet\n"
+                     "  worker    scripted on scripted there: `dispatch logs greet -f` follows it\n")
+    assert pwned(sshd, tmp_path) == []
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    task = status_of(repo, "greet")
+    assert (task["runner"], task["worktree"], task["plan"]) == (
+        "box", f"box:{far.parent / (far.name + '.dispatch')}/greet", {"done": 2, "total": 2, "blocked": 0, "failed": 0})
+    # The local branch followed the runner's by fast-forward: the worker's commits are here.
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `bye.txt` && touch pwned2\nWrite `hello.txt`\ndispatch: plan greet")
+    assert git(repo, "rev-parse", "dispatch/greet") == git(far, "rev-parse", "dispatch/greet")
+    assert git(repo, "show", "dispatch/greet:.dispatch/PLAN.md").splitlines()[3] == f"title: {title}"
+    table = dispatch("status", cwd=repo)
+    usage = usage_cell(task["seconds"], None)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE                                 WORKTREE\n"
+        f"greet  done   2/2   -  ↑3 ↓0    -      1h    {usage:<5}  box     {title}  "
+        f"box:{far.parent / (far.name + '.dispatch')}/greet\n"
+        "needs you: 1 to review (greet)\n"
+    )
+    # Its worktree is on the runner: nothing here for doctor to repair (nor a worktree to make).
+    doctor = dispatch("doctor", cwd=repo)
+    assert (doctor.code, doctor.out, doctor.err) == (0, "nothing to repair\n" + sandbox_line(), "")
+    logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
+    assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    # -f streams from there (ssh's own output here: a real process), and ends with the run.
+    follow = dispatch("logs", "greet", "-f", cwd=repo, process=True)
+    assert (follow.code, follow.err, follow.out.splitlines()[-1].split("] ", 1)[1]) == (0, "", "worker exited with code 0")
+    # merge works from local objects; the task is then discarded on the runner too.
+    m = dispatch("merge", "greet", "--yes", cwd=repo)
+    assert (m.code, m.err) == (0, "")
+    assert m.out.splitlines()[-1] == ("  on box too: discarded there, its trash entry kept here as "
+                                      "refs/dispatch/runners/box/trash/greet")
+    assert (repo / "hello.txt").read_text() == "Write `hello.txt`\n"
+    assert git(far, "branch", "--list", "dispatch/*") == ""
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+
+
+def test_stop_reaches_the_worker_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="30")
+    r = dispatch("new", "Slow", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "slow")["state"] == "running", message="slow to run on box")
+    before = git(repo, "rev-parse", "main")
+    m = dispatch("merge", "slow", "--yes", cwd=repo)
+    assert (m.code, m.out, m.err) == (1, "", ("dispatch: the worker of slow is at work on `box`: wait for it, or "
+                                             "`dispatch stop slow`, then land it\n"))
+    assert git(repo, "rev-parse", "main") == before
+    s = dispatch("stop", "slow", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[0].startswith("stopped the worker of slow")
+    assert status_of(repo, "slow")["state"] == "stopped"
+    again = dispatch("resume", "slow", cwd=repo)
+    assert (again.code, again.out, again.err) == (
+        0, "resumed slow: run 2, scripted on scripted\n  `dispatch logs slow -f` follows it\n", "")
+    assert status_of(repo, "slow")["worker"]["run"] == 2
+    assert dispatch("stop", "slow", cwd=repo).code == 0
+
+
+def test_a_runner_that_does_not_answer_shows_unreachable(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    # status --watch draws the same rows (each frame fetches): not `broken` for want of a worktree here.
+    from dispatch import config as config_mod
+    from dispatch.repo import open_repo
+    from dispatch.task.watch import frame
+    from dispatch.worker.places import listing
+
+    drawn = frame(open_repo(repo), config_mod.load(repo), [], listing=listing).plain.splitlines()
+    assert drawn[2:] == [
+        "ID     STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE",
+        (f"greet  done   1/1   -  ↑2 ↓0    -      1h    {usage_cell(status_of(repo, 'greet')['seconds'], None):<5}  box     "
+         f"Greet  box:{remote_repo(sshd, tmp_path).parent / (remote_repo(sshd, tmp_path).name + '.dispatch')}/greet"),
+        "needs you: 1 to review (greet)",
+    ]
+    config.write_text(config.read_text().replace('host = "box"', 'host = "nosuchhost.invalid"'))
+    task = status_of(repo, "greet")
+    assert (task["state"], task["last_state"], task["runner"]) == ("unreachable", "done", "box")
+    table = dispatch("status", cwd=repo)
+    assert (table.code, table.err) == (0, "")
+    assert table.out == (
+        "ID     STATE        PLAN  Q  COMMITS  DIRTY  LAST  USAGE  RUNNER  TITLE  WORKTREE\n"
+        "greet  unreachable  1/1   -  ↑2 ↓0    -      1h    -      box     Greet  -\n"
+        "greet is on box, which does not answer: its last known state was done; the worker goes on there, "
+        "the next command catches up\n"
+        "needs you: 1 unreachable (greet)\n"
+    )
+
+
+def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    # `wait` on a task of the runner waits there, and wakes here with its question.
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+    assert status_of(repo, "paint")["state"] == "asking"
+    assert status_of(repo, "paint")["question"] == "Which color?"
+    # The answer travels as stdin, never as shell: this text would run a command if it were.
+    a = dispatch("answer", "paint", "Blue; touch pwned $(touch pwned3)", cwd=repo)
+    assert (a.code, a.out, a.err) == (0, "answered Q1 of paint: the waiting worker continues with it\n", "")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "paint finished: every item is done\n  → dispatch review paint\n", "")
+    wait_for(lambda: status_of(repo, "paint")["state"] == "done", message="paint to be done on box")
+    assert git(repo, "show", "dispatch/paint:color.txt") == "Write `color.txt`\n\nAnswer: Blue; touch pwned $(touch pwned3)"
+    assert pwned(sshd, tmp_path) == []
+    s = dispatch("show", "paint", cwd=repo)
+    far = remote_repo(sshd, tmp_path)
+    assert (s.code, s.err) == (0, "")
+    shown = re.sub(r"(created   |usage     )\S+", r"\1<varies>", s.out.replace(str(far.parent), "<far>"))
+    assert shown.split("\nWorker\n")[0] == textwrap.dedent(f"""\
+        paint — Paint
+          state     done
+          branch    dispatch/paint (base main: 4 commits ahead, 0 behind)
+          worktree  box:<far>/{far.name}.dispatch/paint
+          model     scripted
+          created   <varies>
+          dirty     no
+          usage     <varies>
+
+        Checklist (1/1 done)
+          [x] Write `color.txt` (ask: Which color?) — wrote color.txt
+
+        Questions
+          Q1 (answered) Which color?
+             → Blue; touch pwned $(touch pwned3)
+
+        Commits
+          {git(repo, "rev-parse", "--short", "dispatch/paint")}  Write `color.txt`  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~")}  dispatch: answer Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~2")}  dispatch: ask Q1  (1h ago)
+          {git(repo, "rev-parse", "--short", "dispatch/paint~3")}  dispatch: plan paint  (1h ago)
+
+        Files changed
+          A  color.txt
+        """)
+    n = dispatch("note", "paint", "Use `blue` & keep it", cwd=repo)
+    assert (n.code, n.out, n.err) == (
+        0, (f"noted in {far.parent / (far.name + '.dispatch')}/paint/.dispatch/NOTES.md: no worker runs, so nobody reads it "
+        "until one does (`dispatch resume paint` starts one); it never blocks landing\n"), "")
+    d = dispatch("discard", "paint", "--yes", cwd=repo)
+    assert (d.code, d.err) == (0, "")
+    assert d.out == (f"discarded paint: saved as refs/dispatch/trash/paint "
+                     f"({git(repo, 'rev-parse', '--short', 'refs/dispatch/trash/paint')})\n"
+                     "  on its runner too: that trash entry, uncommitted work there included, "
+                     "is kept as refs/dispatch/runners/box/trash/paint\n"
+                     "  `dispatch restore paint` brings it back\n")
+    assert git(far, "branch", "--list", "dispatch/paint") == ""
+    # The note was uncommitted there: the trash entry fetched here holds it.
+    assert "Use `blue` & keep it" in git(repo, "show", "refs/dispatch/runners/box/trash/paint:.dispatch/NOTES.md")
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+    # restore brings it back here, as a local task with its worktree, the worker's commits in it.
+    back = dispatch("restore", "paint", cwd=repo)
+    assert back.code == 0, back.err
+    task = status_of(repo, "paint")
+    assert (task["state"], task.get("runner"), task["worktree"]) == ("done", None, str(repo.parent / "app.dispatch" / "paint"))
+    assert (repo.parent / "app.dispatch" / "paint" / "color.txt").read_text().startswith("Write `color.txt`")
+
+
+def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    review = dispatch("review", "greet", "--files", cwd=repo)
+    assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
+    far = remote_repo(sshd, tmp_path)
+    rebase = dispatch("rebase", "greet", cwd=repo)
+    assert (rebase.code, rebase.out, rebase.err) == (1, "", (
+        "dispatch: the worktree of greet is on runner `box`, so `dispatch rebase` cannot work in it here: run it there "
+        f"(`ssh box`, in {far}), or `dispatch merge greet`, which lands from the commits fetched here\n"))
+    # A commit made here on the task's branch, which the runner's branch lacks: never dropped.
+    tip = git(repo, "rev-parse", "dispatch/greet")
+    mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
+    git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "theirs")
+    s = dispatch("status", "greet", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[-2:] == [
+        ("greet: its branch here has commits the one on `box` has not: left as it is "
+         "(`git log refs/dispatch/runners/box/greet..dispatch/greet` shows them)"),
+        "needs you: 1 to review (greet)"]
+    assert git(repo, "log", "--format=%s", "refs/dispatch/runners/box/greet..dispatch/greet") == "mine"
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    git(repo, "update-ref", "refs/heads/dispatch/greet", tip, mine)  # back behind: it follows again
+    s = dispatch("status", "greet", cwd=repo)
+    assert (s.code, s.err, s.out.splitlines()[-1]) == (0, "", "needs you: 1 to review (greet)")
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"
+
+
+def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="1")
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--item", "Write `b.txt`",
+                 "--item", "Write `c.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "running", message="greet to run on box")
+    sshd.stop()
+    try:
+        task = status_of(repo, "greet")
+        assert (task["state"], task["last_state"]) == ("unreachable", "running")
+        # The worker goes on over there, under its own supervisor.
+        far = remote_repo(sshd, tmp_path)
+        wait_for(lambda: git(far, "log", "-1", "--format=%s", "dispatch/greet") == "Write `c.txt`", timeout=60,
+                 message="the worker on box to finish while its sshd is down")
+    finally:
+        sshd.start()
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet caught up as done")
+    assert git(repo, "log", "--format=%s", "main..dispatch/greet") == (
+        "Write `c.txt`\nWrite `b.txt`\nWrite `a.txt`\ndispatch: plan greet")
+
+
+def test_the_id_is_chosen_here_so_a_local_task_is_never_touched(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    assert dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", cwd=repo).code == 0
+    mine = git(repo, "rev-parse", "dispatch/greet")
+    r = dispatch("new", "Greet", "--no-start", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[0] == "created greet-2 on box"
+    assert git(repo, "rev-parse", "dispatch/greet") == mine
+    taken = dispatch("new", "Greet", "--id", "greet", "--on", "box", cwd=repo)
+    assert (taken.code, taken.out, taken.err) == (
+        1, "", ("dispatch: task id `greet` is already a live task: choose another `--id`, or move the old one to the trash "
+        "first with `dispatch discard greet`\n"))
+    assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["greet", "greet-2"]
+
+
+def far_calls(sshd: Server) -> list[str]:
+    """The `dispatch runner-call` processes on the runner: each runs one command sent over ssh."""
+    return subprocess.run(["pgrep", "-u", sshd.far.user, "-f", "dispatch runner-call"],
+                          capture_output=True, text=True, check=False).stdout.split()
+
+
+def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path, delay="3")
+    r = dispatch("new", "Paint", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)",
+                 "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", "paint", "--timeout", "60"], cwd=repo,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: far_calls(sshd), message="the wait to run on box")
+    sshd.drop()
+    out, err = waiting.communicate(timeout=30)
+    assert (waiting.returncode, out) == (1, "")
+    assert err.startswith("dispatch: runner `box` is unreachable (") and err.count("\n") == 1
+    # Its end there went with the connection, before the question came: so the next wait hears it.
+    wait_for(lambda: not far_calls(sshd), message="the wait on box to end with its connection")
+    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+
+
+def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    main = git(repo, "rev-parse", "main")
+    # The connection gone before it starts: merge refuses, nothing moves.
+    sshd.stop()
+    try:
+        m = dispatch("merge", "greet", "--yes", cwd=repo)
+        assert (m.code, m.out, m.err) == (1, "", ("dispatch: runner `box` of greet is unreachable: land it once it "
+                                                  "answers, so that no work of its worker is left behind\n"))
+        assert git(repo, "rev-parse", "main") == main
+    finally:
+        sshd.start()
+    # Killed (its ssh with it) once landed here, before the runner heard of it.
+    m = dispatch("merge", "greet", "--yes", cwd=repo, env={"DISPATCH_FAULT": "merge:runner"})
+    assert m.code == -9
+    assert (repo / "a.txt").read_text() == "Write `a.txt`\n"
+    far = remote_repo(sshd, tmp_path)
+    assert git(far, "branch", "--list", "dispatch/greet") == "+ dispatch/greet"
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  greet: landed or discarded here, it is still on runner `box`: "
+                                          "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n" + sandbox_line()), "")
+    f = dispatch("doctor", "--fix", cwd=repo)
+    assert (f.code, f.out, f.err) == (0, ("fixed    greet: landed or discarded here, it is still on runner `box`: "
+                                          "discarded it there; its trash entry is kept here as "
+                                          "refs/dispatch/runners/box/trash/greet\n" + sandbox_line()), "")
+    assert git(far, "branch", "--list", "dispatch/*") == ""
+    assert git(repo, "show", "refs/dispatch/runners/box/trash/greet:a.txt") == "Write `a.txt`"
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
+    # A task whose runner left the config: doctor says so, and how to reach it again.
+    r = dispatch("new", "Paint", "--no-start", "--item", "Write `b.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    config.write_text("")
+    s = dispatch("status", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    assert s.out.splitlines()[-2:] == [
+        f"paint: its runner `box` is no longer in your config: add the [runners.box] table back to {config}",
+        "needs you: 1 unreachable (paint)"]
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  paint: its runner `box` is no longer in your config, and the task "
+                                          f"lives there: add the [runners.box] table back to {config}\n" + sandbox_line()), "")
+
+
+def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    far = remote_repo(sshd, tmp_path)
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    (wt / "b.txt").write_text("b\n")
+    if sshd.far.other:
+        shutil.chown(wt / "b.txt", sshd.far.user, sshd.far.user)
+    sshd.far.git(wt, "add", "b.txt")
+    sshd.far.git(wt, "commit", "-q", "-m", "More work there")
+    review = dispatch("review", "greet", "--files", cwd=repo)
+    assert (review.code, review.out, review.err) == (0, "a.txt\nb.txt\n", "")
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "More work there"
+
+
+def test_a_task_the_runner_lost_is_broken_here_and_discard_keeps_what_was_fetched(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    runner_config(sshd, tmp_path)
+    for title in ("Keep", "Gone"):
+        r = dispatch("new", title, "--no-start", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+        assert r.code == 0, r.err
+    far = remote_repo(sshd, tmp_path)
+    tip = git(repo, "rev-parse", "dispatch/gone")
+    # Removed over there by hand: the other task on the runner goes on being fetched and listed.
+    sshd.far.git(far, "worktree", "remove", "--force", str(far.parent / f"{far.name}.dispatch" / "gone"))
+    sshd.far.git(far, "branch", "-D", "dispatch/gone")
+    tasks = {t["id"]: t for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]}
+    assert (tasks["keep"]["state"], tasks["gone"]["state"], tasks["gone"]["problem"]) == (
+        "idle", "broken", ("runner `box` no longer has it (removed there by hand?): its commits as last fetched are on "
+        "its branch here; `dispatch discard gone` keeps them in the trash"))
+    d = dispatch("doctor", cwd=repo)
+    assert (d.code, d.out, d.err) == (1, ("problem  gone: runner `box` no longer has it: `dispatch discard gone` keeps "
+                                          "its commits, as last fetched here, in the trash\n" + sandbox_line()), "")
+    r = dispatch("discard", "gone", "--yes", cwd=repo)
+    assert (r.code, r.err) == (0, "")
+    assert r.out.splitlines()[-1] == "  `dispatch restore gone` brings it back"
+    assert git(repo, "merge-base", "--is-ancestor", tip, "refs/dispatch/trash/gone") == ""
+    assert [t["id"] for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]] == ["keep"]
+    assert dispatch("doctor", cwd=repo).out == "nothing to repair\n" + sandbox_line()
+
+
+@pytest.mark.skipif(find_claude() is None, reason=f"SKIPPED LOUDLY: the Claude Code CLI is missing: {INSTALL_HINT}")
+def test_the_real_claude_code_cli_works_a_task_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    claude = find_claude()
+    assert claude is not None
+    script = Script([Conversation(match="Your task is `add-a-greeting`", turns=[
+        [text("I will start."), tool_use("Bash", {"command": "echo hello > greeting.txt && whoami > who.txt"})],
+        [tool_use("Bash", {
+            "command": "sed -i 's/- \\[ \\] Create greeting.txt/- [x] Create greeting.txt/' .dispatch/PLAN.md"
+                       " && git add -A && git commit -qm 'Add the greeting'",
+        })],
+        [text("Every item is done.")],
+    ])])
+    with FakeAnthropic(script, tmp_path / "requests.jsonl") as api:
+        # The runner's dispatch (and so its worker) gets the CLI on its PATH and the fake API's address.
+        home = sshd.far.folder(tmp_path) / "home"
+        env = {k: v for k, v in claude_env(api.base_url, str(home), base={}).items() if k != "HOME"}
+        env["PATH"] = os.pathsep.join([str(Path(claude).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+        runner_config(sshd, tmp_path, env=env)
+        r = dispatch("new", "Add a greeting", "--model", "sonnet", "--item", "Create greeting.txt", "--on", "box",
+                     cwd=repo)
+        assert (r.code, r.err) == (0, "")
+        assert r.out.splitlines()[-1] == ("  worker    sonnet on claude there: `dispatch logs add-a-greeting -f` "
+                                          "follows it")
+        wait_for(lambda: status_of(repo, "add-a-greeting")["state"] not in ("preparing", "running"), timeout=90,
+                 message="claude on box")
+    task = status_of(repo, "add-a-greeting")
+    assert (task["state"], task["cost_usd"]) == ("done", 0.0012), dispatch("logs", "add-a-greeting", cwd=repo).out
+    assert git(repo, "log", "--format=%s", "main..dispatch/add-a-greeting") == (
+        "Add the greeting\ndispatch: plan add-a-greeting")
+    assert git(repo, "show", "dispatch/add-a-greeting:who.txt") == sshd.far.user
+    m = dispatch("merge", "add-a-greeting", "--yes", cwd=repo)
+    assert (m.code, m.err) == (0, "")
+    assert (repo / "greeting.txt").read_text() == "hello\n"
