@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
+from dispatch.task import runtime
 from dispatch.task.runtime import on_runner
 from dispatch.task.status import TaskStatus, collect
 
@@ -55,8 +56,13 @@ def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
     from dispatch.task.model import list_tasks
 
-    wanted = list(list_tasks(repo, cfg)) if not ids else ids
-    there = [task_id for task_id in wanted if on_runner(repo, task_id)]
+    if ids:
+        there = [task_id for task_id in ids if on_runner(repo, task_id)]
+    else:  # the runtime folders first: where no task is on a runner, not even a task listing
+        there = runtime.runner_task_ids(repo)
+        if there:
+            live = list_tasks(repo, cfg)
+            there = [task_id for task_id in there if task_id in live]
     if there:
         from dispatch.worker import remote
 
