@@ -227,9 +227,19 @@ def remote_repo(sshd: Server, tmp_path: Path) -> Path:
 
 def pwned(sshd: Server, tmp_path: Path) -> list[Path]:
     """Files a shell would have made of task text, anywhere either side could write them."""
-    places = [*tmp_path.rglob("pwned*"), *sshd.far.folder(tmp_path).rglob("pwned*"), *Path.home().glob("pwned*"),
+    places = [*_found(tmp_path), *_found(sshd.far.folder(tmp_path)), *Path.home().glob("pwned*"),
               *sshd.far.home.glob("pwned*")]
     return [p for p in places if p.is_file()]
+
+
+def _found(folder: Path) -> list[Path]:
+    """`pwned*` under FOLDER, git dirs left out: a supervisor packing loose objects removes their folders as
+    this walks (os.walk passes over a folder that went away; rglob fails on it)."""
+    found = []
+    for top, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        found += [Path(top) / n for n in names if n.startswith("pwned")]
+    return found
 
 
 def status_of(repo: Path, task_id: str) -> dict[str, Any]:
