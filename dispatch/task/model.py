@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git
+from dispatch import clock, events, git, objects, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
@@ -83,7 +83,7 @@ def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]
     others = []
     for w in git.worktrees(repo.root)[1:] if _has_linked_worktrees(repo) else []:
         # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
-        branch = w.branch or (git.rebasing_branch(w.path) if w.head else None)
+        branch = w.branch or (operations.rebasing_branch(w.path) if w.head else None)
         if branch and branch.startswith(prefix):
             trees[branch] = w
         else:
@@ -338,7 +338,7 @@ def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, st
     entries = [e for e in root if e.split("\t", 1)[1] != TASK_FILES] + [f"040000 tree {sub}\t{TASK_FILES}"]
     tree = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in entries))
     try:
-        return git.commit_tree(repo.root, tree, [base_commit], f"dispatch: plan {task_id}")
+        return objects.commit_tree(repo.root, tree, [base_commit], f"dispatch: plan {task_id}")
     except GitError as e:
         if any(s in e.stderr for s in ("tell me who you are", "auto-detect", "empty ident")):
             raise DispatchError(
@@ -423,7 +423,7 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
     or a rebase, merge, cherry-pick or revert in progress owns the changes)."""
     if not git.status_porcelain(worktree):
         return None
-    if git.in_progress(worktree):
+    if operations.in_progress(worktree):
         return None  # a person's rebase or merge owns those changes
     git.run(["add", "-A"], cwd=worktree)
     if git.ok(["diff", "--cached", "--quiet"], cwd=worktree):
@@ -435,4 +435,4 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
 
 def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
     """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
-    return git.commit_without(repo.root, commit, TASK_FILES, f"dispatch: remove the task files of {task_id}\n")
+    return objects.commit_without(repo.root, commit, TASK_FILES, f"dispatch: remove the task files of {task_id}\n")
