@@ -11,6 +11,7 @@ from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
+from dispatch.task.create import undo_create
 from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
 from dispatch.task.ids import nearest, validate_id
 from dispatch.task.model import (
@@ -19,7 +20,6 @@ from dispatch.task.model import (
     TaskRef,
     branch_ref,
     get_task,
-    undo_create,
     worktree_root,
 )
 

@@ -22,7 +22,8 @@ from dispatch.errors import DispatchError
 from dispatch.files import write_atomic
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
-from dispatch.task.model import choose_id, default_base
+from dispatch.task.create import choose_id
+from dispatch.task.model import default_base
 from dispatch.worker import launch, ssh
 from dispatch.worker.create import Request
 
