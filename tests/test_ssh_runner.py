@@ -660,6 +660,10 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
     assert (repo / "a.txt").read_text() == "Write `a.txt`\n"
     far = remote_repo(sshd, tmp_path)
     assert git(far, "branch", "--list", "dispatch/greet") == "+ dispatch/greet"
+    # A command that still reaches it there fetches, and never makes its branch here again.
+    logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
+    assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    assert git(repo, "branch", "--list", "dispatch/*") == ""
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  greet: landed or discarded here, it is still on runner `box`: "
                                           "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n" + sandbox_line()), "")

@@ -52,9 +52,12 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[TrashEntry, str | No
 
 def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
-    objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
+    objects (review, questions, conflicts): no git call and no ssh when no task was ever sent to a runner."""
     from dispatch.task.model import list_tasks
+    from dispatch.task.runtime import RUNNER_RECORD
 
+    if not any((repo.state_dir / "tasks").glob(f"*/{RUNNER_RECORD}")):
+        return
     wanted = list(list_tasks(repo, cfg)) if not ids else ids
     there = [task_id for task_id in wanted if on_runner(repo, task_id)]
     if there:
