@@ -19,13 +19,26 @@ if TYPE_CHECKING:
 
 
 def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
-    """What `status` shows of IDS (every task when empty)."""
-    tasks = collect(repo, cfg, ids)
-    if any(on_runner(repo, t.id) for t in tasks):
+    """What `status` shows of IDS (every task when empty). Tasks on runners are fetched first, so that their
+    rows (commits ahead, last commit) count what the runner holds now."""
+    there = sent(repo, ids)
+    synced = None
+    if there:
         from dispatch.worker import remote
 
-        overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+        synced = remote.sync(repo, cfg, there)
+    tasks = collect(repo, cfg, ids)
+    if synced is not None:
+        overlay(tasks, synced, repo)
     return tasks
+
+
+def sent(repo: Repo, ids: list[str] | None = None) -> list[str]:
+    """The tasks among IDS (all when empty) that were sent to a runner: by their records, with no git call."""
+    from dispatch.task.runtime import RUNNER_RECORD
+
+    found = sorted(p.parent.name for p in (repo.state_dir / "tasks").glob(f"*/{RUNNER_RECORD}"))
+    return [task_id for task_id in found if not ids or task_id in ids]
 
 
 def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
@@ -53,13 +66,7 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[TrashEntry, str | No
 def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
     objects (review, questions, conflicts): no git call and no ssh when no task was ever sent to a runner."""
-    from dispatch.task.model import list_tasks
-    from dispatch.task.runtime import RUNNER_RECORD
-
-    if not any((repo.state_dir / "tasks").glob(f"*/{RUNNER_RECORD}")):
-        return
-    wanted = list(list_tasks(repo, cfg)) if not ids else ids
-    there = [task_id for task_id in wanted if on_runner(repo, task_id)]
+    there = sent(repo, ids)
     if there:
         from dispatch.worker import remote
 
