@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import clock, git
+from dispatch import clock, git, operations
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -193,10 +193,10 @@ def _operation(task: TaskRef, problem: str | None) -> dict[str, Any] | None:
     """A rebase or merge stopped in the task's worktree: the files still in conflict, and the way on."""
     if problem or task.worktree is None:
         return None
-    operation = git.stopped_operation(task.worktree.path)
+    operation = operations.stopped_operation(task.worktree.path)
     if operation is None:
         return None
-    files = git.unmerged_paths(task.worktree.path)
+    files = operations.unmerged_paths(task.worktree.path)
     return {"operation": operation, "files": files, "next": way_on(task.id, operation, files, task.worktree.path)}
 
 

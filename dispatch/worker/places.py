@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
+from dispatch.task import runtime
 from dispatch.task.runtime import on_runner
 from dispatch.task.status import TaskStatus, collect
 
@@ -35,10 +36,7 @@ def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
 
 def sent(repo: Repo, ids: list[str] | None = None) -> list[str]:
     """The tasks among IDS (all when empty) that were sent to a runner: by their records, with no git call."""
-    from dispatch.task.runtime import RUNNER_RECORD
-
-    found = sorted(p.parent.name for p in (repo.state_dir / "tasks").glob(f"*/{RUNNER_RECORD}"))
-    return [task_id for task_id in found if not ids or task_id in ids]
+    return [task_id for task_id in runtime.runner_task_ids(repo) if not ids or task_id in ids]
 
 
 def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
