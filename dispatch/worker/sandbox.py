@@ -28,6 +28,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -275,8 +276,13 @@ def pack_loose_objects(worktree: Path) -> str | None:
     """Before a confined worker starts, and when it ends: the repository's loose objects (those of every ref,
     reflog and index: your commits, other tasks', its own) into a pack, as `git gc` does, for packs are
     read-only to confined workers and loose objects are not. git's error, if it failed."""
-    r = git.run(["repack", "-d", "-q"], cwd=worktree, check=False)
-    return None if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
+    for attempt in range(5):
+        r = git.run(["repack", "-d", "-q"], cwd=worktree, check=False)
+        if r.returncode == 0:
+            return None
+        # A worktree being made that moment (`dispatch new` beside us) has a HEAD git cannot read yet.
+        time.sleep(0.2 * (attempt + 1))
+    return (r.stderr.strip().splitlines() or [f"exit code {r.returncode}"])[-1]
 
 
 def ignore_stop_signals() -> None:
