@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -208,55 +207,6 @@ def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
     return changes
 
 
-def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
-    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
-
-    The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
-    finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
-    is built on, never overwritten. Returns the file's blob and the new commit (None when the branch
-    holds that content already).
-    """
-    blob = out(["hash-object", "-w", "--", path], cwd=worktree)
-    ref = run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp_index = index_dir / f"commit-{os.getpid()}.index"
-    env = {"GIT_INDEX_FILE": str(tmp_index)}
-    for _ in range(100):
-        head = out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
-        if run(["rev-parse", "--verify", "--quiet", f"{head}:{path}"], cwd=worktree, check=False).stdout.strip() == blob:
-            return blob, None
-        try:
-            run(["read-tree", head], cwd=worktree, env=env)
-            run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], cwd=worktree, env=env)
-            tree = out(["write-tree"], cwd=worktree, env=env)
-        finally:
-            tmp_index.unlink(missing_ok=True)
-        new = commit_tree(worktree, tree, [head], message)
-        moved = (move_ref(worktree, ref, new, head, message) if ref else
-                 run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
-        if moved:
-            return blob, new
-    raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
-
-
-def snapshot_tree(worktree: Path, index_dir: Path) -> str:
-    """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    tmp_index = index_dir / f"snapshot-{os.getpid()}.index"
-    real_index = Path(out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
-    try:
-        if real_index.exists():
-            # Starting from the real index keeps its stat cache, so `add -A` is quick; and its mtime with it,
-            # or git would trust entries it must recheck (a same-size edit within the same second is missed).
-            shutil.copy2(real_index, tmp_index)
-        env = {"GIT_INDEX_FILE": str(tmp_index)}
-        run(["add", "-A", "--", "."], cwd=worktree, env=env)
-        return out(["write-tree"], cwd=worktree, env=env)
-    finally:
-        tmp_index.unlink(missing_ok=True)
-
-
-
 def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
     proc = subprocess.run(
@@ -325,94 +275,6 @@ def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Seq
     return results
 
 
-# --- Landing: in-memory merges, commits built as objects, refs moved by compare-and-swap ---
-
-
-@dataclass(frozen=True)
-class Merge:
-    tree: str  # the merged tree; with conflicts it holds conflict markers
-    conflicts: list[str]  # paths that would conflict, empty when the merge is clean
-
-
-def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
-    """Merge each pair of commits in memory, in one `merge-tree --stdin`; no index or worktree is touched."""
-    if not pairs:
-        return []
-    text = run(
-        ["merge-tree", "--stdin", "--write-tree", "--name-only", "--no-messages", "-z"],
-        cwd=cwd, input="".join(f"{a} {b}\n" for a, b in pairs),
-    ).stdout
-    # Each merge prints: status ("1" clean, "0" conflicts), tree, conflicted paths, then an empty field.
-    fields, merges, i = text.split("\0"), [], 0
-    for _ in pairs:
-        status, tree = fields[i], fields[i + 1]
-        i += 2
-        paths = []
-        while fields[i] != "":
-            paths.append(fields[i])
-            i += 1
-        i += 1
-        if status not in ("0", "1"):
-            raise DispatchError(f"unexpected `git merge-tree` output: {text!r}")
-        merges.append(Merge(tree, sorted(set(paths))))
-    return merges
-
-
-def trees_differ(cwd: Path, pairs: Sequence[tuple[str, str]], pathspec: Sequence[str]) -> list[bool]:
-    """Whether each pair of trees (or commits) differs within PATHSPEC: one `rev-parse` for their trees
-    (`diff-tree --stdin` would read a commit and a tree as a commit and its parent), one `diff-tree --stdin`."""
-    if not pairs:
-        return []
-    names = sorted({name for pair in pairs for name in pair})
-    trees = dict(zip(names, out(["rev-parse", *(f"{n}^{{tree}}" for n in names)], cwd=cwd).split(), strict=True))
-    headers = [f"{trees[a]} {trees[b]}\n" for a, b in pairs]
-    text = run(["diff-tree", "--stdin", "--always", "-r", "--name-only", "-z", "--", *pathspec],
-               cwd=cwd, input="".join(headers)).stdout
-    # Each pair prints its input line, then the paths that differ (none when the trees are the same).
-    result, pos = [], 0
-    for n, header in enumerate(headers):
-        if not text.startswith(header, pos):
-            raise DispatchError(f"unexpected `git diff-tree --stdin` output: {text[pos:pos + 200]!r}")
-        pos += len(header)
-        end = text.find(headers[n + 1], pos) if n + 1 < len(headers) else len(text)
-        result.append(end != pos)
-        pos = end
-    return result
-
-
-def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
-    """The tree of COMMIT without its top-level entry NAME (or with the tree PUT there), written as an object."""
-    entries = zsplit(run(["ls-tree", "-z", commit], cwd=cwd).stdout)
-    kept = [e for e in entries if e.split("\t", 1)[1] != name]
-    if len(kept) == len(entries) and put is None:
-        return out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd)
-    if put is not None:
-        kept.append(f"040000 tree {put}\t{name}")
-    return out(["mktree", "-z"], cwd=cwd, input="".join(f"{e}\0" for e in kept))
-
-
-def commit_without(cwd: Path, commit: str, name: str, message: str) -> str:
-    """COMMIT plus a last commit that removes its top-level entry NAME (COMMIT itself when it has none);
-    an object only, no ref moves."""
-    tree = tree_without(cwd, commit, name)
-    if tree == out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd):
-        return commit
-    return commit_tree(cwd, tree, [commit], message)
-
-
-def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:
-    """A commit object for TREE on PARENTS; no ref moves."""
-    args = ["commit-tree", "--no-gpg-sign", tree]
-    for parent in parents:
-        args += ["-p", parent]
-    return out([*args, "-F", "-"], cwd=cwd, input=message)
-
-
-def move_ref(cwd: Path, ref: str, new: str, old: str, reason: str) -> bool:
-    """Compare-and-swap REF from OLD to NEW; False (nothing moved) when REF no longer points at OLD."""
-    return run(["update-ref", "-m", reason, ref, new, old], cwd=cwd, check=False).returncode == 0
-
-
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:
     return ok(["merge-base", "--is-ancestor", ancestor, descendant], cwd=cwd)
 
@@ -452,61 +314,6 @@ def resolve_base(cwd: Path, name: str) -> str | None:
     return resolve_bases(cwd, [name])[name]
 
 
-def in_progress(worktree: Path) -> str | None:
-    """The operation a person left unfinished in WORKTREE (rebase, merge, cherry-pick, revert, bisect), if any."""
-    marks = {"rebase-merge": "rebase", "rebase-apply": "rebase", "MERGE_HEAD": "merge",
-             "CHERRY_PICK_HEAD": "cherry-pick", "REVERT_HEAD": "revert",
-             "BISECT_LOG": "bisect"}
-    args = [a for mark in marks for a in ("--git-path", mark)]
-    paths = run(["rev-parse", "--path-format=absolute", *args], cwd=worktree)
-    for mark, path in zip(marks, paths.stdout.splitlines(), strict=True):
-        if Path(path).exists():
-            return marks[mark]
-    return None
-
-
-def way_out(operation: str) -> str:
-    """How a person ends OPERATION (a word from `in_progress`), either way."""
-    if operation == "bisect":
-        return "end it (`git bisect reset`)"
-    return f"finish it (`git {operation} --continue`) or abort it (`git {operation} --abort`)"
-
-
-def operation_branch(worktree: Worktree) -> RefName | None:
-    """The branch (full ref) the operation in progress in WORKTREE works on: a rebase and a bisect detach HEAD."""
-    if worktree.branch is not None:
-        return worktree.branch
-    rebasing = rebasing_branch(worktree.path)
-    if rebasing is not None:
-        return rebasing
-    start = run(["rev-parse", "--path-format=absolute", "--git-path", "BISECT_START"], cwd=worktree.path, check=False)
-    try:
-        name = Path(start.stdout.strip()).read_text(encoding="utf-8").strip() if start.returncode == 0 else ""
-    except OSError:
-        return None
-    return head_ref(name) if name else None
-
-
-def stopped_operation(worktree: Path) -> str | None:
-    """Like `in_progress`, from git's files alone (no process): status asks it of every worktree."""
-    dotgit = os.path.join(worktree, ".git")  # os.path, not pathlib: status asks this of 500 worktrees
-    try:
-        if os.path.isfile(dotgit):
-            with open(dotgit, encoding="utf-8") as f:
-                dotgit = os.path.join(worktree, f.read().removeprefix("gitdir:").strip())
-        for mark, operation in (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD", "merge"),
-                                ("CHERRY_PICK_HEAD", "cherry-pick"), ("REVERT_HEAD", "revert")):
-            if os.path.exists(os.path.join(dotgit, mark)):
-                return operation
-    except (OSError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def unmerged_paths(worktree: Path) -> list[str]:
-    return sorted(set(zsplit(run(["diff", "--name-only", "--diff-filter=U", "-z"], cwd=worktree).stdout)))
-
-
 def fast_forward(worktree: Path, commit: str) -> Result:
     """`merge --ff-only` in WORKTREE: git itself refuses to overwrite local changes there."""
     return run(["merge", "--ff-only", "--no-autostash", "--quiet", commit], cwd=worktree, check=False)
@@ -514,17 +321,3 @@ def fast_forward(worktree: Path, commit: str) -> Result:
 
 def remotes(cwd: Path) -> list[str]:
     return out(["remote"], cwd=cwd).split()
-
-
-def rebasing_branch(worktree: Path) -> RefName | None:
-    """The branch a rebase in progress in WORKTREE works on (its HEAD is detached meanwhile), from git's files."""
-    dotgit = worktree / ".git"
-    try:
-        gitdir = Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
-        for folder in ("rebase-merge", "rebase-apply"):
-            head = worktree / gitdir / folder / "head-name"  # a relative gitdir is relative to the worktree
-            if head.is_file():
-                return RefName(head.read_text().strip())
-    except OSError:
-        return None
-    return None

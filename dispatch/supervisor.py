@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from dispatch import clock, events, git
+from dispatch import clock, events, git, operations
 from dispatch.files import is_disk_full
 from dispatch.repo import Repo
 from dispatch.task import notify, runtime
@@ -214,7 +214,7 @@ def _save(spec: LaunchSpec, worktree: Path, code: int) -> str | None:
         saved = _durably("commit the work it left uncommitted", worktree, lambda: save_uncommitted(worktree, code))
         if saved:
             _say(f"saved uncommitted work as {saved[:7]}")
-        elif operation := git.in_progress(worktree):
+        elif operation := operations.in_progress(worktree):
             _say(f"a {operation} is in progress in the worktree: leaving its changes uncommitted")
     except Exception as e:  # noqa: BLE001 - the exit must be recorded whatever happens here
         _say(f"could not save uncommitted work: {e}")

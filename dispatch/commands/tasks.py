@@ -228,7 +228,7 @@ def note(
 
     PLAN.md stays the worker's: dispatch never rewrites it; the worker reads NOTES.md.
     """
-    from dispatch.task.model import add_note
+    from dispatch.task.notes import add_note
 
     repo, cfg = context()
     text = read_input(text, "TEXT") if text == "-" else text

@@ -3,115 +3,63 @@
 from __future__ import annotations
 
 import os
-import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dispatch.config import legacy as yaml_legacy
+from dispatch.config.schema import (
+    BUILTIN_BACKENDS,
+    CHOICES,
+    DEFAULT,
+    FLAG,
+    GUARDED,
+    GUARDED_FIELDS,
+    LISTS,
+    REPO_FILE,
+    RUNNER_DEFAULTS,
+    RUNNER_KINDS,
+    SCALARS,
+    TABLES,
+    TRUSTED_KEYS,
+    check_argv,
+    check_notify,
+    check_patterns,
+    check_scalar,
+    check_setup,
+    check_strings,
+    dotted,
+    toml_key,
+    unknown,
+    wrong,
+)
 from dispatch.errors import DispatchError
 
-REPO_FILE = ".dispatch.toml"
-DEFAULT = "default"
-FLAG = "flag"
-
-# Scalar keys: name -> (type, default).
-SCALARS: dict[str, tuple[type, Any]] = {
-    "default_model": (str, ""),
-    "worktree_root": (str, ""),
-    "branch_prefix": (str, "dispatch/"),
-    "lock_timeout": (float, 60.0),
-    "ask_timeout": (float, 600.0),
-    "stop_grace": (float, 10.0),
-    "merge_strategy": (str, "squash"),
-    "max_running": (int, 0),
-    "budget_time": (float, 0.0),
-    "budget_cost": (float, 0.0),
-    "sandbox": (str, "auto"),
-    "sandbox_network": (bool, True),
-}
-CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff"),
-                                       "sandbox": ("auto", "bwrap", "off")}
-LISTS = ("copy", "setup", "notify", "sandbox_write")
-# Keys a repository file may set only once trusted: they run commands, or loosen the workers' confinement.
-TRUSTED_KEYS = ("backends", "copy", "setup", "notify", "sandbox", "sandbox_network", "sandbox_write")
-# Table name -> the fields each of its entries may have.
-TABLES: dict[str, tuple[str, ...]] = {
-    "backends": ("command", "env", "unset", "fails_on", "sandbox_write"),
-    "models": ("backend",),
-    "aliases": ("model", "prompt"),
-    # Machines a task's worker may run on (`dispatch new --on NAME`): the user config only.
-    "runners": ("kind", "host", "path", "dispatch", "ssh", "sbatch"),
-}
-RUNNER_KINDS = ("ssh", "slurm")
-RUNNER_DEFAULTS: dict[str, Any] = {"path": "~/dispatch", "dispatch": ["dispatch"], "ssh": ["ssh"], "sbatch": []}
-
-# The built-in backends: each agent CLI's non-interactive, auto-approving command line, run
-# with the worktree as cwd. Flags checked against each CLI's documentation (2026):
-# - claude: stream-json in print mode needs --verbose; CLAUDECODE and CLAUDE_CODE_ENTRYPOINT,
-#   inherited from a host Claude Code session, would make the worker refuse to start.
-# - codex: `--full-auto` is deprecated and means the workspace-write sandbox, which keeps `.git`
-#   read-only and a linked worktree's git dir outside the workspace, so the worker could not
-#   commit or `dispatch ask`; bypassing the sandbox is Codex's equivalent of claude's flag.
-# - cursor (`agent`): --trust accepts the new worktree without a prompt (headless runs need it).
-# - gemini: --approval-mode yolo replaces the deprecated --yolo; an untrusted folder would force
-#   it back to `default`, hence GEMINI_CLI_TRUST_WORKSPACE.
-# - aider: --no-check-update, or --yes-always would also say yes to installing an update.
-# - opencode: --auto approves every permission request not explicitly denied.
-BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
-    "claude": {
-        "command": ["claude", "-p", "{prompt}", "--model", "{model}", "--dangerously-skip-permissions",
-                    "--output-format", "stream-json", "--verbose"],
-        "unset": ["CLAUDECODE", "CLAUDE_CODE_ENTRYPOINT"],
-        "sandbox_write": ["~/.claude", "~/.claude.json"],
-    },
-    # Codex: no login shells for its commands, as a login shell's profile resets PATH and with it
-    # the `dispatch` the worker asks its questions with.
-    "codex": {"command": ["codex", "exec", "--dangerously-bypass-approvals-and-sandbox", "--json",
-                          "-c", "allow_login_shell=false", "--model", "{model}", "{prompt}"],
-              "sandbox_write": ["${CODEX_HOME:-~/.codex}"]},
-    "cursor": {"command": ["agent", "-p", "--force", "--trust", "--output-format", "stream-json",
-                           "--model", "{model}", "{prompt}"],
-               "sandbox_write": ["~/.cursor", "${XDG_CONFIG_HOME:-~/.config}/cursor"]},
-    "gemini": {
-        "command": ["gemini", "--approval-mode", "yolo", "--output-format", "stream-json", "--model", "{model}",
-                    "--prompt", "{prompt}"],
-        "env": {"GEMINI_CLI_TRUST_WORKSPACE": "true"},
-        "sandbox_write": ["~/.gemini"],
-    },
-    # aider: no .gitignore edits, no chat or input history files and no repository-map cache in
-    # the worktree (each would be committed as the worker's work), no analytics, no prompts. Its
-    # model sees only the files put in the chat: the plan to edit, the questions and answers to read.
-    "aider": {"command": ["aider", "--model", "{model}", "--yes-always", "--no-check-update", "--no-gitignore",
-                          "--no-analytics", "--no-show-model-warnings", "--map-tokens", "0",
-                          "--chat-history-file", os.devnull, "--input-history-file", os.devnull,
-                          "--file", ".dispatch/PLAN.md", "--read", ".dispatch/QUESTIONS.md",
-                          "--message", "{prompt}"],
-              # aider exits 0 even when no model call succeeded: its error line makes the run failed.
-              "fails_on": [r"^litellm\.\w+Error: "],
-              "sandbox_write": ["~/.aider"]},
-    # opencode: --dir, as it would otherwise take its folder from $PWD; --format json for its usage.
-    "opencode": {"command": ["opencode", "run", "--auto", "--format", "json", "--dir", "{worktree}",
-                             "--model", "{model}", "{prompt}"],
-                 "sandbox_write": [f"${{{var}:-~/{default}}}/opencode" for var, default in (
-                     ("XDG_DATA_HOME", ".local/share"), ("XDG_CONFIG_HOME", ".config"),
-                     ("XDG_STATE_HOME", ".local/state"), ("XDG_CACHE_HOME", ".cache"))]},
-    # dispatch's own scripted worker (no AI): it reads the prompt on stdin. Isolated (-I), as it runs
-    # in the worktree, which may hold a `dispatch/` package of its own.
-    "scripted": {"command": ["{python}", "-I", "-m", "dispatch.scripted"]},
-}
-
-# What a repository's own file may set only once trusted, besides backends, copy and setup (refused
-# untrusted): where checkouts go (a worktree placed where another program loads code from), which
-# branches are tasks (`""` would make every branch one, for `doctor --fix` to trash), and text put
-# before every worker's prompt. Untrusted, they are left out and the command says so. Everything
-# else (timeouts, limits, budgets, the merge strategy, default model, model and alias names) only
-# tunes how dispatch runs what the user asked for.
-GUARDED = ("worktree_root", "branch_prefix")
-GUARDED_FIELDS = {"aliases": ("prompt",)}
-
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = [
+    "BUILTIN_BACKENDS",
+    "CHOICES",
+    "DEFAULT",
+    "FLAG",
+    "GUARDED",
+    "GUARDED_FIELDS",
+    "LISTS",
+    "REPO_FILE",
+    "RUNNER_DEFAULTS",
+    "RUNNER_KINDS",
+    "SCALARS",
+    "TABLES",
+    "TRUSTED_KEYS",
+    "Config",
+    "dotted",
+    "example_text",
+    "ignored_notice",
+    "legacy_config_path",
+    "load",
+    "parse_toml",
+    "runner",
+    "toml_key",
+    "user_config_path",
+]
 
 
 def user_config_path() -> Path:
@@ -122,17 +70,6 @@ def user_config_path() -> Path:
 def legacy_config_path() -> Path:
     """The original /dispatch skill's config, read for compatibility."""
     return Path.home() / ".dispatch" / "config.yaml"
-
-
-def toml_key(part: str) -> str:
-    """One segment of a dotted key, quoted as TOML needs (`models."gpt-5.4".backend`)."""
-    if _BARE_KEY.match(part):
-        return part
-    return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def dotted(*parts: str) -> str:
-    return ".".join(toml_key(p) for p in parts)
 
 
 @dataclass
@@ -191,22 +128,6 @@ class Config:
         self.sources[dotted(*parts)] = source
 
 
-def _describe(value: Any) -> str:
-    kind = {dict: "table", list: "list", str: "str", bool: "bool", int: "int", float: "float"}.get(
-        type(value), type(value).__name__
-    )
-    text = repr(value)
-    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
-
-
-def _wrong(label: str, key: str, expected: str, value: Any) -> DispatchError:
-    return DispatchError(f"{label}: key `{key}` must be {expected}, not {_describe(value)}")
-
-
-def _unknown(label: str, key: str) -> DispatchError:
-    return DispatchError(f"{label}: unknown key `{key}`: `dispatch config example` prints every key dispatch reads")
-
-
 def example_text() -> str:
     """.dispatch.toml.example: beside the package in a checkout, inside it in a wheel (no clone needed)."""
     here = Path(__file__).resolve().parent.parent  # the dispatch package
@@ -216,117 +137,53 @@ def example_text() -> str:
     raise DispatchError(f".dispatch.toml.example is not shipped beside {here}: reinstall git-dispatch")
 
 
-def _scalar(label: str, key: str, value: Any) -> Any:
-    kind, _ = SCALARS[key]
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise _wrong(label, key, "true or false", value)
-        return value
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _wrong(label, key, {str: "a string", float: "a number", int: "an integer"}[kind], value)
-    if isinstance(value, (int, float)) and value < 0:
-        raise _wrong(label, key, "zero or more", value)
-    if key in CHOICES and value not in CHOICES[key]:
-        raise _wrong(label, key, "one of " + ", ".join(CHOICES[key]), value)
-    return value
-
-
-def _strings(label: str, key: str, value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong(label, key, "a list of strings", value)
-    return list(value)
-
-
-def _patterns(label: str, key: str, value: Any) -> list[str]:
-    """A list of regular expressions, each checked here so that a bad one is named at load time."""
-    patterns = _strings(label, key, value)
-    for pattern in patterns:
-        try:
-            re.compile(pattern)
-        except re.error as e:
-            raise DispatchError(f"{label}: key `{key}` holds {pattern!r}, not a regular expression ({e}): "
-                                "fix or remove it") from None
-    return patterns
-
-
-def _argv(label: str, key: str, value: Any) -> list[str]:
-    """A command: a list of strings, or a string split as a shell would (never run by one)."""
-    if isinstance(value, str):
-        try:
-            value = shlex.split(value)
-        except ValueError as e:
-            raise DispatchError(f"{label}: key `{key}` is not a valid command line: {e}") from None
-    elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _wrong(label, key, "a list of strings or a string", value)
-    if not value:
-        raise DispatchError(f"{label}: key `{key}` is an empty command")
-    return list(value)
-
-
-def _notify(label: str, value: Any) -> list[str]:
-    """The notify command: "" or [] for none, "desktop" for the built-in, else a command as for `setup`."""
-    if value in ("", []):
-        return []
-    if value == "desktop":
-        return ["desktop"]
-    return _argv(label, "notify", value)
-
-
-def _setup(label: str, value: Any) -> list[list[str]]:
-    if not isinstance(value, list):
-        raise _wrong(label, "setup", "a list of commands (each a string or a list of strings)", value)
-    return [_argv(label, f"setup[{i}]", command) for i, command in enumerate(value)]
-
-
 def _apply(cfg: Config, label: str, data: dict[str, Any]) -> None:
     """Lay one layer's values over CFG, checking each as it goes."""
     for key, value in data.items():
         if key in SCALARS:
-            cfg._set(label, _scalar(label, key, value), key)
+            cfg._set(label, check_scalar(label, key, value), key)
         elif key in ("copy", "sandbox_write"):
-            cfg._set(label, _strings(label, key, value), key)
+            cfg._set(label, check_strings(label, key, value), key)
         elif key == "setup":
-            cfg._set(label, _setup(label, value), key)
+            cfg._set(label, check_setup(label, value), key)
         elif key == "notify":
-            cfg._set(label, _notify(label, value), key)
+            cfg._set(label, check_notify(label, value), key)
         elif key in TABLES:
             if not isinstance(value, dict):
-                raise _wrong(label, key, "a table", value)
+                raise wrong(label, key, "a table", value)
             for name, entry in value.items():
                 _apply_entry(cfg, label, key, str(name), entry)
         else:
-            raise _unknown(label, key)
+            raise unknown(label, key)
 
 
 def _apply_entry(cfg: Config, label: str, table: str, name: str, entry: Any) -> None:
     if not isinstance(entry, dict):
-        raise _wrong(label, dotted(table, name), "a table", entry)
+        raise wrong(label, dotted(table, name), "a table", entry)
     cfg.values[table].setdefault(name, {})
     if not entry:  # `[models.x]` alone still says where the entry came from
         cfg.sources.setdefault(dotted(table, name), label)
     for fieldname, value in entry.items():
         key = dotted(table, name, fieldname)
         if fieldname not in TABLES[table]:
-            raise _unknown(label, key)
+            raise unknown(label, key)
         if fieldname in ("command", "dispatch", "ssh"):
-            cfg._set(label, _argv(label, key, value), table, name, fieldname)
+            cfg._set(label, check_argv(label, key, value), table, name, fieldname)
         elif fieldname in ("unset", "sbatch", "sandbox_write"):
-            cfg._set(label, _strings(label, key, value), table, name, fieldname)
+            cfg._set(label, check_strings(label, key, value), table, name, fieldname)
         elif fieldname == "fails_on":
-            cfg._set(label, _patterns(label, key, value), table, name, fieldname)
+            cfg._set(label, check_patterns(label, key, value), table, name, fieldname)
         elif fieldname == "env":
             if not isinstance(value, dict):
-                raise _wrong(label, key, "a table of strings", value)
+                raise wrong(label, key, "a table of strings", value)
             for var, text in value.items():
                 if not isinstance(text, str):
-                    raise _wrong(label, dotted(table, name, fieldname, var), "a string", text)
+                    raise wrong(label, dotted(table, name, fieldname, var), "a string", text)
                 cfg._set(label, text, table, name, fieldname, var)
         elif not isinstance(value, str) or not value:
-            raise _wrong(label, key, "a non-empty string", value)
+            raise wrong(label, key, "a non-empty string", value)
         elif fieldname == "kind" and value not in RUNNER_KINDS:
-            raise _wrong(label, key, "one of " + ", ".join(RUNNER_KINDS), value)
+            raise wrong(label, key, "one of " + ", ".join(RUNNER_KINDS), value)
         else:
             cfg._set(label, value, table, name, fieldname)
 
@@ -388,111 +245,6 @@ def parse_toml(path: Path, text: str) -> dict[str, Any]:
         raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
 
 
-# The original /dispatch skill's ~/.dispatch/config.yaml, two formats:
-#   (a) default + backends.<name>.command (a string) + models.<id>.backend + aliases.<name>.{model,prompt}
-#   (b) older: default + agents.<name>.command, each agent usable by name as a model.
-# Its SKILL.md ran a worker as `<command> [--model <id>] "$(cat prompt-file)"`: the prompt was the
-# last argument, and `--model <id>` was appended for the cursor and codex backends only (never for
-# claude, whose CLI picks its own model; never for an agent, whose command is complete). We keep
-# exactly that: `{prompt}` goes last, `--model {model}` before it for backends named cursor or codex.
-# `$(pwd)` (the worker's cwd) becomes `{worktree}`; a leading `env -u NAME` / `env NAME=VALUE`
-# becomes the backend's `unset` / `env`, so the command names the real CLI and no `env` runs.
-LEGACY_KEYS = ("default", "backends", "models", "aliases", "agents")
-LEGACY_MODEL_FLAG = ("cursor", "codex")
-
-
-def _parse_yaml(path: Path, raw: bytes) -> dict[str, Any]:
-    import yaml
-
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise DispatchError(f"{path}: not UTF-8 text: fix the file or move it away") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise DispatchError(f"{path}: invalid YAML: {problem}{where}: fix the file or move it away") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise DispatchError(f"{path}: must be a mapping of keys ({', '.join(LEGACY_KEYS)}), not {_describe(data)}")
-    return data
-
-
-def _from_legacy(label: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The legacy file's content in this config's terms."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        key = str(key)
-        if key not in LEGACY_KEYS:
-            raise DispatchError(f"{label}: unknown key `{key}`: the /dispatch skill's config has only "
-                                + ", ".join(LEGACY_KEYS))
-        if key == "default":
-            if not isinstance(value, str):
-                raise _wrong(label, key, "a model or alias name", value)
-            out["default_model"] = value
-            continue
-        if not isinstance(value, dict):
-            raise _wrong(label, key, "a mapping", value)
-        if key in ("models", "aliases"):
-            out.setdefault(key, {}).update({str(k): {} if v is None else v for k, v in value.items()})
-            continue
-        for name, entry in value.items():
-            name = str(name)
-            where = dotted(key, name)
-            if not isinstance(entry, dict):
-                raise _wrong(label, where, "a mapping with a `command`", entry)
-            extra = sorted(str(k) for k in entry if k != "command")
-            if extra:
-                raise DispatchError(f"{label}: unknown key `{dotted(key, name, extra[0])}`: "
-                                    "a /dispatch skill backend has only `command`")
-            if "command" not in entry:
-                raise DispatchError(f"{label}: key `{where}.command` is missing")
-            model_flag = key == "backends" and name in LEGACY_MODEL_FLAG
-            out.setdefault("backends", {})[name] = _legacy_backend(label, f"{where}.command", entry["command"], model_flag)
-            if key == "agents":
-                out.setdefault("models", {})[name] = {"backend": name}
-    return out
-
-
-def _legacy_backend(label: str, key: str, text: Any, model_flag: bool) -> dict[str, Any]:
-    if not isinstance(text, str):
-        raise _wrong(label, key, "a string", text)
-    argv = _argv(label, key, text)
-    env: dict[str, str] = {}
-    unset: list[str] = []
-    if argv[0] == "env":
-        i = 1
-        while i < len(argv):
-            arg = argv[i]
-            if arg in ("-u", "--unset") and i + 1 < len(argv):
-                unset.append(argv[i + 1])
-                i += 2
-            elif arg.startswith("--unset="):
-                unset.append(arg.partition("=")[2])
-                i += 1
-            elif "=" in arg and _ENV_NAME.match(arg.partition("=")[0]):
-                name, _, value = arg.partition("=")
-                env[name] = value
-                i += 1
-            else:
-                break
-        if i < len(argv) and not argv[i].startswith("-"):
-            argv = argv[i:]
-        else:  # an `env` option we do not know: keep the command as it is
-            env, unset = {}, []
-    argv = [re.sub(r"\$\(pwd\)|\$\{PWD\}|\$PWD\b", "{worktree}", arg) for arg in argv]
-    if model_flag and not any(arg == "--model" or arg.startswith("--model=") for arg in argv):
-        argv += ["--model", "{model}"]
-    backend: dict[str, Any] = {"command": [*argv, "{prompt}"]}
-    if env:
-        backend["env"] = env
-    if unset:
-        backend["unset"] = unset
-    return backend
-
-
 def load(
     repo_root: Path | None, overrides: dict[str, Any] | None = None, *, replacing: tuple[Path, str] | None = None,
 ) -> Config:
@@ -528,7 +280,7 @@ def load(
 
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:
-            _apply(cfg, label, _from_legacy(label, _parse_yaml(path, raw)))
+            _apply(cfg, label, yaml_legacy.from_legacy(label, yaml_legacy.parse_yaml(path, raw)))
         elif repo_root is not None and path == repo_root / REPO_FILE:
             cfg.repo_file = path
             data = _parse_toml(path, raw)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from dispatch import git, history
+from dispatch import git, history, objects
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.mergecheck import work_conflicts
@@ -64,7 +64,7 @@ def radar(repo: Repo, cfg: Config) -> Radar:
             tips[s.id], against[s.id], base_of[s.id] = s.last_commit["sha"], base_sha, s.base
     groups = {base: [i for i in tips if base_of[i] == base] for base in sorted(set(base_of.values()))}
     pairs = [(a, b) for ids in groups.values() for n, a in enumerate(ids) for b in ids[n + 1 :]]
-    merges = git.merge_trees(repo.root, [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs])
+    merges = objects.merge_trees(repo.root, [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs])
     sizes = _sizes(repo, [(against[i], tips[i]) for i in tips])
     tasks = [
         TaskConflicts(i, base_of[i], *sizes[n], work_conflicts(merges[n].conflicts))

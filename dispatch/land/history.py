@@ -8,7 +8,7 @@ and neither does their bookkeeping: each commit is copied with `.dispatch/` left
 
 from __future__ import annotations
 
-from dispatch import git
+from dispatch import git, objects
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES
 
@@ -27,7 +27,7 @@ def own_history(repo: Repo, tip: str, since: str) -> str:
     trees: dict[str, str] = {}
     for sha, *parents in rows:
         new_parents = list(dict.fromkeys(copies.get(p, p) for p in parents))
-        tree = git.tree_without(repo.root, sha, TASK_FILES)
+        tree = objects.tree_without(repo.root, sha, TASK_FILES)
         if len(new_parents) == 1 and tree == _tree(repo, new_parents[0], trees):
             copies[sha] = new_parents[0]  # it only touched the task files
             continue

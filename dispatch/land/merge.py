@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from dispatch import events, git
+from dispatch import events, git, objects, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError, UsageError
 from dispatch.faults import checkpoint
@@ -70,7 +70,7 @@ def prepare(
         raise DispatchError(f"`{name}` is not a branch here: name the branch to land on with `--into BRANCH`")
     stripped = strip_task_files(repo, work.tip, work.id)
     checkpoint("merge:stripped")
-    merge = git.merge_trees(repo.root, [(target_old, stripped)])[0]
+    merge = objects.merge_trees(repo.root, [(target_old, stripped)])[0]
     if merge.conflicts:
         onto = "" if into is None else f" --onto {name}"
         raise DispatchError(
@@ -91,11 +91,11 @@ def _result(repo: Repo, work: Work, strategy: str, target_old: str, tree: str, n
             message: str | None) -> str | None:
     """The commit the target moves to (None: a rebase that replays in the worktree when it lands)."""
     if strategy == "squash":
-        return git.commit_tree(repo.root, tree, [target_old], message or _message(work, work.title))
+        return objects.commit_tree(repo.root, tree, [target_old], message or _message(work, work.title))
     if strategy == "merge":
         subject = f"Merge task {work.id}: {work.title}"
         own = own_history(repo, work.tip, target_old)
-        return git.commit_tree(repo.root, tree, [target_old, own], message or _message(work, subject))
+        return objects.commit_tree(repo.root, tree, [target_old, own], message or _message(work, subject))
     if git.is_ancestor(repo.root, target_old, work.tip):
         return own_history(repo, work.tip, target_old)  # ff, or a rebase with nothing to replay
     if strategy == "ff":
@@ -181,9 +181,9 @@ def refuse_unready(repo: Repo, work: Work, action: str) -> None:
     refuse_switched(work.task, action)
     if work.worktree is None:
         return
-    operation = git.in_progress(work.worktree)
+    operation = operations.in_progress(work.worktree)
     if operation:
-        raise DispatchError(f"a {operation} is in progress in {work.worktree}: {git.way_out(operation)} there, then {action}")
+        raise DispatchError(f"a {operation} is in progress in {work.worktree}: {operations.way_out(operation)} there, then {action}")
     # Task files never land, and the trash record keeps them: a note left in PLAN.md blocks nothing.
     changes = [(xy, path) for xy, path in git.status_porcelain(work.worktree)
                if path != TASK_FILES and not path.startswith(f"{TASK_FILES}/")]
@@ -200,10 +200,10 @@ def _refuse_busy_target(repo: Repo, target: git.RefName, action: str) -> None:
     for w in git.worktrees(repo.root):
         if w.bare or w.prunable or not w.path.is_dir():
             continue
-        operation = git.in_progress(w.path)
-        if operation and git.operation_branch(w) == target:
+        operation = operations.in_progress(w.path)
+        if operation and operations.operation_branch(w) == target:
             raise DispatchError(f"a {operation} is in progress on {git.branch_name(target)} in {w.path}: "
-                                f"{git.way_out(operation)} there, then {action}")
+                                f"{operations.way_out(operation)} there, then {action}")
 
 
 def _refuse_missing_gitlinks(repo: Repo, work: Work, old: str, tree: str, name: str) -> None:
@@ -238,7 +238,7 @@ def _replay(work: Work, onto: str) -> str:
         git.run(["switch", "--quiet", "--detach"], cwd=wt)
         r = git_rebase(wt, [onto])
         if r.returncode != 0:
-            conflicts = git.unmerged_paths(wt)
+            conflicts = operations.unmerged_paths(wt)
             git.run(["rebase", "--abort"], cwd=wt, check=False)
             git.run(["switch", "--quiet", branch], cwd=wt)
             if conflicts:
@@ -249,7 +249,7 @@ def _replay(work: Work, onto: str) -> str:
             raise GitError(["rebase", onto], r.returncode, r.stdout, r.stderr)
         return git.out(["rev-parse", "HEAD"], cwd=wt)
     except BaseException:
-        if git.in_progress(wt) == "rebase":
+        if operations.in_progress(wt) == "rebase":
             git.run(["rebase", "--abort"], cwd=wt, check=False)
         git.run(["switch", "--quiet", branch], cwd=wt, check=False)
         raise
@@ -268,7 +268,7 @@ def _move_target(repo: Repo, target: git.RefName, old: str, new: str, reason: st
     holder = next((w for w in git.worktrees(repo.root) if w.branch == target), None)
     moved = f"{name} moved meanwhile (now {{}}, was {old[:7]}): nothing changed; retry"
     if holder is None:
-        if not git.move_ref(repo.root, target, new, old, reason):
+        if not objects.move_ref(repo.root, target, new, old, reason):
             raise DispatchError(moved.format((git.rev(repo.root, target) or "gone")[:7]))
         return
     if holder.head != old:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dispatch import events, git
+from dispatch import events, git, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.land.merge import git_rebase, name_list, refuse_unready
@@ -33,11 +33,11 @@ def rebase(repo: Repo, cfg: Config, task_id: str, *, onto: str | None, leave: bo
             raise DispatchError(f"`{name}` is not a branch or commit here: check `git branch`")
         try:
             r = git_rebase(work.worktree, ["--onto", onto_sha, work.base_sha])
-            conflicts = git.unmerged_paths(work.worktree) if r.returncode != 0 else []
+            conflicts = operations.unmerged_paths(work.worktree) if r.returncode != 0 else []
             if r.returncode != 0 and not (leave and conflicts):
                 git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
         except BaseException:
-            if git.in_progress(work.worktree) == "rebase":
+            if operations.in_progress(work.worktree) == "rebase":
                 git.run(["rebase", "--abort"], cwd=work.worktree, check=False)
             raise
         if r.returncode != 0 and leave and conflicts:

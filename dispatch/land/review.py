@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import clock, git, output
+from dispatch import clock, git, operations, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -54,7 +54,7 @@ def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None)
     if task.worktree is None:
         # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
         trees = git.worktrees(repo.root)
-        rebasing = (w for w in trees if w.branch is None and git.rebasing_branch(w.path) == task.branch)
+        rebasing = (w for w in trees if w.branch is None and operations.rebasing_branch(w.path) == task.branch)
         task = replace(task, worktree=next(rebasing, None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import clock, events, files, git
+from dispatch import clock, events, files, git, objects
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
@@ -63,7 +63,7 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
     is then told the new file (a stale entry would put the old file back in the worker's next commit).
     """
     # The temporary index goes in the worktree's own git dir: a confined worker's `ask` may write there.
-    git.commit_file(worktree, QUESTIONS, message, Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree)))
+    objects.commit_file(worktree, QUESTIONS, message, Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree)))
     for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
         r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
         if r.returncode == 0 or "index.lock" not in r.stderr:

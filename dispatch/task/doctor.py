@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from dispatch import events, git
+from dispatch import events, git, operations
 from dispatch.config import Config
 from dispatch.repo import Repo, locked
 from dispatch.task import repair, runtime
@@ -94,7 +94,7 @@ def _check_refs(repo: Repo, cfg: Config, task: TaskRef, *, fix: bool) -> tuple[l
         w = task.worktree
         if w.branch is not None:
             return [repair.switch_back(repo, task, w.path, git.branch_name(w.branch), fix=fix)], True
-        if w.head and not git.in_progress(w.path):
+        if w.head and not operations.in_progress(w.path):
             return [repair.reattach(repo, task, w.path, w.head, fix=fix)], True
         return [], True
     if task.tip is not None and (task.worktree is None or not task.worktree_exists):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import files, git
+from dispatch import files, git, objects
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
@@ -38,10 +38,10 @@ def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, Mer
     except (OSError, ValueError, AttributeError):
         cache = {}
     stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
-    merges = dict(zip(stale, git.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale]), strict=True))
+    merges = dict(zip(stale, objects.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale]), strict=True))
     clean = [i for i in stale if not work_conflicts(merges[i].conflicts)]
     # Does merging change the base? One `diff-tree --stdin` for every clean merge.
-    changes = dict(zip(clean, git.trees_differ(repo.root, [(wanted[i][1], merges[i].tree) for i in clean],
+    changes = dict(zip(clean, objects.trees_differ(repo.root, [(wanted[i][1], merges[i].tree) for i in clean],
                                                WITHOUT_TASK_FILES), strict=True))
     for task_id in stale:
         tip, base = wanted[task_id]

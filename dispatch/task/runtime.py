@@ -23,6 +23,15 @@ def on_runner(repo: Repo, task_id: str) -> bool:
     return (repo.task_dir(task_id) / RUNNER_RECORD).exists()
 
 
+def runner_task_ids(repo: Repo) -> list[str]:
+    """Every task with a runner record, from the runtime folders alone (no git): live or not."""
+    try:
+        folders = sorted((repo.state_dir / "tasks").iterdir())
+    except FileNotFoundError:
+        return []
+    return [f.name for f in folders if (f / RUNNER_RECORD).exists()]
+
+
 def worker_path(repo: Repo, task_id: str) -> Path:
     return repo.task_dir(task_id) / "worker.json"
 

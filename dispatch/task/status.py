@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dispatch import clock, git
+from dispatch import clock, git, operations
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -105,8 +105,6 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
     if not tasks:
         return []
     from dispatch.task.mergecheck import merge_checks
-    from dispatch.task.plan import Progress
-    from dispatch.task.questions import parse_questions
 
     if dirty is True:
         dirty = _dirty_counts([t.ref for t in tasks])
@@ -116,71 +114,73 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
     checks = merge_checks(repo, tasks, live=live)
     jobs = runtime.job_states(repo, [t.id for t in tasks])  # one squeue for the tasks whose workers are Slurm jobs
 
-    result = []
-    for record in tasks:
-        task, plan, plan_problem, meta = record.ref, record.plan, record.plan_problem, record.meta
-        plan = None if record.baseless else plan
-        summary = Progress(0, 0, 0, 0)
-        if plan is not None:
-            summary = plan.progress()
-        open_qs: list[Any] = []
-        qtext = record.questions_text
-        if qtext is not None:
-            open_qs = parse_questions(qtext).open()
-        problem = None
-        if task.tip is None:
-            problem = f"branch {task.branch_name} is missing"
-        elif (off := task.off_branch()) is not None:
-            problem = (f"its worktree has {off} checked out, not {task.branch_name}: "
-                       "`dispatch doctor` says how to bring it back")
-        elif task.worktree is None or not task.worktree_exists:
-            problem = "worktree is missing"
-        elif plan_problem:
-            problem = plan_problem
-        ahead, behind = counts.get(task.id, (None, None))
-        worker = runtime.worker_facts(repo, task.id, jobs)
-        worker_state = worker["state"] if worker else None
-        if worker_state == "lost" and problem is None:
-            problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
-        check = checks.get(task.id)
-        operation = _operation(task, problem)
-        # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
-        merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
-        last = None
-        if task.tip is not None:
-            last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": clock.iso(task.tip.committed)}
-        result.append(
-            TaskStatus(
-                id=task.id,
-                title=str(meta.get("title") or (plan.title if plan is not None else "")),
-                branch=task.branch_name,
-                worktree=str(task.worktree.path) if task.worktree is not None else None,
-                base=record.base,
-                base_commit=record.base_commit,
-                model=_str_or_none(meta.get("model")),
-                group=_str_or_none(meta.get("group")),
-                created=_str_or_none(meta.get("created")),
-                state=derive_state(
-                    problem=problem, merged=merged, worker_state=worker_state,
-                    open_questions=len(open_qs), plan=summary,
-                    stopped_operation=operation["operation"] if operation else None,
-                ),
-                plan=summary,
-                questions_open=len(open_qs),
-                question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
-                ahead=ahead,
-                behind=behind,
-                dirty=changed.get(task.id),
-                last_commit=last,
-                worker=worker,
-                problem=problem,
-                seconds=(worker or {}).get("usage", {}).get("seconds"),
-                cost_usd=(worker or {}).get("usage", {}).get("cost_usd"),
-                tokens=(worker or {}).get("usage", {}).get("tokens"),
-                extra={**_extra(check, operation), **({"runner": worker["runner"]} if worker and worker.get("runner") else {})},
-            )
-        )
+    result = [_one(repo, record, counts.get(record.id, (None, None)), checks.get(record.id), changed.get(record.id),
+                   runtime.worker_facts(repo, record.id, jobs)) for record in tasks]
     return sorted(result, key=creation_order)
+
+
+def _problem(record: Task) -> str | None:
+    """Why the task cannot be read as it should, in status's words (None: nothing is wrong)."""
+    task = record.ref
+    if task.tip is None:
+        return f"branch {task.branch_name} is missing"
+    if (off := task.off_branch()) is not None:
+        return f"its worktree has {off} checked out, not {task.branch_name}: `dispatch doctor` says how to bring it back"
+    if task.worktree is None or not task.worktree_exists:
+        return "worktree is missing"
+    return record.plan_problem
+
+
+def _one(repo: Repo, record: Task, counts: tuple[int | None, int | None], check: Any, dirty: int | None,
+         worker: dict[str, Any] | None) -> TaskStatus:
+    """One task's status from its record and the facts gathered for all tasks at once."""
+    from dispatch.task.plan import Progress
+    from dispatch.task.questions import parse_questions
+
+    task, meta = record.ref, record.meta
+    plan = None if record.baseless else record.plan
+    summary = plan.progress() if plan is not None else Progress(0, 0, 0, 0)
+    open_qs: list[Any] = parse_questions(record.questions_text).open() if record.questions_text is not None else []
+    problem = _problem(record)
+    ahead, behind = counts
+    worker_state = worker["state"] if worker else None
+    if worker_state == "lost" and problem is None:
+        problem = "its worker's supervisor is gone: `dispatch doctor --fix` ends the worker and saves its work"
+    operation = _operation(task, problem)
+    # Merged: the tip is in base, or (squashed, cherry-picked) base already holds all of its work.
+    merged = task.tip is not None and (ahead == 0 or (check is not None and check.landed))
+    last = None
+    if task.tip is not None:
+        last = {"sha": task.tip.sha, "subject": task.tip.subject, "time": clock.iso(task.tip.committed)}
+    usage = (worker or {}).get("usage", {})
+    return TaskStatus(
+        id=task.id,
+        title=str(meta.get("title") or (plan.title if plan is not None else "")),
+        branch=task.branch_name,
+        worktree=str(task.worktree.path) if task.worktree is not None else None,
+        base=record.base,
+        base_commit=record.base_commit,
+        model=_str_or_none(meta.get("model")),
+        group=_str_or_none(meta.get("group")),
+        created=_str_or_none(meta.get("created")),
+        state=derive_state(
+            problem=problem, merged=merged, worker_state=worker_state, open_questions=len(open_qs), plan=summary,
+            stopped_operation=operation["operation"] if operation else None,
+        ),
+        plan=summary,
+        questions_open=len(open_qs),
+        question=open_qs[0].text.strip().splitlines()[0] if open_qs else None,
+        ahead=ahead,
+        behind=behind,
+        dirty=dirty,
+        last_commit=last,
+        worker=worker,
+        problem=problem,
+        seconds=usage.get("seconds"),
+        cost_usd=usage.get("cost_usd"),
+        tokens=usage.get("tokens"),
+        extra={**_extra(check, operation), **({"runner": worker["runner"]} if worker and worker.get("runner") else {})},
+    )
 
 
 def creation_order(task: TaskStatus) -> tuple[str, list[int | str]]:
@@ -193,10 +193,10 @@ def _operation(task: TaskRef, problem: str | None) -> dict[str, Any] | None:
     """A rebase or merge stopped in the task's worktree: the files still in conflict, and the way on."""
     if problem or task.worktree is None:
         return None
-    operation = git.stopped_operation(task.worktree.path)
+    operation = operations.stopped_operation(task.worktree.path)
     if operation is None:
         return None
-    files = git.unmerged_paths(task.worktree.path)
+    files = operations.unmerged_paths(task.worktree.path)
     return {"operation": operation, "files": files, "next": way_on(task.id, operation, files, task.worktree.path)}
 
 

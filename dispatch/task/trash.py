@@ -6,11 +6,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git
+from dispatch import clock, events, git, objects
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo, locked
+from dispatch.task.create import undo_create
 from dispatch.task.guards import refuse_if_running, refuse_nested_repositories
 from dispatch.task.ids import nearest, validate_id
 from dispatch.task.model import (
@@ -19,7 +20,6 @@ from dispatch.task.model import (
     TaskRef,
     branch_ref,
     get_task,
-    undo_create,
     worktree_root,
 )
 
@@ -104,7 +104,7 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
     tip_tree = git.out(["rev-parse", f"{task.tip.sha}^{{tree}}"], cwd=repo.root)
     tree = tip_tree
     if task.worktree_exists and task.worktree is not None:
-        tree = git.snapshot_tree(task.worktree.path, repo.state_dir / "tmp")
+        tree = objects.snapshot_tree(task.worktree.path, repo.state_dir / "tmp")
     uncommitted = tree != tip_tree
     ref = f"{TRASH_PREFIX}{task.id}"
     # A removal cut short (a crash) leaves the task live and in the trash: reuse its record when it holds
@@ -124,7 +124,7 @@ def save_to_trash(repo: Repo, task: TaskRef, reason: str) -> TrashEntry:
         f"dispatch-reason: {reason}\n"
         + "".join(f"{_KEPT}{sha}\n" for sha in kept)
     )
-    record = git.commit_tree(repo.root, tree, parents, message)
+    record = objects.commit_tree(repo.root, tree, parents, message)
     # Compare-and-swap: an existing trash entry of the same id is never overwritten, only kept as a parent.
     git.run(["update-ref", "-m", f"dispatch: {reason} {task.id}", ref, record, existing or ""], cwd=repo.root)
     return TrashEntry(task.id, ref, record, task.tip.sha, uncommitted, reason, int(clock.now()), "", tuple(kept))

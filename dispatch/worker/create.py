@@ -14,8 +14,9 @@ from dispatch import config, events
 from dispatch.config import Config
 from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
+from dispatch.task.create import NewTask, create_task
 from dispatch.task.ids import ID_RE, slugify, validate_id
-from dispatch.task.model import NewTask, create_task, get_task, list_tasks, trashed_ids
+from dispatch.task.model import get_task, list_tasks, trashed_ids
 from dispatch.worker import confine, control
 from dispatch.worker import launch as launching
 

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
-from dispatch.task.runtime import RUNNER_RECORD, on_runner
+from dispatch.task import runtime
+from dispatch.task.runtime import on_runner
 from dispatch.task.status import TaskStatus, collect
 
 # The runner's modules (ssh, git transport) load only when a task is on one: a local status starts as fast.
@@ -53,16 +54,15 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[TrashEntry, str | No
 def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
     objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
+    from dispatch.task.model import list_tasks
+
     if ids:
         there = [task_id for task_id in ids if on_runner(repo, task_id)]
-    else:  # the runner records first, from files: no git runs when no task is on a runner
-        recorded = sorted(p.parent.name for p in (repo.state_dir / "tasks").glob(f"*/{RUNNER_RECORD}"))
-        if not recorded:
-            return
-        from dispatch.task.model import list_tasks
-
-        live = list_tasks(repo, cfg)
-        there = [task_id for task_id in recorded if task_id in live]
+    else:  # the runtime folders first: where no task is on a runner, not even a task listing
+        there = runtime.runner_task_ids(repo)
+        if there:
+            live = list_tasks(repo, cfg)
+            there = [task_id for task_id in there if task_id in live]
     if there:
         from dispatch.worker import remote
 

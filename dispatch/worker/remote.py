@@ -16,13 +16,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from dispatch import config, git
+from dispatch import config, git, objects
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.files import write_atomic
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
-from dispatch.task.model import choose_id, default_base
+from dispatch.task.create import choose_id
+from dispatch.task.model import default_base
 from dispatch.worker import launch, ssh
 from dispatch.worker.create import Request
 
@@ -240,7 +241,7 @@ def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> bool:
         return True
     if old is not None and not git.is_ancestor(repo.root, old, new):
         return False
-    git.move_ref(repo.root, local, new, old or "0" * 40, f"dispatch: follow {task_id} on {name}")
+    objects.move_ref(repo.root, local, new, old or "0" * 40, f"dispatch: follow {task_id} on {name}")
     return True
 
 

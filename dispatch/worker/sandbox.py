@@ -32,7 +32,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from dispatch import files, git
+from dispatch import files, git, operations
 from dispatch.errors import DispatchError
 from dispatch.task.asking import ASK_FOLDER
 
@@ -296,6 +296,6 @@ def head_moved(worktree: Path, branch: git.RefName) -> str | None:
     if not branch:
         return None
     head = git.run(["symbolic-ref", "-q", "HEAD"], cwd=worktree, check=False).stdout.strip()
-    if head == branch or (not head and git.in_progress(worktree)):
+    if head == branch or (not head and operations.in_progress(worktree)):
         return None
     return head or "a detached commit"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from dispatch import events, git
+from dispatch import events, git, objects
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo, locked
@@ -151,13 +151,13 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
         if git.is_ancestor(repo.root, onto, part):
             onto = part
             continue
-        merge = git.merge_trees(repo.root, [(onto, part)])[0]
+        merge = objects.merge_trees(repo.root, [(onto, part)])[0]
         if merge.conflicts:
             raise DispatchError(
                 f"the tasks it waits for conflict with each other in {', '.join(merge.conflicts[:5])}: land or rebase "
                 f"one of {', '.join(after)} first, then `dispatch resume {task.id}`"
             )
-        onto = git.commit_tree(repo.root, merge.tree, [onto, part], f"dispatch: stack {', '.join(after)} for {task.id}\n")
+        onto = objects.commit_tree(repo.root, merge.tree, [onto, part], f"dispatch: stack {', '.join(after)} for {task.id}\n")
     plan.set_meta("stacked_on", onto)
     texts = {"PLAN.md": plan.render(), "QUESTIONS.md": (wt / QUESTIONS).read_text(encoding="utf-8")}
     if (wt / NOTES).is_file():  # the dispatcher's notes go along (the reset below would drop them)
@@ -167,8 +167,8 @@ def stack(repo: Repo, cfg: Config, task: TaskRef, after: list[str], live: dict[s
         for name, text in sorted(texts.items())
     )
     files = git.out(["mktree"], cwd=repo.root, input=listing)
-    tree = git.tree_without(repo.root, onto, TASK_FILES, put=files)
-    commit = git.commit_tree(repo.root, tree, [onto], f"dispatch: plan {task.id} on {', '.join(after)}\n")
+    tree = objects.tree_without(repo.root, onto, TASK_FILES, put=files)
+    commit = objects.commit_tree(repo.root, tree, [onto], f"dispatch: plan {task.id} on {', '.join(after)}\n")
     # Nothing but the task files differs in the worktree, and the new commit carries them.
     git.run(["reset", "--quiet", "--hard", commit], cwd=wt)
     events.append(repo, task.id, "stacked", on=after, commit=commit)

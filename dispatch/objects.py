@@ -1,0 +1,148 @@
+"""Commits built as objects: merges in memory, trees without the task files, commit-tree, and refs moved
+by compare-and-swap. A worktree's own index is never read or written (a worker's `git add` never finds
+our index.lock); nothing moves until the result is whole."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dispatch import git
+from dispatch.errors import DispatchError
+
+
+def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
+    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
+
+    The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
+    finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
+    is built on, never overwritten. Returns the file's blob and the new commit (None when the branch
+    holds that content already).
+    """
+    blob = git.out(["hash-object", "-w", "--", path], cwd=worktree)
+    ref = git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = index_dir / f"commit-{os.getpid()}.index"
+    env = {"GIT_INDEX_FILE": str(tmp_index)}
+    for _ in range(100):
+        head = git.out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
+        if git.run(["rev-parse", "--verify", "--quiet", f"{head}:{path}"], cwd=worktree, check=False).stdout.strip() == blob:
+            return blob, None
+        try:
+            git.run(["read-tree", head], cwd=worktree, env=env)
+            git.run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], cwd=worktree, env=env)
+            tree = git.out(["write-tree"], cwd=worktree, env=env)
+        finally:
+            tmp_index.unlink(missing_ok=True)
+        new = commit_tree(worktree, tree, [head], message)
+        moved = (move_ref(worktree, ref, new, head, message) if ref else
+                 git.run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
+        if moved:
+            return blob, new
+    raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
+
+
+def snapshot_tree(worktree: Path, index_dir: Path) -> str:
+    """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp_index = index_dir / f"snapshot-{os.getpid()}.index"
+    real_index = Path(git.out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
+    try:
+        if real_index.exists():
+            # Starting from the real index keeps its stat cache, so `add -A` is quick; and its mtime with it,
+            # or git would trust entries it must recheck (a same-size edit within the same second is missed).
+            shutil.copy2(real_index, tmp_index)
+        env = {"GIT_INDEX_FILE": str(tmp_index)}
+        git.run(["add", "-A", "--", "."], cwd=worktree, env=env)
+        return git.out(["write-tree"], cwd=worktree, env=env)
+    finally:
+        tmp_index.unlink(missing_ok=True)
+
+
+
+@dataclass(frozen=True)
+class Merge:
+    tree: str  # the merged tree; with conflicts it holds conflict markers
+    conflicts: list[str]  # paths that would conflict, empty when the merge is clean
+
+
+def merge_trees(cwd: Path, pairs: Sequence[tuple[str, str]]) -> list[Merge]:
+    """Merge each pair of commits in memory, in one `merge-tree --stdin`; no index or worktree is touched."""
+    if not pairs:
+        return []
+    text = git.run(
+        ["merge-tree", "--stdin", "--write-tree", "--name-only", "--no-messages", "-z"],
+        cwd=cwd, input="".join(f"{a} {b}\n" for a, b in pairs),
+    ).stdout
+    # Each merge prints: status ("1" clean, "0" conflicts), tree, conflicted paths, then an empty field.
+    fields, merges, i = text.split("\0"), [], 0
+    for _ in pairs:
+        status, tree = fields[i], fields[i + 1]
+        i += 2
+        paths = []
+        while fields[i] != "":
+            paths.append(fields[i])
+            i += 1
+        i += 1
+        if status not in ("0", "1"):
+            raise DispatchError(f"unexpected `git merge-tree` output: {text!r}")
+        merges.append(Merge(tree, sorted(set(paths))))
+    return merges
+
+
+def trees_differ(cwd: Path, pairs: Sequence[tuple[str, str]], pathspec: Sequence[str]) -> list[bool]:
+    """Whether each pair of trees (or commits) differs within PATHSPEC: one `rev-parse` for their trees
+    (`diff-tree --stdin` would read a commit and a tree as a commit and its parent), one `diff-tree --stdin`."""
+    if not pairs:
+        return []
+    names = sorted({name for pair in pairs for name in pair})
+    trees = dict(zip(names, git.out(["rev-parse", *(f"{n}^{{tree}}" for n in names)], cwd=cwd).split(), strict=True))
+    headers = [f"{trees[a]} {trees[b]}\n" for a, b in pairs]
+    text = git.run(["diff-tree", "--stdin", "--always", "-r", "--name-only", "-z", "--", *pathspec],
+               cwd=cwd, input="".join(headers)).stdout
+    # Each pair prints its input line, then the paths that differ (none when the trees are the same).
+    result, pos = [], 0
+    for n, header in enumerate(headers):
+        if not text.startswith(header, pos):
+            raise DispatchError(f"unexpected `git diff-tree --stdin` output: {text[pos:pos + 200]!r}")
+        pos += len(header)
+        end = text.find(headers[n + 1], pos) if n + 1 < len(headers) else len(text)
+        result.append(end != pos)
+        pos = end
+    return result
+
+
+def tree_without(cwd: Path, commit: str, name: str, put: str | None = None) -> str:
+    """The tree of COMMIT without its top-level entry NAME (or with the tree PUT there), written as an object."""
+    entries = git.zsplit(git.run(["ls-tree", "-z", commit], cwd=cwd).stdout)
+    kept = [e for e in entries if e.split("\t", 1)[1] != name]
+    if len(kept) == len(entries) and put is None:
+        return git.out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd)
+    if put is not None:
+        kept.append(f"040000 tree {put}\t{name}")
+    return git.out(["mktree", "-z"], cwd=cwd, input="".join(f"{e}\0" for e in kept))
+
+
+def commit_without(cwd: Path, commit: str, name: str, message: str) -> str:
+    """COMMIT plus a last commit that removes its top-level entry NAME (COMMIT itself when it has none);
+    an object only, no ref moves."""
+    tree = tree_without(cwd, commit, name)
+    if tree == git.out(["rev-parse", f"{commit}^{{tree}}"], cwd=cwd):
+        return commit
+    return commit_tree(cwd, tree, [commit], message)
+
+
+def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:
+    """A commit object for TREE on PARENTS; no ref moves."""
+    args = ["commit-tree", "--no-gpg-sign", tree]
+    for parent in parents:
+        args += ["-p", parent]
+    return git.out([*args, "-F", "-"], cwd=cwd, input=message)
+
+
+def move_ref(cwd: Path, ref: str, new: str, old: str, reason: str) -> bool:
+    """Compare-and-swap REF from OLD to NEW; False (nothing moved) when REF no longer points at OLD."""
+    return git.run(["update-ref", "-m", reason, ref, new, old], cwd=cwd, check=False).returncode == 0
