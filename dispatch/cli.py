@@ -214,7 +214,8 @@ def _disk_full(e: BaseException) -> str:
 # Which module registers each command. A run imports (and typer builds) only the module of the
 # command it runs; help and unknown names load them all. tests/test_cli.py keeps this map true.
 COMMANDS = {
-    **dict.fromkeys(("new", "status", "ls", "show", "note", "discard", "rm", "restore", "trash"), "tasks"),
+    **dict.fromkeys(("new", "status", "ls", "show", "note"), "tasks"),
+    **dict.fromkeys(("discard", "rm", "restore", "trash"), "trash"),
     **dict.fromkeys(("logs", "stop", "resume"), "workers"),
     **dict.fromkeys(("ask", "answer", "questions", "events", "wait"), "questions"),
     **dict.fromkeys(("review", "diff", "merge", "pick", "rebase", "conflicts", "clean", "pr"), "landing"),

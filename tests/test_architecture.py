@@ -51,3 +51,38 @@ def test_mypy_strict_passes() -> None:
 def test_ruff_passes() -> None:
     result = _tool("ruff", "check", "--output-format", "concise", "dispatch", "tests", "bench")
     assert (result.returncode, result.stdout) == (0, "All checks passed!\n")
+
+
+# Issue 12: every module under ~300 lines, no function over ~60 (a command's typer signature counts).
+MODULE_LINES, FUNCTION_LINES = 350, 75
+
+
+def sizes(package: Path) -> tuple[list[str], list[str]]:
+    """The modules and functions of PACKAGE over the limits, as `path: N lines` and `path:name: N lines`."""
+    import ast
+
+    modules, functions = [], []
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        name = path.relative_to(package.parent).as_posix()
+        if len(text.splitlines()) > MODULE_LINES:
+            modules.append(f"{name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > FUNCTION_LINES:
+                    functions.append(f"{name}:{node.name}: {n} lines")
+    return modules, functions
+
+
+def test_modules_and_functions_stay_small() -> None:
+    assert sizes(ROOT / "dispatch") == ([], [])
+
+
+def test_the_size_check_is_able_to_fail(tmp_path: Path) -> None:
+    package = tmp_path / "dispatch"
+    package.mkdir()
+    body = "".join(f"    x{i} = {i}\n" for i in range(FUNCTION_LINES))
+    (package / "big.py").write_text("def long():\n" + body + "\n" * (MODULE_LINES - FUNCTION_LINES))
+    assert sizes(package) == ([f"dispatch/big.py: {MODULE_LINES + 1} lines"],
+                              [f"dispatch/big.py:long: {FUNCTION_LINES + 1} lines"])

@@ -32,7 +32,7 @@ def test_a_command_run_imports_only_its_own_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('dispatch.commands.')))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert r.stdout.splitlines()[-1] == "['dispatch.commands.tasks']"
+    assert r.stdout.splitlines()[-1] == "['dispatch.commands.trash']"
 
 
 # git's help convention (17.3): arguments `<id>`, `<title>`, `<text>|-`; option values upper-case

@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -88,7 +89,9 @@ class Far:
 
 def _far_side(tmp_path_factory: pytest.TempPathFactory) -> Far:
     """As root: user dispatchrun (made once; a new account is locked, and sshd without PAM refuses it
-    until `usermod -p '*'`) with dispatch installed in its own venv from this checkout's wheel."""
+    until `usermod -p '*'`) with dispatch installed in a venv of its own from this checkout's wheel.
+    Everything of one test run (the venv, the authorized key, the tests' folders) is in a folder of
+    its own there, so that runs at once (other checkouts) never share a key or an install."""
     if os.geteuid() != 0:
         d = tmp_path_factory.mktemp("far")
         return Far(getpass.getuser(), d, d, [str(Path(sys.executable).parent / "dispatch")])
@@ -101,18 +104,17 @@ def _far_side(tmp_path_factory: pytest.TempPathFactory) -> Far:
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", FAR_USER], check=True)
     subprocess.run(["usermod", "-p", "*", FAR_USER], check=True)
     home = Path(pwd.getpwnam(FAR_USER).pw_dir)
+    (home / "t").mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(dir=home / "t", prefix=f"{tmp_path_factory.getbasetemp().name}-"))
     dist = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w",
                     str(dist), str(ROOT)], check=True, capture_output=True)
     [wheel] = dist.glob("*.whl")
-    venv = home / ".dispatch-venv"
-    if not (venv / "bin" / "pip").exists():
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "pip"), "install", "--quiet"]
-    subprocess.run([*pip, "--force-reinstall", "--no-deps", str(wheel)], check=True, capture_output=True)
-    subprocess.run([*pip, str(wheel)], check=True, capture_output=True)  # its dependencies, once
-    subprocess.run(["chown", "-R", f"{FAR_USER}:{FAR_USER}", str(home)], check=True)
-    return Far(FAR_USER, home, home / "t" / tmp_path_factory.getbasetemp().name, [str(venv / "bin" / "dispatch")])
+    subprocess.run([python, "-m", "venv", str(root / "venv")], check=True)
+    subprocess.run([str(root / "venv" / "bin" / "pip"), "install", "--quiet", str(wheel)], check=True,
+                   capture_output=True)
+    subprocess.run(["chown", "-R", f"{FAR_USER}:{FAR_USER}", str(home / "t")], check=True)
+    return Far(FAR_USER, home, root, [str(root / "venv" / "bin" / "dispatch")])
 
 
 @dataclass
@@ -157,11 +159,10 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     far = _far_side(tmp_path_factory)
     _keygen(d / "host_key")
     _keygen(d / "client_key")
-    keys = far.home / ".ssh" / "authorized_keys"
-    keys.parent.mkdir(mode=0o700, exist_ok=True)
+    keys = far.root / "authorized_keys"
     keys.write_text((d / "client_key.pub").read_text())
     if far.other:  # sshd reads it as that user
-        subprocess.run(["chown", "-R", f"{far.user}:{far.user}", str(keys.parent)], check=True)
+        shutil.chown(keys, far.user, far.user)
     port = _free_port()
     (d / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {keys}\n"
@@ -660,6 +661,10 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
     assert (repo / "a.txt").read_text() == "Write `a.txt`\n"
     far = remote_repo(sshd, tmp_path)
     assert git(far, "branch", "--list", "dispatch/greet") == "+ dispatch/greet"
+    # A command that still reaches it there fetches, and never makes its branch here again.
+    logs = dispatch("logs", "greet", "-n", "1", cwd=repo)
+    assert (logs.code, logs.out.split("] ", 1)[1], logs.err) == (0, "worker exited with code 0\n", "")
+    assert git(repo, "branch", "--list", "dispatch/*") == ""
     d = dispatch("doctor", cwd=repo)
     assert (d.code, d.out, d.err) == (1, ("problem  greet: landed or discarded here, it is still on runner `box`: "
                                           "`dispatch doctor --fix` will discard it there (its trash entry fetched here)\n" + sandbox_line()), "")

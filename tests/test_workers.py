@@ -112,7 +112,8 @@ def test_stop_saves_the_edit_and_resume_continues(repo: Path, tmp_path: Path) ->
 def test_sigkill_of_the_worker_leaves_its_edit_committed(repo: Path, tmp_path: Path) -> None:
     assert dispatch("new", "Killed", "--model", "scripted", "--item", "Write `k.txt` (hang)", cwd=repo, env=FAST).code == 0
     wt = tmp_path / "work" / "app.dispatch" / "killed"
-    wait_for(lambda: (wt / "k.txt").exists(), message="the edit")
+    # The whole edit, not the file alone: it is created empty, then written.
+    wait_for(lambda: (wt / "k.txt").is_file() and (wt / "k.txt").read_text() != "", message="the edit")
     os.killpg(worker_json(repo, "killed")["pid"], signal.SIGKILL)
     wait_for(lambda: worker_json(repo, "killed").get("phase") == "exited", message="the supervisor to record the exit")
     assert git(repo, "log", "-1", "--format=%s", "dispatch/killed") == "dispatch: save uncommitted work (worker exit -9)"

@@ -20,13 +20,23 @@ if TYPE_CHECKING:
 
 
 def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
-    """What `status` shows of IDS (every task when empty)."""
-    tasks = collect(repo, cfg, ids)
-    if any(on_runner(repo, t.id) for t in tasks):
+    """What `status` shows of IDS (every task when empty). Tasks on runners are fetched first, so that their
+    rows (commits ahead, last commit) count what the runner holds now."""
+    there = sent(repo, ids)
+    synced = None
+    if there:
         from dispatch.worker import remote
 
-        overlay(tasks, remote.sync(repo, cfg, [t.id for t in tasks]), repo)
+        synced = remote.sync(repo, cfg, there)
+    tasks = collect(repo, cfg, ids)
+    if synced is not None:
+        overlay(tasks, synced, repo)
     return tasks
+
+
+def sent(repo: Repo, ids: list[str] | None = None) -> list[str]:
+    """The tasks among IDS (all when empty) that were sent to a runner: by their records, with no git call."""
+    return [task_id for task_id in runtime.runner_task_ids(repo) if not ids or task_id in ids]
 
 
 def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
@@ -53,16 +63,8 @@ def discard(repo: Repo, cfg: Config, task_id: str) -> tuple[TrashEntry, str | No
 
 def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
     """The branches of IDS's tasks on runners (every task's when None) fetched, before a command reads local
-    objects (review, questions, conflicts): nothing to do, and no call, when none is on a runner."""
-    from dispatch.task.model import list_tasks
-
-    if ids:
-        there = [task_id for task_id in ids if on_runner(repo, task_id)]
-    else:  # the runtime folders first: where no task is on a runner, not even a task listing
-        there = runtime.runner_task_ids(repo)
-        if there:
-            live = list_tasks(repo, cfg)
-            there = [task_id for task_id in there if task_id in live]
+    objects (review, questions, conflicts): no git call and no ssh when no task was ever sent to a runner."""
+    there = sent(repo, ids)
     if there:
         from dispatch.worker import remote
 

@@ -127,7 +127,7 @@ def start(repo: Repo, cfg: Config, name: str, req: Request) -> dict[str, Any]:
     if task.get("id") != task_id or not str(task.get("branch", "")).endswith("/" + task_id):
         raise DispatchError(f"runner `{name}` named the task {task.get('id')!r}, which is no task id: "
                             "check the dispatch there (`dispatch runners`)")
-    # Recorded first: should the fetch fail, the next `status` fetches the branch.
+    # Recorded first: should the fetch below fail, `dispatch doctor` finds the task there.
     _save(repo, task["id"], {"runner": name, "path": path, "branch": task["branch"], "last": None})
     local = f"refs/heads/{cfg['branch_prefix']}{task['id']}"
     _git_remote(repo, runner, ["fetch", "--quiet", ssh.git_url(runner, path), f"refs/heads/{task['branch']}:{local}"],
@@ -233,15 +233,16 @@ def _fetch_specs(name: str, tasks: list[tuple[str, Place]]) -> list[str]:
 
 
 def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> bool:
-    """The local branch follows the runner's, fast-forward only: local commits are never dropped (False)."""
+    """The local branch follows the runner's, fast-forward only: local commits are never dropped (False).
+    A branch gone here (the task landed or discarded here) is never made again."""
     new = git.rev(repo.root, f"{FETCHED}/{name}/{task_id}")
     local = f"refs/heads/{cfg['branch_prefix']}{task_id}"
     old = git.rev(repo.root, local)
-    if new is None or new == old:
+    if new is None or old is None or new == old:
         return True
     if old is not None and not git.is_ancestor(repo.root, old, new):
         return False
-    objects.move_ref(repo.root, local, new, old or "0" * 40, f"dispatch: follow {task_id} on {name}")
+    objects.move_ref(repo.root, local, new, old, f"dispatch: follow {task_id} on {name}")
     return True
 
 
