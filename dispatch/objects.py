@@ -25,7 +25,9 @@ def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tup
     blob = git.out(["hash-object", "-w", "--", path], cwd=worktree)
     ref = git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp_index = index_dir / f"commit-{os.getpid()}.index"
+    # Not the pid alone: confined workers each have their own pid namespace (pid 2 in every one), and
+    # their `ask`s share this folder; two of them on one temporary index broke each other's trees.
+    tmp_index = index_dir / f"commit-{os.getpid()}-{os.urandom(6).hex()}.index"
     env = {"GIT_INDEX_FILE": str(tmp_index)}
     for _ in range(100):
         head = git.out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
@@ -48,7 +50,7 @@ def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tup
 def snapshot_tree(worktree: Path, index_dir: Path) -> str:
     """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp_index = index_dir / f"snapshot-{os.getpid()}.index"
+    tmp_index = index_dir / f"snapshot-{os.getpid()}-{os.urandom(6).hex()}.index"  # (see commit_file)
     real_index = Path(git.out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
     try:
         if real_index.exists():

@@ -153,3 +153,24 @@ def test_failure_half_way_removes_what_it_made(repo: Path, tmp_path: Path) -> No
     )
     assert snapshot(repo) == before
     assert not (tmp_path / "work" / "app.dispatch" / "doomed").exists()
+
+
+def test_a_base_tracking_its_own_task_folder_files_keeps_them_beside_the_plan(repo: Path) -> None:
+    # The plan commit is built as objects on the base's tree: what the base holds there stays.
+    (repo / ".dispatch").mkdir()
+    (repo / ".dispatch" / "README.txt").write_text("ours\n")
+    (repo / ".dispatch" / "PLAN.md").write_text("an old plan\n")
+    git(repo, "add", "-f", ".dispatch")
+    git(repo, "commit", "-qm", "track a task folder by hand")
+
+    r = dispatch("new", "Keep them", "--no-start", "--item", "One", cwd=repo)
+
+    assert (r.code, r.err) == (0, "")
+    wt = repo.parent / "app.dispatch" / "keep-them"
+    assert git(repo, "ls-tree", "-r", "--name-only", "dispatch/keep-them", ".dispatch").split() == [
+        ".dispatch/NOTES.md", ".dispatch/PLAN.md", ".dispatch/QUESTIONS.md", ".dispatch/README.txt"]
+    assert (wt / ".dispatch" / "README.txt").read_text() == "ours\n"
+    assert (wt / ".dispatch" / "PLAN.md").read_text().startswith("---\ndispatch: 1\nid: keep-them\n")
+    assert git(repo, "diff", "--name-only", "main", "dispatch/keep-them") == (
+        ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md")
+    assert git(wt, "status", "--porcelain", "--untracked-files=all") == ""

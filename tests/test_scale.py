@@ -240,3 +240,18 @@ def test_kept_ahead_behind_counts_follow_moving_tips_and_bases(repo: Path) -> No
     assert counts() == (2, 3)
     git(wt, "reset", "-q", "--hard", "HEAD~1")  # back to a tip counted before, against the new base
     assert counts() == (1, 3)
+
+
+def test_new_checks_out_once_and_commits_in_no_worktree(
+        repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = _git_log(tmp_path, monkeypatch)
+    log.write_text("")
+    _new(repo, "Objects")
+
+    # The plan commit is made of objects before the worktree exists and `worktree add` checks it out:
+    # no `git add` or `git commit` in the fresh worktree.
+    commands = Counter(log.read_text().split())
+    assert "add" not in commands and "commit" not in commands
+    assert {name: commands[name] for name in ("hash-object", "mktree", "commit-tree", "worktree")} == {
+        "hash-object": 1, "mktree": 2, "commit-tree": 1, "worktree": 1}
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/objects") == "dispatch: plan objects"

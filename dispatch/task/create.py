@@ -151,7 +151,7 @@ def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, st
     """A commit on BASE_COMMIT that adds TEXTS (paths in the task files' folder) to its tree, written as
     objects: no index, no worktree, no ref. The texts are stored as they are (no filter of the repository's
     config runs on them)."""
-    tmp = repo.state_dir / f"new-{os.getpid()}"  # ours alone: `new`s run one at a time, under the lock
+    tmp = repo.state_dir / f"new-{os.getpid()}-{os.urandom(6).hex()}"  # ours alone, even in a pid namespace
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
