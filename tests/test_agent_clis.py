@@ -133,7 +133,8 @@ def test_cli_worker_edits_ticks_and_commits_in_its_worktree(repo: Path, tmp_path
 # What the CLIs say on stderr about the machine they run on (a terminal's colours, ripgrep, a
 # CODEX_HOME under /tmp); it varies with the machine, so `dispatch logs` is compared without it.
 BANNERS = ("WARNING: proceeding, even though we could not create PATH aliases", "Reading additional input from stdin",
-           "Warning: 256-color support not detected", "YOLO mode is enabled", "Ripgrep is not available")
+           "Warning: 256-color support not detected", "YOLO mode is enabled", "Ripgrep is not available",
+           "[STARTUP] ")  # Gemini CLI's start-up profiler, when a phase ends after its metrics are taken
 
 
 def without_banners(logs: list[str]) -> list[str]:
