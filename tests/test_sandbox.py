@@ -14,6 +14,7 @@ import pytest
 from conftest import dispatch, git, snapshot
 from test_workers import FAST, events, state_is, task_status, wait_for, worker_json
 
+from dispatch import git as git_names
 from dispatch.task import runtime
 from dispatch.worker import sandbox
 
@@ -636,3 +637,24 @@ def test_the_sandbox_flag_stays_with_the_task_until_resume_changes_it(repo: Path
              message="the second run")
     assert (worker_json(repo, "kept")["sandbox"], worker_json(repo, "kept")["sandbox_flag"]) == ("bwrap", "bwrap")
     assert task_status(repo, "kept")["state"] == "done"
+
+
+def test_a_ref_file_gone_between_listing_and_mounting_does_not_stop_a_confined_start(repo: Path,
+                                                                                     tmp_path: Path) -> None:
+    """git replaces a ref by renaming `<ref>.lock` over it: another task's lock file listed while bwrap's command
+    is built may be gone when bwrap mounts it. The start goes on (seen once under load: `Can't find source path`)."""
+    confined_here()
+    assert dispatch("new", "Mine", "--no-start", cwd=repo).code == 0
+    assert dispatch("new", "Other", "--no-start", cwd=repo).code == 0
+    common = repo / ".git"
+    lock = common / "refs" / "heads" / "dispatch" / "other.lock"
+    lock.write_text(git(repo, "rev-parse", "main") + "\n")
+    layout = sandbox.Layout(worktree=tmp_path / "work" / "app.dispatch" / "mine", main_root=repo, common_dir=common,
+                            worktrees_root=tmp_path / "work" / "app.dispatch",
+                            branch_ref=git_names.head_ref("dispatch/mine"), home=tmp_path / "home")
+    sandbox.prepare(layout, "mine")
+    argv = sandbox.command(layout, "mine", True, "bwrap", dict(os.environ))
+    lock.unlink()  # the other task's ref update finished meanwhile
+    r = subprocess.run([*argv, "cat", str(common / "refs" / "heads" / "dispatch" / "other")],
+                       capture_output=True, text=True, check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (0, git(repo, "rev-parse", "dispatch/other") + "\n", "")

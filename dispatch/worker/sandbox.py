@@ -228,11 +228,15 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
     own = {layout.common_dir / layout.branch_ref, layout.common_dir / "logs" / layout.branch_ref}
     kept = [layout.worktree / ".git", admin / "commondir", admin / "gitdir", admin / "config.worktree",
             # Every pack, made before the worker started or after, and the alternates and commit-graph files.
-            layout.common_dir / "objects" / "pack", layout.common_dir / "objects" / "info",
-            *[p for p in _entries(_ref_folder(layout)) + _entries(_log_folder(layout)) if p not in own]]
+            layout.common_dir / "objects" / "pack", layout.common_dir / "objects" / "info"]
     for path in kept:
         if path.exists():
             out += ["--ro-bind", str(path), str(path)]
+    # The other tasks' refs and reflogs beside its own: git replaces a ref file by renaming a `.lock` over it,
+    # so an entry listed here may be gone by the time bwrap mounts it (`-try`: then there is nothing to keep).
+    for path in _entries(_ref_folder(layout)) + _entries(_log_folder(layout)):
+        if path not in own and not path.name.endswith(".lock"):
+            out += ["--ro-bind-try", str(path), str(path)]
     # The repository lock, hidden: holding it (a read is enough for flock) would stop every dispatch command.
     out += ["--ro-bind", "/dev/null", str(layout.state_dir / "lock")]
     if not network:
