@@ -95,8 +95,16 @@ def main(common_dir: str, task_id: str) -> int:
     head_before = _head(worktree)
     questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
     signalled: list[int] = []  # a stop signal from outside dispatch (`scancel`, `kill`) ends the run `stopped`
-    worker, began = _start(repo, spec, worktree, signalled)
-    over_budget = _wait(worker, spec, began, questions.look)
+    for attempt in range(1, SETUP_TRIES + 1):
+        tried_from = os.fstat(sys.stdout.fileno()).st_size
+        worker, began = _start(repo, spec, worktree, signalled)
+        over_budget = _wait(worker, spec, began, questions.look)
+        if not spec.wrapper or signalled or attempt == SETUP_TRIES or not sandbox.setup_failed(
+                worker.returncode, _log_since(runtime.log_path(repo, task_id), tried_from)):
+            break
+        # Its worker never ran: a file bwrap mounts (another task's ref) was replaced under it. Again.
+        _say("the sandbox could not be set up (a file it mounts was replaced meanwhile): starting it again")
+        time.sleep(0.1 * attempt)
     questions.look()  # one asked since the last look is told before the exit
     code = sandbox.exit_code(worker.returncode) if spec.wrapper else worker.returncode
     ended = time.time()
@@ -151,6 +159,11 @@ def _prepare(repo: Repo, spec: LaunchSpec, worktree: Path) -> bool:
             _notify(repo, event)
             return False
     return True
+
+
+# bwrap mounts another task's ref file while git may rename a new one over it: the mount then fails
+# (ENOENT) before the worker runs. A start that failed so is made again, this many times at most.
+SETUP_TRIES = 5
 
 
 def _start(repo: Repo, spec: LaunchSpec, worktree: Path, signalled: list[int]) -> tuple[subprocess.Popen[bytes], float]:

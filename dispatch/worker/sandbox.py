@@ -295,6 +295,11 @@ def ignore_stop_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def setup_failed(code: int | None, output: str) -> bool:
+    """Whether bwrap itself failed before the worker ran: its exit code 1 and its own `bwrap: Can't ...` line."""
+    return code == 1 and any(line.startswith("bwrap: Can't ") for line in output.splitlines())
+
+
 def exit_code(code: int) -> int:
     """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
     return 128 - code if 128 < code < 128 + signal.NSIG else code
