@@ -658,3 +658,30 @@ def test_a_ref_file_gone_between_listing_and_mounting_does_not_stop_a_confined_s
     r = subprocess.run([*argv, "cat", str(common / "refs" / "heads" / "dispatch" / "other")],
                        capture_output=True, text=True, check=False)
     assert (r.returncode, r.stdout, r.stderr) == (0, git(repo, "rev-parse", "dispatch/other") + "\n", "")
+
+
+def test_a_confined_worker_runs_a_program_that_lives_under_tmp(repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """The sandbox's /tmp is its own: a CLI installed under /tmp (a clone there, its `.tools/`) is mounted back,
+    read-only, with its whole folder (an npm CLI on PATH links into its package beside it)."""
+    import tempfile
+
+    confined_here()
+    top = Path(tempfile.mkdtemp(prefix="dispatch-test-", dir="/tmp"))
+    try:
+        package, bin_dir = top / "pkg", top / "bin"
+        package.mkdir()
+        bin_dir.mkdir()
+        (package / "worker.sh").write_text("#!/bin/sh\nprintf 'ran\\n' > ran.txt\n")
+        (package / "worker.sh").chmod(0o755)
+        (bin_dir / "tmp-worker").symlink_to(package / "worker.sh")
+        config = hermetic / ".config" / "dispatch" / "config.toml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('[backends.tmpcli]\ncommand = ["tmp-worker"]\n[models.tmpcli]\nbackend = "tmpcli"\n')
+        env = {**FAST, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+        r = dispatch("new", "From tmp", "--model", "tmpcli", "--sandbox", "bwrap", cwd=repo, env=env)
+        assert r.code == 0, r.err
+        wait_for(lambda: worker_json(repo, "from-tmp").get("phase") == "exited", message="the worker to end")
+        assert worker_json(repo, "from-tmp")["exit_code"] == 0
+        assert (tmp_path / "work" / "app.dispatch" / "from-tmp" / "ran.txt").read_text() == "ran\n"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)

@@ -216,10 +216,13 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
     environment the worker starts from)."""
     admin = layout.admin_dir()
     out = [program, *SKELETON]
-    # The private /tmp hides what lives under /tmp (tests, some setups): the repository and home come back read-only.
-    for path in (layout.home, layout.main_root, layout.common_dir, layout.worktrees_root):
-        if _under(path, Path("/tmp")) and path.exists():
-            out += ["--ro-bind", str(path), str(path)]
+    # The private /tmp hides what lives under /tmp (a clone there, tests): the repository, the home and the
+    # folders programs run from (PATH, this Python) come back read-only, each as its whole folder in /tmp
+    # (an npm CLI on PATH is a link into its package beside it).
+    for top in _tmp_tops([layout.home, layout.main_root, layout.common_dir, layout.worktrees_root,
+                          Path(sys.prefix), Path(sys.executable),
+                          *[Path(p) for p in inherited.get("PATH", "").split(os.pathsep) if p]]):
+        out += ["--ro-bind", str(top), str(top)]
     writable = [layout.worktree, admin, layout.common_dir / "objects", _ref_folder(layout), _log_folder(layout),
                 ask_dir(layout.state_dir, task_id), layout.state_dir / "events.jsonl",
                 *[p for p in layout.state if p.exists()]]
@@ -251,6 +254,13 @@ def _entries(folder: Path) -> list[Path]:
         return sorted(folder.iterdir())
     except OSError:
         return []
+
+
+def _tmp_tops(paths: list[Path]) -> list[Path]:
+    """The folders right under /tmp that hold PATHS, those that exist."""
+    tmp = Path("/tmp")
+    tops = {tmp / p.relative_to(tmp).parts[0] for p in paths if p.is_absolute() and _under(p, tmp) and p != tmp}
+    return sorted(t for t in tops if t.exists())
 
 
 def _under(path: Path, folder: Path) -> bool:
