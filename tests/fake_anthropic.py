@@ -392,6 +392,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("OPTIONS")
 
     def _handle(self, method: str) -> None:
+        # Counted until it is logged: the client has its answer before that, and may stop the server at once.
+        fake: FakeAnthropic = self.server.fake
+        with fake._settled:
+            fake._inflight += 1
+        try:
+            self._serve(method)
+        finally:
+            with fake._settled:
+                fake._inflight -= 1
+                fake._settled.notify_all()
+
+    def _serve(self, method: str) -> None:
         fake: FakeAnthropic = self.server.fake
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
@@ -496,6 +508,8 @@ class FakeAnthropic:
         self.log_path = Path(log_path) if log_path else None
         self._port = port
         self._lock = threading.Lock()
+        self._settled = threading.Condition()
+        self._inflight = 0  # requests answered or being answered, not yet logged
         self._seq = 0
         self.requests: list[dict[str, Any]] = []
         self._httpd: _Server | None = None
@@ -519,6 +533,8 @@ class FakeAnthropic:
 
     def stop(self) -> None:
         if self._httpd is not None:
+            with self._settled:  # every request answered is in the log (a streaming one may take a while)
+                self._settled.wait_for(lambda: self._inflight == 0, timeout=10)
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
