@@ -88,29 +88,39 @@ def round_trips(dispatch: Path, repo: Path, env: dict[str, str], reps: int) -> t
             # Tell the bench's consumer everything so far, so that its next `wait` really waits.
             while _run([str(dispatch), "wait", "--consumer", CONSUMER, "--timeout", "0"], repo, env).returncode == 0:
                 pass
-            waiter = _popen([str(dispatch), "wait", "--consumer", CONSUMER, "--timeout", "60"], repo, env)
-            time.sleep(SETTLE)
-            started = time.monotonic()
-            asker = _popen([str(dispatch), "ask", f"Question {i}?", "--timeout", "60"], worktree, env)
-            out, err = waiter.communicate(timeout=90)
-            woken.append(time.monotonic() - started)
-            _check(waiter.returncode, "dispatch wait", err)
-            if f"asks Q{i}: Question {i}?" not in out:
-                raise SystemExit(f"bench: `dispatch wait` reported something else: {out!r}")
-
-            started = time.monotonic()
-            answer = _popen([str(dispatch), "answer", TASK, f"Answer {i}"], repo, env)
-            out, err = asker.communicate(timeout=90)
-            answered.append(time.monotonic() - started)
-            _check(asker.returncode, "dispatch ask", err)
-            if out != f"Answer {i}\n":
-                raise SystemExit(f"bench: `dispatch ask` printed {out!r}")
-            _check(answer.wait(timeout=90), "dispatch answer", answer.stderr.read() if answer.stderr else "")
+            w, a = one_round(dispatch, i, task=TASK, repo=repo, env=env, worktree=worktree, ask_env=env,
+                             wait_args=["--consumer", CONSUMER], settle=SETTLE)
+            woken.append(w)
+            answered.append(a)
     finally:
         _run([str(dispatch), "stop", KEEP_ALIVE], repo, env)
         for task_id in (TASK, KEEP_ALIVE):
             _run([str(dispatch), "discard", task_id, "--yes"], repo, env)
             _run([str(dispatch), "trash", "--purge", task_id, "--yes"], repo, env)
+    return woken, answered
+
+
+def one_round(dispatch: Path, i: int, *, task: str, repo: Path, env: dict[str, str], worktree: Path,
+              ask_env: dict[str, str], wait_args: list[str], settle: float) -> tuple[float, float]:
+    """Question I asked in WORKTREE while a `wait` waits in REPO, then answered there: the seconds of
+    (ask → wait exits) and (answer → ask exits)."""
+    waiter = _popen([str(dispatch), "wait", *wait_args, "--timeout", "60"], repo, env)
+    time.sleep(settle)
+    started = time.monotonic()
+    asker = _popen([str(dispatch), "ask", f"Question {i}?", "--timeout", "60"], worktree, ask_env)
+    out, err = waiter.communicate(timeout=90)
+    woken = time.monotonic() - started
+    _check(waiter.returncode, "dispatch wait", err)
+    if f"asks Q{i}: Question {i}?" not in out:
+        raise SystemExit(f"bench: `dispatch wait` reported something else: {out!r}")
+    started = time.monotonic()
+    answer = _popen([str(dispatch), "answer", task, f"Answer {i}"], repo, env)
+    out, err = asker.communicate(timeout=90)
+    answered = time.monotonic() - started
+    _check(asker.returncode, "dispatch ask", err)
+    if out != f"Answer {i}\n":
+        raise SystemExit(f"bench: `dispatch ask` printed {out!r}")
+    _check(answer.wait(timeout=90), "dispatch answer", answer.stderr.read() if answer.stderr else "")
     return woken, answered
 
 

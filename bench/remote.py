@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from latency import _check, _env, _popen, _run
+from latency import _check, _env, _run, one_round
 
 TASKS = 10
 SETTLE = 1.5  # the wait under test is past its ssh connection and the remote start-up, polling there
@@ -103,22 +103,10 @@ def round_trips(dispatch: Path, tmp: Path, env: dict[str, str], far_env: dict[st
                     ["worktree"].removeprefix("box:"))
     woken, answered = [], []
     for i in range(1, reps + 1):
-        waiter = _popen([str(dispatch), "wait", "bench", "--timeout", "60"], repo, env)
-        time.sleep(SETTLE)
-        started = time.monotonic()
-        asker = _popen([str(dispatch), "ask", f"Question {i}?", "--timeout", "60"], worktree, far_env)
-        out, err = waiter.communicate(timeout=90)
-        woken.append(time.monotonic() - started)
-        _check(waiter.returncode, "dispatch wait", err)
-        if f"asks Q{i}: Question {i}?" not in out:
-            raise SystemExit(f"bench: `dispatch wait` reported something else: {out!r}")
-        time.sleep(0.3)  # the ask is polling for its answer
-        started = time.monotonic()
-        answer = _popen([str(dispatch), "answer", "bench", f"Answer {i}"], repo, env)
-        out, err = asker.communicate(timeout=90)
-        answered.append(time.monotonic() - started)
-        _check(asker.returncode, "dispatch ask", err)
-        _check(answer.wait(timeout=90), "dispatch answer", answer.stderr.read() if answer.stderr else "")
+        w, a = one_round(dispatch, i, task="bench", repo=repo, env=env, worktree=worktree, ask_env=far_env,
+                         wait_args=["bench"], settle=SETTLE)
+        woken.append(w)
+        answered.append(a)
     _run([str(dispatch), "stop", "bench"], repo, env)
     return woken, answered
 
