@@ -7,7 +7,6 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from dispatch import events
@@ -257,7 +256,3 @@ def follow(repo: Repo, task_id: str, poll: float = 0.2) -> Iterator[str]:
                     yield rest
                 return
             time.sleep(poll)
-
-
-def log_file(repo: Repo, task_id: str) -> Path:
-    return runtime.log_path(repo, task_id)
