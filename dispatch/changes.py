@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import select
-import time
+import threading
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -28,6 +28,10 @@ class Changes:
     def __init__(self, folder: Path, poll: float) -> None:
         self.poll = poll
         self._fd: int | None = _watch(folder)
+        self._woken, self._wake = os.pipe()  # `wake`, from another thread
+        for fd in (self._woken, self._wake):
+            os.set_blocking(fd, False)
+        self._lock = threading.Lock()  # a wake never writes to a closed pipe (its number may be another file's by then)
 
     @property
     def notified(self) -> bool:
@@ -38,31 +42,43 @@ class Changes:
         """Return when a file of the folder changed (or at once when one did since the last wait), or after
         TIMEOUT seconds at most; without inotify, after the poll interval."""
         timeout = max(0.0, timeout)
-        if self._fd is None:
-            time.sleep(min(timeout, self.poll))
-            return
-        ready, _, _ = select.select([self._fd], [], [], min(timeout, BACKSTOP))
-        if ready:
-            self._drain()
+        watched = [fd for fd in (self._fd, self._woken) if fd is not None]
+        ready, _, _ = select.select(watched, [], [], min(timeout, BACKSTOP if self._fd is not None else self.poll))
+        for fd in ready:
+            _drain(fd)
 
-    def _drain(self) -> None:
-        assert self._fd is not None
-        try:
-            while os.read(self._fd, 65536):
-                pass
-        except BlockingIOError:
-            pass
+    def wake(self) -> None:
+        """End the current or next `wait` at once (from another thread)."""
+        with self._lock:
+            if self._wake != -1:
+                try:
+                    os.write(self._wake, b"x")
+                except BlockingIOError:
+                    pass  # full: it wakes anyway
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        with self._lock:
+            if self._wake != -1:
+                os.close(self._woken)
+                os.close(self._wake)
+                self._wake = -1
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _watch(folder: Path) -> int | None:

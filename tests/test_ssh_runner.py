@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 from claude_cli import INSTALL_HINT, claude_env, find_claude
-from conftest import PINNED_GIT_DATE, dispatch, git, sandbox_line
+from conftest import FAST, PINNED_GIT_DATE, PINNED_NOW, dispatch, git, sandbox_line
 from fake_anthropic import Conversation, FakeAnthropic, Script, text, tool_use
 from test_workers import wait_for
 
@@ -646,6 +646,106 @@ def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, s
     wait_for(lambda: not far_calls(sshd), message="the wait on box to end with its connection")
     w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
     assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+
+
+def asks(task_id: str, question: str) -> str:
+    return f'{task_id} asks Q1: {question}\n  → dispatch answer {task_id} "..."\n'
+
+
+def test_wait_hears_every_task_here_and_on_the_runner(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    """`dispatch wait` with no ids waits here and on the runner side by side: the first news ends it."""
+    runner_config(sshd, tmp_path)
+    near = dispatch("new", "Near", "--model", "scripted", "--item", "Write `a.txt` (hang)", cwd=repo, env=FAST)
+    assert near.code == 0, near.err
+    far = dispatch("new", "Far", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)", "--on", "box",
+                   cwd=repo)
+    assert far.code == 0, far.err
+    w = dispatch("wait", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, asks("far", "Which color?"), "")
+    # Its branch followed: the question's commit is here.
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/far") == "dispatch: ask Q1"
+    a = dispatch("answer", "far", "Blue", cwd=repo)
+    assert (a.code, a.err) == (0, "")
+    # Told once: the runner's wait moved its cursor past the question it printed.
+    w = dispatch("wait", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "far finished: every item is done\n  → dispatch review far\n", "")
+    s = dispatch("stop", "near", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    w = dispatch("wait", "--json", "--timeout", "60", cwd=repo)
+    assert (w.code, w.err) == (0, "")
+    assert json.loads(w.out) == {"version": 1, "items": [
+        {"key": f"x:near:1:{PINNED_NOW}", "kind": "stopped", "task": "near", "text": "was stopped",
+         "command": "dispatch resume near", "code": json.loads(w.out)["items"][0]["code"]}]}
+    w = dispatch("wait", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (69, "", ("dispatch: nothing to wait for: no worker runs or is queued and no "
+                                               "question is open; `dispatch status` says what needs you\n"))
+
+
+def test_wait_on_tasks_here_and_there_ends_with_the_first_news_and_hangs_up_the_rest(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    runner_config(sshd, tmp_path)
+    far = dispatch("new", "Far", "--model", "scripted", "--item", "Write `a.txt` (hang)", "--on", "box", cwd=repo)
+    assert far.code == 0, far.err
+    near = dispatch("new", "Near", "--model", "scripted", "--item", "Write `size.txt` (ask: Which size?)", cwd=repo,
+                    env=FAST)
+    assert near.code == 0, near.err
+    w = dispatch("wait", "near", "far", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, asks("near", "Which size?"), "")
+    # The runner's share was hung up on: its command there ended with its connection, having told nothing.
+    wait_for(lambda: not far_calls(sshd), message="the wait on box to end when hung up on")
+    s = dispatch("stop", "far", cwd=repo)
+    assert (s.code, s.err) == (0, "")
+    w = dispatch("wait", "far", "near", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, "far was stopped\n  → dispatch resume far\n", "")
+    assert dispatch("stop", "near", cwd=repo).code == 0
+
+
+def test_a_runner_that_does_not_answer_leaves_the_wait_on_the_local_tasks(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    far = dispatch("new", "Far", "--model", "scripted", "--item", "Write `a.txt` (hang)", "--on", "box", cwd=repo)
+    assert far.code == 0, far.err
+    near = dispatch("new", "Near", "--model", "scripted", "--item", "Write `b.txt` (hang)", cwd=repo, env=FAST)
+    assert near.code == 0, near.err
+    unreachable = (f"dispatch: runner `box` is unreachable (ssh: connect to host 127.0.0.1 port {sshd.port}: Connection "
+                   "refused): check that `ssh box` logs in without a password prompt")
+    sshd.stop()
+    try:
+        with open(tmp_path / "wait.err", "w") as err:
+            waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", "--timeout", "60"], cwd=repo,
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
+            wait_for(lambda: (tmp_path / "wait.err").read_text().endswith("\n"), message="the wait to say box is down")
+            assert waiting.poll() is None  # still waiting, on the local task
+            s = dispatch("stop", "near", cwd=repo)
+            assert (s.code, s.err) == (0, "")
+            out, _ = waiting.communicate(timeout=30)
+        assert (waiting.returncode, out) == (0, "near was stopped\n  → dispatch resume near\n")
+        assert (tmp_path / "wait.err").read_text() == f"{unreachable}; waiting on the other tasks\n"
+        # Nothing left here, and the runner still down: said, never taken for "nothing to wait for".
+        w = dispatch("wait", "--timeout", "60", cwd=repo)
+        assert (w.code, w.out, w.err) == (1, "", (f"{unreachable}; waiting on the other tasks\n"
+                                                  "dispatch: nothing to wait for but the tasks on runner `box`, which did "
+                                                  "not answer: `dispatch status` shows them once it does\n"))
+    finally:
+        sshd.start()
+    assert dispatch("stop", "far", cwd=repo).code == 0
+
+
+def test_news_a_runner_printed_before_it_died_is_told_and_told_again(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    """The runner's `wait` moves its cursor only after printing: killed in between, its news is kept here and there."""
+    runner_config(sshd, tmp_path, env={"DISPATCH_FAULT": "wait:told"})
+    r = dispatch("new", "Far", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)", "--on", "box",
+                 cwd=repo)
+    assert r.code == 0, r.err
+    for _ in range(2):
+        w = dispatch("wait", "far", "--timeout", "60", cwd=repo)
+        assert (w.code, w.out, w.err) == (0, asks("far", "Which color?"), "")
+    runner_config(sshd, tmp_path)
+    w = dispatch("wait", "far", "--timeout", "60", cwd=repo)
+    assert (w.code, w.out, w.err) == (0, asks("far", "Which color?"), "")
+    w = dispatch("wait", "far", "--timeout", "1", cwd=repo)
+    assert (w.code, w.out, w.err) == (124, "", "dispatch: nothing new within 1s: run `dispatch wait` again to keep waiting\n")
+    assert dispatch("stop", "far", cwd=repo).code == 0
 
 
 def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(

@@ -143,30 +143,26 @@ def wait(
 
     Prints each piece of news with the command to act on it, then exits.
     """
-    from dispatch import output
     from dispatch.task.model import get_task
-    from dispatch.worker import waiting
+    from dispatch.task.runtime import on_runner
+    from dispatch.worker import everywhere
 
     repo, cfg = context()
-    if _wait_there(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer, json_out=json_out):
-        return
     for task_id in ids or []:
-        get_task(repo, cfg, task_id)
-    news = waiting.wait(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer)
+        if not on_runner(repo, task_id):  # a task on a runner is known there: its wait says
+            get_task(repo, cfg, task_id)
+    everywhere.wait(repo, cfg, list(ids or []), timeout=timeout, consumer=consumer,
+                    deliver=lambda news: _print_news(news, json_out=json_out),
+                    warn=lambda line: print(f"dispatch: {line}", file=sys.stderr, flush=True))
+
+
+def _print_news(news: list[Any], *, json_out: bool) -> None:
+    """Printed and flushed: the wait then moves its consumer's cursor past it (over ssh, once it is on its way)."""
+    from dispatch import output
+
     if json_out:
         output.emit_json({"items": [n.to_json() for n in news]})
-        return
-    for n in news:
-        print("\n".join(n.lines()))
-
-
-def _wait_there(repo: Any, cfg: Any, ids: list[str], *, timeout: float | None, consumer: str, json_out: bool) -> bool:
-    """Tasks all on one runner: the wait runs there, where their questions and exits happen."""
-    from dispatch.worker import remote
-
-    places = [remote.place(repo, cfg, task_id) for task_id in ids]
-    if not ids or any(p is None for p in places) or len({p.name for p in places if p is not None}) != 1:
-        return False
-    words = ["wait", *ids, "--consumer", consumer, *(["--timeout", str(timeout)] if timeout is not None else []),
-             *(["--json"] if json_out else [])]
-    return forwarded(repo, cfg, ids[0], words, passing=(124,), timeout=(timeout or 7 * 86400.0) + 60)
+    else:
+        for n in news:
+            print("\n".join(n.lines()))
+    sys.stdout.flush()

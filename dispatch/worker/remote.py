@@ -77,14 +77,22 @@ def _save(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
 
 
 def _check(answer: ssh.Answer, name: str, doing: str, host: str) -> None:
+    found = problem(answer, name, doing, host)
+    if found is not None:
+        raise DispatchError(found)
+
+
+def problem(answer: ssh.Answer, name: str, doing: str, host: str) -> str | None:
+    """What went wrong with a call to runner NAME, said with the fix; None when it answered."""
     if answer.unreachable:
-        raise DispatchError(f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
-                            f"check that `ssh {host}` logs in without a password prompt")
+        return (f"runner `{name}` is unreachable ({ssh.first_error_line(answer)}): "
+                f"check that `ssh {host}` logs in without a password prompt")
     if answer.returncode == 127:  # the remote shell found no such command
-        raise DispatchError(f"runner `{name}` could not {doing}: dispatch does not run there: install it "
-                            f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
+        return (f"runner `{name}` could not {doing}: dispatch does not run there: install it "
+                f"(`pipx install git-dispatch`) or set runners.{name}.dispatch to its path")
     if answer.returncode != 0:
-        raise DispatchError(f"runner `{name}` could not {doing}: {ssh.first_error_line(answer)}")
+        return f"runner `{name}` could not {doing}: {ssh.first_error_line(answer)}"
+    return None
 
 
 def _git_remote(repo: Repo, runner: dict[str, Any], args: list[str], name: str, doing: str) -> None:

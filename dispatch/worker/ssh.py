@@ -84,13 +84,19 @@ def call(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None,
          init: bool = False, timeout: float = CALL_TIMEOUT) -> Answer:
     """Run `dispatch ARGV` in folder CWD on the runner's host (INIT: its repository made first when new),
     INPUT as its stdin; its output, captured. A time-out counts as unreachable."""
+    return start(runner, argv, cwd=cwd, input=input, init=init).answer(timeout)
+
+
+def start(runner: dict[str, Any], argv: Sequence[str], *, cwd: str | None = None, input: str | None = None,
+          init: bool = False) -> Running:
+    """`call`, started and not waited for: several run side by side, and one may be hung up on."""
     line = _ssh_argv(runner, [*runner["dispatch"], "runner-call"])
-    return _run(runner, line, request(argv, cwd=cwd, input=input, init=init), timeout)
+    return Running(runner, line, request(argv, cwd=cwd, input=input, init=init))
 
 
 def run_fixed(runner: dict[str, Any], words: Sequence[str], *, timeout: float = CALL_TIMEOUT) -> Answer:
     """Run a fixed command of ours there (`git --version`, `dispatch --version`): no request, no text."""
-    return _run(runner, _ssh_argv(runner, words), None, timeout)
+    return Running(runner, _ssh_argv(runner, words), None).answer(timeout)
 
 
 def _start(runner: dict[str, Any], line: list[str], sent: str | None, *, capture: bool) -> subprocess.Popen[str]:
@@ -111,24 +117,37 @@ def _start(runner: dict[str, Any], line: list[str], sent: str | None, *, capture
     return proc
 
 
-def _run(runner: dict[str, Any], line: list[str], sent: str | None, timeout: float) -> Answer:
-    proc = _start(runner, line, sent, capture=True)
-    found: dict[str, str] = {}
-    readers = [threading.Thread(target=lambda k=k, f=f: found.__setitem__(k, f.read()), daemon=True)
-               for k, f in (("out", proc.stdout), ("err", proc.stderr)) if f is not None]
-    for reader in readers:
-        reader.start()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return Answer(UNREACHABLE, "", f"no answer in {timeout:.0f} s")
-    finally:
-        _hang_up(proc)
-    for reader in readers:
-        reader.join()
-    return Answer(proc.returncode, found.get("out", ""), found.get("err", ""))
+class Running:
+    """An ssh call under way, its output read as it comes."""
+
+    def __init__(self, runner: dict[str, Any], line: list[str], sent: str | None) -> None:
+        self._proc = _start(runner, line, sent, capture=True)
+        self._found: dict[str, str] = {}
+        self._readers = [threading.Thread(target=lambda k=k, f=f: self._found.__setitem__(k, f.read()), daemon=True)
+                         for k, f in (("out", self._proc.stdout), ("err", self._proc.stderr)) if f is not None]
+        for reader in self._readers:
+            reader.start()
+
+    def answer(self, timeout: float | None) -> Answer:
+        """Its output and exit code, once it ends (after TIMEOUT seconds, killed: unreachable)."""
+        try:
+            self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return Answer(UNREACHABLE, "", f"no answer in {timeout:.0f} s")
+        finally:
+            _hang_up(self._proc)
+        for reader in self._readers:
+            reader.join()
+        return Answer(self._proc.returncode, self._found.get("out", ""), self._found.get("err", ""))
+
+    def hang_up(self) -> None:
+        """Close its stdin: the command there ends (see dispatch.worker.serve), and so does this call."""
+        _hang_up(self._proc)
+
+    def kill(self) -> None:
+        self._proc.kill()
+        self._proc.wait()
 
 
 def _hang_up(proc: subprocess.Popen[str]) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -14,6 +15,7 @@ from dispatch import clock, files
 from dispatch.config import Config
 from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.events import log_path
+from dispatch.faults import checkpoint
 from dispatch.repo import Repo
 
 if TYPE_CHECKING:
@@ -111,9 +113,13 @@ class Cursor:
     reported: list[str] = field(default_factory=list)
 
 
-def _cursor_path(repo: Repo, consumer: str) -> Path:
+def check_consumer(consumer: str) -> None:
     if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", consumer):
         raise DispatchError(f"invalid consumer name {consumer!r}: use letters, digits, '.', '_' and '-'")
+
+
+def _cursor_path(repo: Repo, consumer: str) -> Path:
+    check_consumer(consumer)
     return repo.state_dir / "consumers" / f"{consumer}.json"
 
 
@@ -143,6 +149,12 @@ class Notice:
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "kind": self.kind, "task": self.task, "text": self.text,
                 "command": self.command, **self.details}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Notice:
+        """What `to_json` made (another dispatch's `wait --json`); KeyError when a field is missing."""
+        key, kind, task, text, command = (str(data[k]) for k in ("key", "kind", "task", "text", "command"))
+        return cls(key, kind, task, text, command, {k: v for k, v in data.items() if k not in cls.__annotations__})
 
     def lines(self) -> list[str]:
         return [f"{self.task} {self.text}", f"  → {self.command}"]
@@ -187,19 +199,15 @@ def _question_notice(task: str, number: Any, text: str, asked: str) -> Notice:
                   f'dispatch answer {task} "..."', {"number": number, "question": text})
 
 
-def wait(
-    repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, poll: float = 0.1
-) -> list[Notice]:
-    """Block until there is news for CONSUMER about IDS (all tasks when empty); return it. The log's
-    folder is watched (inotify on Linux) from before the first look, so news wakes it at once; POLL is
-    the interval where it cannot be watched."""
-    from dispatch.changes import Changes
-
-    with Changes(repo.state_dir, poll) as changes:  # the folder of the events log
-        return _wait(repo, cfg, ids, timeout=timeout, consumer=consumer, changes=changes)
+POLL = 0.1  # seconds between looks where the log's folder cannot be watched
 
 
-def _wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, changes: Changes) -> list[Notice]:
+def wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, changes: Changes,
+         deliver: Callable[[list[Notice]], None], stop: Callable[[], bool] = lambda: False) -> bool:
+    """Block until there is news for CONSUMER about IDS (all tasks when empty) and hand it to DELIVER (True),
+    or STOP, asked after each look (CHANGES.wake: a look at once), says to give up (False). CHANGES watches
+    the log's folder (repo.state_dir) from before the first look. The consumer's cursor moves past the news
+    only once DELIVER printed it: a wait ended in between (its connection cut) tells it again, never loses it."""
     from dispatch.task.asking import open_questions
 
     cursor = load_cursor(repo, consumer)
@@ -237,21 +245,33 @@ def _wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, con
         news = _dedupe([n for n in pending if n.key not in told and (not ids or n.task in ids)])
         news = [n for n in news if n.kind != "question" or (n.task, n.details.get("number")) in open_now]
         if news:
+            deliver(coalesce(news))
+            checkpoint("wait:told")
             cursor.reported += [n.key for n in news]
             save_cursor(repo, consumer, _saved(cursor, held))
-            return coalesce(news)
+            return True
         pending = []
         if time.monotonic() >= next_live_check:
             if not open_now and not workers_live(repo, ids):
                 if _size(log) != size:
                     continue  # a worker's last event came since the log was read (its record says so after it)
-                whose = f" for {', '.join(ids)}" if ids else ""
-                raise NothingToWaitFor(f"nothing to wait for: no worker runs or is queued and no question is open"
-                                       f"{whose}; `dispatch status` says what needs you")
+                raise nothing_for(ids)
             next_live_check = time.monotonic() + LIVE_CHECK
         if deadline is not None and time.monotonic() >= deadline:
-            raise WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
+            raise timed_out(timeout or 0.0)
+        if stop():
+            return False
         changes.wait(min(next_live_check, deadline if deadline is not None else next_live_check) - time.monotonic())
+
+
+def nothing_for(ids: list[str]) -> NothingToWaitFor:
+    whose = f" for {', '.join(ids)}" if ids else ""
+    return NothingToWaitFor(f"nothing to wait for: no worker runs or is queued and no question is open{whose}; "
+                            "`dispatch status` says what needs you")
+
+
+def timed_out(timeout: float) -> WaitTimeout:
+    return WaitTimeout(f"nothing new within {timeout:g}s: run `dispatch wait` again to keep waiting")
 
 
 def workers_live(repo: Repo, ids: list[str]) -> bool:

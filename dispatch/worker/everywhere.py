@@ -1,0 +1,206 @@
+"""`wait` on tasks wherever their workers run: here, and on each runner that holds tasks it covers, side by side.
+
+A runner's share is a `dispatch wait --json` forwarded there (argv as JSON on stdin: dispatch.worker.ssh), started
+at once, while the local wait runs here. The first side with news ends the whole wait: the others are hung up on,
+which ends their command there (dispatch.worker.serve), and what one had printed by then is delivered too. A wait
+moves its consumer's cursor only after printing its news (waiting.wait), so one hung up on before that leaves the
+news for the next wait: none is lost. A runner that does not answer is said once; the wait goes on with the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from dispatch.changes import Changes
+from dispatch.config import Config
+from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
+from dispatch.repo import Repo
+from dispatch.task import runtime
+from dispatch.worker import waiting
+from dispatch.worker.waiting import Notice
+
+# The runners' modules (ssh, git transport) load only when a task is on one: a local wait starts as fast.
+if TYPE_CHECKING:
+    from dispatch.worker import remote, ssh
+
+GRACE = 5.0  # seconds a runner's wait has to end once hung up on, before its ssh is killed
+QUIET = 60.0  # seconds between looks while only runners are waited on and none says anything (each wakes us)
+
+Deliver = Callable[[list[Notice]], None]
+
+
+@dataclass
+class Far:
+    """One runner's share of the wait: its forwarded `wait`, under way, and what came of it."""
+
+    where: remote.Place
+    tasks: list[str]  # the runner's tasks the wait covers: their branches are fetched after its news
+    call: ssh.Running
+    ended: threading.Event = field(default_factory=threading.Event)
+    answer: ssh.Answer | None = None
+    seen: bool = False
+    brought: bool = False
+
+
+def wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, consumer: str, deliver: Deliver,
+         warn: Callable[[str], None]) -> None:
+    """Block until there is news of IDS (every task when empty) wherever they run, and DELIVER it; WARN once
+    of a runner that does not answer while other tasks are still waited on."""
+    waiting.check_consumer(consumer)
+    shares = _shares(repo, cfg, ids) if runtime.runner_task_ids(repo) else []
+    with Changes(repo.state_dir, waiting.POLL) as changes:  # the folder of the events log; runners' ends wake it too
+        if not shares:
+            waiting.wait(repo, cfg, ids, timeout=timeout, consumer=consumer, changes=changes, deliver=deliver)
+            return
+        there = {task_id for _where, tasks in shares for task_id in tasks}
+        here = [task_id for task_id in ids if task_id not in there]
+        fars = [_start(where, tasks, given=bool(ids), timeout=timeout, consumer=consumer, wake=changes.wake)
+                for where, tasks in shares]
+        sides = Sides(fars, many=len(fars) > 1 or not ids or bool(here), warn=warn)
+        try:
+            _wait_sides(repo, cfg, ids, here if not ids or here else None, sides, timeout=timeout, consumer=consumer,
+                        changes=changes, deliver=deliver)
+        finally:
+            sides.collect()  # every runner's wait ended before this returns (and before CHANGES closes)
+    brought = [task_id for far in fars if far.brought for task_id in far.tasks]
+    if brought:
+        from dispatch.worker import remote
+
+        remote.sync(repo, cfg, brought)  # the question or the last commits, here: `show`, `review` read them
+
+
+def _shares(repo: Repo, cfg: Config, ids: list[str]) -> list[tuple[remote.Place, list[str]]]:
+    """The tasks among IDS (all when empty) that are on runners, by runner and its repository there. Without
+    IDS, a task whose runner left the config is left out (`status` and `doctor` say so)."""
+    from dispatch.worker import remote
+
+    found: dict[tuple[str, str], tuple[remote.Place, list[str]]] = {}
+    for task_id in ids or runtime.runner_task_ids(repo):
+        data = remote.record(repo, task_id)
+        if data is None or not ids and data["runner"] not in cfg.values["runners"]:
+            continue
+        where = remote.place(repo, cfg, task_id)
+        if where is not None:
+            found.setdefault((where.name, where.path), (where, []))[1].append(task_id)
+    return list(found.values())
+
+
+def _start(where: remote.Place, tasks: list[str], *, given: bool, timeout: float | None, consumer: str,
+           wake: Callable[[], None]) -> Far:
+    """The runner's `wait` started: on its TASKS when GIVEN by the user, else on all it has."""
+    from dispatch.worker import ssh
+
+    words = ["wait", *(tasks if given else []), "--consumer", consumer, "--json",
+             *(["--timeout", str(timeout)] if timeout is not None else [])]
+    far = Far(where, tasks, ssh.start(where.runner, words, cwd=where.path))
+
+    def watch() -> None:
+        far.answer = far.call.answer(None)
+        far.ended.set()
+        wake()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return far
+
+
+def _wait_sides(repo: Repo, cfg: Config, ids: list[str], here: list[str] | None, sides: Sides, *,
+                timeout: float | None, consumer: str, changes: Changes, deliver: Deliver) -> None:
+    """The local wait on HERE (every local task when empty; None: no local side) until a runner's wait ends,
+    then a look at what it brought; again until there is news, nothing left to wait on, or the time is up."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while deadline is None or time.monotonic() < deadline:
+        left = None if deadline is None else deadline - time.monotonic()
+        if here is not None:
+            try:
+                if waiting.wait(repo, cfg, here, timeout=left, consumer=consumer, changes=changes,
+                                deliver=lambda news: deliver(news + sides.collect()), stop=sides.ended):
+                    return
+            except waiting.NothingToWaitFor:
+                here = None
+            except waiting.WaitTimeout:
+                break
+        else:
+            changes.wait(QUIET if left is None else left)
+        news = sides.look()
+        if news:
+            deliver(news + sides.collect())
+            return
+        if here is None and sides.all_seen():
+            raise sides.nothing(ids, timeout)
+    news = sides.collect()
+    if not news:
+        raise waiting.timed_out(timeout or 0.0)
+    deliver(news)
+
+
+class Sides:
+    """The runners' waits: which ended, what they brought, which failed (said by WARN when MANY sides wait)."""
+
+    def __init__(self, fars: list[Far], *, many: bool, warn: Callable[[str], None]) -> None:
+        self.fars, self.many, self.warn = fars, many, warn
+        self.failed: list[str] = []
+        self.timed_out = False  # a runner's wait timed out (started after ours, only just after ours would)
+
+    def ended(self) -> bool:
+        """Whether a runner's wait ended since the last look: the local wait stops for a look."""
+        return any(far.ended.is_set() and not far.seen for far in self.fars)
+
+    def all_seen(self) -> bool:
+        return all(far.seen for far in self.fars)
+
+    def look(self) -> list[Notice]:
+        """The news of the runners' waits that ended since the last look."""
+        return [n for far in self.fars if far.ended.is_set() and not far.seen for n in self._take(far, failing=True)]
+
+    def collect(self) -> list[Notice]:
+        """Every runner's wait ended (hung up on, killed after GRACE), and the news they printed before."""
+        for far in self.fars:
+            if not far.ended.is_set():
+                far.call.hang_up()
+        for far in self.fars:
+            if not far.ended.wait(GRACE):
+                far.call.kill()
+                far.ended.wait()
+        return [n for far in self.fars if not far.seen for n in self._take(far, failing=False)]
+
+    def _take(self, far: Far, *, failing: bool) -> list[Notice]:
+        from dispatch.worker import remote, ssh
+
+        far.seen = True
+        answer = far.answer or ssh.Answer(ssh.UNREACHABLE, "", "")
+        news = _news(answer)
+        far.brought = bool(news)
+        self.timed_out |= answer.returncode == WAIT_TIMEOUT_EXIT
+        if not news and failing and answer.returncode not in (WAIT_TIMEOUT_EXIT, WAIT_NOTHING_EXIT):
+            said = (remote.problem(answer, far.where.name, "run `dispatch wait`", far.where.runner["host"])
+                    or f"runner `{far.where.name}` answered something that is not dispatch's JSON: check that "
+                       f"runners.{far.where.name}.dispatch runs dispatch there (`dispatch runners`)")
+            self.failed.append(far.where.name)
+            if self.many:
+                self.warn(f"{said}; waiting on the other tasks")
+            else:
+                raise DispatchError(said)
+        return news
+
+    def nothing(self, ids: list[str], timeout: float | None) -> DispatchError:
+        """Why the wait ends without news: the time is up, nothing to wait for anywhere, or nowhere that answered."""
+        if self.timed_out:
+            return waiting.timed_out(timeout or 0.0)
+        if not self.failed:
+            return waiting.nothing_for(ids)
+        names = ", ".join(f"`{name}`" for name in self.failed)
+        return DispatchError(f"nothing to wait for but the tasks on runner {names}, which did not answer: "
+                             "`dispatch status` shows them once it does")
+
+
+def _news(answer: ssh.Answer) -> list[Notice]:
+    """What a runner's `wait --json` printed, whatever its exit code: hung up on after printing, it told it."""
+    try:
+        return [Notice.from_json(item) for item in json.loads(answer.stdout)["items"]]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return []
