@@ -91,24 +91,42 @@ def status_rows(dispatch: Path, tmp: Path, env: dict[str, str], reps: int) -> li
 
 
 def round_trips(dispatch: Path, tmp: Path, env: dict[str, str], far_env: dict[str, str],
-                reps: int) -> tuple[list[float], list[float]]:
+                reps: int) -> list[tuple[str, list[float]]]:
     """The worker asks on the runner (`dispatch ask` in the task's worktree there); `wait` here wakes; the
-    `answer` given here reaches that waiting `ask`."""
+    `answer` given here reaches that waiting `ask`. Then with a local task too, `wait` on all tasks (here and
+    there side by side): woken by the question there, and by one here (the wait there hung up on)."""
     repo = _repo(tmp / "asks", env)
     # A worker that hangs keeps `wait` waiting; the bench asks in its worktree, as that worker would.
     r = _run([str(dispatch), "new", "Bench", "--id", "bench", "--model", "scripted", "--item", "Write `x.txt` (hang)",
               "--on", "box"], repo, env)
     _check(r.returncode, "dispatch new --on box", r.stderr)
-    worktree = Path(json.loads(_run([str(dispatch), "status", "bench", "--json"], repo, env).stdout)["tasks"][0]
-                    ["worktree"].removeprefix("box:"))
+    worktree = _worktree(dispatch, repo, env, "bench", "box:")
     woken, answered = [], []
     for i in range(1, reps + 1):
         w, a = one_round(dispatch, i, task="bench", repo=repo, env=env, worktree=worktree, ask_env=far_env,
                          wait_args=["bench"], settle=SETTLE)
         woken.append(w)
         answered.append(a)
-    _run([str(dispatch), "stop", "bench"], repo, env)
-    return woken, answered
+    r = _run([str(dispatch), "new", "Near", "--id", "near", "--model", "scripted", "--item", "Write `y.txt` (hang)"],
+             repo, env)
+    _check(r.returncode, "dispatch new", r.stderr)
+    near = _worktree(dispatch, repo, env, "near", "")
+    both_there, both_here = [], []
+    for i in range(1, reps + 1):  # each task's questions are numbered from its Q1
+        both_there.append(one_round(dispatch, reps + i, task="bench", repo=repo, env=env, worktree=worktree,
+                                    ask_env=far_env, wait_args=[], settle=SETTLE)[0])
+        both_here.append(one_round(dispatch, i, task="near", repo=repo, env=env, worktree=near, ask_env=env,
+                                   wait_args=[], settle=SETTLE)[0])
+    for task in ("bench", "near"):
+        _run([str(dispatch), "stop", task], repo, env)
+    return [("`ask` there → `wait` here exits", woken), ("`answer` here → `ask` there exits", answered),
+            ("`ask` there → `wait` (all tasks, one here too) exits", both_there),
+            ("`ask` here → `wait` (all tasks, one there too) exits", both_here)]
+
+
+def _worktree(dispatch: Path, repo: Path, env: dict[str, str], task: str, prefix: str) -> Path:
+    status = json.loads(_run([str(dispatch), "status", task, "--json"], repo, env).stdout)
+    return Path(status["tasks"][0]["worktree"].removeprefix(prefix))
 
 
 def main() -> int:
@@ -132,11 +150,10 @@ def main() -> int:
                               f'ssh = ["ssh", "-F", "{ssh_config}"]\n'
                               f'dispatch = {json.dumps([*far_words, str(dispatch)])}\n')
             rows = status_rows(dispatch, tmp, env, args.reps)
-            woken, answered = round_trips(dispatch, tmp, env, far_env, args.reps)
+            rows += round_trips(dispatch, tmp, env, far_env, args.reps)
         finally:
             sshd.terminate()
             sshd.wait()
-    rows += [("`ask` there → `wait` here exits", woken), ("`answer` here → `ask` there exits", answered)]
     print(f"ssh runner on loopback, {args.reps} runs, milliseconds (load average {os.getloadavg()[0]:.1f})\n")
     print("| measure | median | min | max |\n| --- | ---: | ---: | ---: |")
     for label, times in rows:

@@ -139,7 +139,7 @@ def wait(
     consumer: Annotated[str, typer.Option("--consumer", metavar="NAME", help="Who is waiting: each consumer is told everything once.")] = "default",
     json_out: JsonOpt = False,
 ) -> None:
-    """Block until a question or an ended worker needs you.
+    """Block until a question or an ended worker needs you, here or on a runner.
 
     Prints each piece of news with the command to act on it, then exits.
     """

@@ -65,8 +65,10 @@ def wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, cons
         try:
             _wait_sides(repo, cfg, ids, here if not ids or here else None, sides, timeout=timeout, consumer=consumer,
                         changes=changes, deliver=deliver)
-        finally:
-            sides.collect()  # every runner's wait ended before this returns (and before CHANGES closes)
+        finally:  # every runner's wait ended before this returns (and before CHANGES closes)
+            late = sides.collect()
+            if late:  # one had printed news as we stopped (Ctrl-C, a failure): told there, so printed here
+                deliver(late)
     brought = [task_id for far in fars if far.brought for task_id in far.tasks]
     if brought:
         from dispatch.worker import remote
