@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
@@ -142,6 +142,11 @@ def worktrees(cwd: Path) -> list[Worktree]:
     return result
 
 
+def add_worktree(cwd: Path, path: Path, branch: str, commit: str) -> None:
+    """A new worktree at PATH on a new BRANCH at COMMIT (no upstream): one checkout."""
+    run(["worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), commit], cwd=cwd)
+
+
 def _records(fields: list[str]) -> Iterator[list[str]]:
     # Records are separated by an empty field (a double NUL).
     record: list[str] = []
@@ -273,6 +278,24 @@ def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Seq
             raise GitError(list(args), proc.returncode, stdout, stderr)
         results.append(Result(proc.returncode, stdout, stderr))
     return results
+
+
+def run_in_turns(args: Sequence[str], *, cwd: Path, first: str, then: Callable[[str], str]) -> tuple[str, str]:
+    """One `git ARGS` (a `--batch` mode that answers each request as it comes) fed FIRST, then what THEN
+    makes of its first line of answer: the first line and the rest of its output, as one process."""
+    with subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(first)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # git stopped reading: its error is in stderr
+        answer = proc.stdout.readline().removesuffix("\n")
+        rest, stderr = proc.communicate(then(answer) if answer else "")
+        if proc.returncode != 0 or not answer:
+            raise GitError(list(args), proc.returncode or 1, answer + rest, stderr)
+    return answer, rest.removesuffix("\n")
 
 
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:

@@ -249,9 +249,12 @@ def test_new_checks_out_once_and_commits_in_no_worktree(
     _new(repo, "Objects")
 
     # The plan commit is made of objects before the worktree exists and `worktree add` checks it out:
-    # no `git add` or `git commit` in the fresh worktree.
-    commands = Counter(log.read_text().split())
-    assert "add" not in commands and "commit" not in commands
-    assert {name: commands[name] for name in ("hash-object", "mktree", "commit-tree", "worktree")} == {
-        "hash-object": 1, "mktree": 2, "commit-tree": 1, "worktree": 1}
+    # no `git add` or `git commit` in the fresh worktree. Every git process `new` runs, counted: the
+    # repository and the base (one `rev-parse` each), the ids taken and the base's tree (side by side),
+    # the blobs, both trees (one `mktree --batch`), the commit, the worktree.
+    once = {"rev-parse": 2, "for-each-ref": 1, "ls-tree": 1, "hash-object": 1, "mktree": 1, "commit-tree": 1,
+            "worktree": 1}
+    assert dict(Counter(log.read_text().split())) == once
+    # With a linked worktree, `worktree list` too (a worktree on a task's branch takes its id).
+    assert dict(_commands(log, "new", "Second", "--item", "one", "--no-start", cwd=repo)) == {**once, "worktree": 2}
     assert git(repo, "log", "-1", "--format=%s", "dispatch/objects") == "dispatch: plan objects"
