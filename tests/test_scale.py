@@ -258,3 +258,16 @@ def test_new_checks_out_once_and_commits_in_no_worktree(
     # With a linked worktree, `worktree list` too (a worktree on a task's branch takes its id).
     assert dict(_commands(log, "new", "Second", "--item", "one", "--no-start", cwd=repo)) == {**once, "worktree": 2}
     assert git(repo, "log", "-1", "--format=%s", "dispatch/objects") == "dispatch: plan objects"
+
+
+def test_new_no_start_imports_no_yaml_jinja2_or_worker_module(repo: Path) -> None:
+    # A new task's front matter and files render without yaml and jinja2; no worker module without a worker.
+    loaded = _heavy_imports(["new", "Light", "--no-start", "--item", "one"], repo)
+    assert loaded[-1] == "loaded:"
+    code = ("import sys\nfrom dispatch import cli\ncli.main(sys.argv[1:])\n"
+            "print(*sorted(m for m in sys.modules if m.startswith('dispatch.worker.')), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, "new", "Lighter", "--no-start"], cwd=repo,
+                          capture_output=True, text=True, check=True)
+    loaded = proc.stderr.splitlines()[-1].split()
+    assert "dispatch.worker.create" in loaded
+    assert not {"dispatch.worker.control", "dispatch.worker.confine", "dispatch.worker.launch"} & set(loaded)

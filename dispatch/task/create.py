@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,7 +174,6 @@ def render_task_files(
     created: str, description: str, items: list[str], after: list[str] | None = None, group: str | None = None,
 ) -> tuple[str, str]:
     from dispatch import templates
-    from dispatch.task.plan import dump_front_matter
 
     meta: dict[str, object] = {
         "dispatch": 1, "id": task_id, "title": title, "base": base,
@@ -184,10 +184,51 @@ def render_task_files(
     if group:
         meta["group"] = group
     plan = templates.render(
-        "PLAN.md.j2", front_matter=dump_front_matter(meta), title=title,
+        "PLAN.md.j2", front_matter=front_matter(meta), title=title,
         description=description.strip(), items=items or [REFINE_ITEM],
     )
     return plan, templates.render("QUESTIONS.md.j2", id=task_id)
+
+
+# A value PyYAML writes as it is (plain): ASCII without any YAML indicator, starting with a letter (so it
+# cannot read back as a number or a date), no space at its end; minus the words YAML 1.1 reads as a bool or null.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./()+ -]*(?<! )")
+_NOT_STR = frozenset(["yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+                      "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL"])
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # plain unless all digits (an int) or 0b and 0s and 1s
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # clock.iso: a timestamp, so single-quoted
+
+
+def front_matter(meta: dict[str, object]) -> str:
+    """META as PyYAML's block YAML (`plan.dump_front_matter`), written without importing yaml when every
+    value is an int, None, a plain string, a commit id, a `clock.iso` time or a list of plain strings
+    (a new task's: tests/test_new.py checks it writes what PyYAML writes); else by PyYAML."""
+    lines = []
+    for key, value in meta.items():
+        if isinstance(value, list) and value and all(_scalar(v, 2) == v for v in value):
+            lines += [f"{key}:", *(f"- {v}" for v in value)]
+            continue
+        text = _scalar(value, len(key) + 2)
+        if text is None:
+            from dispatch.task.plan import dump_front_matter
+
+            return dump_front_matter(meta)
+        lines.append(f"{key}: {text}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _scalar(value: object, column: int) -> str | None:
+    """VALUE as PyYAML writes it from COLUMN on, if it is one of the simple cases; else None."""
+    if value is None:
+        return "null"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or column + len(value) > 80:  # a longer line would be folded at a space
+        return None
+    if (_PLAIN.fullmatch(value) and value not in _NOT_STR) or (
+            _COMMIT.fullmatch(value) and not re.fullmatch(r"\d+|0b[01]+", value)):
+        return value
+    return f"'{value}'" if _STAMP.fullmatch(value) else None
 
 
 def _plan_commit(repo: Repo, base_commit: str, root: list[str], task_id: str, texts: dict[str, str]) -> str:
