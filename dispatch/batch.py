@@ -17,6 +17,7 @@ class Batch:
     def __init__(self, jobs: Sequence[tuple[Sequence[str], Path]], *, limit: int) -> None:
         self._jobs = list(jobs)
         self._limit = max(1, limit)
+        self._env = git_env()  # once: copying the environment for each of 500 processes showed in a profile
         self._started: list[subprocess.Popen[str]] = []
         while len(self._started) < min(self._limit, len(self._jobs)):
             self._start()
@@ -24,7 +25,7 @@ class Batch:
     def _start(self) -> None:
         args, cwd = self._jobs[len(self._started)]
         try:
-            proc = subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen(["git", *args], cwd=cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
         except FileNotFoundError as e:
             self._stop()
