@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -70,6 +69,8 @@ def command(cfg: Config) -> tuple[list[str], bool] | None:
     if cfg.from_repo("notify") and (cfg.repo_file is None or not trust.is_trusted(cfg.repo_file)):
         return None  # `dispatch new` refuses such a file until it is trusted; nothing runs meanwhile
     if argv == [DESKTOP]:
+        import shutil
+
         if sys.platform == "darwin" and shutil.which("osascript"):
             return OSASCRIPT, True
         if shutil.which("notify-send"):
