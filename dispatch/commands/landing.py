@@ -32,15 +32,17 @@ def review(
     """
     from dispatch import output
     from dispatch.land import review as review_mod
+    from dispatch.task.model import list_tasks
     from dispatch.worker import places
 
     if stat + patch + files + json_out > 1:
         raise UsageError("give one of --stat, --patch, --files and --json")
     repo, cfg = context()
     places.catch_up(repo, cfg, [task_id])  # a task on a runner: its latest commits
-    if _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
+    live = list_tasks(repo, cfg)
+    if task_id not in live and _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
         return
-    r = review_mod.review(repo, cfg, task_id)
+    r = review_mod.review(repo, cfg, task_id, task=live.get(task_id))
     if json_out:
         output.emit_json({"review": r.to_json()})
         return
@@ -54,13 +56,10 @@ app.command("diff", hidden=True, help="Alias of review.")(review)
 
 
 def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: bool) -> bool:
-    """Review the group NAME when it is one (and no task has that id); False when it is not a group."""
+    """Review the group NAME when it is one (no task has that id); False when it is not a group."""
     from dispatch import output
     from dispatch.land import compare, group
-    from dispatch.task.model import list_tasks
 
-    if name in list_tasks(repo, cfg):
-        return False
     rows = group.members(repo, cfg, name)
     if not rows:
         return False
