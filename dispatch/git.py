@@ -199,9 +199,16 @@ def rev(cwd: Path, spec: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
+STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
+
+
 def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
     """Uncommitted changes of WORKTREE as (XY, path), untracked included, ignored not."""
-    text = run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
+    return parse_status(run(STATUS, cwd=worktree).stdout)
+
+
+def parse_status(text: str) -> list[tuple[str, str]]:
+    """The (XY, path) entries of `git status` output in the STATUS format."""
     fields = zsplit(text)
     changes = []
     i = 0
@@ -262,24 +269,6 @@ def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
         if proc.wait() != 0:
             errors.seek(0)
             raise GitError(list(args), proc.returncode, "", errors.read().decode(errors="replace"))
-
-
-def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Sequence[int] = (0,)) -> list[Result]:
-    """Run several `git ARGS` at once in CWD (short, independent questions), their results in order;
-    an exit code not in OK_CODES raises GitError."""
-    procs = [subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
-             for args in argvs]
-    results = []
-    for args, proc in zip(argvs, procs, strict=True):
-        stdout, stderr = proc.communicate()
-        if proc.returncode not in ok_codes:
-            for rest in procs:
-                rest.kill()
-                rest.wait()
-            raise GitError(list(args), proc.returncode, stdout, stderr)
-        results.append(Result(proc.returncode, stdout, stderr))
-    return results
 
 
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, say_if_removed
+from dispatch.commands import hot
+from dispatch.commands.app import JsonOpt, app
+from dispatch.commands.common import confirm, context, folder_holding_cwd, say_if_removed
 from dispatch.errors import DispatchError, UsageError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
@@ -210,17 +212,7 @@ def conflicts(json_out: JsonOpt = False) -> None:
 
     Each task against its base, and the tasks against each other.
     """
-    from dispatch import output
-    from dispatch.land import conflicts as conflicts_mod
-    from dispatch.worker import places
-
-    repo, cfg = context()
-    places.catch_up(repo, cfg)  # tasks on runners: their latest commits
-    radar = conflicts_mod.radar(repo, cfg)
-    if json_out:
-        output.emit_json(radar.to_json())
-    else:
-        print(conflicts_mod.render(radar))
+    hot.conflicts(json_out=json_out)
 
 
 @app.command()
