@@ -66,19 +66,20 @@ def run(
     input: str | None = None,
     check: bool = True,
     env: dict[str, str] | None = None,
+    exact: bool = False,
 ) -> Result:
-    """Run `git ARGS` in CWD; raise GitError on failure unless check is False."""
+    """Run `git ARGS` in CWD; raise GitError on failure unless check is False.
+
+    Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
+    as git wrote it (a diff of a file whose lines end in \r\n)."""
     argv = ["git", *args]
     try:
         proc = subprocess.run(
             argv,
             check=False,
             cwd=cwd,
-            input=input,
+            input=None if input is None else input.encode("utf-8", "surrogateescape"),
             capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="surrogateescape",
             env=git_env(env),
             stdin=None if input is not None else subprocess.DEVNULL,
         )
@@ -86,10 +87,16 @@ def run(
         if not cwd.is_dir():
             raise DispatchError(f"folder {cwd} does not exist") from e
         raise DispatchError("git is not installed: install git 2.38 or newer") from e
-    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    stdout, stderr = (_decode(data, exact=exact) for data in (proc.stdout, proc.stderr))
     if check and proc.returncode != 0:
-        raise GitError(list(args), proc.returncode, proc.stdout, proc.stderr)
-    return result
+        raise GitError(list(args), proc.returncode, stdout, stderr)
+    return Result(proc.returncode, stdout, stderr)
+
+
+def _decode(data: bytes, *, exact: bool) -> str:
+    """What `subprocess.run(text=True)` makes of DATA, undecodable bytes kept as surrogates; EXACT: every \r kept."""
+    text = data.decode("utf-8", "surrogateescape")
+    return text if exact else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def out(args: Sequence[str], *, cwd: Path, input: str | None = None, env: dict[str, str] | None = None) -> str:

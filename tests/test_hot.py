@@ -1,4 +1,4 @@
-"""The hot commands (`status`, `ask`, `answer`, `conflicts`) run without typer when their command line is
+"""The hot commands (`status`, `ask`, `answer`, `conflicts`, `review`) run without typer when their command line is
 plain: they must read it exactly as typer would, hand typer everything else, and print the same either way."""
 
 from __future__ import annotations
@@ -26,6 +26,9 @@ from dispatch.commands import app, common, hot
     (["answer", "t", "yes", "-q", "2", "--resume"], ("answer", ["t", "yes"], {"question": 2, "resume": True})),
     (["answer", "--question", "10", "t", "-"], ("answer", ["t", "-"], {"question": 10})),
     (["conflicts", "--json"], ("conflicts", [], {"json": True})),
+    (["review", "t"], ("review", ["t"], {})),
+    (["review", "--json", "t"], ("review", ["t"], {"json": True})),
+    (["diff", "t", "--patch", "--stat"], ("diff", ["t"], {"patch": True, "stat": True})),
 ])
 def test_a_plain_command_line_is_read_as_typer_reads_it(argv: list[str], parsed: tuple[object, ...]) -> None:
     assert hot.parse(argv) == parsed
@@ -38,6 +41,7 @@ def test_a_plain_command_line_is_read_as_typer_reads_it(argv: list[str], parsed:
     ["ask", "q", "--timeout", "-1"], ["ask", "q", "--timeout", ".5"], ["ask", "q", "--timeout=2"], ["ask", "q", "--task", "--json"],
     ["answer", "t"], ["answer", "t", "x", "-q", "one"], ["answer", "t", "x", "-q", "1", "--question", "2"],
     ["answer", "t", "x", "-q2"], ["conflicts", "extra"], ["conflicts", "--json", "--stat"], ["--version"],
+    ["review"], ["review", "a", "b"], ["review", "t", "--help"], ["review", "t", "--json", "--json"], ["review", "t", "-p"],
 ])
 def test_anything_else_is_left_to_typer(argv: list[str]) -> None:
     assert hot.parse(argv) is None
@@ -61,9 +65,16 @@ def test_both_ways_print_the_same(repo: Path) -> None:
         assert dispatch("new", title, "--no-start", cwd=repo).code == 0
     asked = dispatch("ask", "which one?", "--task", "first-task", "--timeout", "0", cwd=repo)
     assert (asked.code, asked.out) == (75, "")
+    worktree = repo.parent / "app.dispatch" / "first-task"
+    (worktree / "notes.txt").write_text("some work\n")
+    subprocess.run(["git", "add", "notes.txt"], cwd=worktree, check=True)
+    subprocess.run(["git", "commit", "-qm", "some work"], cwd=worktree, check=True)
     lines = [["status"], ["status", "--json"], ["status", "second-task"], ["status", "secnd-task"], ["ls", "--json"],
              ["conflicts"], ["conflicts", "--json"], ["answer", "no-such-task", "x"], ["answer", "first-task", "x", "-q", "9"],
-             ["ask", "outside any task"], ["ask", "q", "--task", "no-such-task"]]
+             ["ask", "outside any task"], ["ask", "q", "--task", "no-such-task"],
+             ["review", "first-task"], ["diff", "first-task", "--json"], ["review", "first-task", "--patch"],
+             ["review", "first-task", "--stat"], ["review", "first-task", "--files"], ["review", "first-task", "--json", "--stat"],
+             ["review", "no-such-task"]]
     for argv in lines:
         assert hot.parse(argv) is not None, argv
         fast = _captured(lambda a=argv: common.boundary(lambda: hot.run(a) or 0), repo)  # type: ignore[misc]
@@ -96,6 +107,7 @@ def test_a_plain_hot_command_imports_no_typer_no_yaml_and_no_thread_pool(repo: P
     assert _loaded(["status"], repo, heavy) == ["0"]
     assert _loaded(["status", "--json", "first-task"], repo, heavy) == ["0"]
     assert _loaded(["conflicts", "--json"], repo, heavy) == ["0"]
+    assert _loaded(["review", "first-task", "--json"], repo, heavy) == ["0"]
     assert _loaded(["answer", "first-task", "x"], repo, heavy) == ["1"]  # no question to answer: one line, still no typer
     assert _loaded(["status", "--watch", "--interval", "x"], repo, ("typer",)) == ["2", "typer"]
 

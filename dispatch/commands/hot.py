@@ -1,5 +1,5 @@
 """The commands run most, by people in a loop and by workers and the host session: `status`, `ask`,
-`answer` and `conflicts`. Their code lives here, free of typer: a plain command line (one this module
+`answer`, `conflicts` and `review`. Their code lives here, free of typer: a plain command line (one this module
 reads exactly as typer would) runs it at once; any other (help, a mistake, an option spelled another
 way) goes to typer (dispatch.commands.app), whose commands call the same functions."""
 
@@ -21,6 +21,8 @@ _PLAIN: dict[str, tuple[int | None, dict[str, str]]] = {
     "ask": (1, {"--timeout": "float", "--task": "str"}),
     "answer": (2, {"--question": "int", "-q": "int", "--resume": "flag"}),
     "conflicts": (0, {"--json": "flag"}),
+    "review": (1, {"--stat": "flag", "--patch": "flag", "--files": "flag", "--json": "flag"}),
+    "diff": (1, {"--stat": "flag", "--patch": "flag", "--files": "flag", "--json": "flag"}),
 }
 
 
@@ -66,8 +68,11 @@ def run(argv: list[str]) -> int | None:
         ask(args[0], timeout=options.get("timeout"), task_id=options.get("task"))
     elif name == "answer":
         answer(args[0], args[1], question=options.get("question"), resume=options.get("resume", False))
-    else:
+    elif name == "conflicts":
         conflicts(json_out=options.get("json", False))
+    else:
+        review(args[0], stat=options.get("stat", False), patch=options.get("patch", False),
+               files=options.get("files", False), json_out=options.get("json", False))
     return 0
 
 
@@ -164,3 +169,47 @@ def conflicts(*, json_out: bool) -> None:
         output.emit_json(radar.to_json())
     else:
         print(conflicts_mod.render(radar))
+
+
+def review(task_id: str, *, stat: bool, patch: bool, files: bool, json_out: bool) -> None:
+    from dispatch import output
+    from dispatch.errors import UsageError
+    from dispatch.land import review as review_mod
+    from dispatch.task.model import list_tasks
+    from dispatch.worker import places
+
+    if stat + patch + files + json_out > 1:
+        raise UsageError("give one of --stat, --patch, --files and --json")
+    repo, cfg = context()
+    places.catch_up(repo, cfg, [task_id])  # a task on a runner: its latest commits
+    live = list_tasks(repo, cfg)
+    if task_id not in live and _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
+        return
+    r = review_mod.review(repo, cfg, task_id, task=live.get(task_id))
+    if json_out:
+        output.emit_json({"review": r.to_json()})
+        return
+    mode = "stat" if stat else "patch" if patch else "files" if files else "summary"
+    text = review_mod.render(r, mode=mode, color=output.use_color())
+    if text:
+        print(text)
+
+
+def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: bool) -> bool:
+    """Review the group NAME when it is one (no task has that id); False when it is not a group."""
+    from dispatch import output
+    from dispatch.errors import UsageError
+    from dispatch.land import compare, group
+
+    rows = group.members(repo, cfg, name)
+    if not rows:
+        return False
+    if detail:
+        raise UsageError(f"`{name}` is a group: --stat, --patch and --files are for one of its tasks "
+                         f"({', '.join(r.id for r in rows)})")
+    compared = compare.compare(repo, cfg, name, rows)
+    if json_out:
+        output.emit_json({"group": compared.to_json()})
+    else:
+        print(compare.render(compared))
+    return True
