@@ -81,6 +81,33 @@ def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
     assert dict(_commands(log, "status", "--json", cwd=repo)) == {**fixed, "status": 6, "merge-base": 1, "rev-list": 1}
 
 
+def test_conflicts_merges_only_the_pairs_that_moved(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        _new(repo, f"Work {n}")
+        wt = repo.parent / "app.dispatch" / f"work-{n}"
+        (wt / "README.md").write_text(f"edited by {n}\n")
+        git(wt, "commit", "-qam", "work")
+    log = _git_log(tmp_path, monkeypatch)
+    cold = _commands(log, "conflicts", "--json", cwd=repo)
+    first = dispatch("conflicts", "--json", cwd=repo).out
+    warm = _commands(log, "conflicts", "--json", cwd=repo)
+    # Cold: the 3 merges with main and the 3 between tasks in one merge-tree, the sizes in one diff-tree.
+    assert (cold["merge-tree"], cold["diff-tree"]) == (2, 2)  # (status's own merge checks are the other pair)
+    assert (warm["merge-tree"], warm["diff-tree"]) == (0, 0)
+    assert json.loads(first)["pairs"] == [{"tasks": [a, b], "files": ["README.md"]}
+                                          for a, b in (("work-0", "work-1"), ("work-0", "work-2"), ("work-1", "work-2"))]
+    # One task moves: only its pairs are merged again, and the answer is the one computed from nothing.
+    wt = repo.parent / "app.dispatch" / "work-1"
+    (wt / "README.md").write_text("edited by 0\n")
+    git(wt, "commit", "-qam", "agree with work-0")
+    moved = _commands(log, "conflicts", "--json", cwd=repo)
+    assert (moved["merge-tree"], moved["diff-tree"]) == (2, 2)
+    kept = dispatch("conflicts", "--json", cwd=repo).out
+    (repo / ".git" / "dispatch" / "pair-merges.json").unlink()
+    assert dispatch("conflicts", "--json", cwd=repo).out == kept
+    assert json.loads(kept)["pairs"] == [{"tasks": [a, b], "files": ["README.md"]} for a, b in (("work-0", "work-2"), ("work-1", "work-2"))]
+
+
 def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
     _new(repo, "Forked")
     wt = repo.parent / "app.dispatch" / "forked"
@@ -156,13 +183,13 @@ def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
 
 
 def test_a_run_builds_only_the_command_it_runs() -> None:
-    from dispatch import cli
+    from dispatch.commands import app as typer_app
 
-    assert list(cli.load_commands(["status", "--json"]).commands) == ["status"]
-    assert list(cli.load_commands(["config", "show"]).commands) == ["config"]
+    assert list(typer_app.load_commands(["status", "--json"]).commands) == ["status"]
+    assert list(typer_app.load_commands(["config", "show"]).commands) == ["config"]
     # The command list builds no command's options: each entry holds its name and help only.
-    listing = cli.load_commands(["--help"]).commands
-    assert sorted(listing) == sorted(cli.COMMANDS)
+    listing = typer_app.load_commands(["--help"]).commands
+    assert sorted(listing) == sorted(typer_app.COMMANDS)
     assert [name for name, command in listing.items() if command.params] == []
 
 
@@ -195,11 +222,10 @@ def test_conflicts_runs_no_git_status_in_the_worktrees(
     dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
 
     # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`;
-    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`
-    # (status's ahead/behind counts are kept from the run before).
+    # the merges and each task's size (`diff --numstat base...tip`) are kept from the run before, as are
+    # status's ahead/behind counts: no commit moved.
     assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
-        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
-        "merge-tree": 1, "diff-tree": 1}
+        "rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 2}
 
 
 def test_cold_merge_checks_run_a_fixed_number_of_git_processes(

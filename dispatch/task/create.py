@@ -9,7 +9,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git, objects
+from dispatch import batch, clock, events, git, objects
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
@@ -124,7 +124,7 @@ def _scan(repo: Repo, cfg: Config, base_commit: str, after: list[str]) -> tuple[
         argvs.append(["for-each-ref", "--format=%(refname)", f"{prefix}*", f"{TRASH_PREFIX}*"])
         if has_linked_worktrees(repo):
             argvs.append(["worktree", "list", "--porcelain", "-z"])
-    results = git.run_side_by_side(argvs, cwd=repo.root)
+    results = batch.run_side_by_side(argvs, cwd=repo.root)
     root = git.zsplit(results[0].stdout)
     if after:
         return None, root
