@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 
 
 def now() -> float:
@@ -14,15 +13,18 @@ def now() -> float:
         try:
             return float(pinned)
         except ValueError:
-            return datetime.fromisoformat(pinned).timestamp()
+            return parse_iso(pinned)
     return time.time()
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC, to the second: `2026-12-02T18:41:31Z` (formatted by `time`: importing datetime cost every command 2 ms)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
 
 def parse_iso(text: str) -> float:
+    from datetime import datetime
+
     return datetime.fromisoformat(text).timestamp()
 
 

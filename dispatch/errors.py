@@ -98,3 +98,11 @@ WAIT_TIMEOUT_EXIT = 124
 # `dispatch wait` exits with this at once when nothing can bring news: no worker runs or is queued
 # (EX_UNAVAILABLE: waiting would block forever).
 WAIT_NOTHING_EXIT = 69
+
+
+class Exit(Exception):
+    """End the command with this exit code and nothing more said (it said what it had to already)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NewType
@@ -66,19 +66,20 @@ def run(
     input: str | None = None,
     check: bool = True,
     env: dict[str, str] | None = None,
+    exact: bool = False,
 ) -> Result:
-    """Run `git ARGS` in CWD; raise GitError on failure unless check is False."""
+    """Run `git ARGS` in CWD; raise GitError on failure unless check is False.
+
+    Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
+    as git wrote it (a diff of a file whose lines end in \r\n)."""
     argv = ["git", *args]
     try:
         proc = subprocess.run(
             argv,
             check=False,
             cwd=cwd,
-            input=input,
+            input=None if input is None else input.encode("utf-8", "surrogateescape"),
             capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="surrogateescape",
             env=git_env(env),
             stdin=None if input is not None else subprocess.DEVNULL,
         )
@@ -86,10 +87,16 @@ def run(
         if not cwd.is_dir():
             raise DispatchError(f"folder {cwd} does not exist") from e
         raise DispatchError("git is not installed: install git 2.38 or newer") from e
-    result = Result(proc.returncode, proc.stdout, proc.stderr)
+    stdout, stderr = (_decode(data, exact=exact) for data in (proc.stdout, proc.stderr))
     if check and proc.returncode != 0:
-        raise GitError(list(args), proc.returncode, proc.stdout, proc.stderr)
-    return result
+        raise GitError(list(args), proc.returncode, stdout, stderr)
+    return Result(proc.returncode, stdout, stderr)
+
+
+def _decode(data: bytes, *, exact: bool) -> str:
+    """What `subprocess.run(text=True)` makes of DATA, undecodable bytes kept as surrogates; EXACT: every \r kept."""
+    text = data.decode("utf-8", "surrogateescape")
+    return text if exact else text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def out(args: Sequence[str], *, cwd: Path, input: str | None = None, env: dict[str, str] | None = None) -> str:
@@ -142,6 +149,11 @@ def worktrees(cwd: Path) -> list[Worktree]:
     return result
 
 
+def add_worktree(cwd: Path, path: Path, branch: str, commit: str) -> None:
+    """A new worktree at PATH on a new BRANCH at COMMIT (no upstream): one checkout."""
+    run(["worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), commit], cwd=cwd)
+
+
 def _records(fields: list[str]) -> Iterator[list[str]]:
     # Records are separated by an empty field (a double NUL).
     record: list[str] = []
@@ -192,9 +204,16 @@ def rev(cwd: Path, spec: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
+STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
+
+
 def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
     """Uncommitted changes of WORKTREE as (XY, path), untracked included, ignored not."""
-    text = run(["status", "--porcelain=v1", "-z", "--untracked-files=all"], cwd=worktree).stdout
+    return parse_status(run(STATUS, cwd=worktree).stdout)
+
+
+def parse_status(text: str) -> list[tuple[str, str]]:
+    """The (XY, path) entries of `git status` output in the STATUS format."""
     fields = zsplit(text)
     changes = []
     i = 0
@@ -257,22 +276,22 @@ def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
             raise GitError(list(args), proc.returncode, "", errors.read().decode(errors="replace"))
 
 
-def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Sequence[int] = (0,)) -> list[Result]:
-    """Run several `git ARGS` at once in CWD (short, independent questions), their results in order;
-    an exit code not in OK_CODES raises GitError."""
-    procs = [subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
-             for args in argvs]
-    results = []
-    for args, proc in zip(argvs, procs, strict=True):
-        stdout, stderr = proc.communicate()
-        if proc.returncode not in ok_codes:
-            for rest in procs:
-                rest.kill()
-                rest.wait()
-            raise GitError(list(args), proc.returncode, stdout, stderr)
-        results.append(Result(proc.returncode, stdout, stderr))
-    return results
+def run_in_turns(args: Sequence[str], *, cwd: Path, first: str, then: Callable[[str], str]) -> tuple[str, str]:
+    """One `git ARGS` (a `--batch` mode that answers each request as it comes) fed FIRST, then what THEN
+    makes of its first line of answer: the first line and the rest of its output, as one process."""
+    with subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape") as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(first)
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass  # git stopped reading: its error is in stderr
+        answer = proc.stdout.readline().removesuffix("\n")
+        rest, stderr = proc.communicate(then(answer) if answer else "")
+        if proc.returncode != 0 or not answer:
+            raise GitError(list(args), proc.returncode or 1, answer + rest, stderr)
+    return answer, rest.removesuffix("\n")
 
 
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import git
+from dispatch import batch, git
 from dispatch.errors import DispatchError
 
 # Pairs are grouped by their base; past this many groups, one walk serves them all (a fixed number of processes).
@@ -59,7 +59,7 @@ def _counted(cwd: Path, pairs: Sequence[tuple[str, str]], *, merge_bases: bool) 
     argvs: list[list[str]] = [["rev-list", "--left-right", "--count", f"{tip}...{base}"] for tip, base in pairs]
     if merge_bases:
         argvs += [["merge-base", tip, base] for tip, base in pairs]
-    results = git.run_side_by_side(argvs, cwd=cwd, ok_codes=(0, 1))
+    results = batch.run_side_by_side(argvs, cwd=cwd, ok_codes=(0, 1))
     found = []
     for n in range(len(pairs)):
         ahead, behind = results[n].stdout.split()

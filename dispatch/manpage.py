@@ -14,10 +14,10 @@ def help_text() -> str:
     """`dispatch --help` at a fixed width, every command listed."""
     import typer
 
-    from dispatch import cli
+    from dispatch.commands import app as typer_app
 
-    cli.load_commands([])
-    command = typer.main.get_command(cli.app)
+    typer_app.load_commands([])
+    command = typer.main.get_command(typer_app.app)
     ctx = command.make_context("dispatch", [], resilient_parsing=True, terminal_width=WIDTH, max_content_width=WIDTH)
     return command.get_help(ctx)
 

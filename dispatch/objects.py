@@ -137,6 +137,18 @@ def commit_without(cwd: Path, commit: str, name: str, message: str) -> str:
     return commit_tree(cwd, tree, [commit], message)
 
 
+def tree_with_folder(cwd: Path, entries: Sequence[str], name: str, folder: Sequence[str]) -> str:
+    """A tree of ENTRIES (`ls-tree -z` lines) and a folder NAME holding FOLDER's entries: both trees written
+    by one `mktree --batch`, the folder's first, its id then put in the other."""
+    sub, root = git.run_in_turns(
+        ["mktree", "-z", "--batch"], cwd=cwd, first="".join(f"{e}\0" for e in folder) + "\0",
+        then=lambda sub: "".join(f"{e}\0" for e in [*entries, f"040000 tree {sub}\t{name}"]),
+    )
+    if not root:
+        raise DispatchError(f"`git mktree --batch` wrote the folder {name} ({sub}) but no tree around it")
+    return root
+
+
 def commit_tree(cwd: Path, tree: str, parents: Sequence[str], message: str) -> str:
     """A commit object for TREE on PARENTS; no ref moves."""
     args = ["commit-tree", "--no-gpg-sign", tree]

@@ -145,7 +145,7 @@ def snapshot(repo: Path) -> dict[str, str]:
     state_dir = repo / ".git" / "dispatch"
     files = sorted(
         str(p.relative_to(repo.parent)) for p in repo.parent.rglob("*") if ".git/objects" not in str(p)
-        and "/.git/logs" not in str(p) and not str(p).endswith((".git/dispatch", ".git/dispatch/lock", "merge-checks.json", "ahead-behind.json"))
+        and "/.git/logs" not in str(p) and not str(p).endswith((".git/dispatch", ".git/dispatch/lock", "merge-checks.json", "ahead-behind.json", "front-matter.json", "pair-merges.json"))
     )
     return {
         "refs": git(repo, "for-each-ref", "--format=%(refname) %(objectname)"),

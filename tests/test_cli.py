@@ -1,4 +1,4 @@
-"""The command map in dispatch/cli.py names every command, in the module that registers it."""
+"""The command map in dispatch/commands/app.py names every command, in the module that registers it."""
 
 from __future__ import annotations
 
@@ -11,19 +11,19 @@ from pathlib import Path
 import typer
 from conftest import dispatch
 
-from dispatch import cli
+from dispatch.commands import app as typer_app
 
 
 def test_the_command_map_is_complete_and_true() -> None:
-    for module in sorted(set(cli.COMMANDS.values())):
+    for module in sorted(set(typer_app.COMMANDS.values())):
         importlib.import_module(f"dispatch.commands.{module}")
     found = {
         (c.name or c.callback.__name__.replace("_", "-")): c.callback.__module__.rsplit(".", 1)[1]
-        for c in cli.app.registered_commands
+        for c in typer_app.app.registered_commands
     }
-    for group in cli.app.registered_groups:
+    for group in typer_app.app.registered_groups:
         found[group.name] = group.typer_instance.registered_commands[0].callback.__module__.rsplit(".", 1)[1]
-    assert found == cli.COMMANDS
+    assert found == typer_app.COMMANDS
 
 
 def test_a_command_run_imports_only_its_own_module() -> None:
@@ -32,7 +32,9 @@ def test_a_command_run_imports_only_its_own_module() -> None:
         "print(sorted(m for m in sys.modules if m.startswith('dispatch.commands.')))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert r.stdout.splitlines()[-1] == "['dispatch.commands.trash']"
+    # app, common and hot are every run's: the typer app, the shared helpers and the plain hot commands
+    assert r.stdout.splitlines()[-1] == (
+        "['dispatch.commands.app', 'dispatch.commands.common', 'dispatch.commands.hot', 'dispatch.commands.trash']")
 
 
 # git's help convention (17.3): arguments `<id>`, `<title>`, `<text>|-`; option values upper-case
@@ -44,8 +46,8 @@ OPTION_VALUE = re.compile(r"^[A-Z][A-Z0-9_]*(,[A-Z][A-Z0-9_]*|\|-)?$")
 
 def _every_command() -> list[list[str]]:
     """The path of every command and group, the root included."""
-    cli.load_commands([])
-    paths, todo = [], [([], typer.main.get_command(cli.app))]
+    typer_app.load_commands([])
+    paths, todo = [], [([], typer.main.get_command(typer_app.app))]
     while todo:
         path, command = todo.pop(0)
         paths.append(path)
@@ -73,7 +75,7 @@ def _sections(text: str) -> dict[str, list[str]]:
 
 def test_every_command_s_help_follows_one_convention(tmp_path: Path) -> None:
     paths = _every_command()
-    assert {path[0] for path in paths if path} == set(cli.COMMANDS)  # the walk saw every command
+    assert {path[0] for path in paths if path} == set(typer_app.COMMANDS)  # the walk saw every command
     for path in paths:
         r = dispatch(*path, "--help", cwd=tmp_path, env={"COLUMNS": "80"})
         assert (r.code, r.err) == (0, ""), path

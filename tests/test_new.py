@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
+import pytest
 from conftest import dispatch, git, snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatch.task.create import front_matter
+from dispatch.task.plan import dump_front_matter
 
 
 def test_new_creates_branch_worktree_and_plan_commit(repo: Path, tmp_path: Path) -> None:
@@ -174,3 +181,35 @@ def test_a_base_tracking_its_own_task_folder_files_keeps_them_beside_the_plan(re
     assert git(repo, "diff", "--name-only", "main", "dispatch/keep-them") == (
         ".dispatch/NOTES.md\n.dispatch/PLAN.md\n.dispatch/QUESTIONS.md")
     assert git(wt, "status", "--porcelain", "--untracked-files=all") == ""
+
+
+_TRICKY = ["yes", "No", "ON", "off", "null", "NULL", "true", "y", "n", "~", "Fix", "a-b", "x.y", "#", ":", "- x",
+           " ", "0", "12", "1.5", "0b101", "0x1F", "2026-11-23", ".inf", "é", "\t", "'", '"', "(a)", "a+b", "/p",
+           "_", "[x]", "{x}", "a: b", "a #b", "\x85", "a ", "Fix " * 19 + "it", "x" * 73, "x" * 74, "0" * 40,
+           "0" + "7" * 39, "0" + "9" * 39, "0b" + "1" * 38, "1ad53894ea5ed9362e3acf4eac2d39258d5d9531",
+           "2026-11-23T10:00:00Z", "2026-11-23T10:00:00", "2026-11-23 10:00:00Z"]
+_TEXT = (st.sampled_from(_TRICKY) | st.lists(st.sampled_from(_TRICKY), max_size=6).map(" ".join)
+         | st.lists(st.sampled_from(_TRICKY) | st.text(max_size=6), max_size=8).map("".join))
+_HEX = st.text("0123456789abcdef", min_size=40, max_size=40) | st.text("0123456789", min_size=40, max_size=40)
+
+
+@pytest.mark.parametrize("value", _TRICKY)
+def test_front_matter_writes_each_value_as_pyyaml_does(value: str) -> None:
+    for key in ("title", "base_commit", "created", "after"):
+        meta: dict[str, object] = {"dispatch": 1, key: [value, "x"] if key == "after" else value, "model": None}
+        assert front_matter(meta) == dump_front_matter(meta), key
+
+
+@settings(max_examples=300)
+@given(title=_TEXT, base=_TEXT, commit=_HEX | _TEXT, model=st.none() | _TEXT, group=st.none() | _TEXT,
+       after=st.lists(_TEXT, max_size=3),
+       created=st.datetimes(min_value=datetime(1970, 1, 1)).map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%SZ")) | _TEXT)
+def test_front_matter_is_what_pyyaml_writes(title: str, base: str, commit: str, model: str | None,
+                                            group: str | None, after: list[str], created: str) -> None:
+    meta: dict[str, object] = {"dispatch": 1, "id": "fix-it", "title": title, "base": base, "base_commit": commit,
+                               "model": model, "created": created}
+    if after:
+        meta["after"] = after
+    if group:
+        meta["group"] = group
+    assert front_matter(meta) == dump_front_matter(meta)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 import textwrap
@@ -209,3 +210,114 @@ def test_review_of_a_task_with_no_work_yet(repo: Path) -> None:
         """)
     r = dispatch("review", "nope", cwd=repo)
     assert (r.code, r.err) == (1, "dispatch: no task `nope`: `dispatch status` lists the tasks\n")
+
+
+def _task_with_awkward_changes(repo: Path) -> tuple[Path, str, str]:
+    """Every change git's diff writes its own way, under names it quotes; returns the worktree, base and tip."""
+    (repo / "old name.txt").write_text("".join(f"line {n}\n" for n in range(20)))
+    (repo / "gone.txt").write_text("bye\n")
+    (repo / "run.sh").write_text("echo hi\n")
+    (repo / "empty").write_text("")
+    (repo / "ends.txt").write_text("no newline at the end")
+    (repo / "blob.bin").write_bytes(bytes(range(256)))
+    (repo / "crlf.txt").write_bytes(b"one\r\ntwo\r\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "awkward files")
+    r = dispatch("new", "Awkward", "--no-start", "--json", cwd=repo)
+    wt = Path(json.loads(r.out)["task"]["worktree"])
+    git(wt, "mv", "old name.txt", "new name.txt")
+    (wt / "new name.txt").write_text("".join(f"line {n}\n" for n in range(20)).replace("line 7\n", "line seven\n"))
+    (wt / "gone.txt").unlink()
+    (wt / "run.sh").chmod(0o755)
+    (wt / "empty").write_text("full now\n")
+    (wt / "ends.txt").write_text("no newline at the end, still")
+    (wt / "blob.bin").write_bytes(bytes(range(255, -1, -1)))
+    (wt / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (wt / "tab\there.txt").write_text("a tab in the name\n")
+    (wt / 'quote"d é.txt').write_text('a quote, a space and an accent\n')
+    (wt / "back\\slash.txt").write_text("+looks added\n-looks removed\n")
+    (wt / "crlf.txt").write_bytes(b"one\r\ntwo,\x0cthen a form feed\r\n")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-qm", "awkward changes")
+    tip = git(repo, "rev-parse", "dispatch/awkward")
+    return wt, git(repo, "merge-base", "main", tip), tip
+
+
+def _git_z(repo: Path, *args: str) -> list[str]:
+    """NUL-separated fields of a `git diff -z` between the task's merge base and tip, task files left out."""
+    out = subprocess.run(["git", "diff", "-z", "-M", *args, "--", ".", ":(exclude).dispatch"], cwd=repo,
+                         check=True, capture_output=True, text=True).stdout
+    return out.split("\0")[:-1]
+
+
+def test_review_json_says_what_git_says(repo: Path) -> None:
+    _, base, tip = _task_with_awkward_changes(repo)
+    files = json.loads(dispatch("review", "awkward", "--json", cwd=repo).out)["review"]["files"]
+
+    # Status and paths, against `--name-status -z` (a rename: R and its score, then both paths).
+    fields, statuses = _git_z(repo, "--name-status", base, tip), []
+    while fields:
+        status = fields.pop(0)
+        old = fields.pop(0) if status.startswith("R") else None
+        statuses.append((status[0], old, fields.pop(0)))
+    assert [(f["status"], f["old_path"], f["path"]) for f in files] == statuses
+    assert ("M", None, "empty") in statuses and ("R", "old name.txt", "new name.txt") in statuses
+    assert {"tab\there.txt", 'quote"d é.txt', "back\\slash.txt"} <= {f["path"] for f in files}
+
+    # Counts, against `--numstat -z` (binary files: `-`; a rename: an empty path, then both paths).
+    fields, counts = _git_z(repo, "--numstat", base, tip), []
+    while fields:
+        added, removed, path = fields.pop(0).split("\t", 2)
+        path = path or (fields.pop(0), fields.pop(0))[1]
+        binary = added == "-"
+        counts.append((path, 0 if binary else int(added), 0 if binary else int(removed), binary))
+    assert [(f["path"], f["added"], f["removed"], f["binary"]) for f in files] == counts
+    assert sum(f["binary"] for f in files) == 2
+
+    # Modes, against `--raw -z`: old_mode when the mode changed or the file went, new_mode when it changed or came.
+    fields, modes = _git_z(repo, "--raw", base, tip), []
+    while fields:
+        old_mode, new_mode, _, _, status = fields.pop(0).lstrip(":").split(" ")
+        fields[:2 if status.startswith("R") else 1] = []
+        changed = status[0] in "MR" and old_mode != new_mode
+        modes.append((old_mode if changed or status == "D" else None, new_mode if changed or status == "A" else None))
+    assert [(f["old_mode"], f["new_mode"]) for f in files] == modes
+    assert ("100644", "100755") in modes
+
+    # The hunks as git wrote them, the no-newline markers included.
+    by_path = {f["path"]: f for f in files}
+    assert by_path["ends.txt"]["hunks"] == [{
+        "source_start": 1, "source_length": 1, "target_start": 1, "target_length": 1, "section": "",
+        "lines": ["-no newline at the end", "\\ No newline at end of file",
+                  "+no newline at the end, still", "\\ No newline at end of file"],
+    }]
+    assert by_path["empty"]["hunks"] == [{"source_start": 0, "source_length": 0, "target_start": 1,
+                                          "target_length": 1, "section": "", "lines": ["+full now"]}]
+    assert by_path["back\\slash.txt"]["hunks"][0]["lines"] == ["++looks added", "+-looks removed"]
+    assert by_path["crlf.txt"]["hunks"][0]["lines"] == [" one\r", "-two\r", "+two,\x0cthen a form feed\r"]
+    assert [h["lines"] for h in by_path["new name.txt"]["hunks"]] == [
+        [" line 4", " line 5", " line 6", "-line 7", "+line seven", " line 8", " line 9", " line 10"]]
+
+
+def test_review_patch_is_gits_own_text(repo: Path) -> None:
+    _, base, tip = _task_with_awkward_changes(repo)
+    summary = dispatch("review", "awkward", cwd=repo).out
+    # Both read as bytes: a pipe read as text would turn each \r into a line break.
+    patch = subprocess.run([sys.executable, "-m", "dispatch", "review", "awkward", "--patch"], cwd=repo, check=True,
+                           capture_output=True).stdout.decode()
+    assert patch.startswith(summary)
+    gits = subprocess.run(["git", "-c", "core.quotePath=false", "diff", "-M", base, tip, "--", ".", ":(exclude).dispatch"],
+                          cwd=repo, check=True, capture_output=True).stdout.decode()
+    assert patch[len(summary):] == "\n" + gits
+    assert '"b/tab\\there.txt"' in gits  # git quoted that name, and the summary reads it back
+    assert "A  tab\there.txt" in summary
+
+    # Coloured, it is the same text: every \r and form feed kept, each line wrapped in its colour.
+    from dispatch import config
+    from dispatch.land.review import render, review
+    from dispatch.repo import open_repo
+
+    opened = open_repo(repo)
+    coloured = render(review(opened, config.load(opened.root), "awkward"), mode="patch", color=True)
+    assert "\x1b[31m-two\r\x1b[0m\n\x1b[32m+two,\x0cthen a form feed\r\x1b[0m\n" in coloured
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) + "\n" == patch

@@ -81,6 +81,33 @@ def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
     assert dict(_commands(log, "status", "--json", cwd=repo)) == {**fixed, "status": 6, "merge-base": 1, "rev-list": 1}
 
 
+def test_conflicts_merges_only_the_pairs_that_moved(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for n in range(3):
+        _new(repo, f"Work {n}")
+        wt = repo.parent / "app.dispatch" / f"work-{n}"
+        (wt / "README.md").write_text(f"edited by {n}\n")
+        git(wt, "commit", "-qam", "work")
+    log = _git_log(tmp_path, monkeypatch)
+    cold = _commands(log, "conflicts", "--json", cwd=repo)
+    first = dispatch("conflicts", "--json", cwd=repo).out
+    warm = _commands(log, "conflicts", "--json", cwd=repo)
+    # Cold: the 3 merges with main and the 3 between tasks in one merge-tree, the sizes in one diff-tree.
+    assert (cold["merge-tree"], cold["diff-tree"]) == (2, 2)  # (status's own merge checks are the other pair)
+    assert (warm["merge-tree"], warm["diff-tree"]) == (0, 0)
+    assert json.loads(first)["pairs"] == [{"tasks": [a, b], "files": ["README.md"]}
+                                          for a, b in (("work-0", "work-1"), ("work-0", "work-2"), ("work-1", "work-2"))]
+    # One task moves: only its pairs are merged again, and the answer is the one computed from nothing.
+    wt = repo.parent / "app.dispatch" / "work-1"
+    (wt / "README.md").write_text("edited by 0\n")
+    git(wt, "commit", "-qam", "agree with work-0")
+    moved = _commands(log, "conflicts", "--json", cwd=repo)
+    assert (moved["merge-tree"], moved["diff-tree"]) == (2, 2)
+    kept = dispatch("conflicts", "--json", cwd=repo).out
+    (repo / ".git" / "dispatch" / "pair-merges.json").unlink()
+    assert dispatch("conflicts", "--json", cwd=repo).out == kept
+    assert json.loads(kept)["pairs"] == [{"tasks": [a, b], "files": ["README.md"]} for a, b in (("work-0", "work-2"), ("work-1", "work-2"))]
+
+
 def test_ahead_behind_matches_git_for_every_pair(repo: Path) -> None:
     _new(repo, "Forked")
     wt = repo.parent / "app.dispatch" / "forked"
@@ -156,13 +183,13 @@ def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
 
 
 def test_a_run_builds_only_the_command_it_runs() -> None:
-    from dispatch import cli
+    from dispatch.commands import app as typer_app
 
-    assert list(cli.load_commands(["status", "--json"]).commands) == ["status"]
-    assert list(cli.load_commands(["config", "show"]).commands) == ["config"]
+    assert list(typer_app.load_commands(["status", "--json"]).commands) == ["status"]
+    assert list(typer_app.load_commands(["config", "show"]).commands) == ["config"]
     # The command list builds no command's options: each entry holds its name and help only.
-    listing = cli.load_commands(["--help"]).commands
-    assert sorted(listing) == sorted(cli.COMMANDS)
+    listing = typer_app.load_commands(["--help"]).commands
+    assert sorted(listing) == sorted(typer_app.COMMANDS)
     assert [name for name, command in listing.items() if command.params] == []
 
 
@@ -195,11 +222,10 @@ def test_conflicts_runs_no_git_status_in_the_worktrees(
     dispatch("conflicts", cwd=repo)  # the merge checks cached, as on every later call
 
     # What it prints needs the tasks' commits and merges, nothing uncommitted in a worktree: no `git status`;
-    # and each task's size (`diff --numstat base...tip`) from one walk for the merge bases and one `diff-tree`
-    # (status's ahead/behind counts are kept from the run before).
+    # the merges and each task's size (`diff --numstat base...tip`) are kept from the run before, as are
+    # status's ahead/behind counts: no commit moved.
     assert dict(_commands(log, "conflicts", "--json", cwd=repo)) == {
-        "rev-parse": 2, "for-each-ref": 1, "worktree": 1, "cat-file": 2, "merge-base": 1, "rev-list": 1,
-        "merge-tree": 1, "diff-tree": 1}
+        "rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 2}
 
 
 def test_cold_merge_checks_run_a_fixed_number_of_git_processes(
@@ -249,9 +275,25 @@ def test_new_checks_out_once_and_commits_in_no_worktree(
     _new(repo, "Objects")
 
     # The plan commit is made of objects before the worktree exists and `worktree add` checks it out:
-    # no `git add` or `git commit` in the fresh worktree.
-    commands = Counter(log.read_text().split())
-    assert "add" not in commands and "commit" not in commands
-    assert {name: commands[name] for name in ("hash-object", "mktree", "commit-tree", "worktree")} == {
-        "hash-object": 1, "mktree": 2, "commit-tree": 1, "worktree": 1}
+    # no `git add` or `git commit` in the fresh worktree. Every git process `new` runs, counted: the
+    # repository and the base (one `rev-parse` each), the ids taken and the base's tree (side by side),
+    # the blobs, both trees (one `mktree --batch`), the commit, the worktree.
+    once = {"rev-parse": 2, "for-each-ref": 1, "ls-tree": 1, "hash-object": 1, "mktree": 1, "commit-tree": 1,
+            "worktree": 1}
+    assert dict(Counter(log.read_text().split())) == once
+    # With a linked worktree, `worktree list` too (a worktree on a task's branch takes its id).
+    assert dict(_commands(log, "new", "Second", "--item", "one", "--no-start", cwd=repo)) == {**once, "worktree": 2}
     assert git(repo, "log", "-1", "--format=%s", "dispatch/objects") == "dispatch: plan objects"
+
+
+def test_new_no_start_imports_no_yaml_jinja2_or_worker_module(repo: Path) -> None:
+    # A new task's front matter and files render without yaml and jinja2; no worker module without a worker.
+    loaded = _heavy_imports(["new", "Light", "--no-start", "--item", "one"], repo)
+    assert loaded[-1] == "loaded:"
+    code = ("import sys\nfrom dispatch import cli\ncli.main(sys.argv[1:])\n"
+            "print(*sorted(m for m in sys.modules if m.startswith('dispatch.worker.')), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code, "new", "Lighter", "--no-start"], cwd=repo,
+                          capture_output=True, text=True, check=True)
+    loaded = proc.stderr.splitlines()[-1].split()
+    assert "dispatch.worker.create" in loaded
+    assert not {"dispatch.worker.control", "dispatch.worker.confine", "dispatch.worker.launch"} & set(loaded)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app
+from dispatch.commands.app import JsonOpt, app
 
 config_app = typer.Typer(help="Show, explain and edit the configuration.", no_args_is_help=True)
 models_app = typer.Typer(help="Models, aliases, the default, and which agent CLIs are installed.")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import app
+from dispatch.commands.app import app
 from dispatch.errors import DispatchError
 
 

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import JsonOpt, app, context
+from dispatch.commands.app import JsonOpt, app
+from dispatch.commands.common import context
 
 
 @app.command()

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, say_if_removed
-from dispatch.errors import DispatchError, UsageError
+from dispatch.commands import hot
+from dispatch.commands.app import JsonOpt, app
+from dispatch.commands.common import confirm, context, folder_holding_cwd, say_if_removed
+from dispatch.errors import DispatchError
 
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 StrategyOpt = Annotated[
@@ -30,49 +32,10 @@ def review(
     Commits, plan, answers, files and patch; given a group (one task sent to several models), its
     candidates side by side.
     """
-    from dispatch import output
-    from dispatch.land import review as review_mod
-    from dispatch.worker import places
-
-    if stat + patch + files + json_out > 1:
-        raise UsageError("give one of --stat, --patch, --files and --json")
-    repo, cfg = context()
-    places.catch_up(repo, cfg, [task_id])  # a task on a runner: its latest commits
-    if _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
-        return
-    r = review_mod.review(repo, cfg, task_id)
-    if json_out:
-        output.emit_json({"review": r.to_json()})
-        return
-    mode = "stat" if stat else "patch" if patch else "files" if files else "summary"
-    text = review_mod.render(r, mode=mode, color=output.use_color())
-    if text:
-        print(text)
+    hot.review(task_id, stat=stat, patch=patch, files=files, json_out=json_out)
 
 
 app.command("diff", hidden=True, help="Alias of review.")(review)
-
-
-def _review_group(repo: Any, cfg: Any, name: str, *, detail: bool, json_out: bool) -> bool:
-    """Review the group NAME when it is one (and no task has that id); False when it is not a group."""
-    from dispatch import output
-    from dispatch.land import compare, group
-    from dispatch.task.model import list_tasks
-
-    if name in list_tasks(repo, cfg):
-        return False
-    rows = group.members(repo, cfg, name)
-    if not rows:
-        return False
-    if detail:
-        raise UsageError(f"`{name}` is a group: --stat, --patch and --files are for one of its tasks "
-                         f"({', '.join(r.id for r in rows)})")
-    compared = compare.compare(repo, cfg, name, rows)
-    if json_out:
-        output.emit_json({"group": compared.to_json()})
-    else:
-        print(compare.render(compared))
-    return True
 
 
 @app.command()
@@ -211,17 +174,7 @@ def conflicts(json_out: JsonOpt = False) -> None:
 
     Each task against its base, and the tasks against each other.
     """
-    from dispatch import output
-    from dispatch.land import conflicts as conflicts_mod
-    from dispatch.worker import places
-
-    repo, cfg = context()
-    places.catch_up(repo, cfg)  # tasks on runners: their latest commits
-    radar = conflicts_mod.radar(repo, cfg)
-    if json_out:
-        output.emit_json(radar.to_json())
-    else:
-        print(conflicts_mod.render(radar))
+    hot.conflicts(json_out=json_out)
 
 
 @app.command()

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, app, context, forwarded, read_input
+from dispatch.commands import hot
+from dispatch.commands.app import JsonOpt, app
+from dispatch.commands.common import context, forwarded
 
 
 @app.command()
@@ -23,31 +23,7 @@ def ask(
 
     Prints the answer alone; exits 75 when none comes in time.
     """
-    from dispatch.task import asking
-
-    repo, cfg = context()
-    task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
-    asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
-    if not asked.tended:
-        _free_the_slot(repo, cfg)
-    if sys.stderr.isatty():  # piped (an agent's tool call), the output must be the answer alone
-        print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
-    answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)
-    print(answer)
-
-
-def _free_the_slot(repo: Any, cfg: Any) -> None:
-    """A worker waiting on an answer holds no worker slot: start a queued task in its place now."""
-    from dispatch.worker import queue
-
-    if queue.has_work(repo):  # one stat: the asking worker's answer may come at once
-        from dispatch.errors import DispatchError
-        from dispatch.worker import scheduler
-
-        try:
-            scheduler.advance(repo, cfg)
-        except DispatchError:
-            pass  # the next dispatch process tries again
+    hot.ask(question, timeout=timeout, task_id=task_id)
 
 
 @app.command()
@@ -58,29 +34,7 @@ def answer(
     resume: Annotated[bool, typer.Option("--resume", help="Start a fresh worker when none is waiting.")] = False,
 ) -> None:
     """Answer a task's question; a waiting worker gets it at once."""
-    from dispatch.task import asking
-    from dispatch.worker import scheduler
-
-    repo, cfg = context()
-    text = read_input(text, "TEXT") if text == "-" else text
-    words = ["answer", task_id, "-", *(["--question", str(question)] if question is not None else []),
-             *(["--resume"] if resume else [])]
-    if forwarded(repo, cfg, task_id, words, input=text):
-        return
-    done = asking.answer(repo, cfg, task_id, question, text)
-    if done.waiting:
-        print(f"answered Q{done.number} of {task_id}: the waiting worker continues with it")
-    elif done.worker_running:
-        print(f"answered Q{done.number} of {task_id}: its worker is running and reads it in QUESTIONS.md")
-    elif resume:
-        started = scheduler.resume(repo, cfg, task_id, model=None, message=None)
-        if started is None:
-            print(f"answered Q{done.number} of {task_id}; queued it: it starts when a worker slot is free (max_running)")
-        else:
-            print(f"answered Q{done.number} of {task_id}; {'started' if started.run == 1 else 'resumed'} it: "
-                  f"run {started.run}, {started.model} on {started.backend}")
-    else:
-        print(f"answered Q{done.number} of {task_id}; no worker is running: `dispatch resume {task_id}` continues with the answer")
+    hot.answer(task_id, text, question=question, resume=resume)
 
 
 @app.command()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dispatch.cli import JsonOpt, app
+from dispatch.commands.app import JsonOpt, app
 
 
 @app.command()
@@ -42,13 +42,14 @@ def runner_call() -> None:
 
     import typer
 
-    from dispatch.cli import main
+    from dispatch.commands import app as typer_app
+    from dispatch.commands.common import boundary
     from dispatch.worker import serve
 
     req = serve.prepare(sys.stdin)
     if req is None:
         return
     sys.stdin = io.StringIO(req["input"] or "")  # the command's own stdin: the text the request carries
-    code = main(req["argv"])
+    code = boundary(lambda: typer_app.run(req["argv"]))
     if code:
         raise typer.Exit(code)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import app
+from dispatch.commands.app import app
 
 skill_app = typer.Typer(help="The /dispatch skill for Claude Code and other Agent Skills hosts.", no_args_is_help=True)
 app.add_typer(skill_app, name="skill")

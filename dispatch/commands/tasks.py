@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from dispatch.cli import JsonOpt, SandboxOpt, app, context, forwarded, read_input
+from dispatch.commands import hot
+from dispatch.commands.app import JsonOpt, SandboxOpt, app
+from dispatch.commands.common import context, forwarded, read_input
 from dispatch.errors import DispatchError
 
 
@@ -169,36 +171,15 @@ def status(
     json_out: JsonOpt = False,
 ) -> None:
     """Where every task stands."""
-    from dispatch.worker import places
-
     if watch or interval is not None:
         from dispatch.task import watch as watch_mod
+        from dispatch.worker import places
 
         watch_mod.check_options(watch=watch, interval=interval, json_out=json_out)
         repo, cfg = context()
         watch_mod.watch(repo, cfg, list(ids or []), interval=1.0 if interval is None else interval, listing=places.listing)
         return
-    repo, cfg = context()
-    tasks = places.listing(repo, cfg, list(ids or []))
-    if not tasks and not json_out:
-        print('no tasks yet: `dispatch new "what to do"` creates one')
-        return
-    from dispatch import output  # here: a repository without tasks has nothing to format
-    from dispatch.task import table
-
-    if json_out:
-        output.emit_json({"tasks": [table.task_json(t) for t in tasks]})
-    else:
-        print(table.status_table(tasks, output.terminal_width()))
-        _confinement_note(cfg)
-
-
-def _confinement_note(cfg: Any) -> None:
-    from dispatch.worker import confine
-
-    note = confine.note(cfg)
-    if note:
-        print(f"\n{note}")
+    hot.status(list(ids or []), json_out=json_out)
 
 
 app.command("ls", hidden=True, help="Alias of status.")(status)
@@ -216,7 +197,7 @@ def show(task_id: Annotated[str, typer.Argument(metavar="<id>")], json_out: Json
         output.emit_json({"task": detail.to_json()})
     else:
         print(output.detail_text(detail))
-        _confinement_note(cfg)
+        hot.confinement_note(cfg)
 
 
 @app.command()

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import JsonOpt, app, confirm, context, folder_holding_cwd, say_if_removed
+from dispatch.commands.app import JsonOpt, app
+from dispatch.commands.common import confirm, context, folder_holding_cwd, say_if_removed
 from dispatch.errors import DispatchError
 
 

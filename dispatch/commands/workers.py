@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from dispatch.cli import SandboxOpt, app, context, forwarded
+from dispatch.commands.app import SandboxOpt, app
+from dispatch.commands.common import context, forwarded
 
 
 @app.command()

@@ -7,6 +7,7 @@ from typing import Any
 
 from dispatch import git, history, objects
 from dispatch.config import Config
+from dispatch.land.pairs import PairCache
 from dispatch.repo import Repo
 from dispatch.task.mergecheck import work_conflicts
 from dispatch.task.model import WITHOUT_TASK_FILES
@@ -64,13 +65,13 @@ def radar(repo: Repo, cfg: Config) -> Radar:
             tips[s.id], against[s.id], base_of[s.id] = s.last_commit["sha"], base_sha, s.base
     groups = {base: [i for i in tips if base_of[i] == base] for base in sorted(set(base_of.values()))}
     pairs = [(a, b) for ids in groups.values() for n, a in enumerate(ids) for b in ids[n + 1 :]]
-    merges = objects.merge_trees(repo.root, [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs])
-    sizes = _sizes(repo, [(against[i], tips[i]) for i in tips])
-    tasks = [
-        TaskConflicts(i, base_of[i], *sizes[n], work_conflicts(merges[n].conflicts))
-        for n, i in enumerate(tips)
-    ]
-    found = [PairConflict(p, work_conflicts(m.conflicts)) for p, m in zip(pairs, merges[len(tips) :], strict=True)]
+    kept = PairCache(repo)
+    merges = kept.get("conflicts", [(against[i], tips[i]) for i in tips] + [(tips[a], tips[b]) for a, b in pairs],
+                      lambda todo: [work_conflicts(m.conflicts) for m in objects.merge_trees(repo.root, todo)])
+    sizes = kept.get("sizes", [(against[i], tips[i]) for i in tips], lambda todo: [list(n) for n in _sizes(repo, todo)])
+    kept.save()
+    tasks = [TaskConflicts(i, base_of[i], sizes[n][0], sizes[n][1], merges[n]) for n, i in enumerate(tips)]
+    found = [PairConflict(p, files) for p, files in zip(pairs, merges[len(tips) :], strict=True)]
     found = [p for p in found if p.files]
     order: dict[str, list[str]] = {}
     later: dict[str, list[str]] = {}

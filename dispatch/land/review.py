@@ -1,25 +1,22 @@
-"""What a task did against the merge base with its base: commits, plan, answers, and the diff (via unidiff)."""
+"""What a task did against the merge base with its base: commits, plan, answers, and the diff."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from threading import Thread
+from typing import Any
 
 from dispatch import clock, git, operations, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
+from dispatch.land.diff import FileChange, diff_files
 from dispatch.repo import Repo
 from dispatch.task import runtime
-from dispatch.task.model import (
-    WITHOUT_TASK_FILES,
-    TaskRef,
-    get_task,
-)
+from dispatch.task.model import TaskRef, get_task
 from dispatch.task.record import records
-
-if TYPE_CHECKING:
-    from unidiff.patch import PatchedFile
 
 MAX_COMMITS = 10  # the default view fits a screen
 
@@ -48,9 +45,11 @@ class Work:
         return self.task.worktree.path if self.task.worktree_exists and self.task.worktree else None
 
 
-def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None) -> Work:
-    """The task as landing and review see it; INTO stands in for a base the plan no longer names."""
-    task = get_task(repo, cfg, task_id)
+def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None, task: TaskRef | None = None) -> Work:
+    """The task as landing and review see it; INTO stands in for a base the plan no longer names.
+
+    TASK is the task as a listing of them just found it, saving a second listing."""
+    task = task or get_task(repo, cfg, task_id)
     if task.worktree is None:
         # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
         trees = git.worktrees(repo.root)
@@ -84,41 +83,6 @@ def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None)
 
 
 @dataclass
-class Hunk:
-    source_start: int
-    source_length: int
-    target_start: int
-    target_length: int
-    section: str
-    lines: list[str]  # each with its "+", "-", " " or "\\" prefix
-
-
-@dataclass
-class FileChange:
-    path: str
-    old_path: str | None  # set for renames
-    status: str  # A added, M modified, D deleted, R renamed
-    binary: bool
-    old_mode: str | None
-    new_mode: str | None
-    added: int
-    removed: int
-    hunks: list[Hunk] = field(default_factory=list)
-    parsed: PatchedFile | None = field(default=None, repr=False, compare=False)  # its patch, rendered on demand
-
-    @property
-    def patch(self) -> str:
-        """The file's patch text: rendered only for the views that print it, never for JSON."""
-        return str(self.parsed) if self.parsed is not None else ""
-
-    def to_json(self) -> dict[str, Any]:
-        # Shallow: the JSON encoder reads the hunks' line lists as they are (no copy of 20,000 lines).
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("hunks", "parsed")}
-        data["hunks"] = [vars(h) for h in self.hunks]
-        return data
-
-
-@dataclass
 class Review:
     id: str
     title: str
@@ -139,14 +103,17 @@ class Review:
         return data
 
 
-def review(repo: Repo, cfg: Config, task_id: str) -> Review:
+def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None) -> Review:
+    """TASK: as in `load_work`."""
     from dispatch.task.questions import parse_questions
 
-    work = load_work(repo, cfg, task_id)
+    work = load_work(repo, cfg, task_id, task=task)
     merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
     if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip):
         # A task queued after others started from their work: show only its own.
         merge_base = work.stacked_on
+    # The diff, the largest git process here, runs while the log and the status do.
+    diff = _Background(diff_files, repo.root, merge_base, work.tip)
     log = git.out(["log", "--format=%H%x00%ct%x00%s", f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []
@@ -160,43 +127,31 @@ def review(repo: Repo, cfg: Config, task_id: str) -> Review:
         id=work.id, title=work.title, branch=work.task.branch_name, base=work.base,
         merge_base=merge_base, tip=work.tip, items=[{"mark": m, "text": t} for m, t in work.items],
         commits=[{**c, "time": clock.iso(int(c["time"]))} for c in commits], answered=answered,
-        uncommitted=uncommitted, files=diff_files(repo.root, merge_base, work.tip),
-        usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
+        uncommitted=uncommitted, files=diff.result(), usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
     )
 
 
-def diff_files(cwd: Path, old: str, new: str) -> list[FileChange]:
-    """The changes from OLD to NEW, task files left out, parsed with unidiff."""
-    text = git.run(
-        ["-c", "core.quotePath=false", "diff", "--no-color", "--no-ext-diff", "--no-textconv", "-M",
-         "--src-prefix=a/", "--dst-prefix=b/", old, new, "--", *WITHOUT_TASK_FILES],
-        cwd=cwd,
-    ).stdout
-    # Undecodable bytes arrive as surrogates; make them printable (and JSON-safe) once, here.
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    from unidiff.patch import PatchSet  # only the commands that read diffs pay for it
+class _Background(Thread):
+    """FUNCTION(*ARGS) in a thread of its own; `result` waits for it, and raises what it raised."""
 
-    return [_file_change(f) for f in PatchSet(text)]
+    def __init__(self, function: Callable[..., list[FileChange]], *args: Any) -> None:
+        super().__init__(daemon=True)
+        self._call = partial(function, *args)
+        self._value: list[FileChange] = []
+        self._error: BaseException | None = None
+        self.start()
 
+    def run(self) -> None:
+        try:
+            self._value = self._call()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
+            self._error = e
 
-def _file_change(f: PatchedFile) -> FileChange:
-    info = {}
-    for line in f.patch_info or []:
-        key, _, value = line.rstrip("\n").rpartition(" ")
-        info[key] = value
-    status = "A" if f.is_added_file else "D" if f.is_removed_file else "R" if f.is_rename else "M"
-    old_path = f.source_file.removeprefix("a/") if f.is_rename else None
-    hunks = [
-        Hunk(h.source_start, h.source_length, h.target_start, h.target_length, h.section_header,
-             [f"{ln.line_type}{ln.value.rstrip(chr(10))}" for ln in h])
-        for h in f
-    ]
-    return FileChange(
-        path=f.path, old_path=old_path, status=status, binary=f.is_binary_file,
-        old_mode=info.get("old mode") or info.get("deleted file mode"),
-        new_mode=info.get("new mode") or info.get("new file mode"),
-        added=f.added, removed=f.removed, hunks=hunks, parsed=f,
-    )
+    def result(self) -> list[FileChange]:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 # --- Rendering: plain text for people; the CLI decides colour ---
@@ -262,7 +217,7 @@ def _patch(files: list[FileChange], *, color: bool) -> str:
     if not color:
         return text
     out, in_header = [], True
-    for line in text.splitlines():
+    for line in text.removesuffix("\n").split("\n"):  # not splitlines: a \r or a form feed in a line is content
         if line.startswith("diff --git "):
             in_header = True
         elif line.startswith("@@"):

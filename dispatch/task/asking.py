@@ -63,12 +63,23 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
     is then told the new file (a stale entry would put the old file back in the worker's next commit).
     """
     # The temporary index goes in the worktree's own git dir: a confined worker's `ask` may write there.
-    objects.commit_file(worktree, QUESTIONS, message, Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree)))
+    objects.commit_file(worktree, QUESTIONS, message, _git_dir(worktree))
     for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
         r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
         if r.returncode == 0 or "index.lock" not in r.stderr:
             return
         time.sleep(0.1)
+
+
+def _git_dir(worktree: Path) -> Path:
+    """The worktree's own git folder, as its `.git` file names it (`gitdir: PATH`); git says where it is not one."""
+    try:
+        text = (worktree / ".git").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if text.startswith("gitdir: ") and text.count("\n") <= 1:
+        return (worktree / text.removeprefix("gitdir: ").strip()).resolve()  # (a relative one is the worktree's)
+    return Path(git.out(["rev-parse", "--absolute-git-dir"], cwd=worktree))
 
 
 # The marker lives in a folder of its own: a confined worker may write it and nothing else of the task's runtime.
@@ -134,7 +145,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
                                                "ns": runtime.pid_namespace(), "number": question.number,
                                                "event": event, "told": not tended}))
     if not tended:
-        notify.notify(repo, event)
+        notify.notify(repo, event, cfg)
     return Asked(task.id, question.number, tended)
 
 

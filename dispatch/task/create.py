@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispatch import clock, events, git, objects
+from dispatch import batch, clock, events, git, objects
 from dispatch.config import Config
 from dispatch.errors import DispatchError, GitError
 from dispatch.faults import checkpoint
@@ -20,8 +21,10 @@ from dispatch.task.model import (
     QUESTIONS,
     REFINE_ITEM,
     TASK_FILES,
+    TRASH_PREFIX,
     branch_ref,
     default_base,
+    has_linked_worktrees,
     no_such_task,
     scan_branches,
     trashed_ids,
@@ -62,14 +65,11 @@ def create_task(
         raise DispatchError("the task title is empty: give a short description of the task")
     if task_id is not None:
         validate_id(task_id)
-    base_name = base if base is not None else default_base(repo)
-    base_commit = git.resolve_base(repo.root, base_name)
-    if base_commit is None:
-        if base is None:
-            raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
-        raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
+    base_name, base_commit = _resolve_base(repo, base)
     with locked(repo, cfg["lock_timeout"]):
-        task_id = choose_id(repo, cfg, title, task_id, after or [])
+        # The ids taken and the base's tree at once: two git processes side by side.
+        taken, root = _scan(repo, cfg, base_commit, after or [])
+        task_id = choose_id(repo, cfg, title, task_id, after or [], taken=taken)
         path = worktree_root(repo, cfg) / task_id
         if path.exists() or path.is_symlink():
             raise DispatchError(f"worktree path {path} already exists: move it away, or set `worktree_root` in .dispatch.toml")
@@ -83,10 +83,10 @@ def create_task(
         try:
             # The plan commit is built as objects first, then the worktree is added at it: one checkout, no
             # commit in a fresh worktree, and never a worktree without its plan commit.
-            commit = _plan_commit(repo, base_commit, task_id, {
+            commit = _plan_commit(repo, base_commit, root, task_id, {
                 PLAN: plan_text, QUESTIONS: questions_text, NOTES: notes_header(task_id)})
             checkpoint("new:committed")
-            git.run(["worktree", "add", "--quiet", "--no-track", "-b", git.branch_name(ref), str(path), commit], cwd=repo.root)
+            git.add_worktree(repo.root, path, git.branch_name(ref), commit)
             checkpoint("new:worktree")
         except BaseException:
             undo_create(repo, ref, path, made_root=made_root)
@@ -95,9 +95,53 @@ def create_task(
     return NewTask(task_id, title, git.branch_name(ref), path, base_name, base_commit, commit, model, list(items or [REFINE_ITEM]))
 
 
-def choose_id(repo: Repo, cfg: Config, title: str, task_id: str | None, after: list[str]) -> str:
+def _resolve_base(repo: Repo, base: str | None) -> tuple[str, str]:
+    """The base's name and commit: `--base`'s, else the branch the main worktree has checked out (one
+    `rev-parse` for both: its commit, then its name)."""
+    if base is None:
+        r = git.run(["rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--"], cwd=repo.root, check=False)
+        answer = r.stdout.split("\n")
+        if r.returncode == 0 and len(answer) > 2 and answer[1].startswith("refs/heads/"):
+            return git.branch_name(answer[1]), answer[0]
+        base_name = default_base(repo)  # refuses a detached HEAD in its words
+    else:
+        base_name = base
+    base_commit = git.resolve_base(repo.root, base_name)
+    if base_commit is None:
+        if base is None:
+            raise DispatchError(f"the repository has no commits yet: commit something to `{base_name}` first")
+        raise DispatchError(f"base `{base_name}` is not a commit, branch or tag here: check `git branch -a`")
+    return base_name, base_commit
+
+
+def _scan(repo: Repo, cfg: Config, base_commit: str, after: list[str]) -> tuple[set[str] | None, list[str]]:
+    """The ids a new task cannot take (branches under the task prefix, whatever they hold; trashed tasks;
+    worktrees on such a branch), and the entries of BASE_COMMIT's tree; the git processes run side by side.
+    With AFTER, the ids are None: `choose_id` lists the tasks themselves, to check AFTER's exist."""
+    prefix = f"refs/heads/{cfg['branch_prefix']}"
+    argvs = [["ls-tree", "-z", base_commit]]
+    if not after:
+        argvs.append(["for-each-ref", "--format=%(refname)", f"{prefix}*", f"{TRASH_PREFIX}*"])
+        if has_linked_worktrees(repo):
+            argvs.append(["worktree", "list", "--porcelain", "-z"])
+    results = batch.run_side_by_side(argvs, cwd=repo.root)
+    root = git.zsplit(results[0].stdout)
+    if after:
+        return None, root
+    names = results[1].stdout.splitlines()
+    if len(results) > 2:
+        names += [field.removeprefix("branch ") for field in git.zsplit(results[2].stdout) if field.startswith("branch ")]
+    taken = {n.removeprefix(prefix) for n in names if n.startswith(prefix)}
+    return taken | {n.removeprefix(TRASH_PREFIX) for n in names if n.startswith(TRASH_PREFIX)}, root
+
+
+def choose_id(repo: Repo, cfg: Config, title: str, task_id: str | None, after: list[str],
+              taken: set[str] | None = None) -> str:
     """The new task's id: TASK_ID, refused when taken by a task (live or trashed) or a branch of the user's,
-    else a slug of TITLE that is free; AFTER's tasks must exist. Call it holding the repository lock."""
+    else a slug of TITLE that is free; AFTER's tasks must exist. Call it holding the repository lock.
+    TAKEN (from `_scan`, without AFTER): every id taken, so the tasks themselves are listed only to say why."""
+    if taken is not None and (task_id is None or task_id not in taken):
+        return task_id or unique_id(slugify(title), taken)
     live, foreign = scan_branches(repo, cfg)
     trashed = trashed_ids(repo)
     taken = set(live) | trashed | foreign
@@ -130,7 +174,6 @@ def render_task_files(
     created: str, description: str, items: list[str], after: list[str] | None = None, group: str | None = None,
 ) -> tuple[str, str]:
     from dispatch import templates
-    from dispatch.task.plan import dump_front_matter
 
     meta: dict[str, object] = {
         "dispatch": 1, "id": task_id, "title": title, "base": base,
@@ -141,16 +184,57 @@ def render_task_files(
     if group:
         meta["group"] = group
     plan = templates.render(
-        "PLAN.md.j2", front_matter=dump_front_matter(meta), title=title,
+        "PLAN.md.j2", front_matter=front_matter(meta), title=title,
         description=description.strip(), items=items or [REFINE_ITEM],
     )
     return plan, templates.render("QUESTIONS.md.j2", id=task_id)
 
 
-def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, str]) -> str:
-    """A commit on BASE_COMMIT that adds TEXTS (paths in the task files' folder) to its tree, written as
-    objects: no index, no worktree, no ref. The texts are stored as they are (no filter of the repository's
-    config runs on them)."""
+# A value PyYAML writes as it is (plain): ASCII without any YAML indicator, starting with a letter (so it
+# cannot read back as a number or a date), no space at its end; minus the words YAML 1.1 reads as a bool or null.
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_./()+ -]*(?<! )")
+_NOT_STR = frozenset(["yes", "Yes", "YES", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE",
+                      "on", "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL"])
+_COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")  # plain unless all digits (an int) or 0b and 0s and 1s
+_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")  # clock.iso: a timestamp, so single-quoted
+
+
+def front_matter(meta: dict[str, object]) -> str:
+    """META as PyYAML's block YAML (`plan.dump_front_matter`), written without importing yaml when every
+    value is an int, None, a plain string, a commit id, a `clock.iso` time or a list of plain strings
+    (a new task's: tests/test_new.py checks it writes what PyYAML writes); else by PyYAML."""
+    lines = []
+    for key, value in meta.items():
+        if isinstance(value, list) and value and all(_scalar(v, 2) == v for v in value):
+            lines += [f"{key}:", *(f"- {v}" for v in value)]
+            continue
+        text = _scalar(value, len(key) + 2)
+        if text is None:
+            from dispatch.task.plan import dump_front_matter
+
+            return dump_front_matter(meta)
+        lines.append(f"{key}: {text}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _scalar(value: object, column: int) -> str | None:
+    """VALUE as PyYAML writes it from COLUMN on, if it is one of the simple cases; else None."""
+    if value is None:
+        return "null"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str) or column + len(value) > 80:  # a longer line would be folded at a space
+        return None
+    if (_PLAIN.fullmatch(value) and value not in _NOT_STR) or (
+            _COMMIT.fullmatch(value) and not re.fullmatch(r"\d+|0b[01]+", value)):
+        return value
+    return f"'{value}'" if _STAMP.fullmatch(value) else None
+
+
+def _plan_commit(repo: Repo, base_commit: str, root: list[str], task_id: str, texts: dict[str, str]) -> str:
+    """A commit on BASE_COMMIT (whose tree's entries are ROOT) that adds TEXTS (paths in the task files'
+    folder) to its tree, written as objects: no index, no worktree, no ref. The texts are stored as they
+    are (no filter of the repository's config runs on them)."""
     tmp = repo.state_dir / f"new-{os.getpid()}-{os.urandom(6).hex()}"  # ours alone, even in a pid namespace
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -162,7 +246,6 @@ def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, st
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     checkpoint("new:files")
-    root = git.zsplit(git.run(["ls-tree", "-z", base_commit], cwd=repo.root).stdout)
     folder: dict[str, str] = {}
     if f"tree\t{TASK_FILES}" in {entry.split(" ", 2)[1] + "\t" + entry.split("\t", 1)[1] for entry in root}:
         # A base holding a folder of that name already (files tracked by hand): its files stay beside ours.
@@ -170,9 +253,8 @@ def _plan_commit(repo: Repo, base_commit: str, task_id: str, texts: dict[str, st
             folder[entry.split("\t", 1)[1]] = entry
     for name, blob in zip(texts, blobs, strict=True):
         folder[Path(name).name] = f"100644 blob {blob}\t{Path(name).name}"
-    sub = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in folder.values()))
-    entries = [e for e in root if e.split("\t", 1)[1] != TASK_FILES] + [f"040000 tree {sub}\t{TASK_FILES}"]
-    tree = git.out(["mktree", "-z"], cwd=repo.root, input="".join(f"{e}\0" for e in entries))
+    entries = [e for e in root if e.split("\t", 1)[1] != TASK_FILES]
+    tree = objects.tree_with_folder(repo.root, entries, TASK_FILES, list(folder.values()))
     try:
         return objects.commit_tree(repo.root, tree, [base_commit], f"dispatch: plan {task_id}")
     except GitError as e:

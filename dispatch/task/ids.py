@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -30,6 +29,8 @@ def nearest(task_id: str, candidates: Iterable[str]) -> str | None:
     forgiven = re.sub(r"[\s_.]+", "-", task_id.strip().lower())
     if forgiven in pool:
         return forgiven
+    import difflib  # here: only a mistyped id needs it
+
     close = difflib.get_close_matches(forgiven, pool, n=1, cutoff=0.7)
     return close[0] if close else None
 

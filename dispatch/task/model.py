@@ -80,7 +80,7 @@ def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]
     tips = {r.name: r for r in git.refs(repo.root, f"{prefix}*")}
     trees = {}
     others = []
-    for w in git.worktrees(repo.root)[1:] if _has_linked_worktrees(repo) else []:
+    for w in git.worktrees(repo.root)[1:] if has_linked_worktrees(repo) else []:
         # Mid-rebase a worktree's HEAD is detached: its branch is in the rebase's own files.
         branch = w.branch or (operations.rebasing_branch(w.path) if w.head else None)
         if branch and branch.startswith(prefix):
@@ -106,7 +106,7 @@ def scan_branches(repo: Repo, cfg: Config) -> tuple[dict[str, TaskRef], set[str]
     return tasks, {ref.removeprefix(prefix) for ref in foreign}
 
 
-def _has_linked_worktrees(repo: Repo) -> bool:
+def has_linked_worktrees(repo: Repo) -> bool:
     """Whether git keeps any worktree besides the main one: without, `git worktree list` is not asked."""
     try:
         with os.scandir(repo.common_dir / "worktrees") as entries:

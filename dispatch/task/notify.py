@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -62,14 +61,16 @@ def _news(event: dict[str, Any]) -> tuple[str, str] | None:
 def command(cfg: Config) -> tuple[list[str], bool] | None:
     """The argv to run and whether it is the built-in desktop one, or None: not set, no desktop notifier
     here, or set by a repository file not trusted as it is now."""
-    from dispatch.config import trust
-
     argv = list(cfg["notify"])
     if not argv:
         return None
+    from dispatch.config import trust
+
     if cfg.from_repo("notify") and (cfg.repo_file is None or not trust.is_trusted(cfg.repo_file)):
         return None  # `dispatch new` refuses such a file until it is trusted; nothing runs meanwhile
     if argv == [DESKTOP]:
+        import shutil
+
         if sys.platform == "darwin" and shutil.which("osascript"):
             return OSASCRIPT, True
         if shutil.which("notify-send"):
@@ -78,15 +79,18 @@ def command(cfg: Config) -> tuple[list[str], bool] | None:
     return argv, False
 
 
-def notify(repo: Repo, event: dict[str, Any]) -> None:
-    """Run the user's notify command for EVENT when it is news for a person; never blocks, never raises."""
+def notify(repo: Repo, event: dict[str, Any], cfg: Config | None = None) -> None:
+    """Run the user's notify command for EVENT when it is news for a person; never blocks, never raises.
+    CFG: the repository's config, when the caller has it loaded already."""
     told = news(event)
     if told is None:
         return
     try:
-        from dispatch import config
+        if cfg is None:
+            from dispatch import config
 
-        found = command(config.load(repo.root))
+            cfg = config.load(repo.root)
+        found = command(cfg)
         if found is None or not _take_a_turn(repo):
             return
         (argv, desktop), (kind, text) = found, told

@@ -7,9 +7,9 @@ was parsed plus the edits made.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-
-import yaml
+from typing import Any
 
 from dispatch import files
 from dispatch.errors import DispatchError
@@ -145,17 +145,15 @@ class Plan:
         self._lines[at:at] = [line + newline for line in new]
 
 
-def parse_plan(text: str) -> Plan:
+def parse_plan(text: str, known: dict[str, str] | None = None) -> Plan:
+    """The plan in TEXT. KNOWN maps front matter already read to its data as JSON: what it holds is not
+    read again (nor yaml imported), and what is read here and JSON keeps exactly is added to it."""
     lines = files.lines(text)
-    meta, body_start = _front_matter(lines)
+    meta, body_start = _front_matter(lines, known)
     return Plan(lines, meta, body_start)
 
 
-class _FrontMatterDumper(yaml.SafeDumper):
-    """safe_dump's dumper, but strings holding YAML line breaks are double-quoted."""
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+def _represent_str(dumper: Any, value: str) -> Any:
     # With allow_unicode, PyYAML writes NEL/LS/PS raw inside single quotes, where they fold into
     # spaces on reading; double quotes escape them, so the value reads back as it was.
     if any(char in value for char in "\x85\u2028\u2029"):
@@ -163,13 +161,14 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
     return dumper.represent_str(value)
 
 
-_FrontMatterDumper.add_representer(str, _represent_str)
-
-
 def dump_front_matter(meta: dict[str, object]) -> str:
-    dumped: str = yaml.dump(
-        meta, Dumper=_FrontMatterDumper, sort_keys=False, allow_unicode=True, default_flow_style=False
-    )
+    import yaml  # here: reading plans whose front matter is known needs no yaml (see parse_plan)
+
+    class Dumper(yaml.SafeDumper):
+        """safe_dump's dumper, but strings holding YAML line breaks are double-quoted."""
+
+    Dumper.add_representer(str, _represent_str)
+    dumped: str = yaml.dump(meta, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return dumped
 
 
@@ -195,14 +194,20 @@ def parse_checklist_source(text: str) -> tuple[str, list[str]]:
     return _drop_title("\n".join(before).lstrip(md.BOM).strip()), [item for item in items if item]
 
 
-def _front_matter(lines: list[str]) -> tuple[dict[str, object], int]:
+def _front_matter(lines: list[str], known: dict[str, str] | None) -> tuple[dict[str, object], int]:
     if not lines or md.strip_ending(lines[0]).lstrip(md.BOM).rstrip() != "---":
         return {}, 0
     close = next((i for i in range(1, len(lines)) if md.strip_ending(lines[i]).rstrip() == "---"), None)
     if close is None:
         raise PlanError("front matter is not closed by a '---' line", line=1)
     source = "".join(md.strip_ending(line) + "\n" for line in lines[1:close])
-    data = _load_yaml(source)
+    if known is not None and source in known:
+        known[source] = known.pop(source)  # last: the entries read last are the ones kept
+        data = json.loads(known[source])
+    else:
+        data = _load_yaml(source)
+        if known is not None and isinstance(data, dict):
+            _remember(known, source, data)
     if data is None:
         return {}, close + 1
     if not isinstance(data, dict):
@@ -210,8 +215,20 @@ def _front_matter(lines: list[str]) -> tuple[dict[str, object], int]:
     return {str(key): value for key, value in data.items()}, close + 1
 
 
+def _remember(known: dict[str, str], source: str, data: dict[Any, Any]) -> None:
+    """Keep DATA for SOURCE when JSON holds it exactly (a date, say, it does not: that is read again)."""
+    try:
+        text = json.dumps(data)
+    except (TypeError, ValueError):
+        return
+    if json.loads(text) == data:
+        known[source] = text
+
+
 def _load_yaml(source: str) -> object:
     """Load the front matter, reporting errors with 1-based lines of the whole file."""
+    import yaml
+
     fast = getattr(yaml, "CSafeLoader", None)
     if fast is not None:
         try:

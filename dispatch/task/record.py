@@ -7,11 +7,12 @@ land on: `git.resolve_bases`, one batched call for all tasks).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dispatch import git
+from dispatch import files, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks, no_such_task
@@ -92,7 +93,11 @@ def load_one(repo: Repo, cfg: Config, task_id: str, live: dict[str, TaskRef] | N
 
 def records(repo: Repo, refs: list[TaskRef]) -> list[Task]:
     texts = read_texts(repo, refs)
-    plans = {ref.id: _parse(texts[ref.id][0]) for ref in refs}
+    known = _known_front_matter(repo)
+    size = len(known)
+    plans = {ref.id: _parse(texts[ref.id][0], known) for ref in refs}
+    if len(known) != size:
+        _keep_front_matter(repo, known, len(refs))
     bases = {ref.id: _base_names(plans[ref.id][0]) for ref in refs}
     # Branch names and the recorded start commits in one batch: a commit that is gone resolves to None.
     resolved = git.resolve_bases(repo.root, sorted({name for pair in bases.values() for name in pair if name}))
@@ -122,12 +127,39 @@ def read_texts(repo: Repo, refs: list[TaskRef]) -> dict[str, tuple[str | None, s
     return texts
 
 
-def _parse(text: str | None) -> tuple[Plan | None, PlanError | None]:
+_FRONT_MATTER = "front-matter.json"  # in the state folder: plans' front matter as read before (a cache)
+_KEEP_OTHERS = 256  # entries kept beyond those of the plans just read
+
+
+def _known_front_matter(repo: Repo) -> dict[str, str]:
+    """Front matter read by an earlier run, and its data as JSON: most plans' never changes after `new`,
+    and reading them again (and importing yaml to do it) was a good part of a `status`."""
+    try:
+        data = json.loads((repo.state_dir / _FRONT_MATTER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    known = data.get("known") if isinstance(data, dict) and data.get("version") == 1 else None
+    if not isinstance(known, dict) or not all(isinstance(v, str) for v in known.values()):
+        return {}
+    return known
+
+
+def _keep_front_matter(repo: Repo, known: dict[str, str], used: int) -> None:
+    """Write KNOWN back: the USED entries last read are last in it (parse_plan moves them there), and a
+    few hundred others are kept before them."""
+    kept = dict(list(known.items())[-(used + _KEEP_OTHERS):])
+    try:  # a cache: status is a reading command (no lock), and a full disk costs only a parse
+        files.write_atomic(repo.state_dir / _FRONT_MATTER, json.dumps({"version": 1, "known": kept}))
+    except OSError:
+        pass
+
+
+def _parse(text: str | None, known: dict[str, str] | None = None) -> tuple[Plan | None, PlanError | None]:
     """The plan, or why not."""
     if text is None:
         return None, None
     try:
-        plan = parse_plan(text)
+        plan = parse_plan(text, known)
     except PlanError as e:
         return None, e
     return plan, None

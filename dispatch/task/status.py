@@ -227,12 +227,14 @@ def _dirty_counts(tasks: list[TaskRef]) -> Callable[[], dict[str, int]]:
     paths = {t.id: t.worktree.path for t in tasks if t.worktree is not None and t.worktree_exists}
     if not paths:
         return dict
-    from concurrent.futures import ThreadPoolExecutor  # here: it imports logging, which a run without tasks never needs
+    from dispatch.batch import Batch
 
-    pool = ThreadPoolExecutor(max_workers=min(len(paths), 2 * (os.cpu_count() or 2)))
-    counting = {task_id: pool.submit(lambda p: len(git.status_porcelain(p)), path) for task_id, path in paths.items()}
-    pool.shutdown(wait=False)  # the threads end with their work; nothing more is submitted
-    return lambda: {task_id: future.result() for task_id, future in counting.items()}
+    started = Batch([(git.STATUS, path) for path in paths.values()], limit=2 * (os.cpu_count() or 2))
+
+    def counts() -> dict[str, int]:
+        return {task_id: len(git.parse_status(r.stdout)) for task_id, r in zip(paths, started.results(), strict=True)}
+
+    return counts
 
 
 def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dispatch import config, events
 from dispatch.config import Config
@@ -17,8 +17,9 @@ from dispatch.repo import Repo, locked
 from dispatch.task.create import NewTask, create_task
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import get_task, list_tasks, trashed_ids
-from dispatch.worker import confine, control
-from dispatch.worker import launch as launching
+
+if TYPE_CHECKING:
+    from dispatch.worker.control import Started
 
 MAX_ID = 63  # ids.ID_RE
 
@@ -42,7 +43,7 @@ class Request:
 class Member:
     task: NewTask
     launch: Any  # backends.Launch, None with --no-start
-    started: control.Started | None  # None when queued or not started
+    started: Started | None  # None when queued or not started
 
 
 @dataclass(frozen=True)
@@ -53,19 +54,15 @@ class Created:
 
 def new(repo: Repo, cfg: Config, req: Request) -> Created:
     """Check everything, make the task (or the group's tasks), then start or queue each worker."""
-    control.check_budget(*req.budget)
-    if req.sandbox is not None:
-        confine.check_mode(req.sandbox, "--sandbox")
+    worker_side = req.start or req.sandbox is not None or req.engine is not None or req.budget != (None, None)
+    if worker_side:  # else (`new --no-start`) the worker's modules are not even imported
+        _check_worker_options(req)
     if req.after and not req.start:
         raise DispatchError("--after starts the task when the others are done: it cannot go with --no-start")
     models: list[str | None] = list(req.models) or [None]
-    launches = [control.prepare_launch(cfg, m, req.sandbox) if req.start else None for m in models]
+    launches = [_prepare_launch(cfg, m, req.sandbox) if req.start else None for m in models]
     if req.engine is not None:
-        if len(models) > 1 or req.after:
-            raise DispatchError("a task on a Slurm runner takes one model and no --after: "
-                                "start it when the others are done")
-        if req.start:  # Slurm would take the job: its options and partition, before anything is made
-            launching.check_engine(repo, req.engine)
+        _check_engine(repo, req)
     recorded = [launch.model if launch else m for launch, m in zip(launches, models, strict=True)]
     if len(models) > 1:
         gid: str | None
@@ -76,10 +73,8 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
                                        after=req.after)]
     members = []
     for task, launch in zip(made, launches, strict=True):
-        control.set_budget(repo, task.id, seconds=req.budget[0], cost=req.budget[1])
-        confine.set_sandbox(repo, task.id, req.sandbox)
-        if req.engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
-            control.set_engine(repo, task.id, req.engine)
+        if worker_side:
+            _record_worker_options(repo, task.id, req)
         started = None
         if launch:
             from dispatch.worker import scheduler  # here: `new --no-start` has no worker to start, and starts fast
@@ -89,14 +84,50 @@ def new(repo: Repo, cfg: Config, req: Request) -> Created:
     return Created(gid, members)
 
 
+def _check_worker_options(req: Request) -> None:
+    from dispatch.worker import confine, control
+
+    control.check_budget(*req.budget)
+    if req.sandbox is not None:
+        confine.check_mode(req.sandbox, "--sandbox")
+
+
+def _check_engine(repo: Repo, req: Request) -> None:
+    assert req.engine is not None
+    if len(req.models) > 1 or req.after:
+        raise DispatchError("a task on a Slurm runner takes one model and no --after: start it when the others are done")
+    if req.start:  # Slurm would take the job: its options and partition, before anything is made
+        from dispatch.worker import launch as launching
+
+        launching.check_engine(repo, req.engine)
+
+
+def _prepare_launch(cfg: Config, model: str | None, sandbox: str | None) -> Any:
+    from dispatch.worker import control
+
+    return control.prepare_launch(cfg, model, sandbox)
+
+
+def _record_worker_options(repo: Repo, task_id: str, req: Request) -> None:
+    from dispatch.worker import confine, control
+
+    control.set_budget(repo, task_id, seconds=req.budget[0], cost=req.budget[1])
+    confine.set_sandbox(repo, task_id, req.sandbox)
+    if req.engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
+        control.set_engine(repo, task_id, req.engine)
+
+
 def engine_for(cfg: Config, on: str | None, engine_json: str | None) -> dict[str, Any] | None:
     """The Slurm engine a new task's worker runs under here: runner ON when it is Slurm without a host
     (sbatch runs here), or what a dispatch that submits over ssh sent (`new --engine`); None for a local
     worker, or a task for another machine (an ssh runner, a Slurm one with a host)."""
+    if on is None and engine_json is None:
+        return None
+    from dispatch.worker import launch as launching
+
     if engine_json is not None:
         return launching.parse_engine(engine_json)
-    if on is None:
-        return None
+    assert on is not None
     runner = config.runner(cfg, on)
     return launching.engine_of(on, runner) if runner["kind"] == "slurm" and not runner.get("host") else None
 
