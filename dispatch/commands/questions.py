@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 import typer
 
 from dispatch.commands import hot
 from dispatch.commands.app import JsonOpt, app
-from dispatch.commands.common import context, forwarded
+from dispatch.commands.common import context
 
 
 @app.command()
