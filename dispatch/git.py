@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +130,16 @@ class Worktree:
 
 def worktrees(cwd: Path) -> list[Worktree]:
     """Every worktree of the repository, the main one first (one git call)."""
-    text = run(["worktree", "list", "--porcelain", "-z"], cwd=cwd).stdout
+    for _ in range(40):
+        listed = run(["worktree", "list", "--porcelain", "-z"], cwd=cwd, check=False)
+        # A `worktree add` midway (no `commondir` yet) fails the whole listing: wait it out.
+        if listed.returncode == 0 or "/worktrees/" not in listed.stderr:
+            break
+        time.sleep(0.025)
+    if listed.returncode != 0:
+        raise GitError(["worktree", "list", "--porcelain", "-z"], listed.returncode, listed.stdout, listed.stderr)
     result: list[Worktree] = []
-    for record in _records(zsplit(text)):
+    for record in _records(zsplit(listed.stdout)):
         attrs: dict[str, str] = {}
         for field in record:
             key, _, value = field.partition(" ")

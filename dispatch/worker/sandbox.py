@@ -289,9 +289,13 @@ def _settings(inherited: Mapping[str, str]) -> dict[str, str]:
 def pack_loose_objects(worktree: Path) -> str | None:
     """Before a confined worker starts, and when it ends: the repository's loose objects (those of every ref,
     reflog and index: your commits, other tasks', its own) into a pack, as `git gc` does, for packs are
-    read-only to confined workers and loose objects are not. git's error, if it failed."""
+    read-only to confined workers and loose objects are not. git's error, if it failed.
+
+    Not `-d`: its prune-packed deletes the loose copies and then their emptied `objects/xx` folders, under
+    other workers' git at that moment writing an object there ("unable to create temporary file"). A loose
+    copy a worker deletes loses nothing: the pack holds it; the user's `git gc` prunes the copies."""
     for attempt in range(5):
-        r = git.run(["repack", "-d", "-q"], cwd=worktree, check=False)
+        r = git.run(["repack", "-q"], cwd=worktree, check=False)
         if r.returncode == 0:
             return None
         # A worktree being made that moment (`dispatch new` beside us) has a HEAD git cannot read yet.
