@@ -94,9 +94,10 @@ def wait(
     consumer: Annotated[str, typer.Option("--consumer", metavar="NAME", help="Who is waiting: each consumer is told everything once.")] = "default",
     json_out: JsonOpt = False,
 ) -> None:
-    """Block until a question or an ended worker needs you, here or on a runner.
+    """Block until a question or an ended worker needs you.
 
-    Prints each piece of news with the command to act on it, then exits.
+    Waits on the tasks here and on runners alike. Prints each piece of news with the command to act on it,
+    then exits.
     """
     from dispatch.task.model import get_task
     from dispatch.task.runtime import on_runner
