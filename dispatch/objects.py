@@ -14,37 +14,53 @@ from dispatch import git
 from dispatch.errors import DispatchError
 
 
-def commit_file(worktree: Path, path: str, message: str, index_dir: Path) -> tuple[str, str | None]:
-    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone.
+def commit_file(worktree: Path, path: str, message: str, git_dir: Path) -> str | None:
+    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone; GIT_DIR is
+    the worktree's own git folder (its HEAD, and where the temporary index goes).
 
     The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
     finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
-    is built on, never overwritten. Returns the file's blob and the new commit (None when the branch
-    holds that content already).
+    is built on, never overwritten. Returns the new commit (None when the branch holds that content already).
     """
-    blob = git.out(["hash-object", "-w", "--", path], cwd=worktree)
-    ref = git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip()
-    index_dir.mkdir(parents=True, exist_ok=True)
+    ref = _head_ref(git_dir, worktree)
     # Not the pid alone: confined workers each have their own pid namespace (pid 2 in every one), and
     # their `ask`s share this folder; two of them on one temporary index broke each other's trees.
-    tmp_index = index_dir / f"commit-{os.getpid()}-{os.urandom(6).hex()}.index"
+    tmp_index = git_dir / f"commit-{os.getpid()}-{os.urandom(6).hex()}.index"
     env = {"GIT_INDEX_FILE": str(tmp_index)}
     for _ in range(100):
-        head = git.out(["rev-parse", "--verify", "HEAD"], cwd=worktree)
-        if git.run(["rev-parse", "--verify", "--quiet", f"{head}:{path}"], cwd=worktree, check=False).stdout.strip() == blob:
-            return blob, None
+        # The tip and its tree in one process (a tip that moves after this fails the swap below).
+        head, head_tree = git.out(["cat-file", "--batch-check=%(objectname)"], cwd=worktree,
+                                  input="HEAD\nHEAD^{tree}\n").splitlines()
+        if head.endswith(" missing"):
+            raise DispatchError(f"{worktree}: its branch has no commit yet: commit once, then try again")
         try:
             git.run(["read-tree", head], cwd=worktree, env=env)
-            git.run(["update-index", "--add", "--cacheinfo", f"100644,{blob},{path}"], cwd=worktree, env=env)
+            git.run(["update-index", "--add", "--", path], cwd=worktree, env=env)  # hashes and stores the file
             tree = git.out(["write-tree"], cwd=worktree, env=env)
         finally:
             tmp_index.unlink(missing_ok=True)
+        if tree == head_tree:
+            return None
         new = commit_tree(worktree, tree, [head], message)
         moved = (move_ref(worktree, ref, new, head, message) if ref else
                  git.run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
         if moved:
-            return blob, new
+            return new
     raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
+
+
+def _head_ref(git_dir: Path, worktree: Path) -> str | None:
+    """The branch HEAD names (None when detached), read from GIT_DIR's HEAD file as git writes it; git is
+    asked where the file is not that (a future ref store)."""
+    try:
+        text = (git_dir / "HEAD").read_text(encoding="utf-8")
+    except OSError:
+        text = ""
+    if text.startswith("ref: refs/") and text.count("\n") == 1:
+        return text.removeprefix("ref: ").strip()
+    if len(text.strip()) in (40, 64) and text.count("\n") == 1:
+        return None
+    return git.run(["symbolic-ref", "--quiet", "HEAD"], cwd=worktree, check=False).stdout.strip() or None
 
 
 def snapshot_tree(worktree: Path, index_dir: Path) -> str:

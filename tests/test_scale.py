@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import dispatch, git
+from conftest import dispatch, git, wait_for
 
 from dispatch import history
 
@@ -297,3 +297,55 @@ def test_new_no_start_imports_no_yaml_jinja2_or_worker_module(repo: Path) -> Non
     loaded = proc.stderr.splitlines()[-1].split()
     assert "dispatch.worker.create" in loaded
     assert not {"dispatch.worker.control", "dispatch.worker.confine", "dispatch.worker.launch"} & set(loaded)
+
+
+def test_a_question_round_trip_runs_a_fixed_set_of_git_processes(repo: Path, tmp_path: Path) -> None:
+    """`ask` tells the waiting `wait` before it commits, and the woken `wait` runs no git: the question's
+    way to the host costs the asker's start-up and task lookup, the answer's one commit built from objects."""
+    r = dispatch("new", "Ask", "--id", "asker", "--item", "Ask", "--no-start", cwd=repo)
+    assert r.code == 0, r.err
+    # `wait` returns at once with no worker and no question: a scripted worker that hangs keeps one running.
+    r = dispatch("new", "Keep", "--id", "keep", "--model", "scripted", "--item", "Write `keep.txt` (hang)", cwd=repo)
+    assert r.code == 0, r.err
+    real = shutil.which("git")
+    assert real is not None
+    (tmp_path / "bin").mkdir()
+    wrapper = tmp_path / "bin" / "git"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "$GIT_COMMANDS_LOG"\nexec "{real}" "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
+
+    def start(name: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
+        env = {**os.environ, "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+               "GIT_COMMANDS_LOG": str(tmp_path / f"{name}.log")}
+        env.pop("DISPATCH_TASK", None)
+        return subprocess.Popen([sys.executable, "-m", "dispatch", *args], cwd=cwd, env=env, text=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def commands(name: str) -> list[str]:
+        path = tmp_path / f"{name}.log"
+        return path.read_text().split() if path.exists() else []
+
+    looked = ["rev-parse", "for-each-ref", "worktree"]  # the repository, the task branches, their worktrees
+    committed = ["cat-file", "read-tree", "update-index", "write-tree", "commit-tree", "update-ref", "update-index"]
+    waiting = start("wait", "wait", "--timeout", "60", cwd=repo)
+    try:
+        wait_for(lambda: commands("wait") == looked, message="the wait's first look")
+        asking = start("ask", "ask", "Which size?", "--timeout", "60", cwd=repo.parent / f"{repo.name}.dispatch" / "asker")
+        try:
+            out, err = waiting.communicate(timeout=60)
+            assert (waiting.returncode, out, err) == (0, 'asker asks Q1: Which size?\n  → dispatch answer asker "..."\n', "")
+            assert commands("wait") == looked
+            wait_for(lambda: commands("ask") == looked + committed, message="the question committed")
+            answering = start("answer", "answer", "asker", "Large", cwd=repo)
+            assert answering.communicate(timeout=60)[1] == ""
+            out, err = asking.communicate(timeout=60)
+            assert (asking.returncode, out, err) == (0, "Large\n", "")
+            assert commands("answer") == looked
+            assert commands("ask") == looked + committed + committed
+        finally:
+            asking.kill()
+            asking.communicate()
+    finally:
+        waiting.kill()
+        waiting.communicate()
+        assert dispatch("stop", "keep", cwd=repo).code == 0

@@ -15,7 +15,7 @@ from dispatch import clock, events, files, git, objects
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
-from dispatch.task import notify, runtime
+from dispatch.task import runtime
 from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
 
 
@@ -28,10 +28,11 @@ def find_asking_task(repo: Repo, cfg: Config, task_id: str | None, cwd: Path) ->
     task_id = task_id or os.environ.get("DISPATCH_TASK") or None
     if task_id:
         return get_task(repo, cfg, task_id)
-    top = git.run(["rev-parse", "--show-toplevel"], cwd=cwd, check=False).stdout.strip()
-    for task in list_tasks(repo, cfg).values():
-        if task.worktree is not None and top and Path(top) == task.worktree.path:
-            return task
+    # The task whose worktree holds CWD, the innermost where one holds another: found without asking git.
+    inside = [task for task in list_tasks(repo, cfg).values()
+              if task.worktree is not None and (cwd == task.worktree.path or task.worktree.path in cwd.parents)]
+    if inside:
+        return max(inside, key=lambda task: len(task.worktree.path.parts))  # type: ignore[union-attr]
     raise DispatchError("not in a task's worktree: run `dispatch ask` from one, or name the task with --task ID")
 
 
@@ -119,7 +120,7 @@ def _tended(repo: Repo, task_id: str) -> bool:
 
 
 def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
-    """Append an open question, commit that file only, record the event."""
+    """Append an open question, record the event, commit that file only."""
     text = text.strip()
     if not text:
         raise DispatchError("the question is empty: give the question to ask")
@@ -134,8 +135,9 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
             )
         question = questions.add(text, clock.iso(clock.now()))
         files.write_atomic(path, questions.render())
-        _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
+        # Told before the commit: a waiting `wait` reads the question from the file, and wakes meanwhile.
         event = events.append(repo, task.id, "question", number=question.number, text=text, asked=question.asked)
+        _commit_questions(repo, task.worktree.path, f"dispatch: ask Q{question.number}")  # type: ignore[union-attr]
         tended = _tended(repo, task.id)
         me = os.getpid()
         marker = _ask_marker(repo, task.id)
@@ -145,6 +147,8 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
                                                "ns": runtime.pid_namespace(), "number": question.number,
                                                "event": event, "told": not tended}))
     if not tended:
+        from dispatch.task import notify  # (after the question is out: the waiting side wakes meanwhile)
+
         notify.notify(repo, event, cfg)
     return Asked(task.id, question.number, tended)
 
@@ -286,20 +290,27 @@ class OpenQuestion:
         return {"task": self.task, "number": self.number, "text": self.text, "asked": self.asked}
 
 
-def open_questions(repo: Repo, cfg: Config, ids: list[str] | None = None) -> list[OpenQuestion]:
-    """Every open question across the tasks, oldest first."""
+def open_questions(repo: Repo, cfg: Config, ids: list[str] | None = None,
+                   worktrees: dict[str, Path] | None = None) -> list[OpenQuestion]:
+    """Every open question across the tasks, oldest first. WORKTREES (task id → its worktree), when given,
+    names the tasks and where their files are without asking git; it is filled in when empty."""
+    if not worktrees:
+        found_here = {task.id: task.worktree.path for task in list_tasks(repo, cfg).values()
+                      if task.worktree is not None and task.worktree_exists}
+        if worktrees is None:
+            worktrees = found_here
+        else:
+            worktrees.update(found_here)
     found = []
-    for task in list_tasks(repo, cfg).values():
-        if ids and task.id not in ids:
+    for task_id, worktree in worktrees.items():
+        if ids and task_id not in ids:
             continue
-        if task.worktree is None or not task.worktree_exists:
-            continue
-        path = task.worktree.path / QUESTIONS
+        path = worktree / QUESTIONS
         if not path.exists():
             continue
         try:
-            questions = _load(path, task.id)
+            questions = _load(path, task_id)
         except DispatchError:
             continue
-        found += [OpenQuestion(task.id, q.number, q.text, q.asked or "") for q in questions.open()]
+        found += [OpenQuestion(task_id, q.number, q.text, q.asked or "") for q in questions.open()]
     return sorted(found, key=lambda q: (q.asked, q.task, q.number))

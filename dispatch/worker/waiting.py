@@ -219,6 +219,7 @@ def wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, cons
     # The offset to save: never past news of other tasks that a filtered wait leaves for a later one.
     held: int | None = None
     next_live_check = 0.0
+    worktrees: dict[str, Path] = {}
     while True:
         current = _size(log)
         if current != size:  # nothing is read, and no git runs, until the log grows
@@ -234,10 +235,14 @@ def wait(repo: Repo, cfg: Config, ids: list[str], *, timeout: float | None, cons
                     held = start if held is None else held
                 else:
                     pending.append(notice)
-            # Read after the events: a question's file is committed before its event is written. An open
+            # Read after the events: a question's file is written before its event. An open
             # question may still bring news (its answer with --resume starts a worker); it comes and goes
             # only with an event, so it is looked for only when the log grew.
-            open_now = {(q.task, q.number): q for q in open_questions(repo, cfg, ids or None)}
+            # The tasks' worktrees, as the first look found them: a question of a task made since has
+            # them found again (a worktree never moves under a task; a discarded one has no file left).
+            if any(n.kind == "question" and n.task not in worktrees for n in pending):
+                worktrees.clear()
+            open_now = {(q.task, q.number): q for q in open_questions(repo, cfg, ids or None, worktrees)}
             if first:  # questions whose event was lost (a crash between commit and event) are still news
                 pending[:0] = [_question_notice(q.task, q.number, q.text, q.asked) for q in open_now.values()]
             if cursor.offset != before and not pending:
