@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -29,13 +30,18 @@ from dispatch.commands import app, common, hot
     (["review", "t"], ("review", ["t"], {})),
     (["review", "--json", "t"], ("review", ["t"], {"json": True})),
     (["diff", "t", "--patch", "--stat"], ("diff", ["t"], {"patch": True, "stat": True})),
+    (["new", "x"], ("new", ["x"], {})),
+    (["new", "t", "--item", "a", "-m", "m1", "--item", "b", "--model", "m2", "--no-start", "--budget-time", "60"],
+     ("new", ["t"], {"item": ["a", "b"], "model": ["m1", "m2"], "no_start": True, "budget_time": 60.0})),
+    (["new", "--plan", "-", "t", "--after", "a", "--json"], ("new", ["t"], {"plan": "-", "after": ["a"], "json": True})),
 ])
 def test_a_plain_command_line_is_read_as_typer_reads_it(argv: list[str], parsed: tuple[object, ...]) -> None:
     assert hot.parse(argv) == parsed
 
 
 @pytest.mark.parametrize("argv", [
-    [], ["new", "x"], ["status", "--watch"], ["status", "-w"], ["status", "--interval", "2"], ["status", "--help"],
+    [], ["new"], ["new", "a", "b"], ["new", "t", "--id"], ["new", "t", "--id", "a", "--id", "b"], ["new", "t", "--item=a"],
+    ["new", "t", "--budget-time", "1e3"], ["new", "t", "--help"], ["new", "t", "-mx"], ["status", "--watch"], ["status", "-w"], ["status", "--interval", "2"], ["status", "--help"],
     ["status", "-h"], ["status", "--json", "--json"], ["status", "--json=1"], ["status", "--", "a"],
     ["ask"], ["ask", "a", "b"], ["ask", "-x is odd"], ["ask", "q", "--timeout"], ["ask", "q", "--timeout", "soon"],
     ["ask", "q", "--timeout", "-1"], ["ask", "q", "--timeout", ".5"], ["ask", "q", "--timeout=2"], ["ask", "q", "--task", "--json"],
@@ -83,6 +89,29 @@ def test_both_ways_print_the_same(repo: Path) -> None:
         assert fast[0] != 3 and (fast[1] or fast[2]), argv  # something said, and no crash
 
 
+def test_new_prints_the_same_both_ways(repo: Path) -> None:
+    (repo / "plan.md").write_text("- [ ] one\n")
+    refused = [["new", "x", "--item", "a", "--plan", "plan.md"], ["new", "x", "--sandbox", "nope"],
+               ["new", "x", "-m", "no-such-model"], ["new", "x", "--on", "nowhere"], ["new", "x", "--after", "ghost"],
+               ["new", "x", "--base", "no-such-ref"], ["new", "Bad/id", "--id", "Bad/id"]]
+    for argv in refused:
+        assert hot.parse(argv) is not None, argv
+        fast = _captured(lambda a=argv: common.boundary(lambda: hot.run(a) or 0), repo)  # type: ignore[misc]
+        typer_way = _captured(lambda a=argv: common.boundary(lambda: app.run(a)), repo)  # type: ignore[misc]
+        assert fast == typer_way, argv
+        assert (fast[0], fast[1], fast[2].count("\n")) == (1, "", 1), argv  # one line, and nothing made
+    assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
+    made = []
+    for task_id, run in (("fast", lambda a: hot.run(a) or 0), ("typer", app.run)):
+        for extra in (["--item", "one", "--item", "two"], ["--plan", "plan.md", "-m", "scripted", "--json"]):
+            argv = ["new", "Paint", "--id", f"{task_id}{len(extra)}", "--no-start", *extra]
+            code, out, err = _captured(lambda a=argv, r=run: common.boundary(lambda: r(a)), repo)  # type: ignore[misc]
+            assert (code, err) == (0, ""), argv
+            made.append(re.sub(r'"commit": "[0-9a-f]+"', '"commit": "C"', out.replace(task_id, "ID")))
+    assert made[:2] == made[2:]  # the same but for the ids, and the plan commit (made at another moment)
+    assert made[0].startswith("created ID4\n") and '"id": "ID5"' in made[1]
+
+
 def test_an_answer_written_the_other_way_still_lands(repo: Path) -> None:
     assert dispatch("new", "a task", "--no-start", cwd=repo).code == 0
     assert dispatch("ask", "which one?", "--task", "a-task", "--timeout", "0", cwd=repo).code == 75
@@ -108,6 +137,7 @@ def test_a_plain_hot_command_imports_no_typer_no_yaml_and_no_thread_pool(repo: P
     assert _loaded(["status", "--json", "first-task"], repo, heavy) == ["0"]
     assert _loaded(["conflicts", "--json"], repo, heavy) == ["0"]
     assert _loaded(["review", "first-task", "--json"], repo, heavy) == ["0"]
+    assert _loaded(["new", "third task", "--item", "one", "--no-start"], repo, heavy) == ["0"]
     assert _loaded(["answer", "first-task", "x"], repo, heavy) == ["1"]  # no question to answer: one line, still no typer
     assert _loaded(["status", "--watch", "--interval", "x"], repo, ("typer",)) == ["2", "typer"]
 

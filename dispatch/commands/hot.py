@@ -1,5 +1,5 @@
 """The commands run most, by people in a loop and by workers and the host session: `status`, `ask`,
-`answer`, `conflicts` and `review`. Their code lives here, free of typer: a plain command line (one this module
+`answer`, `conflicts`, `review` and `new`. Their code lives here (`new`'s in dispatch.commands.creating), free of typer: a plain command line (one this module
 reads exactly as typer would) runs it at once; any other (help, a mistake, an option spelled another
 way) goes to typer (dispatch.commands.app), whose commands call the same functions."""
 
@@ -14,7 +14,8 @@ from dispatch.commands.common import context, forwarded, read_input
 
 _NUMBER = {"int": re.compile(r"[0-9]{1,9}"), "float": re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")}
 
-# name: (positional arguments: a count, or None for any number; {option: "flag" | "int" | "float" | "str"})
+# name: (positional arguments: a count, or None for any number; {option: "flag" | "int" | "float" | "str" | "list"});
+# a "list" option may be given again, each value added.
 _PLAIN: dict[str, tuple[int | None, dict[str, str]]] = {
     "status": (None, {"--json": "flag"}),
     "ls": (None, {"--json": "flag"}),
@@ -23,7 +24,12 @@ _PLAIN: dict[str, tuple[int | None, dict[str, str]]] = {
     "conflicts": (0, {"--json": "flag"}),
     "review": (1, {"--stat": "flag", "--patch": "flag", "--files": "flag", "--json": "flag"}),
     "diff": (1, {"--stat": "flag", "--patch": "flag", "--files": "flag", "--json": "flag"}),
+    "new": (1, {"--id": "str", "--item": "list", "--plan": "str", "--base": "str", "--model": "list", "-m": "list",
+                "--models": "str", "--after": "list", "--budget-time": "float", "--budget-cost": "float",
+                "--no-start": "flag", "--on": "str", "--engine": "str", "--sandbox": "str", "--json": "flag"}),
 }
+
+_SHORT = {"-q": "--question", "-m": "--model"}  # a short option is its long one, in the order given
 
 
 def parse(argv: list[str]) -> tuple[str, list[str], dict[str, Any]] | None:
@@ -31,28 +37,27 @@ def parse(argv: list[str]) -> tuple[str, list[str], dict[str, Any]] | None:
     if not argv or argv[0] not in _PLAIN:
         return None
     count, known = _PLAIN[argv[0]]
-    words, options = iter(argv[1:]), {}
+    words = iter(argv[1:])
+    options: dict[str, Any] = {}
     positional: list[str] = []
     for word in words:
         if word == "-" or not word.startswith("-"):
             positional.append(word)
             continue
+        word = _SHORT.get(word, word) if word in known else word
         kind = known.get(word)
-        if kind is None or word.lstrip("-") in options:  # unknown, `--opt=value`, `--`, or given twice
+        name = word.lstrip("-").replace("-", "_")
+        if kind is None or (name in options and kind != "list"):  # unknown, `--opt=value`, `--`, or given twice
             return None
         value: Any = True
         if kind != "flag":
             value = next(words, None)
-            if value is None or value.startswith("-") or (kind in _NUMBER and not _NUMBER[kind].fullmatch(value)):
+            if value is None or (value != "-" and value.startswith("-")) or (kind in _NUMBER and not _NUMBER[kind].fullmatch(value)):
                 return None
             value = int(value) if kind == "int" else float(value) if kind == "float" else value
-        options[word.lstrip("-")] = value
+        options[name] = [*options.get(name, []), value] if kind == "list" else value
     if count is not None and len(positional) != count:
         return None
-    if "q" in options:
-        if "question" in options:
-            return None
-        options["question"] = options.pop("q")
     return argv[0], positional, options
 
 
@@ -68,6 +73,14 @@ def run(argv: list[str]) -> int | None:
         ask(args[0], timeout=options.get("timeout"), task_id=options.get("task"))
     elif name == "answer":
         answer(args[0], args[1], question=options.get("question"), resume=options.get("resume", False))
+    elif name == "new":
+        from dispatch.commands import creating
+
+        creating.new(args[0], task_id=options.get("id"), items=options.get("item", []), plan=options.get("plan"),
+                     base=options.get("base"), model_opts=options.get("model", []), models=options.get("models"),
+                     after=options.get("after", []), budget=(options.get("budget_time"), options.get("budget_cost")),
+                     no_start=options.get("no_start", False), on=options.get("on"), engine_json=options.get("engine"),
+                     sandbox=options.get("sandbox"), json_out=options.get("json", False))
     elif name == "conflicts":
         conflicts(json_out=options.get("json", False))
     else:
