@@ -1,5 +1,5 @@
 """The command line's one entry (its errors become exit codes in dispatch.commands.common). Plain runs of the hot commands (`status`, `ask`,
-`answer`, `conflicts`) go straight to their code (dispatch.commands.hot): importing typer and building a
+`answer`, `conflicts`, `review`, `new`) go straight to their code (dispatch.commands.hot): importing typer and building a
 command would be half of their time. Anything else, help and every mistake included, is typer's
 (dispatch.commands.app), so both ways print the same."""
 

@@ -6,9 +6,8 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NewType
+from typing import NamedTuple, NewType
 
 from dispatch.errors import DispatchError, GitError
 
@@ -53,8 +52,7 @@ def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     returncode: int
     stdout: str
     stderr: str
@@ -118,8 +116,7 @@ def zsplit(text: str) -> list[str]:
     return parts
 
 
-@dataclass(frozen=True)
-class Worktree:
+class Worktree(NamedTuple):
     path: Path
     head: str | None  # None while the branch is unborn
     branch: RefName | None  # None when detached
@@ -176,8 +173,7 @@ def _records(fields: list[str]) -> Iterator[list[str]]:
         yield record
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(NamedTuple):
     name: RefName
     sha: str
     committed: int  # committer date, unix seconds

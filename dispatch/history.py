@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import batch, git
 from dispatch.errors import DispatchError
@@ -14,8 +14,7 @@ from dispatch.errors import DispatchError
 MAX_GROUPS = 8
 
 
-@dataclass(frozen=True)
-class PairHistory:
+class PairHistory(NamedTuple):
     ahead: int  # commits of the tip not in the base
     behind: int  # commits of the base not in the tip
     merge_base: str | None  # a best common ancestor (None: no common history)

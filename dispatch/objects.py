@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import git
 from dispatch.errors import DispatchError
@@ -81,8 +81,7 @@ def snapshot_tree(worktree: Path, index_dir: Path) -> str:
 
 
 
-@dataclass(frozen=True)
-class Merge:
+class Merge(NamedTuple):
     tree: str  # the merged tree; with conflicts it holds conflict markers
     conflicts: list[str]  # paths that would conflict, empty when the merge is clean
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import files, git
 from dispatch.errors import DispatchError
 
 
-@dataclass(frozen=True)
-class Repo:
+class Repo(NamedTuple):
     root: Path  # the main worktree
     common_dir: Path  # $(git rev-parse --git-common-dir), absolute
 

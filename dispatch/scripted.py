@@ -150,7 +150,7 @@ def main() -> int:
             return 0
         time.sleep(delay)
         item = pending[0]
-        code = work_item(item.index, item.text)
+        code = work_item(item.position, item.text)
         if code is not None:
             return code
 

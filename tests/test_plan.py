@@ -75,10 +75,10 @@ def test_reads_the_template_plan() -> None:
     assert plan.title == "Fix the login redirect loop"
     assert plan.description == "the user's own words for the task\npossibly several lines"
     assert plan.items == [
-        Item(index=0, line=15, mark=" ", text="Reproduce the loop in a failing test", detail=[]),
-        Item(index=1, line=16, mark="x", text="Fix the redirect handling — optional note after a dash", detail=[]),
-        Item(index=2, line=17, mark="?", text="Blocked item", detail=["the reason, on an indented line below"]),
-        Item(index=3, line=19, mark="!", text="Failed item — why", detail=[]),
+        Item(position=0, line=15, mark=" ", text="Reproduce the loop in a failing test", detail=[]),
+        Item(position=1, line=16, mark="x", text="Fix the redirect handling — optional note after a dash", detail=[]),
+        Item(position=2, line=17, mark="?", text="Blocked item", detail=["the reason, on an indented line below"]),
+        Item(position=3, line=19, mark="!", text="Failed item — why", detail=[]),
     ]
     assert plan.progress() == Progress(done=1, total=4, blocked=1, failed=1)
     assert plan.render() == PLAN
@@ -638,7 +638,7 @@ def test_generated_plans_round_trip_and_parse_as_written(case: tuple[str, Model]
     assert plan.render() == text
     assert plan.meta == model.meta
     assert summary(plan) == model.items
-    assert [item.index for item in plan.items] == list(range(len(model.items)))
+    assert [item.position for item in plan.items] == list(range(len(model.items)))
     marks = [mark for mark, _, _ in model.items]
     assert plan.progress() == Progress(marks.count("x"), len(marks), marks.count("?"), marks.count("!"))
     meta_title = str(model.meta.get("title", "")).strip()
@@ -682,7 +682,7 @@ def test_set_mark_changes_exactly_one_line(case: tuple[str, Model], data: st.Dat
     note_text = flatten(note or "")
     target = before[index]
     expected[index] = Item(
-        target.index,
+        target.position,
         target.line,
         mark,
         f"{target.text} — {note_text}".strip() if note_text else target.text,

@@ -670,7 +670,7 @@ def test_a_ref_file_gone_between_listing_and_mounting_does_not_stop_a_confined_s
     lock.write_text(git(repo, "rev-parse", "main") + "\n")
     layout = sandbox.Layout(worktree=tmp_path / "work" / "app.dispatch" / "mine", main_root=repo, common_dir=common,
                             worktrees_root=tmp_path / "work" / "app.dispatch",
-                            branch_ref=git_names.head_ref("dispatch/mine"), home=tmp_path / "home")
+                            branch_ref=git_names.head_ref("dispatch/mine"), home=tmp_path / "home", state=[])
     sandbox.prepare(layout, "mine")
     argv = sandbox.command(layout, "mine", True, "bwrap", dict(os.environ))
     lock.unlink()  # the other task's ref update finished meanwhile

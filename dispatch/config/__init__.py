@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +71,20 @@ def legacy_config_path() -> Path:
     return Path.home() / ".dispatch" / "config.yaml"
 
 
-@dataclass
 class Config:
-    values: dict[str, Any] = field(default_factory=dict)
-    # Where each leaf value came from, by dotted key: "default", a file path, or "flag".
-    sources: dict[str, str] = field(default_factory=dict)
-    # Layers read, lowest precedence first, and the sha256 of each file's content as read.
-    layers: list[str] = field(default_factory=list)
-    digests: dict[str, str] = field(default_factory=dict)
-    repo_file: Path | None = None
-    # Keys of the repository file left out because it is not trusted as read (see GUARDED), and why.
-    ignored: list[str] = field(default_factory=list)
-    ignored_why: str = ""
+    """The settings in force, and where each came from (filled in by `load`)."""
+
+    def __init__(self, values: dict[str, Any] | None = None, layers: list[str] | None = None) -> None:
+        self.values: dict[str, Any] = values if values is not None else {}
+        # Where each leaf value came from, by dotted key: "default", a file path, or "flag".
+        self.sources: dict[str, str] = {}
+        # Layers read, lowest precedence first, and the sha256 of each file's content as read.
+        self.layers: list[str] = layers if layers is not None else []
+        self.digests: dict[str, str] = {}
+        self.repo_file: Path | None = None
+        # Keys of the repository file left out because it is not trusted as read (see GUARDED), and why.
+        self.ignored: list[str] = []
+        self.ignored_why = ""
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import files
 from dispatch.config import REPO_FILE, Config
@@ -22,8 +21,7 @@ from dispatch.errors import DispatchError
 TRUST_VERSION = 1
 
 
-@dataclass(frozen=True)
-class Trusted:
+class Trusted(NamedTuple):
     path: Path
     sha256: str
     state: str  # "trusted" (content unchanged), "changed" or "missing"

@@ -68,12 +68,12 @@ def compare(repo: Repo, cfg: Config, group_id: str, rows: list[Any]) -> GroupRev
         try:
             r = review_mod.review(repo, cfg, row.id)
         except DispatchError:  # a broken task: its row says so
-            candidates.append(Candidate(row.id, label, row.model, row.state, asdict(row.plan), None, None, None, None,
+            candidates.append(Candidate(row.id, label, row.model, row.state, row.plan._asdict(), None, None, None, None,
                                         0, seconds, cost, tokens, row.problem))
             continue
         blobs[row.id] = changed_blobs(repo, r.merge_base, r.tip)
         candidates.append(Candidate(
-            row.id, label, row.model, row.state, asdict(row.plan), len(r.commits), len(r.files),
+            row.id, label, row.model, row.state, row.plan._asdict(), len(r.commits), len(r.files),
             sum(f.added for f in r.files), sum(f.removed for f in r.files), r.uncommitted, seconds, cost, tokens,
             row.problem,
         ))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import git, history, objects
 from dispatch.config import Config
@@ -18,8 +17,7 @@ EXACT_LIMIT = 20  # tasks per base up to which the landing order is searched exh
 # --- `dispatch conflicts`: every pair, and the landing order ---
 
 
-@dataclass
-class TaskConflicts:
+class TaskConflicts(NamedTuple):
     id: str
     base: str
     added: int
@@ -27,14 +25,12 @@ class TaskConflicts:
     base_conflicts: list[str]  # files that conflict with the base now
 
 
-@dataclass
-class PairConflict:
+class PairConflict(NamedTuple):
     tasks: tuple[str, str]
     files: list[str]
 
 
-@dataclass
-class Radar:
+class Radar(NamedTuple):
     tasks: list[TaskConflicts]
     pairs: list[PairConflict]
     order: dict[str, list[str]]  # per base: land these, in this order, without a conflict
@@ -42,7 +38,7 @@ class Radar:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "tasks": [vars(t) for t in self.tasks],
+            "tasks": [t._asdict() for t in self.tasks],
             "pairs": [{"tasks": list(p.tasks), "files": p.files} for p in self.pairs],
             "order": self.order,
             "later": self.later,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import git
 from dispatch.errors import DispatchError
@@ -24,8 +23,7 @@ _C_ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", 
 JSON_KEYS = ("path", "old_path", "status", "binary", "old_mode", "new_mode", "added", "removed")
 
 
-@dataclass
-class Hunk:
+class Hunk(NamedTuple):
     source_start: int
     source_length: int
     target_start: int
@@ -34,18 +32,29 @@ class Hunk:
     lines: list[str]  # each with its "+", "-", " " or "\\" prefix
 
 
-@dataclass
 class FileChange:
-    path: str
-    old_path: str | None  # set for renames
-    status: str  # A added, M modified, D deleted, R renamed
-    binary: bool
-    old_mode: str | None  # set when the mode changed or the file was deleted
-    new_mode: str | None  # set when the mode changed or the file was added
-    added: int
-    removed: int
-    text: str = field(default="", repr=False, compare=False)  # the whole diff, shared by its files
-    span: tuple[int, int, int] = field(default=(0, 0, 0), repr=False, compare=False)  # start, first hunk, end
+    """One file of a diff: what changed, and where its patch lies in the whole diff's TEXT (SPAN: its start,
+    its first hunk, its end). A plain class, not a NamedTuple: its hunks are split once, on first use."""
+
+    def __init__(self, path: str, old_path: str | None, status: str, binary: bool, old_mode: str | None,
+                 new_mode: str | None, added: int, removed: int, text: str = "",
+                 span: tuple[int, int, int] = (0, 0, 0)) -> None:
+        self.path = path
+        self.old_path = old_path  # set for renames
+        self.status = status  # A added, M modified, D deleted, R renamed
+        self.binary = binary
+        self.old_mode = old_mode  # set when the mode changed or the file was deleted
+        self.new_mode = new_mode  # set when the mode changed or the file was added
+        self.added, self.removed = added, removed
+        self.text, self.span = text, span
+
+    def __repr__(self) -> str:
+        return f"FileChange({', '.join(f'{key}={getattr(self, key)!r}' for key in JSON_KEYS)})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FileChange) and all(getattr(self, k) == getattr(other, k) for k in JSON_KEYS)
+
+    __hash__ = None  # type: ignore[assignment]  # (mutable, as a dataclass's would be)
 
     @property
     def patch(self) -> str:
@@ -67,7 +76,7 @@ class FileChange:
     def to_json(self) -> dict[str, Any]:
         # Shallow: the JSON encoder reads the hunks' line lists as they are (no copy of 20,000 lines).
         data = {key: getattr(self, key) for key in JSON_KEYS}
-        data["hunks"] = [vars(h) for h in self.hunks]
+        data["hunks"] = [h._asdict() for h in self.hunks]
         return data
 
 

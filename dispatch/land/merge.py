@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from dispatch import events, git, objects, operations
@@ -156,7 +156,7 @@ def land(repo: Repo, cfg: Config, landing: Landing, *, keep: bool) -> Landed:
                               old=landing.target_old, new=result, kept=keep)
                 trash_ref = None
                 if not keep:
-                    landed_task = replace(task, tip=tip)
+                    landed_task = task._replace(tip=tip)
                     trash_ref = save_to_trash(repo, landed_task, "merged").ref
                     checkpoint("merge:trashed")
                     remove_task(repo, landed_task)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from threading import Thread
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import clock, git, operations, output
 from dispatch.config import Config
@@ -21,8 +20,7 @@ from dispatch.task.record import records
 MAX_COMMITS = 10  # the default view fits a screen
 
 
-@dataclass(frozen=True)
-class Work:
+class Work(NamedTuple):
     """A task as landing sees it: its plan, its tip, and its base resolved to a commit now."""
 
     task: TaskRef
@@ -54,7 +52,7 @@ def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None,
         # Mid-rebase a worktree's HEAD is detached, so git lists it under no branch.
         trees = git.worktrees(repo.root)
         rebasing = (w for w in trees if w.branch is None and operations.rebasing_branch(w.path) == task.branch)
-        task = replace(task, worktree=next(rebasing, None))
+        task = task._replace(worktree=next(rebasing, None))
     if task.tip is None:
         raise DispatchError(f"branch of `{task_id}` is missing: `dispatch doctor` says how to repair it")
     record = records(repo, [task])[0]
@@ -82,8 +80,7 @@ def load_work(repo: Repo, cfg: Config, task_id: str, *, into: str | None = None,
     return Work(task, task.tip.sha, title, plan.description, items, questions_text, base, base_sha, after, stacked)
 
 
-@dataclass
-class Review:
+class Review(NamedTuple):
     id: str
     title: str
     branch: git.BranchName
@@ -98,7 +95,7 @@ class Review:
     usage: dict[str, Any] | None = None  # the workers' wall time, cost and tokens (see dispatch.usage.totals)
 
     def to_json(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data = self._asdict()
         data["files"] = [f.to_json() for f in self.files]
         return data
 

@@ -7,9 +7,8 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import clock, events, files, git, objects
 from dispatch.config import Config
@@ -103,8 +102,7 @@ def _questions_locked(repo: Repo, cfg: Config, task_id: str) -> Iterator[None]:
                             f"{cfg['lock_timeout']:g}s: wait for it to finish and retry") from None
 
 
-@dataclass(frozen=True)
-class Asked:
+class Asked(NamedTuple):
     task: str
     number: int
     tended: bool  # its worker's supervisor tells the person and gives the worker's slot away
@@ -244,8 +242,7 @@ def ask_is_waiting(repo: Repo, task_id: str, number: int) -> bool:
         data.get("pid"), data.get("start"), data.get("ns"))
 
 
-@dataclass(frozen=True)
-class Answered:
+class Answered(NamedTuple):
     task: str
     number: int
     waiting: bool  # a worker was waiting on it and now has it
@@ -279,8 +276,7 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
     return Answered(task_id, number, waiting, running)
 
 
-@dataclass(frozen=True)
-class OpenQuestion:
+class OpenQuestion(NamedTuple):
     task: str
     number: int
     text: str

@@ -6,8 +6,8 @@ import contextlib
 import os
 import re
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import batch, clock, events, git, objects
 from dispatch.config import Config
@@ -33,8 +33,7 @@ from dispatch.task.model import (
 from dispatch.task.notes import notes_header
 
 
-@dataclass(frozen=True)
-class NewTask:
+class NewTask(NamedTuple):
     id: str
     title: str
     branch: git.BranchName

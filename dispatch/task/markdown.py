@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Headings count only at column 0: an indented "# ..." is inside a list item (a worker's
 # detail line, or a continuation line of a dispatcher note) and must not end a section.
@@ -20,22 +20,20 @@ _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
 BOM = "\ufeff"
 
 
-@dataclass
-class Item:
-    """One checklist line: `line` is its 0-based index into the file's lines."""
+class Item(NamedTuple):
+    """One checklist line: `position` is its 0-based place among the items, `line` its index into the file's lines."""
 
-    index: int
+    position: int
     line: int
     mark: str
     text: str
-    detail: list[str] = field(default_factory=list)
+    detail: list[str]  # its indented lines below, filled in as they are read
 
 
-@dataclass(frozen=True)
-class Line:
-    """What one body line is: "blank", "heading", "item", "text" or "code" (fenced)."""
+class Line(NamedTuple):
+    """What one body line is: "blank", "heading", "item", "text" or "code" (fenced); `at`: its 0-based index."""
 
-    index: int
+    at: int
     kind: str
     indent: int = 0
     level: int = 0
@@ -155,7 +153,7 @@ def collect_items(scan: list[Line]) -> Iterator[tuple[Item, Line]]:
             while open_items and open_items[-1][0] >= line.indent:
                 open_items.pop()
             if line.kind == "item":
-                item = Item(index=count, line=line.index, mark=line.mark, text=line.text)
+                item = Item(position=count, line=line.at, mark=line.mark, text=line.text, detail=[])
                 count += 1
                 open_items.append((line.indent, item))
                 yield item, line

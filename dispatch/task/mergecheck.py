@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import files, git, objects
 from dispatch.repo import Repo
@@ -14,8 +13,7 @@ from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
 
 
-@dataclass(frozen=True)
-class MergeCheck:
+class MergeCheck(NamedTuple):
     conflicts: list[str]  # files that would conflict with the base, task files left out
     landed: bool  # merges cleanly and changes nothing: its work is already in the base
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import git, objects, operations
 from dispatch.config import Config
@@ -24,8 +24,7 @@ WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]  # pathspec: the task's ow
 REFINE_ITEM = "Read the task and the code, then replace this item with a concrete checklist and commit it"
 
 
-@dataclass(frozen=True)
-class TaskRef:
+class TaskRef(NamedTuple):
     """Where a task lives in git: its branch and its worktree (either may be missing)."""
 
     id: str

@@ -8,8 +8,7 @@ was parsed plus the edits made.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import files
 from dispatch.errors import DispatchError
@@ -31,8 +30,7 @@ class PlanError(DispatchError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class Progress:
+class Progress(NamedTuple):
     done: int
     total: int
     blocked: int
@@ -64,7 +62,7 @@ class Plan:
         scan = self._scan()
         start = next((p + 1 for p, ln in enumerate(scan) if ln.kind == "heading" and ln.level == 1), 0)
         end = md.section_end(scan, start, 2)
-        texts = [md.unquote(md.strip_ending(self._lines[ln.index])).rstrip() for ln in scan[start:end]]
+        texts = [md.unquote(md.strip_ending(self._lines[ln.at])).rstrip() for ln in scan[start:end]]
         return "\n".join(texts).strip()
 
     def progress(self) -> Progress:
@@ -103,7 +101,7 @@ class Plan:
         else:
             lo, hi = section
             # After the section's last non-blank line, so the blank line before the next heading stays.
-            at = max([scan[lo - 1].index] + [ln.index for ln in scan[lo:hi] if ln.kind != "blank"]) + 1
+            at = max([scan[lo - 1].at] + [ln.at for ln in scan[lo:hi] if ln.kind != "blank"]) + 1
         self._insert(at, new)
 
     def set_meta(self, key: str, value: object) -> None:
@@ -175,15 +173,15 @@ def dump_front_matter(meta: dict[str, object]) -> str:
 def parse_checklist_source(text: str) -> tuple[str, list[str]]:
     lines = files.lines(text)
     scan = md.scan(lines, 0)
-    first = next((ln.index for ln in scan if ln.kind == "item"), None)
+    first = next((ln.at for ln in scan if ln.kind == "item"), None)
     if first is not None:
         items = [ln.text for ln in scan if ln.kind == "item"]
     else:
         bullets = [
-            (ln.index, match.group(1).strip())
+            (ln.at, match.group(1).strip())
             for ln in scan
             if ln.kind == "text" and ln.indent == 0
-            for match in [md.PLAIN_BULLET.fullmatch(md.strip_ending(lines[ln.index]).lstrip(md.BOM))]
+            for match in [md.PLAIN_BULLET.fullmatch(md.strip_ending(lines[ln.at]).lstrip(md.BOM))]
             if match is not None
         ]
         if not bullets:

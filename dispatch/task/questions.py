@@ -26,7 +26,7 @@ only a label (a question is answered when it has answer text).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from dispatch.errors import DispatchError
 
@@ -39,8 +39,7 @@ class QuestionsError(DispatchError):
     """QUESTIONS.md cannot be edited as asked: no such question, already answered, empty text."""
 
 
-@dataclass
-class Question:
+class Question(NamedTuple):
     number: int
     text: str
     asked: str
@@ -52,8 +51,7 @@ class Question:
         return self.answer is None
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(NamedTuple):
     """Where one question sits: line indexes into the file, `end` exclusive."""
 
     question: Question

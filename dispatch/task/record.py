@@ -8,9 +8,8 @@ land on: `git.resolve_bases`, one batched call for all tasks).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch import files, git
 from dispatch.config import Config
@@ -21,8 +20,7 @@ from dispatch.task.plan import Plan, PlanError, parse_plan
 NO_BASE = "has no front matter naming its base"
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(NamedTuple):
     """One task: its refs, its task files as the worker sees them, its parsed plan, its base resolved."""
 
     ref: TaskRef

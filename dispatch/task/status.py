@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dispatch import clock, git, operations
 from dispatch.config import Config
@@ -20,8 +19,7 @@ if TYPE_CHECKING:
     from dispatch.task.record import Task
 
 
-@dataclass
-class TaskStatus:
+class TaskStatus(NamedTuple):
     id: str
     title: str
     branch: git.BranchName
@@ -40,17 +38,18 @@ class TaskStatus:
     dirty: int | None  # changed files in the worktree, None without a worktree
     last_commit: dict[str, Any] | None
     worker: dict[str, Any] | None
+    extra: dict[str, Any]  # more facts for the JSON (a dict of its own in each)
     problem: str | None = None  # why the task is broken
     seconds: float | None = None  # wall time of its worker runs
     cost_usd: float | None = None  # where the worker's CLI reports it
     tokens: dict[str, int] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         # Shallow (only the plan's summary made a dict): asdict's deep copy of every worker record
         # was a tenth of `status --json` at 500 tasks, for output that is only read.
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        data["plan"] = asdict(self.plan)
+        data = self._asdict()
+        del data["extra"]
+        data["plan"] = self.plan._asdict()
         data.update(self.extra)
         return data
 

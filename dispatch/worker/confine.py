@@ -8,9 +8,8 @@ decides: `auto` is `bwrap` where it works and `off` elsewhere, said in one line 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dispatch.config import Config
 from dispatch.errors import DispatchError
@@ -20,8 +19,7 @@ from dispatch.task.model import TaskRef
 from dispatch.worker import sandbox as sandboxing
 
 
-@dataclass(frozen=True)
-class Confinement:
+class Confinement(NamedTuple):
     """The sandbox a worker gets: `bwrap` or `off`, what was asked for, and why it is off under `auto`."""
 
     mode: str

@@ -7,8 +7,7 @@ Every check that can fail runs before anything is made (the models' CLIs, `--aft
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dispatch import config, events
 from dispatch.config import Config
@@ -24,8 +23,7 @@ if TYPE_CHECKING:
 MAX_ID = 63  # ids.ID_RE
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     title: str
     task_id: str | None  # --id: the task's, or the group's with several models
     items: list[str]
@@ -39,15 +37,13 @@ class Request:
     engine: dict[str, Any] | None = None  # a Slurm runner's: its workers run as batch jobs (launch.engine_of)
 
 
-@dataclass(frozen=True)
-class Member:
+class Member(NamedTuple):
     task: NewTask
     launch: Any  # backends.Launch, None with --no-start
     started: Started | None  # None when queued or not started
 
 
-@dataclass(frozen=True)
-class Created:
+class Created(NamedTuple):
     group: str | None
     members: list[Member]
 

@@ -30,7 +30,7 @@ def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
         synced = remote.sync(repo, cfg, there)
     tasks = collect(repo, cfg, ids)
     if synced is not None:
-        overlay(tasks, synced, repo)
+        tasks = overlay(tasks, synced, repo)
     return tasks
 
 
@@ -47,7 +47,7 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
     found = remote.sync(repo, cfg, [task_id]) if on_runner(repo, task_id) else None
     detail = show_mod.show(repo, cfg, task_id)
     if found is not None:
-        overlay([detail.status], found, repo)
+        detail.status = overlay([detail.status], found, repo)[0]
     return detail
 
 
@@ -71,37 +71,32 @@ def catch_up(repo: Repo, cfg: Config, ids: list[str] | None = None) -> None:
         remote.sync(repo, cfg, there)
 
 
-def overlay(statuses: list[TaskStatus], synced: remote.Synced, repo: Repo) -> None:
-    """Put the runner's facts on the local status of its tasks; `unreachable` with the last known state."""
+def overlay(statuses: list[TaskStatus], synced: remote.Synced, repo: Repo) -> list[TaskStatus]:
+    """STATUSES with the runner's facts on its tasks; `unreachable` with the last known state."""
+    return [_overlaid(t, synced, repo) if t.id in synced.found else t for t in statuses]
+
+
+def _overlaid(t: TaskStatus, synced: remote.Synced, repo: Repo) -> TaskStatus:
     from dispatch.task.plan import Progress
     from dispatch.worker import remote
 
-    for t in statuses:
-        if t.id not in synced.found:
-            continue
-        data = remote.record(repo, t.id) or {}
-        t.extra["runner"] = data.get("runner")
-        if t.id in synced.notes:
-            t.extra["runner_note"] = synced.notes[t.id]
-        r = synced.found[t.id]
-        if t.id in synced.lost:
-            t.state, t.worktree = "broken", None
-            t.problem = (f"runner `{data.get('runner')}` no longer has it (removed there by hand?): its commits as last "
-                         f"fetched are on its branch here; `dispatch discard {t.id}` keeps them in the trash")
-            continue
-        if r is None:
-            t.state, t.problem = "unreachable", None
-            t.extra["last_state"] = data.get("last")
-            t.worktree = None
-            continue
-        if t.state != "merged":  # only this side knows where its base is now
-            t.state = r["state"]
-        t.problem = r.get("problem")
-        t.plan = Progress(**r["plan"])
-        t.questions_open, t.question = r["questions_open"], r.get("question")
-        t.dirty, t.worker = r.get("dirty"), r.get("worker")
-        t.seconds, t.cost_usd, t.tokens = r.get("seconds"), r.get("cost_usd"), r.get("tokens")
-        t.worktree = f"{data.get('runner')}:{r.get('worktree')}"
+    data = remote.record(repo, t.id) or {}
+    t.extra["runner"] = data.get("runner")
+    if t.id in synced.notes:
+        t.extra["runner_note"] = synced.notes[t.id]
+    r = synced.found[t.id]
+    if t.id in synced.lost:
+        return t._replace(state="broken", worktree=None, problem=(
+            f"runner `{data.get('runner')}` no longer has it (removed there by hand?): its commits as last "
+            f"fetched are on its branch here; `dispatch discard {t.id}` keeps them in the trash"))
+    if r is None:
+        t.extra["last_state"] = data.get("last")
+        return t._replace(state="unreachable", problem=None, worktree=None)
+    return t._replace(
+        state=t.state if t.state == "merged" else r["state"],  # only this side knows where its base is now
+        problem=r.get("problem"), plan=Progress(**r["plan"]), questions_open=r["questions_open"],
+        question=r.get("question"), dirty=r.get("dirty"), worker=r.get("worker"), seconds=r.get("seconds"),
+        cost_usd=r.get("cost_usd"), tokens=r.get("tokens"), worktree=f"{data.get('runner')}:{r.get('worktree')}")
 
 
 def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> remote.Place | None:

@@ -30,8 +30,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from dispatch import files, git, operations
 from dispatch.errors import DispatchError
@@ -45,8 +45,7 @@ SKELETON = ["--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/", "--dev"
 RESTORE_SIGNALS = ["env", "--default-signal=TERM,INT"]
 
 
-@dataclass(frozen=True)
-class Probe:
+class Probe(NamedTuple):
     works: bool
     program: str | None
     problem: str  # why it does not work here, and what to do: one line
@@ -101,7 +100,7 @@ def cached_probe(network: bool = True) -> Probe:
         pass
     found = probe(network)
     try:
-        files.write_atomic(path, json.dumps({"key": key, "probe": asdict(found)}) + "\n")
+        files.write_atomic(path, json.dumps({"key": key, "probe": found._asdict()}) + "\n")
     except OSError:
         pass  # a confined worker's home is read-only: it probes again next time
     return found
@@ -153,8 +152,7 @@ def expand(path: str, env: Mapping[str, str]) -> Path | None:
     return None if unset or not text.startswith("/") else Path(os.path.normpath(text))
 
 
-@dataclass
-class Layout:
+class Layout(NamedTuple):
     """The paths of one task a confined worker needs, resolved by the command that starts it."""
 
     worktree: Path
@@ -163,7 +161,7 @@ class Layout:
     worktrees_root: Path
     branch_ref: git.RefName
     home: Path
-    state: list[Path] = field(default_factory=list)  # the backend's state and `sandbox_write`
+    state: list[Path]  # the backend's state and `sandbox_write`
 
     @property
     def state_dir(self) -> Path:
