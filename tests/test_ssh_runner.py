@@ -639,13 +639,14 @@ def test_the_connection_dropped_mid_wait_says_so_and_loses_no_news(repo: Path, s
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: far_calls(sshd), message="the wait to run on box")
     sshd.drop()
+    # Its end there went with the connection, before the question came: the wait, trying again, hears it.
     out, err = waiting.communicate(timeout=30)
-    assert (waiting.returncode, out) == (1, "")
+    assert (waiting.returncode, out) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n')
     assert err.startswith("dispatch: runner `box` is unreachable (") and err.count("\n") == 1
-    # Its end there went with the connection, before the question came: so the next wait hears it.
-    wait_for(lambda: not far_calls(sshd), message="the wait on box to end with its connection")
-    w = dispatch("wait", "paint", "--timeout", "60", cwd=repo)
-    assert (w.code, w.out, w.err) == (0, 'paint asks Q1: Which color?\n  → dispatch answer paint "..."\n', "")
+    assert err.endswith("; trying again until it answers\n")
+    # Told once: the next wait has nothing new.
+    w = dispatch("wait", "paint", "--timeout", "1", cwd=repo)
+    assert (w.code, w.out, w.err) == (124, "", "dispatch: nothing new within 1s: run `dispatch wait` again to keep waiting\n")
 
 
 def asks(task_id: str, question: str) -> str:
@@ -701,33 +702,96 @@ def test_wait_on_tasks_here_and_there_ends_with_the_first_news_and_hangs_up_the_
     assert dispatch("stop", "near", cwd=repo).code == 0
 
 
+TRYING = "trying again until it answers"
+TRYING_TOO = f"waiting on the other tasks and {TRYING}"
+
+
+def refused(sshd: Server) -> str:
+    """What `wait` says of runner `box` while its sshd is stopped."""
+    return (f"dispatch: runner `box` is unreachable (ssh: connect to host 127.0.0.1 port {sshd.port}: Connection "
+            "refused): check that `ssh box` logs in without a password prompt")
+
+
+def waiting_past_the_runner(repo: Path, tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """`dispatch wait ARGS` started, once it said on its stderr (wait.err) that the runner is down: still waiting."""
+    with open(tmp_path / "wait.err", "w") as err:
+        waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", *args], cwd=repo,
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
+    wait_for(lambda: (tmp_path / "wait.err").read_text().endswith("\n"), message="the wait to say box is down")
+    assert waiting.poll() is None
+    return waiting
+
+
 def test_a_runner_that_does_not_answer_leaves_the_wait_on_the_local_tasks(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     far = dispatch("new", "Far", "--model", "scripted", "--item", "Write `a.txt` (hang)", "--on", "box", cwd=repo)
     assert far.code == 0, far.err
     near = dispatch("new", "Near", "--model", "scripted", "--item", "Write `b.txt` (hang)", cwd=repo, env=FAST)
     assert near.code == 0, near.err
-    unreachable = (f"dispatch: runner `box` is unreachable (ssh: connect to host 127.0.0.1 port {sshd.port}: Connection "
-                   "refused): check that `ssh box` logs in without a password prompt")
+    unreachable = refused(sshd)
     sshd.stop()
     try:
-        with open(tmp_path / "wait.err", "w") as err:
-            waiting = subprocess.Popen([sys.executable, "-m", "dispatch", "wait", "--timeout", "60"], cwd=repo,
-                                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, text=True)
-            wait_for(lambda: (tmp_path / "wait.err").read_text().endswith("\n"), message="the wait to say box is down")
-            assert waiting.poll() is None  # still waiting, on the local task
-            s = dispatch("stop", "near", cwd=repo)
-            assert (s.code, s.err) == (0, "")
-            out, _ = waiting.communicate(timeout=30)
+        waiting = waiting_past_the_runner(repo, tmp_path, "--timeout", "60")  # on the local task
+        s = dispatch("stop", "near", cwd=repo)
+        assert (s.code, s.err) == (0, "")
+        out, _ = waiting.communicate(timeout=30)
         assert (waiting.returncode, out) == (0, "near was stopped\n  → dispatch resume near\n")
-        assert (tmp_path / "wait.err").read_text() == f"{unreachable}; waiting on the other tasks\n"
-        # Nothing left here, and the runner still down: said, never taken for "nothing to wait for".
-        w = dispatch("wait", "--timeout", "60", cwd=repo)
-        assert (w.code, w.out, w.err) == (1, "", (f"{unreachable}; waiting on the other tasks\n"
-                                                  "dispatch: nothing to wait for but the tasks on runner `box`, which did "
-                                                  "not answer: `dispatch status` shows them once it does\n"))
+        assert (tmp_path / "wait.err").read_text() == f"{unreachable}; {TRYING_TOO}\n"
+        # Nothing left here, and the runner still down: tried again until the time is up, never "nothing to wait for".
+        w = dispatch("wait", "--timeout", "3", cwd=repo)
+        assert (w.code, w.out, w.err) == (124, "", (f"{unreachable}; {TRYING_TOO}\n"
+                                                    "dispatch: nothing new within 3s: run `dispatch wait` again to keep "
+                                                    "waiting\n"))
     finally:
         sshd.start()
+    assert dispatch("stop", "far", cwd=repo).code == 0
+
+
+def counted_ssh(config: Path, tmp_path: Path) -> Path:
+    """The runner's ssh made a script that notes each call in the file it returns, then runs ssh."""
+    calls = tmp_path / "ssh-calls"
+    script = tmp_path / "ssh"
+    script.write_text(f'#!/bin/sh\necho call >> "{calls}"\nexec ssh "$@"\n')
+    script.chmod(0o755)
+    config.write_text(config.read_text().replace('ssh = ["ssh",', f'ssh = ["{script}",', 1))
+    return calls
+
+
+def test_a_wait_on_a_runner_that_is_down_tries_again_and_hears_it_once_it_is_back(
+    repo: Path, sshd: Server, tmp_path: Path
+) -> None:
+    runner_config(sshd, tmp_path, delay="2")
+    r = dispatch("new", "Far", "--model", "scripted", "--item", "Write `color.txt` (ask: Which color?)", "--on", "box",
+                 cwd=repo)
+    assert r.code == 0, r.err
+    sshd.stop()
+    try:
+        waiting = waiting_past_the_runner(repo, tmp_path, "far", "--timeout", "60")  # on the runner it tries again
+    finally:
+        sshd.start()
+    out, _ = waiting.communicate(timeout=60)
+    assert (waiting.returncode, out) == (0, asks("far", "Which color?"))
+    assert (tmp_path / "wait.err").read_text() == f"{refused(sshd)}; {TRYING}\n"
+    # Its news came as any runner's does: the branch followed, the question's commit is here.
+    assert git(repo, "log", "-1", "--format=%s", "dispatch/far") == "dispatch: ask Q1"
+    assert dispatch("stop", "far", cwd=repo).code == 0
+
+
+def test_a_wait_on_a_runner_that_stays_down_ends_at_its_timeout(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    r = dispatch("new", "Far", "--model", "scripted", "--item", "Write `a.txt` (hang)", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    calls = counted_ssh(config, tmp_path)
+    sshd.stop()
+    try:
+        w = dispatch("wait", "far", "--timeout", "3", cwd=repo)
+    finally:
+        sshd.start()
+    assert (w.code, w.out, w.err) == (124, "", (f"{refused(sshd)}; {TRYING}\n"
+                                                "dispatch: nothing new within 3s: run `dispatch wait` again to keep "
+                                                "waiting\n"))
+    # Tried at once and again after the first back-off (2 s); the next would come after the timeout: no busy loop.
+    assert calls.read_text() == "call\ncall\n"
     assert dispatch("stop", "far", cwd=repo).code == 0
 
 
