@@ -248,8 +248,8 @@ class Sides:
         if not self.failed:
             return waiting.nothing_for(ids)
         names = ", ".join(f"`{name}`" for name in self.failed)
-        return DispatchError(f"nothing to wait for but the tasks on runner {names}, which did not answer: "
-                             "`dispatch status` shows them once it does")
+        return DispatchError(f"nothing to wait for but the tasks on runner {names}, which answered with an error "
+                             "(said above): `dispatch runners` checks each runner")
 
 
 def _news(answer: ssh.Answer) -> list[Notice]:
