@@ -564,16 +564,18 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
     review = dispatch("review", "greet", "--files", cwd=repo)
     assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
     far = remote_repo(sshd, tmp_path)
-    rebase = dispatch("rebase", "greet", cwd=repo)
-    assert (rebase.code, rebase.out, rebase.err) == (1, "", (
-        "dispatch: the worktree of greet is on runner `box`, so `dispatch rebase` cannot work in it here: run it there "
-        f"(`ssh box`, in {far}), or `dispatch merge greet`, which lands from the commits fetched here\n"))
     # A commit made here on the task's branch, which the runner's branch lacks: never dropped.
     tip = git(repo, "rev-parse", "dispatch/greet")
     mine = git(repo, "commit-tree", f"{tip}^{{tree}}", "-p", tip, "-m", "mine")
     git(repo, "update-ref", "refs/heads/dispatch/greet", mine, tip)
     wt = far.parent / f"{far.name}.dispatch" / "greet"
     sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "theirs")
+    theirs = sshd.far.git(wt, "rev-parse", "HEAD")
+    rebase = dispatch("rebase", "greet", cwd=repo)
+    assert (rebase.code, rebase.out, rebase.err) == (1, "", (
+        "dispatch: greet: its branch here has commits the one on `box` has not: left as it is (`git log "
+        "refs/dispatch/runners/box/greet..dispatch/greet` shows them); rebase refused, nothing changed\n"))
+    assert (git(repo, "rev-parse", "dispatch/greet"), sshd.far.git(wt, "rev-parse", "HEAD")) == (mine, theirs)
     s = dispatch("status", "greet", cwd=repo)
     assert (s.code, s.err) == (0, "")
     assert s.out.splitlines()[-2:] == [
@@ -586,6 +588,41 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
     s = dispatch("status", "greet", cwd=repo)
     assert (s.code, s.err, s.out.splitlines()[-1]) == (0, "", "needs you: 1 to review (greet)")
     assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "theirs"
+
+
+def test_rebase_runs_on_the_runner_onto_the_base_as_it_is_here(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    runner_config(sshd, tmp_path)
+    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
+    assert r.code == 0, r.err
+    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    far = remote_repo(sshd, tmp_path)
+    (repo / "b.txt").write_text("b\n")  # main moves on here, and only here
+    git(repo, "add", "b.txt")
+    git(repo, "commit", "-qm", "b, here")
+    main = git(repo, "rev-parse", "main")
+    assert status_of(repo, "greet")["behind"] == 1
+    old = git(repo, "rev-parse", "dispatch/greet")
+    rebase = dispatch("rebase", "greet", cwd=repo)
+    new = git(repo, "rev-parse", "dispatch/greet")
+    assert (rebase.code, rebase.out, rebase.err) == (0, f"rebased greet onto main: {old[:7]} -> {new[:7]}\n", "")
+    # Rebased in its worktree there, onto this side's main; taken here although no fast-forward, the old tip kept.
+    assert git(repo, "log", "-3", "--format=%s", "dispatch/greet") == "Write `a.txt`\ndispatch: plan greet\nb, here"
+    assert git(repo, "merge-base", "main", "dispatch/greet") == main
+    assert git(far, "rev-parse", "dispatch/greet") == new
+    assert git(repo, "rev-parse", "dispatch/greet@{1}") == old
+    wt = far.parent / f"{far.name}.dispatch" / "greet"
+    assert (sshd.far.git(wt, "rev-parse", "HEAD"), sshd.far.git(wt, "status", "--porcelain")) == (new, "")
+    task = status_of(repo, "greet")
+    assert (task["state"], task["ahead"], task["behind"]) == ("done", 2, 0)
+    again = dispatch("rebase", "greet", cwd=repo)
+    assert (again.code, again.out, again.err) == (0, "greet is already on top of main: nothing to do\n", "")
+    # Onto another commit of this side's: it travels to the runner under a ref of its own.
+    side = git(repo, "commit-tree", f"{main}^{{tree}}", "-p", main, "-m", "side")
+    onto = dispatch("rebase", "greet", "--onto", side, cwd=repo)
+    newer = git(repo, "rev-parse", "dispatch/greet")
+    assert (onto.code, onto.out, onto.err) == (0, f"rebased greet onto {side}: {new[:7]} -> {newer[:7]}\n", "")
+    assert git(repo, "rev-parse", "dispatch/greet~2") == side
+    assert git(far, "rev-parse", f"refs/dispatch/bases/{side}") == side
 
 
 def test_a_host_that_goes_down_loses_nothing_and_is_caught_up_with(repo: Path, sshd: Server, tmp_path: Path) -> None:

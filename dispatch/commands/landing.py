@@ -157,15 +157,20 @@ def rebase(
 ) -> None:
     """Rebase the task's commits onto its base's tip, in its worktree."""
     from dispatch.land import rebase as rebasing
-    from dispatch.worker import places
+    from dispatch.task.runtime import on_runner
 
     repo, cfg = context()
-    places.refuse_here(repo, cfg, task_id, "rebase")
-    done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
-    if done.old == done.new:
-        print(f"{done.id} is already on top of {done.onto}: nothing to do")
+    if on_runner(repo, task_id):  # rebased in its worktree there, onto this side's base
+        from dispatch.worker import remote
+
+        name, old, new = remote.rebase(repo, cfg, task_id, onto=onto, leave=leave)
     else:
-        print(f"rebased {done.id} onto {done.onto}: {done.old[:7]} -> {done.new[:7]}")
+        done = rebasing.rebase(repo, cfg, task_id, onto=onto, leave=leave)
+        name, old, new = done.onto, done.old, done.new
+    if old == new:
+        print(f"{task_id} is already on top of {name}: nothing to do")
+    else:
+        print(f"rebased {task_id} onto {name}: {old[:7]} -> {new[:7]}")
 
 
 @app.command()

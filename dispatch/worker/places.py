@@ -115,14 +115,3 @@ def refuse_while_working(repo: Repo, cfg: Config, task_id: str, doing: str) -> r
         raise DispatchError(f"the worker of {task_id} is at work on `{where.name}`: wait for it, or "
                             f"`dispatch stop {task_id}`, then {doing}")
     return where
-
-
-def refuse_here(repo: Repo, cfg: Config, task_id: str, doing: str) -> None:
-    """A command that works in the task's worktree, refused for a task whose worktree is on a runner."""
-    from dispatch.worker import remote
-
-    where = remote.place(repo, cfg, task_id)
-    if where is not None:
-        raise DispatchError(f"the worktree of {task_id} is on runner `{where.name}`, so `dispatch {doing}` cannot work "
-                            f"in it here: run it there (`ssh {where.runner['host']}`, in {where.path}), or "
-                            f"`dispatch merge {task_id}`, which lands from the commits fetched here")

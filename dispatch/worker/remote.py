@@ -254,6 +254,46 @@ def _fast_forward(repo: Repo, cfg: Config, name: str, task_id: str) -> bool:
     return True
 
 
+def rebase(repo: Repo, cfg: Config, task_id: str, *, onto: str | None, leave: bool) -> tuple[str, str, str]:
+    """Rebase the task in its worktree on its runner onto this side's base tip (or ONTO), then take the rebased
+    branch here: (the name rebased onto, the old tip, the new). This side's commit goes there first (the base
+    branch of our repository there, or a ref of its own for ONTO), so the rebase lands on what you see here.
+    Refused, with nothing changed, while this side's branch has commits the runner's has not."""
+    from dispatch.task.record import load_one
+
+    where = place(repo, cfg, task_id)
+    if where is None:
+        raise DispatchError(f"{task_id} is not on a runner")
+    synced = sync(repo, cfg, [task_id])
+    if synced.found.get(task_id) is None or task_id in synced.lost:
+        raise DispatchError(f"runner `{where.name}` of {task_id} did not answer, or no longer has it: "
+                            "`dispatch status` says which; rebase it once it does")
+    if task_id in synced.notes:
+        raise DispatchError(f"{task_id}: {synced.notes[task_id]}; rebase refused, nothing changed")
+    task = load_one(repo, cfg, task_id)
+    if task.ref.tip is None or not task.base:
+        raise DispatchError(f"{task_id} has no branch here, or its plan names no base: `dispatch doctor` says why")
+    name, tip = onto or task.base, task.ref.tip.sha
+    commit = git.resolve_base(repo.root, name)
+    if commit is None:
+        raise DispatchError(f"`{name}` is not a branch or commit here: check `git branch`")
+    target = f"refs/dispatch/bases/{commit}" if onto else f"refs/heads/{task.base}"
+    url = ssh.git_url(where.runner, where.path)
+    _git_remote(repo, where.runner, ["push", "--quiet", url, f"+{commit}:{target}"], where.name, f"receive {name}")
+    words = ["rebase", task_id, *(["--onto", commit] if onto else []), *(["--leave"] if leave else [])]
+    forward(repo, cfg, task_id, words)
+    local, fetched = f"refs/heads/{cfg['branch_prefix']}{task_id}", f"{FETCHED}/{where.name}/{task_id}"
+    with locked(repo, cfg["lock_timeout"]):
+        _git_remote(repo, where.runner, ["fetch", "--quiet", url, f"+refs/heads/{where.branch}:{fetched}"],
+                    where.name, "send the rebased branch back")
+        new = git.out(["rev-parse", "--verify", fetched], cwd=repo.root)
+        # Not a fast-forward, and asked for: the old tip stays in this branch's reflog (and the runner's).
+        if new != tip and not objects.move_ref(repo.root, local, new, tip, f"dispatch: rebase {task_id} on {where.name}"):
+            raise DispatchError(f"{task_id} was rebased on `{where.name}`, but its branch here moved meanwhile: left as "
+                                f"it is; `git log {fetched}` shows the rebased commits")
+    return name, tip, new
+
+
 def forward(repo: Repo, cfg: Config, task_id: str, words: list[str], *, stream: bool = False,
             input: str | None = None, passing: tuple[int, ...] = (), timeout: float = ssh.CALL_TIMEOUT) -> ssh.Answer | int:
     """Run `dispatch WORDS` for the task on its runner: captured, or streamed to our output."""
