@@ -556,11 +556,16 @@ def test_questions_notes_show_and_discard_of_a_task_on_a_runner(repo: Path, sshd
     assert (repo.parent / "app.dispatch" / "paint" / "color.txt").read_text().startswith("Write `color.txt`")
 
 
-def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
+def greet_done_on_box(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    """Task `greet` made on runner `box`, its scripted worker done (it wrote `a.txt`)."""
     runner_config(sshd, tmp_path)
     r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
     assert r.code == 0, r.err
     wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+
+
+def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    greet_done_on_box(repo, sshd, tmp_path)
     review = dispatch("review", "greet", "--files", cwd=repo)
     assert (review.code, review.out, review.err) == (0, "a.txt\n", "")
     far = remote_repo(sshd, tmp_path)
@@ -591,10 +596,7 @@ def test_the_local_branch_follows_by_fast_forward_only(repo: Path, sshd: Server,
 
 
 def test_rebase_runs_on_the_runner_onto_the_base_as_it_is_here(repo: Path, sshd: Server, tmp_path: Path) -> None:
-    runner_config(sshd, tmp_path)
-    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
-    assert r.code == 0, r.err
-    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    greet_done_on_box(repo, sshd, tmp_path)
     far = remote_repo(sshd, tmp_path)
     (repo / "b.txt").write_text("b\n")  # main moves on here, and only here
     git(repo, "add", "b.txt")
@@ -901,10 +903,7 @@ def test_a_merge_killed_between_landing_here_and_discarding_there_loses_nothing(
 
 
 def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path, sshd: Server, tmp_path: Path) -> None:
-    runner_config(sshd, tmp_path)
-    r = dispatch("new", "Greet", "--model", "scripted", "--item", "Write `a.txt`", "--on", "box", cwd=repo)
-    assert r.code == 0, r.err
-    wait_for(lambda: status_of(repo, "greet")["state"] == "done", message="greet to be done on box")
+    greet_done_on_box(repo, sshd, tmp_path)
     far = remote_repo(sshd, tmp_path)
     wt = far.parent / f"{far.name}.dispatch" / "greet"
     (wt / "b.txt").write_text("b\n")
