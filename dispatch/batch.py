@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dispatch.errors import DispatchError, GitError
-from dispatch.git import Result, git_env
+from dispatch.git import Result, git_env, program
 
 
 class Batch:
@@ -18,6 +18,7 @@ class Batch:
         self._jobs = list(jobs)
         self._limit = max(1, limit)
         self._env = git_env()  # once: copying the environment for each of 500 processes showed in a profile
+        self._git = program(self._env)
         self._started: list[subprocess.Popen[str]] = []
         while len(self._started) < min(self._limit, len(self._jobs)):
             self._start()
@@ -25,7 +26,7 @@ class Batch:
     def _start(self) -> None:
         args, cwd = self._jobs[len(self._started)]
         try:
-            proc = subprocess.Popen(["git", *args], cwd=cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            proc = subprocess.Popen([self._git, *args], cwd=cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
         except FileNotFoundError as e:
             self._stop()

@@ -6,11 +6,11 @@ files, the shim) goes through `write_atomic`, and every lock through `locked`/`a
 
 from __future__ import annotations
 
+import _thread  # threading's get_ident, without importing threading
 import errno
 import fcntl
 import os
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +43,7 @@ def write_atomic(
     """
     mode = 0o600 if private else mode
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_thread.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is not None else 0o666)
         with os.fdopen(fd, "wb") as f:
@@ -114,3 +114,14 @@ def locked(path: Path, timeout: float | None = None) -> Iterator[int]:
         yield fd
     finally:
         release(fd)
+
+
+def which(name: str, path: str | None = None) -> str | None:
+    """The first NAME in PATH's folders (the environment's PATH by default) that is an executable file, as
+    shutil.which finds it, without importing shutil (and bz2 and lzma with it)."""
+    folders = (os.environ.get("PATH", os.defpath) if path is None else path).split(os.pathsep)
+    for folder in folders:
+        candidate = os.path.join(folder or os.curdir, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None

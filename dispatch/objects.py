@@ -5,7 +5,6 @@ our index.lock); nothing moves until the result is whole."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -72,6 +71,8 @@ def snapshot_tree(worktree: Path, index_dir: Path) -> str:
         if real_index.exists():
             # Starting from the real index keeps its stat cache, so `add -A` is quick; and its mtime with it,
             # or git would trust entries it must recheck (a same-size edit within the same second is missed).
+            import shutil  # (here: its import, with bz2 and lzma, is a cost the hot commands skip)
+
             shutil.copy2(real_index, tmp_index)
         env = {"GIT_INDEX_FILE": str(tmp_index)}
         git.run(["add", "-A", "--", "."], cwd=worktree, env=env)

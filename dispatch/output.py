@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import sys
 from json.encoder import encode_basestring as _string  # the C function, where Python has it
 from typing import Any
@@ -104,7 +103,10 @@ def terminal_width() -> int | None:
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
     if getattr(sys.stdout, "isatty", lambda: False)():
-        return shutil.get_terminal_size().columns
+        try:  # (as shutil.get_terminal_size does, without its import and bz2's and lzma's)
+            return os.get_terminal_size(sys.stdout.fileno()).columns or 80
+        except (OSError, ValueError):
+            return 80
     return None
 
 

@@ -186,3 +186,16 @@ def test_a_mistyped_id_gets_the_nearest_live_or_trashed_one(repo: Path) -> None:
     _assert_refused(repo, ["new", "Next", "--model", "scripted", "--after", "slow-ones"],
                     "--after slow-ones: no task `slow-ones`: did you mean `slow-one`?")
     _assert_refused(repo, ["logs", "unrelated"], "no task `unrelated`: `dispatch status` lists the tasks")
+
+
+def test_git_missing_from_path_says_so(repo: Path, tmp_path: Path) -> None:
+    """git is looked up once per PATH and started by its path: a PATH without it still gets the one line."""
+    empty = tmp_path / "no-git-here"
+    empty.mkdir()
+    before = snapshot(repo)
+    for run in (dispatch("status", cwd=repo, env={"PATH": str(empty)}),
+                dispatch("status", cwd=repo, env={"PATH": str(empty)}, process=True)):
+        assert (run.code, run.out, run.err) == (1, "", "dispatch: git is not installed: install git 2.38 or newer\n")
+    assert snapshot(repo) == before
+    # The same process, PATH back: git found again (the lookup is per PATH, never kept from another).
+    assert dispatch("status", cwd=repo).err == ""

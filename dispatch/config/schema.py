@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from typing import Any
 
 from dispatch.errors import DispatchError
@@ -179,6 +178,8 @@ def check_argv(label: str, key: str, value: Any) -> list[str]:
     """A command: a list of strings, or a string split as a shell would (never run by one)."""
     if isinstance(value, str):
         try:
+            import shlex  # (only a command given as a string needs it)
+
             value = shlex.split(value)
         except ValueError as e:
             raise DispatchError(f"{label}: key `{key}` is not a valid command line: {e}") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -235,15 +234,17 @@ def _plan_commit(repo: Repo, base_commit: str, root: list[str], task_id: str, te
     folder) to its tree, written as objects: no index, no worktree, no ref. The texts are stored as they
     are (no filter of the repository's config runs on them)."""
     tmp = repo.state_dir / f"new-{os.getpid()}-{os.urandom(6).hex()}"  # ours alone, even in a pid namespace
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    written = [tmp / Path(name).name for name in texts]
     try:
-        written = [tmp / Path(name).name for name in texts]
         for path, text in zip(written, texts.values(), strict=True):
             path.write_text(text, encoding="utf-8")
         blobs = git.out(["hash-object", "-w", "--no-filters", "--", *map(str, written)], cwd=repo.root).split()
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):  # (never hiding what failed above)
+            for path in written:
+                path.unlink(missing_ok=True)
+            tmp.rmdir()
     checkpoint("new:files")
     folder: dict[str, str] = {}
     if f"tree\t{TASK_FILES}" in {entry.split(" ", 2)[1] + "\t" + entry.split("\t", 1)[1] for entry in root}:
@@ -268,6 +269,8 @@ def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
     # Only ever undoes what create_task itself made a moment ago.
     git.run(["worktree", "remove", "--force", "--force", str(path)], cwd=repo.root, check=False)
     if path.exists():
+        import shutil  # (only here: a failed `new` undone)
+
         shutil.rmtree(path, ignore_errors=True)
     git.run(["worktree", "prune"], cwd=repo.root, check=False)
     git.run(["update-ref", "-d", ref], cwd=repo.root, check=False)

@@ -6,7 +6,6 @@ Every check that can fail runs before anything is made (the models' CLIs, `--aft
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dispatch import config, events
@@ -226,6 +225,8 @@ def _unmake(repo: Repo, cfg: Config, ids: list[str]) -> None:
         for task_id in ids:
             if task_id in live:
                 remove_task(repo, live[task_id])
+            import shutil
+
             shutil.rmtree(repo.task_dir(task_id), ignore_errors=True)
             events.append(repo, task_id, "removed", reason="its group could not be created")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -56,7 +55,7 @@ _probes: dict[tuple[str | None, bool], Probe] = {}
 
 def probe(network: bool = True) -> Probe:
     """Whether bwrap runs a confined command here; run once per process (a few milliseconds)."""
-    program = shutil.which("bwrap")
+    program = files.which("bwrap")
     key = (program, network)
     if key not in _probes:
         _probes[key] = _probe(program, network)
@@ -89,7 +88,7 @@ def _machine_key(program: str | None, network: bool) -> list[str]:
 def cached_probe(network: bool = True) -> Probe:
     """The probe's answer for `status`, `show` and `doctor`, kept in the user's cache for as long as bwrap,
     the kernel and the user-namespace sysctls stay as they were (starting a worker probes afresh)."""
-    program = shutil.which("bwrap")
+    program = files.which("bwrap")
     key = _machine_key(program, network)
     path = cache_path()
     try:
