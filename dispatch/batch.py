@@ -7,7 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dispatch.errors import DispatchError, GitError
-from dispatch.git import Result, git_env, program
+from dispatch.files import on_path
+from dispatch.git import Result, git_env
 
 
 class Batch:
@@ -18,7 +19,7 @@ class Batch:
         self._jobs = list(jobs)
         self._limit = max(1, limit)
         self._env = git_env()  # once: copying the environment for each of 500 processes showed in a profile
-        self._git = program(self._env)
+        self._git = on_path("git", self._env)
         self._started: list[subprocess.Popen[str]] = []
         while len(self._started) < min(self._limit, len(self._jobs)):
             self._start()

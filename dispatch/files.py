@@ -125,3 +125,19 @@ def which(name: str, path: str | None = None) -> str | None:
         if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
             return candidate
     return None
+
+
+_found: dict[tuple[str, str], str] = {}
+
+
+def on_path(name: str, env: dict[str, str]) -> str:
+    """The program NAME as ENV's PATH finds it, looked up once per PATH: each process then starts it by its
+    path, not by trying every folder of PATH in turn (NAME itself when none has it, or when the one found is
+    in a relative folder, which means the child's, after its chdir: starting it then says what is wrong)."""
+    key = (name, env.get("PATH", os.defpath))
+    if key not in _found:
+        found = which(name, key[1])
+        if found is None or not os.path.isabs(found):
+            return name
+        _found[key] = found
+    return _found[key]

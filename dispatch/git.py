@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple, NewType
 
 from dispatch.errors import DispatchError, GitError
-from dispatch.files import which
+from dispatch.files import on_path
 
 # What a string names, where it matters: a full ref (`refs/heads/dispatch/x`, as git's plumbing and
 # our records hold it) or a branch's short name (`dispatch/x`, as people and `git switch` use it).
@@ -39,21 +39,6 @@ _LOCATION_VARS = (
     "GIT_NAMESPACE",
     "GIT_PREFIX",
 )
-
-
-_programs: dict[str, str] = {}
-
-
-def program(env: dict[str, str]) -> str:
-    """The git that ENV's PATH finds, looked up once per PATH: each process then starts it by its path, not by
-    trying every folder of PATH in turn ("git" when none has it: starting it says git is missing)."""
-    path = env.get("PATH", os.defpath)
-    if path not in _programs:
-        found = which("git", path)
-        if found is None or not os.path.isabs(found):  # (a relative folder means the child's, after its chdir)
-            return "git"
-        _programs[path] = found
-    return _programs[path]
 
 
 def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -90,7 +75,7 @@ def run(
     full_env = git_env(env)
     try:
         proc = subprocess.run(
-            [program(full_env), *args],
+            [on_path("git", full_env), *args],
             check=False,
             cwd=cwd,
             input=None if input is None else input.encode("utf-8", "surrogateescape"),

@@ -14,38 +14,70 @@ from dispatch.errors import DispatchError
 
 
 def commit_file(worktree: Path, path: str, message: str, git_dir: Path) -> str | None:
-    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone; GIT_DIR is
-    the worktree's own git folder (its HEAD, and where the temporary index goes).
+    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone (FileCommit);
+    the new commit, or None when the branch holds that content already."""
+    return FileCommit(worktree, path, git_dir).commit(message)
+
+
+class FileCommit:
+    """A commit of the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone; GIT_DIR
+    is the worktree's own git folder (its HEAD, and where the temporary index goes).
 
     The worktree's index is never read or written (so a worker's own `git add`/`git commit` there never
     finds our index.lock), and the branch moves by compare-and-swap: a commit the worker made meanwhile
-    is built on, never overwritten. Returns the new commit (None when the branch holds that content already).
+    is built on, never overwritten. `prepare` reads the tip's tree into the temporary index ahead of time
+    (`ask`, before it waits for the answer), so that `commit`, once the file is final, runs only what must
+    come after it; a tip that moved in between fails the swap, and is read again.
     """
-    ref = _head_ref(git_dir, worktree)
-    # Not the pid alone: confined workers each have their own pid namespace (pid 2 in every one), and
-    # their `ask`s share this folder; two of them on one temporary index broke each other's trees.
-    tmp_index = git_dir / f"commit-{os.getpid()}-{os.urandom(6).hex()}.index"
-    env = {"GIT_INDEX_FILE": str(tmp_index)}
-    for _ in range(100):
-        # The tip and its tree in one process (a tip that moves after this fails the swap below).
-        head, head_tree = git.out(["cat-file", "--batch-check=%(objectname)"], cwd=worktree,
-                                  input="HEAD\nHEAD^{tree}\n").splitlines()
+
+    def __init__(self, worktree: Path, path: str, git_dir: Path) -> None:
+        self.worktree, self.path = worktree, path
+        self.ref = _head_ref(git_dir, worktree)
+        # Not the pid alone: confined workers each have their own pid namespace (pid 2 in every one), and
+        # their `ask`s share this folder; two of them on one temporary index broke each other's trees.
+        self.index = git_dir / f"commit-{os.getpid()}-{os.urandom(6).hex()}.index"
+        self.head: str | None = None  # the tip the temporary index holds the tree of
+        self.head_tree = ""
+
+    def prepare(self) -> str:
+        """The tip and its tree (one process), that tree in the temporary index; the tip."""
+        head, self.head_tree = git.out(["cat-file", "--batch-check=%(objectname)"], cwd=self.worktree,
+                                       input="HEAD\nHEAD^{tree}\n").splitlines()
         if head.endswith(" missing"):
-            raise DispatchError(f"{worktree}: its branch has no commit yet: commit once, then try again")
+            raise DispatchError(f"{self.worktree}: its branch has no commit yet: commit once, then try again")
+        git.run(["read-tree", head], cwd=self.worktree, env=self._env())
+        self.head = head
+        return head
+
+    def commit(self, message: str) -> str | None:
+        """The file committed as it is now (the temporary index removed after); None when nothing changed."""
         try:
-            git.run(["read-tree", head], cwd=worktree, env=env)
-            git.run(["update-index", "--add", "--", path], cwd=worktree, env=env)  # hashes and stores the file
-            tree = git.out(["write-tree"], cwd=worktree, env=env)
+            for _ in range(100):
+                # (A temporary index gone meanwhile would read as empty: a tree of this one file. Never.)
+                head = self.head if self.head is not None and self.index.exists() else self.prepare()
+                git.run(["update-index", "--add", "--", self.path], cwd=self.worktree, env=self._env())  # hashes it
+                tree = git.out(["write-tree"], cwd=self.worktree, env=self._env())
+                if tree == self.head_tree:
+                    return None
+                new = commit_tree(self.worktree, tree, [head], message)
+                if self._move(new, head, message):
+                    return new
+                self.head = None  # the branch moved: its new tip read again, built on
         finally:
-            tmp_index.unlink(missing_ok=True)
-        if tree == head_tree:
-            return None
-        new = commit_tree(worktree, tree, [head], message)
-        moved = (move_ref(worktree, ref, new, head, message) if ref else
-                 git.run(["update-ref", "--no-deref", "-m", message, "HEAD", new, head], cwd=worktree, check=False).returncode == 0)
-        if moved:
-            return new
-    raise DispatchError(f"{worktree}: its branch kept moving while committing {path}: try again")
+            self.close()
+        raise DispatchError(f"{self.worktree}: its branch kept moving while committing {self.path}: try again")
+
+    def close(self) -> None:
+        self.index.unlink(missing_ok=True)
+
+    def _env(self) -> dict[str, str]:
+        return {"GIT_INDEX_FILE": str(self.index)}
+
+    def _move(self, new: str, old: str, message: str) -> bool:
+        if self.ref:
+            return move_ref(self.worktree, self.ref, new, old, message)
+        return git.run(["update-ref", "--no-deref", "-m", message, "HEAD", new, old], cwd=self.worktree,
+                       check=False).returncode == 0
 
 
 def _head_ref(git_dir: Path, worktree: Path) -> str | None:

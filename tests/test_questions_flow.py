@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -421,3 +422,22 @@ def test_events_since_and_json(repo: Path, tmp_path: Path) -> None:
     assert (r.code, r.out, r.err) == (
         1, "", "dispatch: --since 'yesterday' is neither a time (2026-11-23T10:00:00Z) nor an age (30m, 2h, 1d)\n"
     )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_an_ask_stopped_while_it_waits_leaves_nothing_behind(repo: Path, tmp_path: Path, signum: int) -> None:
+    """The answer's commit is prepared while the ask waits (a temporary index in the worktree's git folder):
+    stopped meanwhile, the ask removes it and ends its marker on its way out."""
+    assert dispatch("new", "Refactor", "--no-start", "--item", "Tidy the app", cwd=repo).code == 0
+    wt = worktree(tmp_path, "refactor")
+    admin = Path(git(wt, "rev-parse", "--absolute-git-dir"))
+    asker = start("ask", "Keep the old name?", cwd=wt)
+    marker = repo / ".git" / "dispatch" / "tasks" / "refactor" / "asking" / "ask.json"
+    # The marker is written once the question is committed: an index then is the answer's, prepared.
+    wait_for(lambda: marker.exists() and list(admin.glob("commit-*.index")), message="the answer's commit prepared")
+    asker.send_signal(signum)
+    assert finish(asker) == (128 + signum, "", "")
+    assert list(admin.glob("commit-*.index")) == []
+    left = json.loads(marker.read_text())
+    assert (left["pid"], left["number"]) == (None, 1)
+    assert open_numbers(repo) == [("refactor", 1)]  # the question stays open, for the dispatcher to answer

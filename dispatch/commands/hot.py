@@ -118,6 +118,7 @@ def confinement_note(cfg: Any) -> None:
 def ask(question: str, *, timeout: float | None, task_id: str | None) -> None:
     from dispatch.task import asking
 
+    _exit_on_hang_up()
     repo, cfg = context()
     task = asking.find_asking_task(repo, cfg, task_id, Path.cwd())
     asked = asking.post_question(repo, cfg, task, read_input(question, "QUESTION") if question == "-" else question)
@@ -127,6 +128,18 @@ def ask(question: str, *, timeout: float | None, task_id: str | None) -> None:
         print(f"asked Q{asked.number} of {task.id}; waiting for the answer", file=sys.stderr, flush=True)
     answer = asking.await_answer(repo, cfg, task, asked.number, cfg["ask_timeout"] if timeout is None else timeout)
     print(answer)
+
+
+def _exit_on_hang_up() -> None:
+    """SIGTERM or SIGHUP (the worker stopped, its terminal gone): exit as Ctrl-C does, through the ask's cleanup
+    (a temporary index removed, the marker ended, the locks let go), not dead on the spot."""
+    import signal
+
+    def leave(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, leave)
 
 
 def _free_the_slot(repo: Any, cfg: Any) -> None:

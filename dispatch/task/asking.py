@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from dispatch import clock, events, files, git, objects
+from dispatch.batch import Batch
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
@@ -53,7 +54,7 @@ def _load(path: Path, task_id: str) -> Any:
     return parse_questions(text, task_id)
 
 
-def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
+def _commit_questions(repo: Repo, worktree: Path, message: str, prepared: objects.FileCommit | None = None) -> None:
     """Commit QUESTIONS.md alone, from objects, then bring the worktree's index in line with it.
 
     Only when nobody else's git runs in the worktree: inside the worker's own `ask` (it waits on us), or
@@ -63,12 +64,18 @@ def _commit_questions(repo: Repo, worktree: Path, message: str) -> None:
     is then told the new file (a stale entry would put the old file back in the worker's next commit).
     """
     # The temporary index goes in the worktree's own git dir: a confined worker's `ask` may write there.
-    objects.commit_file(worktree, QUESTIONS, message, _git_dir(worktree))
+    pending = prepared or objects.FileCommit(worktree, QUESTIONS, _git_dir(worktree))
+    # The worktree's index told at once, beside the commit (they share nothing but the file, which is final).
+    told = Batch([(["update-index", "--add", "--", QUESTIONS], worktree)], limit=1)
+    try:
+        pending.commit(message)
+    finally:
+        r = told.results(ok_codes=range(256))[0]
     for _ in range(50):  # a person's git may hold the index a moment: wait for it, never fail it
-        r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
         if r.returncode == 0 or "index.lock" not in r.stderr:
             return
         time.sleep(0.1)
+        r = git.run(["update-index", "--add", "--", QUESTIONS], cwd=worktree, check=False)
 
 
 def _git_dir(worktree: Path) -> Path:
@@ -158,8 +165,11 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
     path = _questions_path(task)
     deadline = time.monotonic() + timeout
     answer: str | None = None
+    # The answer's commit made ready while we wait: once it comes, only what needs it runs.
+    pending = objects.FileCommit(path.parent.parent, QUESTIONS, _git_dir(path.parent.parent))
     try:
         if timeout > 0:  # with none, the answer is read once, under the lock below
+            pending.prepare()
             answer = _watch_for_answer(path, task.id, number, deadline, poll)
         with _questions_locked(repo, cfg, task.id):
             # `answer` writes under this lock: what we read now is final, and it sees the marker end with it.
@@ -171,8 +181,9 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
                     "write what you know under \"Notes from the dispatcher\" in .dispatch/PLAN.md, commit, and stop: "
                     "the dispatcher will answer and resume the task"
                 )
-            _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}")
+            _commit_questions(repo, path.parent.parent, f"dispatch: answer Q{number}", pending)
     finally:
+        pending.close()
         _end_marker(repo, task.id)
     return answer
 
