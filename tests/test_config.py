@@ -79,6 +79,7 @@ def test_defaults_shown_with_their_source(repo: Path) -> None:
         max_running = 0  # default
         merge_strategy = "squash"  # default
         notify = []  # default
+        runner = ""  # default
         sandbox = "auto"  # default
         sandbox_network = true  # default
         sandbox_write = []  # default
@@ -128,6 +129,7 @@ def test_each_layer_wins_over_the_one_below(repo: Path, tmp_path: Path, hermetic
         merge_strategy = "squash"  # default
         models."composer-1.5".backend = "cursor"  # <tmp>/home/.dispatch/config.yaml
         notify = []  # default
+        runner = ""  # default
         sandbox = "auto"  # default
         sandbox_network = true  # default
         sandbox_write = []  # default
@@ -285,7 +287,7 @@ def test_example_file_documents_every_key_with_its_default(tmp_path: Path) -> No
     write(tmp_path / ".dispatch.toml", "\n".join(lines) + "\n")
     cfg = config.load(tmp_path)
     assert (sorted(cfg["backends"]["my-agent"]), cfg["models"], sorted(cfg["aliases"])) == (
-        ["command", "env", "fails_on", "sandbox_write", "unset"], {"gemini-2.5-pro": {"backend": "gemini"}}, ["security-reviewer"]
+        ["command", "env", "fails_on", "sandbox_write", "unset"], {"gemini-2.5-pro": {"backend": "gemini", "runner": "box"}}, ["security-reviewer"]
     )
     assert [name for name in cfg["backends"] if name not in config.BUILTIN_BACKENDS] == ["my-agent", "qwen", "copilot", "pi"]
 

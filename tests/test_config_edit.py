@@ -182,7 +182,7 @@ BAD = [
      # the scalar keys as config.py lists them, in its order
      "unknown key `colour`: use one of " + ", ".join([*SCALARS, *LISTS]) + ", backends.NAME.command|env|unset, "
      "backends.NAME.env.VAR, models.MODEL.backend, aliases.NAME.model|prompt, runners.NAME.kind|host|path|dispatch|ssh|sbatch"),
-    (["config", "set", "models.x.cost", "3"], "unknown key `models.x.cost`: an entry of `models` has only `backend`"),
+    (["config", "set", "models.x.cost", "3"], "unknown key `models.x.cost`: an entry of `models` has only `backend`, `runner`"),
     (["config", "set", "models.x", "claude"], "`models.x` is a table: set one of its fields, such as `models.x.backend`"),
     (["config", "set", "a b", "1"],
      "`a b` is not a config key: write it as in the file, such as `merge_strategy` or `models.\"gpt-5.4\".backend`"),

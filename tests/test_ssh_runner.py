@@ -337,6 +337,46 @@ def test_an_unknown_runner_is_refused_before_anything_is_made(repo: Path, sshd: 
     assert not (repo / ".git" / "dispatch" / "tasks").exists()
 
 
+def test_the_config_names_where_new_tasks_run(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    runners = config.read_text()
+    config.write_text('runner = "box"\n' + runners)
+    r = dispatch("new", "Greet", "--model", "scripted", "--no-start", cwd=repo)
+    assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created greet on box")
+    r = dispatch("new", "Paint", "--model", "scripted", "--no-start", "--on", "local", cwd=repo)
+    assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created paint")
+    refused = dispatch("new", "Fan", "--model", "scripted", "--model", "opus", "--no-start", cwd=repo)
+    assert (refused.code, refused.out, refused.err) == (
+        1, "", "dispatch: runner `box` (key `runner`) takes one model: give `--on local` to make the group here\n")
+    # A model's own runner; other models' tasks stay here.
+    config.write_text('[models.scripted]\nrunner = "box"\n' + runners)
+    r = dispatch("new", "Wash", "--model", "scripted", "--no-start", cwd=repo)
+    assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created wash on box")
+    r = dispatch("new", "Dry", "--model", "opus", "--no-start", cwd=repo)
+    assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created dry")
+    rows = {t["id"]: t.get("runner") for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]}
+    assert rows == {"greet": "box", "paint": None, "wash": "box", "dry": None}
+    # A runner no table defines: one line, nothing made.
+    config.write_text('runner = "nowhere"\n' + runners)
+    before = git(repo, "for-each-ref")
+    r = dispatch("new", "Mop", "--model", "scripted", "--no-start", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: {config}: key `runner` names runner `nowhere`, which is not "
+                                              f"defined: add a [runners.nowhere] table to {config}, or give `--on local`\n"))
+    assert git(repo, "for-each-ref") == before
+
+
+def test_a_repository_config_may_name_a_runner_and_none_is_called_local(repo: Path, sshd: Server, tmp_path: Path) -> None:
+    config = runner_config(sshd, tmp_path)
+    (repo / ".dispatch.toml").write_text('runner = "box"\n')  # naming one needs no trust: defining one does
+    r = dispatch("new", "Greet", "--model", "scripted", "--no-start", cwd=repo)
+    assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created greet on box")
+    (repo / ".dispatch.toml").unlink()
+    config.write_text(config.read_text().replace("[runners.box]", "[runners.local]"))
+    r = dispatch("status", cwd=repo)
+    assert (r.code, r.out, r.err) == (1, "", (f"dispatch: {config}: runner `local` means this machine (`--on local`): "
+                                              "give that runner another name\n"))
+
+
 def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path) -> None:
     runner_config(sshd, tmp_path)
     from dispatch import __version__

@@ -27,6 +27,7 @@ def new(title: str, *, task_id: str | None, items: list[str], plan: str | None, 
     wanted = create.requested_models(model_opts, models)
     after_ids = list(dict.fromkeys(after))
     repo, cfg = context()
+    on = create.runner_for(cfg, on, wanted, sent=engine_json is not None)
     engine = create.engine_for(cfg, on, engine_json)
     req = create.Request(
         title=title, task_id=task_id, items=items, description=description, base=base, models=wanted,

@@ -39,7 +39,7 @@ def new(
     ] = None,
     no_start: Annotated[bool, typer.Option("--no-start", help="Create the task without starting a worker.")] = False,
     on: Annotated[
-        str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`).")
+        str | None, typer.Option("--on", metavar="RUNNER", help="Run the worker on this runner (`dispatch runners`); `local`: here (default: the config's `runner`).")
     ] = None,
     engine_json: Annotated[str | None, typer.Option("--engine", hidden=True)] = None,  # sent by a Slurm runner's caller
     sandbox: Annotated[str | None, SandboxOpt] = None,

@@ -199,6 +199,9 @@ def _check(cfg: Config) -> None:
                 raise DispatchError(f"{cfg.source_path(dotted(table, name)) or FLAG}: key `{key}` is missing: "
                                     + what.format(name))
     for name, entry in cfg.values["runners"].items():
+        if name == "local":
+            raise DispatchError(f"{cfg.source_path(dotted('runners', name)) or FLAG}: runner `local` means this "
+                                "machine (`--on local`): give that runner another name")
         # An ssh runner needs its host; a Slurm runner submits here without one, over ssh with one.
         for required in ("kind", "host") if entry.get("kind") != "slurm" else ("kind",):
             if required not in entry:

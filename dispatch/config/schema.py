@@ -27,6 +27,7 @@ SCALARS: dict[str, tuple[type, Any]] = {
     "budget_cost": (float, 0.0),
     "sandbox": (str, "auto"),
     "sandbox_network": (bool, True),
+    "runner": (str, ""),  # where new tasks' workers run without --on: a [runners.NAME], or "" (here)
 }
 CHOICES: dict[str, tuple[str, ...]] = {"merge_strategy": ("squash", "merge", "rebase", "ff"),
                                        "sandbox": ("auto", "bwrap", "off")}
@@ -36,7 +37,7 @@ TRUSTED_KEYS = ("backends", "copy", "setup", "notify", "sandbox", "sandbox_netwo
 # Table name -> the fields each of its entries may have.
 TABLES: dict[str, tuple[str, ...]] = {
     "backends": ("command", "env", "unset", "fails_on", "sandbox_write"),
-    "models": ("backend",),
+    "models": ("backend", "runner"),
     "aliases": ("model", "prompt"),
     # Machines a task's worker may run on (`dispatch new --on NAME`): the user config only.
     "runners": ("kind", "host", "path", "dispatch", "ssh", "sbatch"),

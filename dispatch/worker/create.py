@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dispatch import config, events
-from dispatch.config import Config
+from dispatch.config import FLAG, Config, dotted, toml_key, user_config_path
 from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo, locked
 from dispatch.task.create import NewTask, create_task
@@ -110,6 +110,29 @@ def _record_worker_options(repo: Repo, task_id: str, req: Request) -> None:
     confine.set_sandbox(repo, task_id, req.sandbox)
     if req.engine is not None:  # recorded first: this run and every resumed one are Slurm jobs
         control.set_engine(repo, task_id, req.engine)
+
+
+LOCAL = "local"  # `--on local`: this machine, whatever the config's runner
+
+
+def runner_for(cfg: Config, on: str | None, models: list[str], *, sent: bool = False) -> str | None:
+    """The runner a new task goes to (None: here): --on, else its model's (`[models.M] runner`, through an
+    alias), else `runner`. A task SENT by another dispatch (a runner's own `new`) stays where it is sent."""
+    if on is not None or sent:
+        return None if on == LOCAL else on
+    model = models[0] if len(models) == 1 else cfg["default_model"] if not models else ""
+    model = cfg["aliases"].get(model, {}).get("model", model)
+    named = cfg["models"].get(model, {}).get("runner") or cfg["runner"]
+    if not named or named == LOCAL:
+        return None
+    key = dotted("models", model, "runner") if cfg["models"].get(model, {}).get("runner") else "runner"
+    if named not in cfg["runners"]:
+        raise DispatchError(f"{cfg.source_path(key) or FLAG}: key `{key}` names runner `{named}`, which is not "
+                            f"defined: add a [runners.{toml_key(named)}] table to {user_config_path()}, or give "
+                            f"`--on {LOCAL}`")
+    if len(models) > 1:
+        raise DispatchError(f"runner `{named}` (key `{key}`) takes one model: give `--on {LOCAL}` to make the group here")
+    return str(named)
 
 
 def engine_for(cfg: Config, on: str | None, engine_json: str | None) -> dict[str, Any] | None:

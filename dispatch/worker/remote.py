@@ -145,7 +145,7 @@ def start(repo: Repo, cfg: Config, name: str, req: Request) -> dict[str, Any]:
 
 def _new_words(req: Request, task_id: str, base: str) -> list[str]:
     """`dispatch new` as the runner's dispatch is to run it: this task's id, base and model, no text but the title."""
-    words = ["new", req.title, "--base", base, "--json", "--id", task_id]
+    words = ["new", req.title, "--base", base, "--json", "--id", task_id, "--on", "local"]  # (there, whatever its config)
     words += ["--model", req.models[0]] if req.models else []
     words += [] if req.start else ["--no-start"]
     words += ["--budget-time", str(req.budget[0])] if req.budget[0] is not None else []
