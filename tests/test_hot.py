@@ -132,7 +132,8 @@ def test_a_plain_hot_command_imports_no_typer_no_yaml_and_no_thread_pool(repo: P
     for title in ("first task", "second task"):
         assert dispatch("new", title, "--no-start", cwd=repo).code == 0
     dispatch("status", cwd=repo)  # reads the plans' front matter once: later runs know it
-    heavy = ("typer", "click", "yaml", "concurrent.futures", "dispatch.commands.app")
+    dispatch("conflicts", cwd=repo)  # walks the histories once (a temporary file for git's errors): kept after
+    heavy = ("typer", "click", "yaml", "concurrent.futures", "dispatch.commands.app", "dataclasses", "inspect", "shutil", "shlex")
     assert _loaded(["status"], repo, heavy) == ["0"]
     assert _loaded(["status", "--json", "first-task"], repo, heavy) == ["0"]
     assert _loaded(["conflicts", "--json"], repo, heavy) == ["0"]
