@@ -6,9 +6,11 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from dispatch import prefetch
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
-from dispatch.git import Result, git_env
+from dispatch.git import Result, decode
+from dispatch.prefetch import git_env
 
 
 class Batch:
@@ -20,12 +22,16 @@ class Batch:
         self._limit = max(1, limit)
         self._env = git_env()  # once: copying the environment for each of 500 processes showed in a profile
         self._git = on_path("git", self._env)
-        self._started: list[subprocess.Popen[str]] = []
+        self._started: list[subprocess.Popen[str] | _Done] = []
         while len(self._started) < min(self._limit, len(self._jobs)):
             self._start()
 
     def _start(self) -> None:
         args, cwd = self._jobs[len(self._started)]
+        done = prefetch.take(tuple(args), str(cwd))
+        if done is not None:  # asked already, as this process started (dispatch.prefetch)
+            self._started.append(_Done(*done))
+            return
         try:
             proc = subprocess.Popen([self._git, *args], cwd=cwd, env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape")
@@ -54,6 +60,23 @@ class Batch:
             if proc.poll() is None:
                 proc.kill()
             proc.communicate()
+
+
+class _Done:
+    """A job whose git ran already (dispatch.prefetch), read as a finished process is."""
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes) -> None:
+        self.returncode = returncode
+        self._out = (decode(stdout), decode(stderr))  # as a text-mode Popen reads them
+
+    def communicate(self) -> tuple[str, str]:
+        return self._out
+
+    def poll(self) -> int:
+        return self.returncode
+
+    def kill(self) -> None:
+        pass
 
 
 def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Sequence[int] = (0,)) -> list[Result]:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, NewType
 
+from dispatch import prefetch
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
+from dispatch.prefetch import git_env
 
 # What a string names, where it matters: a full ref (`refs/heads/dispatch/x`, as git's plumbing and
 # our records hold it) or a branch's short name (`dispatch/x`, as people and `git switch` use it).
@@ -26,31 +27,6 @@ def branch_name(ref: str) -> BranchName:
 def head_ref(branch: str) -> RefName:
     """The full ref of a branch given either way."""
     return RefName(branch if branch.startswith("refs/") else f"refs/heads/{branch}")
-
-
-# Variables that would point git at another repository than the one we name.
-_LOCATION_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-)
-
-
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _LOCATION_VARS}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    # `git status` would otherwise refresh the index under index.lock, and a worker's own
-    # `git commit` in that worktree at that moment would fail.
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env.setdefault("LC_ALL", "C")
-    if extra:
-        env.update(extra)
-    return env
 
 
 class Result(NamedTuple):
@@ -72,6 +48,10 @@ def run(
 
     Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
     as git wrote it (a diff of a file whose lines end in \r\n)."""
+    done = prefetch.take(tuple(args), str(cwd)) if env is None and input is None else None
+    if done is not None:  # asked already, as this process started (dispatch.prefetch)
+        code, out, err = done
+        return _result(args, code, out, err, check=check, exact=exact)
     full_env = git_env(env)
     try:
         proc = subprocess.run(
@@ -87,13 +67,17 @@ def run(
         if not cwd.is_dir():
             raise DispatchError(f"folder {cwd} does not exist") from e
         raise DispatchError("git is not installed: install git 2.38 or newer") from e
-    stdout, stderr = (_decode(data, exact=exact) for data in (proc.stdout, proc.stderr))
-    if check and proc.returncode != 0:
-        raise GitError(list(args), proc.returncode, stdout, stderr)
-    return Result(proc.returncode, stdout, stderr)
+    return _result(args, proc.returncode, proc.stdout, proc.stderr, check=check, exact=exact)
 
 
-def _decode(data: bytes, *, exact: bool) -> str:
+def _result(args: Sequence[str], code: int, out: bytes, err: bytes, *, check: bool, exact: bool) -> Result:
+    stdout, stderr = (decode(data, exact=exact) for data in (out, err))
+    if check and code != 0:
+        raise GitError(list(args), code, stdout, stderr)
+    return Result(code, stdout, stderr)
+
+
+def decode(data: bytes, *, exact: bool = False) -> str:
     """What `subprocess.run(text=True)` makes of DATA, undecodable bytes kept as surrogates; EXACT: every \r kept."""
     text = data.decode("utf-8", "surrogateescape")
     return text if exact else text.replace("\r\n", "\n").replace("\r", "\n")
@@ -183,7 +167,7 @@ class Ref(NamedTuple):
 
 def refs(cwd: Path, *patterns: str) -> list[Ref]:
     """Refs under PATTERNS with their commit facts (one git call)."""
-    fmt = "%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)%00%(*committerdate:unix)%00%(subject)%00%(*subject)"
+    fmt = prefetch.REFS_FORMAT
     text = run(["for-each-ref", f"--format={fmt}", *patterns], cwd=cwd).stdout
     result = []
     for line in text.splitlines():
@@ -209,7 +193,7 @@ def rev(cwd: Path, spec: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
+STATUS = prefetch.STATUS
 
 
 def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
