@@ -1,8 +1,8 @@
 """The command line's one entry (its errors become exit codes in dispatch.commands.common). Plain runs of the hot commands (`status`, `ask`,
 `answer`, `conflicts`, `review`, `new`) go straight to their code (dispatch.commands.hot): importing typer and building a
 command would be half of their time. Anything else, help and every mistake included, is typer's
-(dispatch.commands.app), so both ways print the same. A plain `status` has its first git processes started
-before anything else loads (dispatch.prefetch)."""
+(dispatch.commands.app), so both ways print the same. A command that begins by listing the tasks has that
+listing started before anything else loads (dispatch.prefetch)."""
 
 from __future__ import annotations
 
@@ -24,15 +24,21 @@ def main(argv: list[str] | None = None) -> int:
             prefetch.stop()
 
 
+# The commands that begin by listing the repository's task branches and worktrees, as `status` does.
+_LISTING = ("status", "ls", "ask", "answer", "review", "diff", "conflicts", "show")
+
+
 def _prefetch(args: list[str]) -> bool:
-    """For `status [--json] [ID...]`: its listing started now, and without IDs `git status` in every task's worktree."""
-    if not args or args[0] not in ("status", "ls") or any(a.startswith("-") and a != "--json" for a in args[1:]):
+    """For a command that begins by listing the tasks: that listing started now; for a plain `status`
+    without ids, `git status` in every task's worktree too."""
+    if not args or args[0] not in _LISTING or "--help" in args or "-h" in args:
         return False
     import os
 
     from dispatch import prefetch
 
-    prefetch.start(statuses=all(a == "--json" for a in args[1:]), limit=2 * (os.cpu_count() or 2))
+    plain_status = args[0] in ("status", "ls") and all(a == "--json" for a in args[1:])
+    prefetch.start(statuses=plain_status, limit=2 * (os.cpu_count() or 2))
     return True
 
 

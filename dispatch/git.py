@@ -48,6 +48,7 @@ def run(
 
     Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
     as git wrote it (a diff of a file whose lines end in \r\n)."""
+    prefetch.before(tuple(args))
     done = prefetch.take(tuple(args), str(cwd)) if env is None and input is None else None
     if done is not None:  # asked already, as this process started (dispatch.prefetch)
         code, out, err = done

@@ -1,13 +1,15 @@
-"""The git processes a plain `status` begins with, started before its modules load.
+"""The git processes a command begins with, started before its modules load.
 
-A `status` spends its first tens of milliseconds importing (the interpreter's own modules, then
-dispatch's), then asks git the same questions every time: where the repository is, its task
-branches, its worktrees, and `git status` in each task's worktree. Started here first, from a
+`status`, `ask`, `answer`, `review`, `conflicts` and `show` spend their first tens of milliseconds
+importing (the interpreter's own modules, then dispatch's), then ask git the same questions every
+time: where the repository is, its task branches, its worktrees, and (a plain `status`) `git status`
+in each task's worktree. Started here first, from a
 thread that only waits on them, those processes run on the other core while the imports run on
 this one; `dispatch.git` and `dispatch.batch` take a result from here when the very same command
 was asked in the very same folder, and run the command themselves otherwise (another branch
-prefix, a task named on the command line, anything else). Nothing is ever taken twice: a result
-is the one git gave a moment earlier than the command would have asked. This module imports
+prefix, a task named on the command line, anything else). Nothing is ever taken twice, and nothing
+after the command ran git that may move refs or worktrees (a fetch from a runner, an update-ref):
+a result handed out is the one git gave a moment earlier than the command would have asked. This module imports
 only what starting processes needs.
 """
 
@@ -61,6 +63,7 @@ _results: dict[Key, Done] = {}
 _taken: set[Key] = set()
 _same: dict[Key, Key] = {}  # a repository-wide question asked from the main worktree: the one asked here
 _thread: threading.Thread | None = None
+_stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
 
 
 def start(*, statuses: bool, limit: int) -> None:
@@ -80,23 +83,38 @@ def take(args: tuple[str, ...], cwd: str) -> Done | None:
     started here, or was taken already."""
     key = _same.get((args, cwd), (args, cwd))
     event = _events.get(key)
-    if event is None or key in _taken:
+    if event is None or key in _taken or _stale:
         return None
     _taken.add(key)
     event.wait()
     return _results.pop(key, None)
 
 
+# What git may run without making an earlier answer stale: it reads, or writes objects only. Anything else
+# (a fetch that moves branches, an update-ref, a worktree added) and what was started here is dropped.
+READS = frozenset({"rev-parse", "for-each-ref", "cat-file", "status", "ls-tree", "ls-files", "merge-base", "rev-list",
+                   "log", "diff", "diff-tree", "merge-tree", "show", "hash-object", "symbolic-ref", "config",
+                   "--version", "var"})
+
+
+def before(args: tuple[str, ...]) -> None:
+    """ARGS is about to run: a command that may move refs or worktrees makes what was started here stale."""
+    global _stale
+    if _events and not (args[0] in READS or args[:2] == ("worktree", "list")):
+        _stale = True
+
+
 def stop() -> None:
     """The thread and its processes ended, and whatever nobody took dropped (a command run in this
     process again, as tests do, starts afresh)."""
-    global _thread
+    global _thread, _stale
     if _thread is not None:
         _thread.join()
         _thread = None
     for table in (_events, _results, _same):
         table.clear()
     _taken.clear()
+    _stale = False
 
 
 def _run(first: list[Key], statuses: bool, limit: int) -> None:

@@ -954,6 +954,12 @@ def test_review_and_conflicts_fetch_the_runners_latest_commits_first(repo: Path,
     review = dispatch("review", "greet", "--files", cwd=repo)
     assert (review.code, review.out, review.err) == (0, "a.txt\nb.txt\n", "")
     assert git(repo, "log", "-1", "--format=%s", "dispatch/greet") == "More work there"
+    # A listing started before the fetch (dispatch.prefetch) is never what status shows after it.
+    sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "Even more there")
+    for args in (["status", "--json"], ["status", "greet", "--json"]):
+        task = json.loads(dispatch(*args, cwd=repo).out)["tasks"][0]
+        assert (task["last_commit"]["subject"], task["ahead"]) == ("Even more there", 4 + (args[1] == "greet"))
+        sshd.far.git(wt, "commit", "-q", "--allow-empty", "-m", "Even more there")
 
 
 def test_a_task_the_runner_lost_is_broken_here_and_discard_keeps_what_was_fetched(
