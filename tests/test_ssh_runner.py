@@ -356,6 +356,13 @@ def test_the_config_names_where_new_tasks_run(repo: Path, sshd: Server, tmp_path
     assert (r.code, r.err, r.out.splitlines()[0]) == (0, "", "created dry")
     rows = {t["id"]: t.get("runner") for t in json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]}
     assert rows == {"greet": "box", "paint": None, "wash": "box", "dry": None}
+    config.write_text('runner = "box"\n[models.scripted]\nrunner = "box"\n' + runners)
+    listed = dispatch("runners", cwd=repo)
+    assert (listed.code, listed.err, listed.out.splitlines()[2:]) == (0, "", [
+        f"new tasks run on `box` without --on (`runner` in {config}); `--on local` keeps one here",
+        "tasks on model scripted run on `box` without --on"])
+    data = json.loads(dispatch("runners", "--json", cwd=repo).out)
+    assert (data["default"], data["models"]) == ("box", {"scripted": "box"})
     # A runner no table defines: one line, nothing made.
     config.write_text('runner = "nowhere"\n' + runners)
     before = git(repo, "for-each-ref")
@@ -390,7 +397,7 @@ def test_runners_lists_and_checks_each(repo: Path, sshd: Server, tmp_path: Path)
     assert data == {"version": 1, "runners": [{
         "name": "box", "kind": "ssh", "host": "box", "path": str(sshd.far.folder(tmp_path) / "remote"), "reachable": True,
         "git": git_version, "dispatch": __version__, "slurm": None, "problem": None,
-    }]}
+    }], "default": None, "models": {}}
 
 
 def test_an_unreachable_runner_says_so_and_how_to_fix_it(repo: Path, sshd: Server, tmp_path: Path) -> None:

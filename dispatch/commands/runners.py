@@ -19,8 +19,9 @@ def runners(json_out: JsonOpt = False) -> None:
 
     cfg = config.load(None)  # runners live in the user config only: no repository needed
     rows = checkup.check(cfg)
+    chosen = {model: entry["runner"] for model, entry in sorted(cfg["models"].items()) if entry.get("runner")}
     if json_out:
-        output.emit_json({"runners": rows})
+        output.emit_json({"runners": rows, "default": cfg["runner"] or None, "models": chosen})
         return
     if not rows:
         print(f'no runners yet: add a [runners.NAME] table (kind = "ssh" or "slurm", host, path) to {user_config_path()}')
@@ -32,6 +33,11 @@ def runners(json_out: JsonOpt = False) -> None:
     for r in rows:
         if r["problem"]:
             print(f"{r['name']}: {r['problem']}")
+    if cfg["runner"]:
+        print(f"new tasks run on `{cfg['runner']}` without --on (`runner` in {cfg.source_path('runner')}); "
+              "`--on local` keeps one here")
+    for model, name in chosen.items():
+        print(f"tasks on model {model} run on `{name}` without --on")
 
 
 @app.command("runner-call", hidden=True)
