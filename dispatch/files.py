@@ -6,11 +6,11 @@ files, the shim) goes through `write_atomic`, and every lock through `locked`/`a
 
 from __future__ import annotations
 
-import _thread  # threading's get_ident, without importing threading
 import errno
 import fcntl
 import os
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,7 +43,7 @@ def write_atomic(
     """
     mode = 0o600 if private else mode
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{_thread.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is not None else 0o666)
         with os.fdopen(fd, "wb") as f:

@@ -13,12 +13,6 @@ from dispatch import git
 from dispatch.errors import DispatchError
 
 
-def commit_file(worktree: Path, path: str, message: str, git_dir: Path) -> str | None:
-    """Commit the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone (FileCommit);
-    the new commit, or None when the branch holds that content already."""
-    return FileCommit(worktree, path, git_dir).commit(message)
-
-
 class FileCommit:
     """A commit of the file PATH as it is in WORKTREE onto the worktree's branch, from objects alone; GIT_DIR
     is the worktree's own git folder (its HEAD, and where the temporary index goes).
@@ -97,7 +91,7 @@ def _head_ref(git_dir: Path, worktree: Path) -> str | None:
 def snapshot_tree(worktree: Path, index_dir: Path) -> str:
     """A tree of everything in WORKTREE (tracked and untracked, not ignored), without touching its index."""
     index_dir.mkdir(parents=True, exist_ok=True)
-    tmp_index = index_dir / f"snapshot-{os.getpid()}-{os.urandom(6).hex()}.index"  # (see commit_file)
+    tmp_index = index_dir / f"snapshot-{os.getpid()}-{os.urandom(6).hex()}.index"  # (see FileCommit)
     real_index = Path(git.out(["rev-parse", "--path-format=absolute", "--git-path", "index"], cwd=worktree))
     try:
         if real_index.exists():

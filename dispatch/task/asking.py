@@ -301,13 +301,10 @@ def open_questions(repo: Repo, cfg: Config, ids: list[str] | None = None,
                    worktrees: dict[str, Path] | None = None) -> list[OpenQuestion]:
     """Every open question across the tasks, oldest first. WORKTREES (task id → its worktree), when given,
     names the tasks and where their files are without asking git; it is filled in when empty."""
+    worktrees = {} if worktrees is None else worktrees
     if not worktrees:
-        found_here = {task.id: task.worktree.path for task in list_tasks(repo, cfg).values()
-                      if task.worktree is not None and task.worktree_exists}
-        if worktrees is None:
-            worktrees = found_here
-        else:
-            worktrees.update(found_here)
+        worktrees.update({task.id: task.worktree.path for task in list_tasks(repo, cfg).values()
+                          if task.worktree is not None and task.worktree_exists})
     found = []
     for task_id, worktree in worktrees.items():
         if ids and task_id not in ids:
