@@ -23,11 +23,11 @@ _MASK = 0x2 | 0x4 | 0x8 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800
 
 
 class Changes:
-    """Changes in FOLDER, as wake-ups; a context manager that closes its inotify instance."""
+    """Changes in FOLDER (and MORE folders), as wake-ups; a context manager that closes its inotify instance."""
 
-    def __init__(self, folder: Path, poll: float) -> None:
+    def __init__(self, folder: Path, poll: float, *more: Path) -> None:
         self.poll = poll
-        self._fd: int | None = _watch(folder)
+        self._fd: int | None = _watch([folder, *more])
         self._woken, self._wake = os.pipe()  # `wake`, from another thread
         for fd in (self._woken, self._wake):
             os.set_blocking(fd, False)
@@ -81,8 +81,8 @@ def _drain(fd: int) -> None:
         pass
 
 
-def _watch(folder: Path) -> int | None:
-    """An inotify instance watching FOLDER, non-blocking; None where there is none to have."""
+def _watch(folders: list[Path]) -> int | None:
+    """An inotify instance watching FOLDERS, non-blocking; None where there is none to have."""
     try:
         import ctypes
 
@@ -94,7 +94,7 @@ def _watch(folder: Path) -> int | None:
     fd = init(os.O_NONBLOCK | os.O_CLOEXEC)
     if fd < 0:
         return None
-    if add(fd, os.fsencode(folder), _MASK) < 0:
+    if any(add(fd, os.fsencode(folder), _MASK) < 0 for folder in folders):
         os.close(fd)
         return None
     return int(fd)

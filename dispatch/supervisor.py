@@ -7,6 +7,7 @@ left uncommitted and advances the queue. Nothing runs through a shell.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -22,6 +23,7 @@ from dispatch import clock, events, git, operations
 from dispatch.files import is_disk_full
 from dispatch.repo import Repo
 from dispatch.task import notify, runtime
+from dispatch.task.branchview import BranchView
 from dispatch.task.model import save_uncommitted
 from dispatch.task.usage import parse_usage
 from dispatch.worker import sandbox, tending
@@ -95,15 +97,20 @@ def main(common_dir: str, task_id: str) -> int:
     head_before = _head(worktree)
     questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
     signalled: list[int] = []  # a stop signal from outside dispatch (`scancel`, `kill`) ends the run `stopped`
+    # A confined worker's branch: in a folder of its own, synced to the real one (see sandbox.BranchView).
+    view = BranchView(repo.root, repo.common_dir, task_id, spec.branch) if spec.wrapper else None
     for attempt in range(1, SETUP_TRIES + 1):
         tried_from = os.fstat(sys.stdout.fileno()).st_size
+        if view is not None and (said := _durably("prepare the folder of the worker's branch", state, view.seed)):
+            _say(said)
         worker, began = _start(repo, spec, worktree, signalled)
-        over_budget = _wait(worker, spec, began, questions.look)
+        with view.syncing(_say) if view is not None else contextlib.nullcontext():
+            over_budget = _wait(worker, spec, began, questions.look)
         if not spec.wrapper or signalled or attempt == SETUP_TRIES or not sandbox.setup_failed(
                 worker.returncode, _log_since(runtime.log_path(repo, task_id), tried_from)):
             break
-        # Its worker never ran: a file bwrap mounts (another task's ref) was replaced under it. Again.
-        _say("the sandbox could not be set up (a file it mounts was replaced meanwhile): starting it again")
+        # Its worker never ran: a folder bwrap mounts (its branch's, pruned by a `git pack-refs`) went. Again.
+        _say("the sandbox could not be set up (a folder it mounts was removed meanwhile): starting it again")
         time.sleep(0.1 * attempt)
     questions.look()  # one asked since the last look is told before the exit
     code = sandbox.exit_code(worker.returncode) if spec.wrapper else worker.returncode
@@ -161,8 +168,8 @@ def _prepare(repo: Repo, spec: LaunchSpec, worktree: Path) -> bool:
     return True
 
 
-# bwrap mounts another task's ref file while git may rename a new one over it: the mount then fails
-# (ENOENT) before the worker runs. A start that failed so is made again, this many times at most.
+# bwrap mounts the folder of the worker's branch, which a `git pack-refs` may remove as it empties it: the
+# mount then fails before the worker runs. A start that failed so is made again, this many times at most.
 SETUP_TRIES = 5
 
 

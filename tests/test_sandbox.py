@@ -16,6 +16,7 @@ from test_workers import FAST, events, state_is, task_status, wait_for, worker_j
 
 from dispatch import git as git_names
 from dispatch.task import runtime
+from dispatch.task.branchview import BranchView
 from dispatch.worker import sandbox
 
 NO_BWRAP = ("bubblewrap (`bwrap`) is not installed: install bubblewrap (`sudo apt-get install bubblewrap`, "
@@ -141,7 +142,7 @@ write("git config", repo / ".git" / "config")
 write("packed refs", repo / ".git" / "packed-refs")
 git("main ref", "update-ref", "refs/heads/main", "HEAD")
 git("main ref from the main checkout", "update-ref", "refs/heads/main", "HEAD", cwd=repo)
-git("other task's branch", "update-ref", "refs/heads/dispatch/other", "HEAD")
+git("other task's branch, as it sees it", "update-ref", "refs/heads/dispatch/other", "HEAD")  # not yours
 git("new branch", "branch", "escape")
 git("worktree of the repository", "worktree", "add", "-q", "--detach", "nested")
 write("other task's worktree", other / "README.md")
@@ -219,7 +220,7 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         "packed refs: Read-only file system",
         "main ref: refused",
         "main ref from the main checkout: refused",
-        "other task's branch: refused",
+        "other task's branch, as it sees it: DONE",  # in its own folder of branches: see below
         "new branch: refused",
         "worktree of the repository: refused",
         "other task's worktree: Read-only file system",
@@ -255,6 +256,70 @@ def test_a_hostile_confined_worker_escapes_nowhere(repo: Path, tmp_path: Path, h
         ("the worker moved the worktree's HEAD off refs/heads/dispatch/hostile to refs/heads/main: "
          "its uncommitted work was left as it is"),
     ]
+
+
+LATECOMER = '''\
+"""Waits for `go`, then tries the branches of a task made after it started and of one packed before."""
+import os
+import subprocess
+import time
+from pathlib import Path
+
+repo = Path(os.environ["DISPATCH_REPO"])
+while not Path("go").exists():
+    time.sleep(0.02)
+Path("go").unlink()
+head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+results = []
+for name in ("late", "packed"):
+    r = subprocess.run(["git", "update-ref", f"refs/heads/dispatch/{name}", "HEAD"], capture_output=True)
+    results.append(f"git update-ref of {name}'s branch: {'refused' if r.returncode else 'done'}")
+    try:
+        (repo / ".git" / "refs" / "heads" / "dispatch" / name).write_text(head)
+        results.append(f"its file written: {name}")
+    except OSError as e:
+        results.append(f"its file: {e.strerror}")
+seen = subprocess.run(["git", "for-each-ref", "--format=%(refname)", "refs/heads/dispatch/"], capture_output=True,
+                      text=True).stdout.split()
+results.append("task branches it sees: " + " ".join(seen))
+Path("late.txt").write_text("\\n".join(results) + "\\n")
+subprocess.run(["git", "add", "late.txt"], check=True)
+subprocess.run(["git", "commit", "-q", "-m", "tried the late branches"], check=True)
+'''
+
+
+def test_a_confined_worker_moves_no_branch_made_after_it_started_nor_shadows_a_packed_one(
+        repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """The folder of task branches a confined worker sees is its own: git renames a new file over a ref, so
+    the worker must write the folder its branch is in, and a branch made there later (or a loose file over a
+    packed one) was its to rewrite. Its supervisor brings its own branch's moves to the real one."""
+    confined_here()
+    script_models(hermetic, LATECOMER, {"latecomer": ""})
+    assert dispatch("new", "Packed", "--no-start", cwd=repo).code == 0
+    git(repo, "pack-refs", "--all")  # `packed` has no loose file: a loose one would shadow it
+    assert not (repo / ".git" / "refs" / "heads" / "dispatch" / "packed").exists()
+    assert dispatch("new", "Latecomer", "--model", "latecomer", "--sandbox", "bwrap", cwd=repo).code == 0
+    wait_for(lambda: worker_json(repo, "latecomer").get("phase") == "running", message="the worker to start")
+    assert dispatch("new", "Late", "--no-start", cwd=repo).code == 0
+    before = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", "refs/dispatch/")
+    (tmp_path / "work" / "app.dispatch" / "latecomer" / "go").touch()
+    wait_for(lambda: worker_json(repo, "latecomer").get("phase") == "exited", message="the worker to end")
+
+    assert git(repo, "show", "dispatch/latecomer:late.txt").splitlines() == [
+        "git update-ref of late's branch: done",  # in its own folder only
+        "its file written: late",
+        "git update-ref of packed's branch: done",
+        "its file written: packed",
+        "task branches it sees: refs/heads/dispatch/late refs/heads/dispatch/latecomer refs/heads/dispatch/packed",
+    ]
+    after = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", "refs/dispatch/")
+    assert [line for line in after.splitlines() if "/latecomer " not in line] == [
+        line for line in before.splitlines() if "/latecomer " not in line]
+    assert git(repo, "log", "--format=%s", "main..dispatch/latecomer") == (
+        "tried the late branches\ndispatch: plan latecomer")
+    assert git(repo, "reflog", "--format=%gs", "dispatch/latecomer").splitlines()[0] == (
+        "commit: tried the late branches")  # its own reflog message, as the worker's git wrote it
+    assert task_status(repo, "latecomer")["state"] == "idle"  # its plan has no item ticked
 
 
 def test_a_confined_worker_dies_with_its_supervisor_and_its_work_is_kept(repo: Path, tmp_path: Path) -> None:
@@ -658,25 +723,58 @@ def test_the_sandbox_flag_stays_with_the_task_until_resume_changes_it(repo: Path
     assert task_status(repo, "kept")["state"] == "done"
 
 
-def test_a_ref_file_gone_between_listing_and_mounting_does_not_stop_a_confined_start(repo: Path,
-                                                                                     tmp_path: Path) -> None:
-    """git replaces a ref by renaming `<ref>.lock` over it: another task's lock file listed while bwrap's command
-    is built may be gone when bwrap mounts it. The start goes on (seen once under load: `Can't find source path`)."""
+def test_a_confined_workers_commits_reach_its_branch_and_none_is_lost_when_you_committed_meanwhile(
+        repo: Path, tmp_path: Path) -> None:
+    """The folder of task branches a confined worker sees: seeded from the real one (lock files left out), and
+    its branch's moves brought to the real branch by its supervisor (here: by hand, as a supervisor that died
+    before it synced leaves it to the next run's seed); your commits in its worktree meanwhile brought into its
+    folder. When both committed before a sync, the branch follows the worker, yours is kept."""
     confined_here()
     assert dispatch("new", "Mine", "--no-start", cwd=repo).code == 0
     assert dispatch("new", "Other", "--no-start", cwd=repo).code == 0
-    common = repo / ".git"
-    lock = common / "refs" / "heads" / "dispatch" / "other.lock"
-    lock.write_text(git(repo, "rev-parse", "main") + "\n")
-    layout = sandbox.Layout(worktree=tmp_path / "work" / "app.dispatch" / "mine", main_root=repo, common_dir=common,
-                            worktrees_root=tmp_path / "work" / "app.dispatch",
+    common, wt = repo / ".git", tmp_path / "work" / "app.dispatch" / "mine"
+    (common / "refs" / "heads" / "dispatch" / "other.lock").write_text(git(repo, "rev-parse", "main") + "\n")
+    layout = sandbox.Layout(worktree=wt, main_root=repo, common_dir=common, worktrees_root=wt.parent,
                             branch_ref=git_names.head_ref("dispatch/mine"), home=tmp_path / "home", state=[])
     sandbox.prepare(layout, "mine")
+    view = BranchView(repo, common, "mine", "refs/heads/dispatch/mine")
+    plan = git(repo, "rev-parse", "dispatch/mine")
+    assert view.seed() is None
     argv = sandbox.command(layout, "mine", True, "bwrap", dict(os.environ))
-    lock.unlink()  # the other task's ref update finished meanwhile
-    r = subprocess.run([*argv, "cat", str(common / "refs" / "heads" / "dispatch" / "other")],
-                       capture_output=True, text=True, check=False)
-    assert (r.returncode, r.stdout, r.stderr) == (0, git(repo, "rev-parse", "dispatch/other") + "\n", "")
+
+    def inside(*args: str) -> str:
+        r = subprocess.run([*argv, *args], capture_output=True, text=True, check=False)
+        assert (r.returncode, r.stderr) == (0, "")
+        return r.stdout
+
+    assert inside("ls", str(common / "refs" / "heads" / "dispatch")) == "mine\nother\n"
+    inside("git", "commit", "-q", "--allow-empty", "-m", "inside")
+    first = (view.refs / "mine").read_text().strip()
+    assert git(repo, "rev-parse", "dispatch/mine") == plan  # not yet here
+    assert view.seed() is None  # the next run's: synced first
+    assert git(repo, "rev-parse", "dispatch/mine") == first != plan
+    assert git(repo, "reflog", "--format=%gs", "-1", "dispatch/mine") == "commit: inside"
+
+    git(wt, "commit", "-q", "--allow-empty", "-m", "yours")  # outside its sandbox, while it runs
+    yours = git(repo, "rev-parse", "dispatch/mine")
+    assert view.sync() is None
+    assert (view.refs / "mine").read_text() == yours + "\n"  # into its folder, as git writes a ref
+    inside("git", "commit", "-q", "--allow-empty", "-m", "inside, on yours")
+    assert view.sync() is None
+    assert git(repo, "log", "--format=%s", "-3", "dispatch/mine").splitlines() == ["inside, on yours", "yours", "inside"]
+
+    git(wt, "commit", "-q", "--allow-empty", "-m", "yours again")  # and, before any sync, the worker commits too
+    again = git(repo, "rev-parse", "dispatch/mine")
+    inside("git", "commit", "-q", "--allow-empty", "-m", "inside, on its own line")
+    its = (view.refs / "mine").read_text().strip()
+    assert view.sync() == (f"refs/heads/dispatch/mine moved here while the worker committed in its sandbox: the "
+                           f"branch follows the worker, and what was committed here ({again[:7]}) is kept as "
+                           f"refs/dispatch/kept/mine/{again[:12]}")
+    assert (git(repo, "rev-parse", "dispatch/mine"), git(repo, "rev-parse", f"refs/dispatch/kept/mine/{again[:12]}")) == (
+        its, again)
+    assert git(repo, "log", "--format=%s", "-2", "dispatch/mine").splitlines() == ["inside, on its own line",
+                                                                                  "inside, on yours"]
+    assert view.sync() is None  # said once
 
 
 def test_a_confined_worker_runs_a_program_that_lives_under_tmp(repo: Path, tmp_path: Path, hermetic: Path) -> None:

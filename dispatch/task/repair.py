@@ -96,6 +96,11 @@ def bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
                 time.sleep(0.05)
             if not runtime.is_alive(pid, data.get("pid_start")):
                 break
+    from dispatch.task.branchview import BranchView
+
+    view = BranchView(repo.root, repo.common_dir, task.id, task.branch)
+    if view.folder.exists():  # a confined worker: its last commits onto its branch first
+        view.sync()
     saved = None
     if task.worktree is not None and task.worktree_exists:
         saved = save_uncommitted(task.worktree.path, -1)

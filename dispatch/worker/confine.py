@@ -67,8 +67,9 @@ def confinement(cfg: Config, sandbox: str | None = None, cached: bool = False) -
 
 
 def _with_branch_folder(cfg: Config, confined: Confinement) -> Confinement:
-    """A confined worker may write the folder of its branch: with no folder of their own that would be
-    refs/heads, `main` and all. Checked here, before `new` creates anything."""
+    """A confined worker sees a folder of its own where its branch is (sandbox.BranchView): with no folder of
+    their own, that would be refs/heads, and `main` and every branch of yours would be out of its sight.
+    Checked here, before `new` creates anything."""
     prefix = cfg["branch_prefix"]
     if confined.mode != "bwrap" or "/" in prefix:
         return confined

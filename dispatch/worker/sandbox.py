@@ -1,14 +1,20 @@
 """Confined workers: the worker runs under bubblewrap (`bwrap`) and can write its own task and nothing of yours.
 
 The whole filesystem is mounted read-only; a few paths are mounted again writable: the task's
-worktree, its git admin folder, the object store, the folder of its branch ref and reflog, the
-`dispatch ask` files, and the state folders of its agent CLI. Inside those, what must not move
-is mounted read-only again: the worktree's `.git` pointer, the admin folder's
-`commondir`/`gitdir`, the object store's packs and info folders, and every other branch ref in
-the folder of the task's own. The repository lock is hidden (a read is enough to hold a flock).
-Loose objects stay writable (a commit writes them), and so deletable: its supervisor packs the
-repository's loose objects before it starts; what others make while it runs stays exposed. A
-private /tmp, a private pid namespace, and optionally no network.
+worktree, its git admin folder, the object store, the `dispatch ask` files, and the state folders
+of its agent CLI. Inside those, what must not move is mounted read-only again: the worktree's
+`.git` pointer, the admin folder's `commondir`/`gitdir`, the object store's packs and info folders.
+The repository lock is hidden (a read is enough to hold a flock). Loose objects stay writable (a
+commit writes them), and so deletable: its supervisor packs the repository's loose objects before
+it starts; what others make while it runs stays exposed. A private /tmp, a private pid namespace,
+and optionally no network.
+
+Its branch: git replaces a ref by renaming a new file over it, so a worker that commits must write
+the folder its branch's file is in, and could make any name there: the branch of a task made after
+it started, a loose ref shadowing a packed one. So the folder it sees there (`refs/heads/dispatch/`)
+is its own (`BranchView`): its branch, the other task branches as they were when it started, and
+its reflog beside; its supervisor, outside, brings each move of its branch to the real one by
+compare-and-swap, and no other name it makes there leaves its sandbox.
 
 No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
 take the worker out of it (nor could the worker inject keystrokes: it has no terminal, the
@@ -35,6 +41,7 @@ from typing import NamedTuple
 from dispatch import files, git, operations
 from dispatch.errors import DispatchError
 from dispatch.task.asking import ASK_FOLDER
+from dispatch.task.branchview import BranchView
 
 MODES = ("auto", "bwrap", "off")
 INSTALL = "install bubblewrap (`sudo apt-get install bubblewrap`, or `sudo dnf install bubblewrap`)"
@@ -187,7 +194,8 @@ def prepare(layout: Layout, task_id: str) -> None:
         raise DispatchError(f"a confined worker needs its branch in a folder of its own, not {layout.branch_ref}: "
                             "set `branch_prefix` to end in `/` (such as `dispatch/`), or use `--sandbox off`")
     objects = layout.common_dir / "objects"
-    for folder in (_ref_folder(layout), _log_folder(layout), ask_dir(layout.state_dir, task_id), objects / "pack",
+    view = BranchView(layout.main_root, layout.common_dir, task_id, layout.branch_ref)
+    for folder in (*view.mount_points(), view.refs, view.logs, ask_dir(layout.state_dir, task_id), objects / "pack",
                    objects / "info"):
         folder.mkdir(parents=True, exist_ok=True)
     for name in ("lock", "events.jsonl"):
@@ -198,14 +206,6 @@ def prepare(layout: Layout, task_id: str) -> None:
     for path in layout.state:
         if not path.exists() and path.suffix != ".json":
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
-
-
-def _ref_folder(layout: Layout) -> Path:
-    return (layout.common_dir / layout.branch_ref).parent
-
-
-def _log_folder(layout: Layout) -> Path:
-    return (layout.common_dir / "logs" / layout.branch_ref).parent
 
 
 def command(layout: Layout, task_id: str, network: bool, program: str, inherited: Mapping[str, str]) -> list[str]:
@@ -220,23 +220,20 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
                           Path(sys.prefix), Path(sys.executable),
                           *[Path(p) for p in inherited.get("PATH", "").split(os.pathsep) if p]]):
         out += ["--ro-bind", str(top), str(top)]
-    writable = [layout.worktree, admin, layout.common_dir / "objects", _ref_folder(layout), _log_folder(layout),
-                ask_dir(layout.state_dir, task_id), layout.state_dir / "events.jsonl",
-                *[p for p in layout.state if p.exists()]]
+    writable = [layout.worktree, admin, layout.common_dir / "objects", ask_dir(layout.state_dir, task_id),
+                layout.state_dir / "events.jsonl", *[p for p in layout.state if p.exists()]]
     for path in writable:
         out += ["--bind", str(path), str(path)]
-    own = {layout.common_dir / layout.branch_ref, layout.common_dir / "logs" / layout.branch_ref}
+    # The folder of its branch and of its reflog: its own (see BranchView).
+    view = BranchView(layout.main_root, layout.common_dir, task_id, layout.branch_ref)
+    for own, real in zip((view.refs, view.logs), view.mount_points(), strict=True):
+        out += ["--bind", str(own), str(real)]
     kept = [layout.worktree / ".git", admin / "commondir", admin / "gitdir", admin / "config.worktree",
             # Every pack, made before the worker started or after, and the alternates and commit-graph files.
             layout.common_dir / "objects" / "pack", layout.common_dir / "objects" / "info"]
     for path in kept:
         if path.exists():
             out += ["--ro-bind", str(path), str(path)]
-    # The other tasks' refs and reflogs beside its own: git replaces a ref file by renaming a `.lock` over it,
-    # so an entry listed here may be gone by the time bwrap mounts it (`-try`: then there is nothing to keep).
-    for path in _entries(_ref_folder(layout)) + _entries(_log_folder(layout)):
-        if path not in own and not path.name.endswith(".lock"):
-            out += ["--ro-bind-try", str(path), str(path)]
     # The repository lock, hidden: holding it (a read is enough for flock) would stop every dispatch command.
     out += ["--ro-bind", "/dev/null", str(layout.state_dir / "lock")]
     if not network:
@@ -244,13 +241,6 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
     for name, value in _settings(inherited).items():
         out += ["--setenv", name, value]
     return [*out, "--chdir", str(layout.worktree), "--", *RESTORE_SIGNALS]
-
-
-def _entries(folder: Path) -> list[Path]:
-    try:
-        return sorted(folder.iterdir())
-    except OSError:
-        return []
 
 
 def _tmp_tops(paths: list[Path]) -> list[Path]:
