@@ -340,6 +340,47 @@ def test_a_confined_worker_dies_with_its_supervisor_and_its_work_is_kept(repo: P
     assert git(repo, "show", "refs/dispatch/trash/orphan:o.txt") == "Write `o.txt`"
 
 
+UNSYNCED = '''\
+"""Commits once told to (its supervisor stopped by then), leaves a file uncommitted, and waits."""
+import subprocess
+import time
+from pathlib import Path
+
+while not Path("go").exists():
+    time.sleep(0.02)
+Path("go").unlink()
+Path("w.txt").write_text("the worker's\\n")
+subprocess.run(["git", "add", "w.txt"], check=True)
+subprocess.run(["git", "commit", "-q", "-m", "committed while its supervisor was stopped"], check=True)
+Path("left.txt").write_text("uncommitted\\n")
+time.sleep(600)
+'''
+
+
+def test_the_commits_of_a_confined_worker_whose_supervisor_died_unsynced_reach_its_branch(
+        repo: Path, tmp_path: Path, hermetic: Path) -> None:
+    """Its supervisor brings its commits from its own folder of branches to the branch: a supervisor killed
+    before it could leaves them there, and `doctor --fix` brings them before it saves what is uncommitted."""
+    confined_here()
+    script_models(hermetic, UNSYNCED, {"unsynced": ""})
+    assert dispatch("new", "Unsynced", "--model", "unsynced", "--sandbox", "bwrap", cwd=repo).code == 0
+    wait_for(lambda: worker_json(repo, "unsynced").get("phase") == "running", message="the worker to start")
+    worker = worker_json(repo, "unsynced")
+    wt = tmp_path / "work" / "app.dispatch" / "unsynced"
+    os.kill(worker["supervisor_pid"], signal.SIGSTOP)  # no sync from now on
+    (wt / "go").touch()
+    wait_for(lambda: (wt / "left.txt").exists(), message="the worker's commit")
+    assert git(repo, "log", "--format=%s", "main..dispatch/unsynced") == "dispatch: plan unsynced"  # not here yet
+    os.kill(worker["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: not runtime.is_alive(worker["pid"], worker["pid_start"]), message="the worker to die with it")
+    r = dispatch("doctor", "--fix", cwd=repo)
+    assert r.code == 0, r.out + r.err
+    assert git(repo, "log", "--format=%s", "main..dispatch/unsynced").splitlines() == [
+        "dispatch: save uncommitted work (worker exit -1)", "committed while its supervisor was stopped",
+        "dispatch: plan unsynced"]
+    assert git(repo, "show", "dispatch/unsynced:left.txt") == "uncommitted"
+
+
 def test_a_confined_workers_question_reaches_you_and_gives_its_slot_away(repo: Path, tmp_path: Path,
                                                                         hermetic: Path) -> None:
     """A confined `dispatch ask` may start no worker and write none of the repository's state: its supervisor,
