@@ -268,9 +268,17 @@ from pathlib import Path
 repo = Path(os.environ["DISPATCH_REPO"])
 while not Path("go").exists():
     time.sleep(0.02)
+late = Path("go").read_text().strip()  # the late task's newest commit, made after this worker started
 Path("go").unlink()
 head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout
 results = []
+for _ in range(500):
+    seen = subprocess.run(["git", "rev-parse", "refs/heads/dispatch/late"], capture_output=True, text=True).stdout
+    if seen.strip() == late:
+        break
+    time.sleep(0.02)
+results.append(f"late's branch as it sees it: {seen.strip()}")
+subprocess.run(["git", "prune"], check=True)  # what it cannot reach, it deletes: never the late task's commit
 for name in ("late", "packed"):
     r = subprocess.run(["git", "update-ref", f"refs/heads/dispatch/{name}", "HEAD"], capture_output=True)
     results.append(f"git update-ref of {name}'s branch: {'refused' if r.returncode else 'done'}")
@@ -301,11 +309,17 @@ def test_a_confined_worker_moves_no_branch_made_after_it_started_nor_shadows_a_p
     assert dispatch("new", "Latecomer", "--model", "latecomer", "--sandbox", "bwrap", cwd=repo).code == 0
     wait_for(lambda: worker_json(repo, "latecomer").get("phase") == "running", message="the worker to start")
     assert dispatch("new", "Late", "--no-start", cwd=repo).code == 0
+    late_tree = tmp_path / "work" / "app.dispatch" / "late"
+    (late_tree / "late.txt").write_text("the late task's work, its objects loose\n")
+    git(late_tree, "add", "late.txt")
+    git(late_tree, "commit", "-q", "-m", "the late task's work")
+    late = git(repo, "rev-parse", "dispatch/late")
     before = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/heads/", "refs/dispatch/")
-    (tmp_path / "work" / "app.dispatch" / "latecomer" / "go").touch()
+    (tmp_path / "work" / "app.dispatch" / "latecomer" / "go").write_text(late + "\n")
     wait_for(lambda: worker_json(repo, "latecomer").get("phase") == "exited", message="the worker to end")
 
     assert git(repo, "show", "dispatch/latecomer:late.txt").splitlines() == [
+        f"late's branch as it sees it: {late}",  # its folder follows the branches here
         "git update-ref of late's branch: done",  # in its own folder only
         "its file written: late",
         "git update-ref of packed's branch: done",
@@ -320,6 +334,8 @@ def test_a_confined_worker_moves_no_branch_made_after_it_started_nor_shadows_a_p
     assert git(repo, "reflog", "--format=%gs", "dispatch/latecomer").splitlines()[0] == (
         "commit: tried the late branches")  # its own reflog message, as the worker's git wrote it
     assert task_status(repo, "latecomer")["state"] == "idle"  # its plan has no item ticked
+    assert git(repo, "show", "dispatch/late:late.txt") == "the late task's work, its objects loose"
+    git(repo, "fsck", "--no-progress", "--connectivity-only")  # every object of every ref is there
 
 
 def test_a_confined_worker_dies_with_its_supervisor_and_its_work_is_kept(repo: Path, tmp_path: Path) -> None:

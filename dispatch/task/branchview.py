@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,12 +23,11 @@ _OID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 class BranchView:
     """The folder of a confined worker's branch (and of its reflog) as the worker sees it: a folder of its own in
-    the task's runtime folder, mounted over the real one. `seed`, before it starts, puts its branch there and the
-    other task branches as they are (so a base that is another task's branch resolves); `sync`, while it runs
-    and when it ends, brings its branch's moves to the real branch: compare-and-swap from the commit synced
-    last; when the real branch moved meanwhile (your commit in its worktree), fast-forward only, else its commit
-    kept under `refs/dispatch/kept/ID`. Nothing else it writes there (a branch of another task's name, a ref
-    shadowing a packed one) reaches the repository."""
+    the task's runtime folder, mounted over the real one. `seed`, before it starts, puts its branch there;
+    `follow_others` keeps the other task branches and their reflogs there as they are here (a base that is
+    another task's branch resolves; a `git prune` it runs keeps their commits); `sync`, while it runs and when
+    it ends, brings each side's moves of its branch to the other (see there). Nothing else it writes there (a
+    branch of another task's name, a ref shadowing a packed one) reaches the repository."""
 
     def __init__(self, main_root: Path, common_dir: Path, task_id: str, branch: str) -> None:
         self.root, self.common_dir, self.task_id, self.branch = main_root, common_dir, task_id, branch
@@ -36,6 +36,7 @@ class BranchView:
         self.leaf = branch.rpartition("/")[2]
         self.kept_ref = f"refs/dispatch/kept/{task_id}"
         self._lock = threading.Lock()  # the supervisor's watcher thread, and its last sync once the worker ended
+        self._copied: dict[str, tuple[int, int, int]] = {}  # what follow_others copied: inode, size, mtime
 
     def mount_points(self) -> tuple[Path, Path]:
         """The real folders of the branch and of its reflog, which the worker's own are mounted over."""
@@ -49,22 +50,42 @@ class BranchView:
         said = self.sync()
         real_refs, real_logs = self.mount_points()
         tip = self._real()
-        shutil.rmtree(self.refs, ignore_errors=True)
-        shutil.rmtree(self.logs, ignore_errors=True)
-        for folder in (real_refs, real_logs, self.logs):
+        for folder in (self.refs, self.logs):
+            shutil.rmtree(folder, ignore_errors=True)
+        for folder in (real_refs, real_logs, self.refs, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
-        # The other task branches as they are now, lock files left out (git would take them as held).
-        shutil.copytree(real_refs, self.refs, symlinks=True, ignore=shutil.ignore_patterns("*.lock"))
+        self._copied.clear()
+        self.follow_others()
         if tip:
             files.write_atomic(self.refs / self.leaf, tip + "\n")
-        else:
-            (self.refs / self.leaf).unlink(missing_ok=True)
         try:
             shutil.copyfile(real_logs / self.leaf, self.logs / self.leaf)
         except OSError:
             pass  # no reflog yet: git starts one
         self._remember(tip)
         return said
+
+    def follow_others(self) -> None:
+        """The other task branches and their reflogs in its folders as they are here: each file changed since the
+        last look copied in (so that, say, a `git prune` it runs keeps their newest commits). Its own branch is
+        synced, never copied; lock files are left out (git would take them as held)."""
+        for real, own in zip(self.mount_points(), (self.refs, self.logs), strict=True):
+            try:
+                entries = list(os.scandir(real))
+            except OSError:
+                continue
+            for entry in entries:
+                if entry.name == self.leaf or entry.name.endswith(".lock") or entry.name.startswith("."):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                    if not stat.S_ISREG(st.st_mode) or self._copied.get(entry.path) == (st.st_ino, st.st_size,
+                                                                                        st.st_mtime_ns):
+                        continue
+                    files.write_atomic(own / entry.name, Path(entry.path).read_bytes())
+                except OSError:
+                    continue  # gone meanwhile: the next look sees what replaced it
+                self._copied[entry.path] = (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def sync(self) -> str | None:
         """Each side's moves of the branch since the last sync brought to the other: the worker's (in its folder)
@@ -109,10 +130,11 @@ class BranchView:
             try:
                 if said := self.sync():
                     say(said)
+                self.follow_others()
             except Exception as e:  # noqa: BLE001 - the next sync, or the next run's seed, tries again
                 say(f"could not bring the worker's commits to {self.branch}: {e}")
 
-        with Changes(self.refs, 0.25, self.mount_points()[0]) as changes:
+        with Changes(self.refs, 0.25, *self.mount_points()) as changes:
             def watch() -> None:
                 while not stop.is_set():
                     changes.wait(1.0)
