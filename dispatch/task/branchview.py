@@ -165,6 +165,9 @@ class BranchView:
             fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
+        except FileNotFoundError:  # no folder: no worker has seen it yet (its seed makes it)
+            self._remember(new)
+            return True
         try:
             os.write(fd, (new + "\n").encode())
             os.close(fd)

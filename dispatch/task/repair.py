@@ -6,6 +6,7 @@ a worker whose supervisor died. Each loses nothing: a repair that could is only 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,7 +101,8 @@ def bury_worker(repo: Repo, task: TaskRef, data: dict[str, Any]) -> None:
 
     view = BranchView(repo.root, repo.common_dir, task.id, task.branch)
     if view.folder.exists():  # a confined worker: its last commits onto its branch first
-        view.sync()
+        with contextlib.suppress(Exception):  # else they stay in its folder, for its next start to sync
+            view.sync()
     saved = None
     if task.worktree is not None and task.worktree_exists:
         saved = save_uncommitted(task.worktree.path, -1)
