@@ -45,6 +45,7 @@ Requests that are not the agent loop are answered minimally (see
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import re
 import sys
@@ -415,6 +416,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode(errors="replace")
         kind = classify(method, path, body)
         entry: dict[str, Any] = {
+            "seq": fake._arrived(),  # the log's order: a client may send its next request before this is logged
             "method": method,
             "path": path,
             "query": parse_qs(parts.query),
@@ -545,11 +547,15 @@ class FakeAnthropic:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _record(self, entry: dict[str, Any]) -> None:
+    def _arrived(self) -> int:
         with self._lock:
             self._seq += 1
-            entry = {"seq": self._seq, "time": time.time(), **entry}
-            self.requests.append(entry)
+            return self._seq
+
+    def _record(self, entry: dict[str, Any]) -> None:
+        with self._lock:
+            entry = {"seq": entry.pop("seq"), "time": time.time(), **entry}
+            bisect.insort(self.requests, entry, key=lambda e: e["seq"])
             if self.log_path:
                 with self.log_path.open("a") as f:
                     f.write(json.dumps(entry) + "\n")
@@ -557,7 +563,8 @@ class FakeAnthropic:
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     """The request log written by a FakeAnthropic, one dict per request."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    entries = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return sorted(entries, key=lambda e: e["seq"])  # in the order the requests came
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,7 +87,8 @@ class Script:
 
 def read_log(path: str | Path) -> list[dict[str, Any]]:
     p = Path(path)
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+    entries = [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+    return sorted(entries, key=lambda e: e.get("seq", 0))  # in the order the requests came
 
 
 # --- what a request says, per wire format ---------------------------------------------------------
@@ -248,7 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else {}
         except ValueError:
             body = {}
-        entry: dict[str, Any] = {"method": self.command, "path": self.path, "body": body}
+        # `seq`, the log's order: a client may send its next request before this one is logged.
+        entry: dict[str, Any] = {"seq": fake._arrived(), "method": self.command, "path": self.path, "body": body}
         try:
             entry["status"] = self._respond(fake, body if isinstance(body, dict) else {}, entry)
         except (BrokenPipeError, ConnectionResetError):
@@ -356,6 +358,7 @@ class FakeModel:
         assert wire in ("responses", "gemini", "chat")
         self.wire, self.script, self.log_path, self.aider, self.side_text = wire, script, Path(log_path), aider, side_text
         self._lock = threading.Lock()
+        self._seq = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -376,6 +379,11 @@ class FakeModel:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+    def _arrived(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
 
     def _record(self, entry: dict[str, Any]) -> None:
         with self._lock, open(self.log_path, "a", encoding="utf-8") as f:
