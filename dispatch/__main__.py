@@ -1,3 +1,3 @@
-from dispatch.cli import main
+from dispatch.cli import run
 
-raise SystemExit(main())
+run()

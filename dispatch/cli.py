@@ -9,6 +9,33 @@ from __future__ import annotations
 import sys
 
 
+def run() -> None:
+    """The console scripts' and `python -m dispatch`'s entry: `main`, then out at once. The interpreter's own
+    shutdown (every module and object freed, one by one) took 10 ms of a 100 ms `status` or `review`; with
+    the output flushed, no thread but this one, and nothing registered to run at exit, it has nothing to do
+    that the kernel does not do for us. Otherwise (a flush that fails, a pipe closed under us: Python reports
+    it as ever) the usual way out."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        raise SystemExit(code) from None
+    import threading
+
+    if threading.active_count() > 1 or "atexit" in sys.modules and _registered():
+        raise SystemExit(code)
+    import os
+
+    os._exit(code)
+
+
+def _registered() -> bool:
+    import atexit
+
+    return atexit._ncallbacks() > 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command line: 1 fixable, 2 usage, 3 bug, 130 Ctrl-C, else the command's own code."""
     args = sys.argv[1:] if argv is None else list(argv)

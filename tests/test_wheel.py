@@ -68,7 +68,7 @@ def test_the_distribution_is_git_dispatch_with_both_commands(wheel: Path) -> Non
         entry_points = z.read(info.replace("METADATA", "entry_points.txt")).decode()
         manpage = z.read(next(n for n in z.namelist() if n.endswith("/share/man/man1/git-dispatch.1"))).decode()
     assert metadata.splitlines()[1] == "Name: git-dispatch"
-    assert entry_points == "[console_scripts]\ndispatch = dispatch.cli:main\ngit-dispatch = dispatch.cli:main\n"
+    assert entry_points == "[console_scripts]\ndispatch = dispatch.cli:run\ngit-dispatch = dispatch.cli:run\n"
     assert manpage == (ROOT / "man" / "git-dispatch.1").read_text()
 
 
