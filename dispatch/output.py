@@ -165,6 +165,9 @@ def detail_text(detail: Any) -> str:
         lines += [
             f"  {f['status']}  {f['from'] + ' -> ' if 'from' in f else ''}{f['path']}" for f in detail.files
         ]
+    if detail.kept:
+        lines += ["", "Kept aside (committed here while its confined worker committed: the branch followed the worker)"]
+        lines += [f"  {k['sha'][:7]}  {k['subject']}  ({k['ref']})" for k in detail.kept]
     if s.worker:
         lines += ["", "Worker"] + worker_lines(s.worker)
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from dispatch import files, git
 
+KEPT_PREFIX = "refs/dispatch/kept/"  # then the task's id, then the commit's
 _OID = re.compile(r"[0-9a-f]{40}([0-9a-f]{24})?")
 
 
@@ -34,7 +35,7 @@ class BranchView:
         self.folder = common_dir / "dispatch" / "tasks" / task_id / "branch"
         self.refs, self.logs = self.folder / "refs", self.folder / "logs"
         self.leaf = branch.rpartition("/")[2]
-        self.kept_ref = f"refs/dispatch/kept/{task_id}"
+        self.kept_ref = f"{KEPT_PREFIX}{task_id}"
         self._lock = threading.Lock()  # the supervisor's watcher thread, and its last sync once the worker ended
         self._copied: dict[str, tuple[int, int, int]] = {}  # what follow_others copied: inode, size, mtime
 

@@ -8,6 +8,7 @@ from typing import Any
 from dispatch import clock, git
 from dispatch.config import Config
 from dispatch.repo import Repo
+from dispatch.task.branchview import KEPT_PREFIX
 from dispatch.task.model import list_tasks
 from dispatch.task.record import load_one
 from dispatch.task.status import TaskStatus, of
@@ -20,10 +21,12 @@ class TaskDetail:
     questions: list[dict[str, Any]] = field(default_factory=list)
     commits: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, str]] = field(default_factory=list)
+    kept: list[dict[str, str]] = field(default_factory=list)  # commits kept aside by its confined worker's sync
 
     def to_json(self) -> dict[str, Any]:
         data = self.status.to_json()
-        data.update(items=self.items, questions=self.questions, commits=self.commits, files=self.files)
+        data.update(items=self.items, questions=self.questions, commits=self.commits, files=self.files,
+                    kept=self.kept)
         return data
 
 
@@ -46,6 +49,9 @@ def show(repo: Repo, cfg: Config, task_id: str) -> TaskDetail:
         if merge_base:
             detail.commits = _commits(repo, merge_base, task.tip.sha)
             detail.files = _files(repo, merge_base, task.tip.sha)
+    # What was committed here while its confined worker committed in its sandbox (dispatch.task.branchview).
+    detail.kept = [{"ref": ref.name, "sha": ref.sha, "subject": ref.subject}
+                   for ref in git.refs(repo.root, f"{KEPT_PREFIX}{task_id}/")]
     return detail
 
 
