@@ -833,8 +833,8 @@ def test_a_confined_workers_commits_reach_its_branch_and_none_is_lost_when_you_c
                                                                                   "inside, on yours"]
     shown = dispatch("show", "mine", cwd=repo).out.rstrip("\n").split("\n\n")
     assert [part for part in shown if part.startswith("Kept aside")] == [
-        "Kept aside (committed here while its confined worker committed: the branch followed the worker)\n"
-        f"  {again[:7]}  yours again  (refs/dispatch/kept/mine/{again[:12]})"]
+        ("Kept aside (committed here while its confined worker committed: the branch followed the worker)\n"
+         f"  {again[:7]}  yours again  (refs/dispatch/kept/mine/{again[:12]})")]
     assert json.loads(dispatch("show", "mine", "--json", cwd=repo).out)["task"]["kept"] == [
         {"ref": f"refs/dispatch/kept/mine/{again[:12]}", "sha": again, "subject": "yours again"}]
     assert view.sync() is None  # said once
