@@ -21,19 +21,13 @@ def run() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         raise SystemExit(code) from None
+    import atexit
+    import os
     import threading
 
-    if threading.active_count() > 1 or "atexit" in sys.modules and _registered():
+    if threading.active_count() > 1 or atexit._ncallbacks() > 0:
         raise SystemExit(code)
-    import os
-
     os._exit(code)
-
-
-def _registered() -> bool:
-    import atexit
-
-    return atexit._ncallbacks() > 0
 
 
 def main(argv: list[str] | None = None) -> int:

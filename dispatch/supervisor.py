@@ -97,7 +97,7 @@ def main(common_dir: str, task_id: str) -> int:
     head_before = _head(worktree)
     questions = tending.Questions(repo, task_id, _say)  # before the worker starts: none of its own is missed
     signalled: list[int] = []  # a stop signal from outside dispatch (`scancel`, `kill`) ends the run `stopped`
-    # A confined worker's branch: in a folder of its own, synced to the real one (see sandbox.BranchView).
+    # A confined worker's branch: in a folder of its own, synced with the real one (dispatch.task.branchview).
     view = BranchView(repo.root, repo.common_dir, task_id, spec.branch) if spec.wrapper else None
     for attempt in range(1, SETUP_TRIES + 1):
         tried_from = os.fstat(sys.stdout.fileno()).st_size

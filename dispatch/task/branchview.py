@@ -35,13 +35,11 @@ class BranchView:
         self.folder = common_dir / "dispatch" / "tasks" / task_id / "branch"
         self.refs, self.logs = self.folder / "refs", self.folder / "logs"
         self.leaf = branch.rpartition("/")[2]
+        # The real folders of the branch and of its reflog, which the worker's own are mounted over.
+        self.real_refs, self.real_logs = (common_dir / branch).parent, (common_dir / "logs" / branch).parent
         self.kept_ref = f"{KEPT_PREFIX}{task_id}"
         self._lock = threading.Lock()  # the supervisor's watcher thread, and its last sync once the worker ended
         self._copied: dict[str, tuple[int, int, int]] = {}  # what follow_others copied: inode, size, mtime
-
-    def mount_points(self) -> tuple[Path, Path]:
-        """The real folders of the branch and of its reflog, which the worker's own are mounted over."""
-        return (self.common_dir / self.branch).parent, (self.common_dir / "logs" / self.branch).parent
 
     def seed(self) -> str | None:
         """Just before the worker starts: what an earlier run left unsynced synced first (a supervisor killed),
@@ -49,18 +47,17 @@ class BranchView:
         import shutil
 
         said = self.sync()
-        real_refs, real_logs = self.mount_points()
         tip = self._real()
         for folder in (self.refs, self.logs):
             shutil.rmtree(folder, ignore_errors=True)
-        for folder in (real_refs, real_logs, self.refs, self.logs):
+        for folder in (self.real_refs, self.real_logs, self.refs, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self._copied.clear()
         self.follow_others()
         if tip:
             files.write_atomic(self.refs / self.leaf, tip + "\n")
         try:
-            shutil.copyfile(real_logs / self.leaf, self.logs / self.leaf)
+            shutil.copyfile(self.real_logs / self.leaf, self.logs / self.leaf)
         except OSError:
             pass  # no reflog yet: git starts one
         self._remember(tip)
@@ -70,7 +67,7 @@ class BranchView:
         """The other task branches and their reflogs in its folders as they are here: each file changed since the
         last look copied in (so that, say, a `git prune` it runs keeps their newest commits). Its own branch is
         synced, never copied; lock files are left out (git would take them as held)."""
-        for real, own in zip(self.mount_points(), (self.refs, self.logs), strict=True):
+        for real, own in ((self.real_refs, self.refs), (self.real_logs, self.logs)):
             try:
                 entries = list(os.scandir(real))
             except OSError:
@@ -107,14 +104,14 @@ class BranchView:
         if not worker_moved and not here_moved:
             return True, None
         if not here_moved or (worker_moved and real is not None and git.is_ancestor(self.root, real, view or "")):
-            return self._move(self.branch, view or "", real or "", self._reason(view or "")), None
+            return self._move(view or "", real or "", self._reason(view or "")), None
         if not worker_moved or (view is not None and git.is_ancestor(self.root, view, real or "")):
             return self._into_view(real or "", view), None
         assert view is not None and real is not None
         kept = f"{self.kept_ref}/{real[:12]}"
         git.run(["update-ref", "-m", f"dispatch: moved off {self.branch} by its confined worker's commits", kept, real],
                 cwd=self.root)
-        if not self._move(self.branch, view, real, self._reason(view)):
+        if not self._move(view, real, self._reason(view)):
             return False, None
         return True, (f"{self.branch} moved here while the worker committed in its sandbox: the branch follows the "
                       f"worker, and what was committed here ({real[:7]}) is kept as {kept}")
@@ -135,7 +132,7 @@ class BranchView:
             except Exception as e:  # noqa: BLE001 - the next sync, or the next run's seed, tries again
                 say(f"could not bring the worker's commits to {self.branch}: {e}")
 
-        with Changes(self.refs, 0.25, *self.mount_points()) as changes:
+        with Changes(self.refs, 0.25, self.real_refs, self.real_logs) as changes:
             def watch() -> None:
                 while not stop.is_set():
                     changes.wait(1.0)
@@ -151,8 +148,10 @@ class BranchView:
                 watcher.join()
         sync()
 
-    def _move(self, ref: str, new: str, old: str, message: str) -> bool:
-        moved = git.run(["update-ref", "-m", message, ref, new, old], cwd=self.root, check=False).returncode == 0
+    def _move(self, new: str, old: str, message: str) -> bool:
+        """The real branch from OLD to NEW (compare-and-swap), remembered as synced."""
+        moved = git.run(["update-ref", "-m", message, self.branch, new, old], cwd=self.root,
+                        check=False).returncode == 0
         if moved:
             self._remember(new)
         return moved
@@ -184,7 +183,7 @@ class BranchView:
 
     def _real(self) -> str | None:
         """The real branch's commit: its loose file, else (packed, or a symbolic ref) what git says."""
-        found = self._read(self.mount_points()[0] / self.leaf)
+        found = self._read(self.real_refs / self.leaf)
         if found is None:
             found = git.run(["rev-parse", "--verify", "--quiet", f"{self.branch}^{{commit}}"], cwd=self.root,
                             check=False).stdout.strip() or None

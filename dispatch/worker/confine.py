@@ -67,7 +67,7 @@ def confinement(cfg: Config, sandbox: str | None = None, cached: bool = False) -
 
 
 def _with_branch_folder(cfg: Config, confined: Confinement) -> Confinement:
-    """A confined worker sees a folder of its own where its branch is (sandbox.BranchView): with no folder of
+    """A confined worker sees a folder of its own where its branch is (dispatch.task.branchview): with no folder of
     their own, that would be refs/heads, and `main` and every branch of yours would be out of its sight.
     Checked here, before `new` creates anything."""
     prefix = cfg["branch_prefix"]

@@ -12,9 +12,8 @@ and optionally no network.
 Its branch: git replaces a ref by renaming a new file over it, so a worker that commits must write
 the folder its branch's file is in, and could make any name there: the branch of a task made after
 it started, a loose ref shadowing a packed one. So the folder it sees there (`refs/heads/dispatch/`)
-is its own (`BranchView`): its branch, the other task branches as they were when it started, and
-its reflog beside; its supervisor, outside, brings each move of its branch to the real one by
-compare-and-swap, and no other name it makes there leaves its sandbox.
+is its own, filled and synced both ways by its supervisor (dispatch.task.branchview), and no other
+name it makes there leaves its sandbox.
 
 No `--new-session`: `dispatch stop` signals the worker's process group, and a new session would
 take the worker out of it (nor could the worker inject keystrokes: it has no terminal, the
@@ -194,9 +193,7 @@ def prepare(layout: Layout, task_id: str) -> None:
         raise DispatchError(f"a confined worker needs its branch in a folder of its own, not {layout.branch_ref}: "
                             "set `branch_prefix` to end in `/` (such as `dispatch/`), or use `--sandbox off`")
     objects = layout.common_dir / "objects"
-    view = BranchView(layout.main_root, layout.common_dir, task_id, layout.branch_ref)
-    for folder in (*view.mount_points(), view.refs, view.logs, ask_dir(layout.state_dir, task_id), objects / "pack",
-                   objects / "info"):
+    for folder in (ask_dir(layout.state_dir, task_id), objects / "pack", objects / "info"):
         folder.mkdir(parents=True, exist_ok=True)
     for name in ("lock", "events.jsonl"):
         (layout.state_dir / name).touch(exist_ok=True)
@@ -226,7 +223,7 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
         out += ["--bind", str(path), str(path)]
     # The folder of its branch and of its reflog: its own (see BranchView).
     view = BranchView(layout.main_root, layout.common_dir, task_id, layout.branch_ref)
-    for own, real in zip((view.refs, view.logs), view.mount_points(), strict=True):
+    for own, real in ((view.refs, view.real_refs), (view.logs, view.real_logs)):
         out += ["--bind", str(own), str(real)]
     kept = [layout.worktree / ".git", admin / "commondir", admin / "gitdir", admin / "config.worktree",
             # Every pack, made before the worker started or after, and the alternates and commit-graph files.
