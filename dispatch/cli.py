@@ -51,12 +51,18 @@ _LISTING = ("status", "ls", "ask", "answer", "review", "diff", "conflicts", "sho
 
 def _prefetch(args: list[str]) -> bool:
     """For a command that begins by listing the tasks: that listing started now; for a plain `status`
-    without ids, `git status` in every task's worktree too."""
-    if not args or args[0] not in _LISTING or "--help" in args or "-h" in args:
+    without ids, `git status` in every task's worktree too; for `new` without --base, its base."""
+    if not args or args[0] not in (*_LISTING, "new") or "--help" in args or "-h" in args:
         return False
     import os
 
     from dispatch import prefetch
+
+    if args[0] == "new":
+        if any(a == "--base" or a.startswith("--base=") for a in args):
+            return False
+        prefetch.start_base()
+        return True
 
     plain_status = args[0] in ("status", "ls") and all(a == "--json" for a in args[1:])
     prefetch.start(statuses=plain_status, limit=2 * (os.cpu_count() or 2))

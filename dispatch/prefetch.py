@@ -9,8 +9,9 @@ this one; `dispatch.git` and `dispatch.batch` take a result from here when the v
 was asked in the very same folder, and run the command themselves otherwise (another branch
 prefix, a task named on the command line, anything else). Nothing is ever taken twice, and nothing
 after the command ran git that may move refs or worktrees (a fetch from a runner, an update-ref):
-a result handed out is the one git gave a moment earlier than the command would have asked. This module imports
-only what starting processes needs.
+a result handed out is the one git gave a moment earlier than the command would have asked. `new`
+without --base has its base's commit and tree asked here the same way. This module imports only what
+starting processes needs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ REFS_FORMAT = ("%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:un
                "%00%(subject)%00%(*subject)")
 WORKTREES = ("worktree", "list", "--porcelain", "-z")
 STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
+BASE = ("rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")  # `new`'s base: the main worktree's
 DEFAULT_PREFIX = "dispatch/"  # the default branch_prefix: another one finds nothing here to take
 
 
@@ -75,6 +77,17 @@ def start(*, statuses: bool, limit: int) -> None:
     for key in first:
         _events[key] = threading.Event()
     _thread = threading.Thread(target=_run, args=(first, statuses, limit), daemon=True)
+    _thread.start()
+
+
+def start_base() -> None:
+    """For `new` without --base: where the repository is, then (in its main worktree) the base's commit and
+    name, then that commit's tree, one after the other in a thread of its own. The ids taken are not
+    asked here: `new` lists them holding the repository lock."""
+    global _thread
+    repo = (REPO, os.getcwd())
+    _events[repo] = threading.Event()
+    _thread = threading.Thread(target=_run_base, args=(repo,), daemon=True)
     _thread.start()
 
 
@@ -125,18 +138,48 @@ def _run(first: list[Key], statuses: bool, limit: int) -> None:
             event.set()
 
 
+def _run_base(repo: Key) -> None:
+    try:
+        env = git_env()
+        _finish(repo, _spawn(repo, env), tell=False)
+        root = _main_worktree(repo)
+        if root is None:
+            return
+        base = (BASE, root)
+        _events[base] = threading.Event()  # before the repository is handed out: whoever asks finds it
+        _events[repo].set()
+        _finish(base, _spawn(base, env))
+        code, out, _ = _results.get(base, (1, b"", b""))
+        commit = out.decode("utf-8", "surrogateescape").partition("\n")[0]
+        if code == 0 and commit:
+            tree = (("ls-tree", "-z", commit), root)
+            _events[tree] = threading.Event()
+            _finish(tree, _spawn(tree, env))
+    finally:
+        for event in list(_events.values()):
+            event.set()
+
+
+def _main_worktree(repo: Key) -> str | None:
+    """The main worktree of REPO's answer when the repository has the usual layout (it holds the common dir),
+    where `dispatch.repo` asks its repository-wide questions from; else None."""
+    code, out, _ = _results.get(repo, (1, b"", b""))
+    lines = out.decode("utf-8", "surrogateescape").splitlines()
+    if code == 0 and len(lines) >= 2 and lines[1].endswith("/.git"):
+        root = os.path.dirname(lines[1])
+        if os.path.realpath(os.path.join(root, ".git")) == os.path.realpath(lines[1]):
+            return root
+    return None
+
+
 def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> None:
     env = git_env()
     for key, proc in [(key, _spawn(key, env)) for key in first]:
         _finish(key, proc, tell=False)
     repo, refs, trees = first
-    code, out, _ = _results.get(repo, (1, b"", b""))
-    lines = out.decode("utf-8", "surrogateescape").splitlines()
-    if code == 0 and len(lines) >= 2 and lines[1].endswith("/.git"):
-        # The usual layout: the main worktree holds the common dir, and the listings are asked from it.
-        root = os.path.dirname(lines[1])
-        if os.path.realpath(os.path.join(root, ".git")) == os.path.realpath(lines[1]):
-            _same.update({(refs[0], root): refs, (trees[0], root): trees})
+    root = _main_worktree(repo)
+    if root is not None:  # the listings are asked from the main worktree: the ones started here
+        _same.update({(refs[0], root): refs, (trees[0], root): trees})
     listed = _results.get(trees)
     keys = [(STATUS, path) for path in _task_worktrees(listed[1])] if statuses and listed and listed[0] == 0 else []
     for key in keys:  # known before the listing is handed out: whoever takes it finds these waiting
