@@ -37,14 +37,18 @@ def _grow_main(repo: Path, commits: int) -> None:
     git(repo, "reset", "-q", "--hard", "main")
 
 
+# A git command's name, in a shell wrapper: its first argument, or its third after `-C FOLDER`.
+_NAME = 'if [ "$1" = -C ]; then echo "$3"; else echo "$1"; fi'
+
+
 def _git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Put a `git` first on PATH that notes each command's name, then runs the real git."""
+    """Put a `git` first on PATH that notes each command's name (after `-C FOLDER`), then runs the real git."""
     real = shutil.which("git")
     assert real is not None
     folder, log = tmp_path / "bin", tmp_path / "git-commands.log"
     folder.mkdir()
     wrapper = folder / "git"
-    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{_NAME} >> "{log}"\nexec "{real}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
     return log
@@ -311,7 +315,7 @@ def test_a_question_round_trip_runs_a_fixed_set_of_git_processes(repo: Path, tmp
     assert real is not None
     (tmp_path / "bin").mkdir()
     wrapper = tmp_path / "bin" / "git"
-    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "$GIT_COMMANDS_LOG"\nexec "{real}" "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\n{_NAME} >> "$GIT_COMMANDS_LOG"\nexec "{real}" "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
 
     def start(name: str, *args: str, cwd: Path) -> subprocess.Popen[str]:
