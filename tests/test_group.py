@@ -64,7 +64,9 @@ def test_three_models_fanned_out_compared_and_picked(repo: Path, tmp_path: Path)
           `dispatch review greet` compares them; `dispatch pick greet-scripted` lands that one and discards the others (any of them will do)
         """)
     ids = ("greet-fast", "greet-scripted", "greet-variant")
-    wait_for(lambda: all(worker_json(repo, t).get("phase") == "exited" for t in ids), message="three workers")
+    # The supervisor's last write (`told`) comes after the exit's: `_runs` below must not race it.
+    wait_for(lambda: all(worker_json(repo, t).get("phase") == "exited" and "told" in worker_json(repo, t) for t in ids),
+             message="three workers")
     for task_id in ids:
         plan = git(repo, "show", f"dispatch/{task_id}:.dispatch/PLAN.md")
         assert "\ngroup: greet\n" in plan and f"\nid: {task_id}\n" in plan
