@@ -14,7 +14,11 @@ import select
 import threading
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Self
 
 BACKSTOP = 1.0  # seconds between looks while inotify says nothing (a change it could not see: NFS, a moved folder)
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 from dispatch import clock
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def log_path(repo: Repo) -> os.PathLike[str]:

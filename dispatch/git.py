@@ -6,17 +6,22 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, NewType
 
 from dispatch import prefetch
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
 from dispatch.prefetch import git_env
+from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 # What a string names, where it matters: a full ref (`refs/heads/dispatch/x`, as git's plumbing and
 # our records hold it) or a branch's short name (`dispatch/x`, as people and `git switch` use it).
-RefName = NewType("RefName", str)
-BranchName = NewType("BranchName", str)
+if TYPE_CHECKING:
+    from typing import NewType
+
+    RefName = NewType("RefName", str)
+    BranchName = NewType("BranchName", str)
+else:  # (typing's NewType is the identity at run time)
+    RefName = BranchName = str
 
 
 def branch_name(ref: str) -> BranchName:

@@ -8,10 +8,14 @@ these classes undo both, and tests/test_cli.py walks every command's help to hol
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import typer
 from typer.core import TyperCommand, TyperGroup
+
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _BRACED = re.compile(r"^\{(.*)\}$")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import batch, git
 from dispatch.errors import DispatchError
+from dispatch.typed import NamedTuple
 
 # Pairs are grouped by their base; past this many groups, one walk serves them all (a fixed number of processes).
 MAX_GROUPS = 8

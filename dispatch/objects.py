@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import git
 from dispatch.errors import DispatchError
+from dispatch.typed import NamedTuple
 
 
 class FileCommit:

@@ -6,9 +6,12 @@ import json
 import os
 import sys
 from json.encoder import encode_basestring as _string  # the C function, where Python has it
-from typing import Any
 
 from dispatch import clock
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 JSON_VERSION = 1
 

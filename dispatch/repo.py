@@ -6,10 +6,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import files, git
 from dispatch.errors import DispatchError
+from dispatch.typed import NamedTuple
 
 
 class Repo(NamedTuple):

@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from functools import cache
 from pathlib import Path
-from typing import Any
+
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 
@@ -71,8 +75,9 @@ _TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}\n?|\{#", re.DOTALL)
 _VAR = re.compile(r"\s*([A-Za-z_]\w*)\s*(?:\|\s*(" + "|".join(_FILTERS) + r")\s*)?")
 _BLOCK = re.compile(r"\s*(?:(if) ([A-Za-z_]\w*)|(for) ([A-Za-z_]\w*) in ([A-Za-z_]\w*)|(endif|endfor))\s*")
 
-# A parsed template: text, ("var", name, filter), ("if", name, body) and ("for", item, name, body).
-Node = str | tuple[Any, ...]
+if TYPE_CHECKING:
+    # A parsed template: text, ("var", name, filter), ("if", name, body) and ("for", item, name, body).
+    Node = str | tuple[Any, ...]
 
 
 @cache

@@ -9,9 +9,9 @@ import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from dispatch.errors import DispatchError, Exit
+from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported for their types only: the repository and config load when a command runs
     from dispatch.config import Config

@@ -4,10 +4,13 @@ of typer: a plain `new` command line runs it at once (dispatch.commands.hot), as
 from __future__ import annotations
 
 import textwrap
-from typing import Any
 
 from dispatch.commands.common import context, read_input
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def new(title: str, *, task_id: str | None, items: list[str], plan: str | None, base: str | None,

@@ -8,9 +8,12 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from dispatch.commands.common import context, forwarded, read_input
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _NUMBER = {"int": re.compile(r"[0-9]{1,9}"), "float": re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")}
 

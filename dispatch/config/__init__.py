@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from dispatch.config import legacy as yaml_legacy
 from dispatch.config.schema import (
@@ -33,6 +32,10 @@ from dispatch.config.schema import (
     wrong,
 )
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "BUILTIN_BACKENDS",
@@ -62,8 +65,7 @@ __all__ = [
 
 
 def user_config_path() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "dispatch" / "config.toml"
+    return Path(os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")) / "dispatch" / "config.toml"
 
 
 def legacy_config_path() -> Path:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dispatch import config, files
 from dispatch.config import (
@@ -26,6 +25,10 @@ from dispatch.config import (
     user_config_path,
 )
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DELETE = tomltext.DELETE
 

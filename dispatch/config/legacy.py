@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from dispatch.config.schema import ENV_NAME, check_argv, describe, dotted, wrong
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # The original /dispatch skill's ~/.dispatch/config.yaml, two formats:
 #   (a) default + backends.<name>.command (a string) + models.<id>.backend + aliases.<name>.{model,prompt}

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
 
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 REPO_FILE = ".dispatch.toml"
 DEFAULT = "default"

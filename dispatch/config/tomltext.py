@@ -11,13 +11,16 @@ from __future__ import annotations
 import copy
 import tomllib
 from pathlib import Path
-from typing import Any
 
 import tomlkit
 
 from dispatch import config, files
 from dispatch.config import TABLES, dotted
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DELETE = object()  # the value that removes a key
 

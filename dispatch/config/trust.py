@@ -12,11 +12,14 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch import files
 from dispatch.config import REPO_FILE, Config
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 TRUST_VERSION = 1
 

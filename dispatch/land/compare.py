@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from dispatch import git, output
 from dispatch.config import Config
@@ -12,6 +11,10 @@ from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import WITHOUT_TASK_FILES
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_FILES = 20  # the text view fits a screen; --json has them all
 DELETED = "deleted"

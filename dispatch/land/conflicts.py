@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
 from dispatch import git, history, objects
 from dispatch.config import Config
 from dispatch.land.pairs import PairCache
 from dispatch.repo import Repo
 from dispatch.task.mergecheck import work_conflicts
 from dispatch.task.model import WITHOUT_TASK_FILES
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 EXACT_LIMIT = 20  # tasks per base up to which the landing order is searched exhaustively
 

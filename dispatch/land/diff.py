@@ -6,11 +6,14 @@ import re
 from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch import git
 from dispatch.errors import DispatchError
 from dispatch.task.model import WITHOUT_TASK_FILES
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 # Each found after the newline before it: a `^` in MULTILINE mode is ten times slower on a large diff.
 _FILE = re.compile(r"\ndiff --git ")

@@ -8,7 +8,6 @@ worker/create.py makes them (`dispatch new --model a --model b`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from dispatch import events
 from dispatch.config import Config
@@ -16,6 +15,10 @@ from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task.model import get_task
 from dispatch.task.record import load, select
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def members(repo: Repo, cfg: Config, group_id: str) -> list[Any]:

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from dispatch import files
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 _FILE = "pair-merges.json"
 _KEEP_OTHERS = 512  # entries kept beyond those of this run: tasks come back, a subset's run drops no other's

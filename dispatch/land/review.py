@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from threading import Thread
-from typing import Any, NamedTuple
 
 from dispatch import clock, git, operations, output
 from dispatch.config import Config
@@ -16,6 +15,10 @@ from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, get_task
 from dispatch.task.record import records
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_COMMITS = 10  # the default view fits a screen
 

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch import clock, events, files, git, objects
 from dispatch.batch import Batch
@@ -17,6 +16,10 @@ from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo, locked
 from dispatch.task import runtime
 from dispatch.task.model import QUESTIONS, TaskRef, get_task, list_tasks
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class AskTimeout(DispatchError):

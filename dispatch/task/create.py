@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import batch, clock, events, git, objects
 from dispatch.config import Config
@@ -30,6 +29,7 @@ from dispatch.task.model import (
     worktree_root,
 )
 from dispatch.task.notes import notes_header
+from dispatch.typed import NamedTuple
 
 
 class NewTask(NamedTuple):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 from dispatch import events, git, operations
 from dispatch.config import Config
@@ -20,6 +19,10 @@ from dispatch.task.model import (
 )
 from dispatch.task.record import Task, select
 from dispatch.task.repair import Finding
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _has_plan(repo: Repo, commit: str) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import NamedTuple
+
+from dispatch.typed import NamedTuple
 
 # Headings count only at column 0: an indented "# ..." is inside a list item (a worker's
 # detail line, or a continuation line of a dispatcher note) and must not end a section.

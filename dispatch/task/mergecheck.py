@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch import files, git, objects
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class MergeCheck(NamedTuple):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import git, objects, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task.ids import nearest, validate_id
+from dispatch.typed import NamedTuple
 
 PLAN = ".dispatch/PLAN.md"
 QUESTIONS = ".dispatch/QUESTIONS.md"

@@ -14,10 +14,13 @@ import os
 import subprocess
 import sys
 import time
-from typing import Any
 
 from dispatch.config import Config
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DESKTOP = "desktop"
 RATE = 10

@@ -8,12 +8,15 @@ was parsed plus the edits made.
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
 
 from dispatch import files
 from dispatch.errors import DispatchError
 from dispatch.task import markdown as md
 from dispatch.task.markdown import Item
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 MARKS: dict[str, str] = {" ": "pending", "x": "done", "?": "blocked", "!": "failed"}
 

@@ -26,9 +26,9 @@ only a label (a question is answered when it has answer text).
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from dispatch.errors import DispatchError
+from dispatch.typed import NamedTuple
 
 _HEADER = re.compile(r"##[ \t]+Q[ \t]*([0-9]+)(?:[ \t]*[-—–:].*|[ \t]+.*)?", re.IGNORECASE)
 _ANSWER = re.compile(r"#{2,4}[ \t]*answer[ \t]*:?", re.IGNORECASE)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch import files, git
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks, no_such_task
 from dispatch.task.plan import Plan, PlanError, parse_plan
+from dispatch.typed import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from typing import Any
 
 NO_BASE = "has no front matter naming its base"
 

@@ -10,12 +10,15 @@ import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dispatch import clock, events, git
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

@@ -6,11 +6,14 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
 
 from dispatch import files, slurm
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 Jobs = dict[str, str | None]  # Slurm job id -> its state (slurm.states)
 

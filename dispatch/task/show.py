@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from dispatch import clock, git
 from dispatch.config import Config
@@ -12,6 +11,10 @@ from dispatch.task.branchview import KEPT_PREFIX
 from dispatch.task.model import list_tasks
 from dispatch.task.record import load_one
 from dispatch.task.status import TaskStatus, of
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

@@ -6,15 +6,17 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
 from dispatch import clock, git, operations
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef, list_tasks
+from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dispatch.task.plan import Progress
     from dispatch.task.record import Task
 

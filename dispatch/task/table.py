@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dispatch import clock
 from dispatch.output import commits_cell, conflict_text, plan_cell, table_lines, usage_cell
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def status_table(tasks: list[Any], width: int | None = None) -> str:

@@ -6,15 +6,18 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 
 from dispatch import clock
 from dispatch.config import Config
 from dispatch.errors import DispatchError, UsageError
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
 
-# What makes the rows: status.collect, or the command's own, which adds the facts of tasks on runners.
-Listing = Callable[[Repo, Config, list[str]], list[Any]]
+if TYPE_CHECKING:
+    from typing import Any
+
+    # What makes the rows: status.collect, or the command's own, which adds the facts of tasks on runners.
+    Listing = Callable[[Repo, Config, list[str]], list[Any]]
 
 # How each kind of line (table.status_lines) is drawn: questions and finished tasks stand out.
 STYLES = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from dispatch import __version__, config, git, slurm
 from dispatch.config import Config
@@ -11,7 +10,11 @@ from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task.model import list_tasks
 from dispatch.task.repair import Finding
+from dispatch.typed import TYPE_CHECKING
 from dispatch.worker import remote, ssh
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def check(cfg: Config) -> list[dict[str, Any]]:

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.model import TaskRef
+from dispatch.typed import TYPE_CHECKING, NamedTuple
 from dispatch.worker import sandbox as sandboxing
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class Confinement(NamedTuple):

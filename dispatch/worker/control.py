@@ -7,7 +7,6 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from dispatch import events
 from dispatch.config import Config
@@ -15,8 +14,12 @@ from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime, usage
 from dispatch.task.model import PLAN, TaskRef, get_task, read_plan_file, refuse_switched, save_uncommitted
+from dispatch.typed import TYPE_CHECKING
 from dispatch.worker import confine
 from dispatch.worker import launch as launching
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,6 @@ Every check that can fail runs before anything is made (the models' CLIs, `--aft
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
-
 from dispatch import config, events
 from dispatch.config import FLAG, Config, dotted, toml_key, user_config_path
 from dispatch.errors import DispatchError, UsageError
@@ -15,8 +13,11 @@ from dispatch.repo import Repo, locked
 from dispatch.task.create import NewTask, create_task
 from dispatch.task.ids import ID_RE, slugify, validate_id
 from dispatch.task.model import get_task, list_tasks, trashed_ids
+from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from dispatch.worker.control import Started
 
 MAX_ID = 63  # ids.ID_RE

@@ -16,13 +16,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from dispatch.changes import Changes
 from dispatch.config import Config
 from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime
+from dispatch.typed import TYPE_CHECKING
 from dispatch.worker import waiting
 from dispatch.worker.waiting import Notice
 

@@ -15,13 +15,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from dispatch import clock, files, slurm
 from dispatch.errors import DispatchError
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo
 from dispatch.task import runtime
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass

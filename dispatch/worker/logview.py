@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 WIDTH = 160
 

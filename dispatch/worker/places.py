@@ -3,14 +3,13 @@ the facts from there (one fetch and one call per runner, dispatch.worker.remote)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.runtime import on_runner
 from dispatch.task.status import TaskStatus, collect
+from dispatch.typed import TYPE_CHECKING
 
 # The runner's modules (ssh, git transport) load only when a task is on one: a local status starts as fast.
 if TYPE_CHECKING:

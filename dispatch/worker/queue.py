@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from dispatch import clock, events, files
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def _path(repo: Repo) -> Path:

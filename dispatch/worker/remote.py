@@ -14,7 +14,6 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from dispatch import config, git, objects
 from dispatch.config import Config
@@ -24,8 +23,12 @@ from dispatch.repo import Repo, locked
 from dispatch.task import runtime
 from dispatch.task.create import choose_id
 from dispatch.task.model import default_base
+from dispatch.typed import TYPE_CHECKING
 from dispatch.worker import launch, ssh
 from dispatch.worker.create import Request
+
+if TYPE_CHECKING:
+    from typing import Any
 
 RECORD = runtime.RUNNER_RECORD
 FETCHED = "refs/dispatch/runners"

@@ -35,12 +35,12 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
 from dispatch import files, git, operations
 from dispatch.errors import DispatchError
 from dispatch.task.asking import ASK_FOLDER
 from dispatch.task.branchview import BranchView
+from dispatch.typed import NamedTuple
 
 MODES = ("auto", "bwrap", "off")
 INSTALL = "install bubblewrap (`sudo apt-get install bubblewrap`, or `sudo dnf install bubblewrap`)"

@@ -7,7 +7,6 @@ supervisor of a task that just ended) calls `advance`, which starts what may sta
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from dispatch import events, git, objects
 from dispatch.config import Config
@@ -28,9 +27,13 @@ from dispatch.task.model import (
 from dispatch.task.plan import parse_plan
 from dispatch.task.status import collect
 from dispatch.task.trash import list_trash
+from dispatch.typed import TYPE_CHECKING
 from dispatch.worker import queue
 from dispatch.worker.confine import check_mode, set_sandbox
 from dispatch.worker.control import Started, is_running, prepare_launch, start_worker
+
+if TYPE_CHECKING:
+    from typing import Any
 
 DONE = ("done", "merged")
 

@@ -15,10 +15,13 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any, TextIO
 
 from dispatch import git
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 # The runner's repository keeps its own HEAD on a branch never pushed to, so any branch may be.
 HOME_BRANCH = "dispatch-runner"

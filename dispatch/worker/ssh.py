@@ -19,9 +19,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typing import Any
 
 CONNECT_TIMEOUT = 5  # seconds: an unreachable host says so, never hangs a listing
 CALL_TIMEOUT = 120.0

@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
 
 from dispatch import clock, files
 from dispatch.config import Config
@@ -17,12 +16,14 @@ from dispatch.errors import WAIT_NOTHING_EXIT, WAIT_TIMEOUT_EXIT, DispatchError
 from dispatch.events import log_path
 from dispatch.faults import checkpoint
 from dispatch.repo import Repo
+from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
     from dispatch.changes import Changes
 
-# What wakes a host: a question, or a worker run that ended.
-WAKING = ("question", "exited", "blocked")
+WAKING = ("question", "exited", "blocked")  # what wakes a host: a question, or a worker run that ended
 
 
 class WaitTimeout(DispatchError):
