@@ -3,8 +3,6 @@ of typer: a plain `new` command line runs it at once (dispatch.commands.hot), as
 
 from __future__ import annotations
 
-import textwrap
-
 from dispatch.commands.common import context, read_input
 from dispatch.errors import DispatchError
 from dispatch.typed import TYPE_CHECKING
@@ -122,6 +120,6 @@ def _print_group(gid: str, made: list[Any], after: list[str]) -> None:
     print(f"created group {gid}: {len(made)} tasks from {first.base} at {first.base_commit[:7]}, "
           f"{n} item{'s' if n != 1 else ''} each")
     rows = [[m.task.id, _worker_line(m, after, "") or "not started", str(m.task.worktree)] for m in made]
-    print(textwrap.indent(output.table(rows, ["TASK", "WORKER", "WORKTREE"]), "  "))
+    print("\n".join("  " + line for line in output.table_lines(rows, ["TASK", "WORKER", "WORKTREE"])))
     print(f"  `dispatch review {gid}` compares them; `dispatch pick {first.id}` lands that one and discards "
           "the others (any of them will do)")
