@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from dispatch import prefetch
+from dispatch import prefetch, spawn
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
 from dispatch.prefetch import git_env
@@ -59,21 +58,18 @@ def run(
         code, out, err = done
         return _result(args, code, out, err, check=check, exact=exact)
     full_env = git_env(env)
+    code, stdout, stderr = _spawned(args, cwd, full_env, None if input is None else input.encode("utf-8", "surrogateescape"))
+    return _result(args, code, stdout, stderr, check=check, exact=exact)
+
+
+def _spawned(args: Sequence[str], cwd: Path, env: dict[str, str], input: bytes | None) -> tuple[int, bytes, bytes]:
+    """`git ARGS` in CWD run to its end (dispatch.spawn); a missing git or folder said in one line."""
     try:
-        proc = subprocess.run(
-            [on_path("git", full_env), *args],
-            check=False,
-            cwd=cwd,
-            input=None if input is None else input.encode("utf-8", "surrogateescape"),
-            capture_output=True,
-            env=full_env,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
+        return spawn.run(on_path("git", env), args, str(cwd), env, input=input)
     except FileNotFoundError as e:
         if not cwd.is_dir():
             raise DispatchError(f"folder {cwd} does not exist") from e
         raise DispatchError("git is not installed: install git 2.38 or newer") from e
-    return _result(args, proc.returncode, proc.stdout, proc.stderr, check=check, exact=exact)
 
 
 def _result(args: Sequence[str], code: int, out: bytes, err: bytes, *, check: bool, exact: bool) -> Result:
@@ -223,17 +219,10 @@ def parse_status(text: str) -> list[tuple[str, str]]:
 
 def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
-    proc = subprocess.run(
-        ["git", "cat-file", "--batch"],
-        check=False,
-        cwd=cwd,
-        input="".join(f"{s}\n" for s in specs).encode(),
-        capture_output=True,
-        env=git_env(),
-    )
-    if proc.returncode != 0:
-        raise GitError(["cat-file", "--batch"], proc.returncode, "", proc.stderr.decode(errors="replace"))
-    data, pos = proc.stdout, 0
+    code, data, stderr = _spawned(["cat-file", "--batch"], cwd, git_env(), "".join(f"{s}\n" for s in specs).encode())
+    if code != 0:
+        raise GitError(["cat-file", "--batch"], code, "", stderr.decode(errors="replace"))
+    pos = 0
     result: dict[str, str | None] = {}
     for spec in specs:
         end = data.index(b"\n", pos)
@@ -254,7 +243,8 @@ def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
 def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
     """The output lines of `git ARGS` as bytes, read in chunks as git writes them: a long history is
     never held whole, and no line is decoded (what callers read is ASCII: commit ids)."""
-    import tempfile  # here: only the history walks need it, not every command's start-up
+    import subprocess  # here, as tempfile: only the history walks need them, not every command's start-up
+    import tempfile
 
     with tempfile.TemporaryFile() as errors, subprocess.Popen(
         ["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
@@ -274,19 +264,21 @@ def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
 def run_in_turns(args: Sequence[str], *, cwd: Path, first: str, then: Callable[[str], str]) -> tuple[str, str]:
     """One `git ARGS` (a `--batch` mode that answers each request as it comes) fed FIRST, then what THEN
     makes of its first line of answer: the first line and the rest of its output, as one process."""
-    with subprocess.Popen(["git", *args], cwd=cwd, env=git_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="surrogateescape") as proc:
-        assert proc.stdin is not None and proc.stdout is not None
-        try:
-            proc.stdin.write(first)
-            proc.stdin.flush()
-        except BrokenPipeError:
-            pass  # git stopped reading: its error is in stderr
-        answer = proc.stdout.readline().removesuffix("\n")
-        rest, stderr = proc.communicate(then(answer) if answer else "")
-        if proc.returncode != 0 or not answer:
-            raise GitError(list(args), proc.returncode or 1, answer + rest, stderr)
-    return answer, rest.removesuffix("\n")
+    env = git_env()
+    try:
+        proc = spawn.start(on_path("git", env), args, str(cwd), env, stdin=True)
+    except FileNotFoundError as e:
+        raise DispatchError("git is not installed: install git 2.38 or newer") from e
+    try:
+        proc.send(first.encode("utf-8", "surrogateescape"))
+        answer = decode(proc.read_line()).removesuffix("\n")
+        code, rest, stderr = proc.finish(then(answer).encode("utf-8", "surrogateescape") if answer else b"")
+    except BaseException:
+        proc.kill()
+        raise
+    if code != 0 or not answer:
+        raise GitError(list(args), code or 1, answer + decode(rest), decode(stderr))
+    return answer, decode(rest).removesuffix("\n")
 
 
 def is_ancestor(cwd: Path, ancestor: str, descendant: str) -> bool:

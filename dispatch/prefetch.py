@@ -19,6 +19,8 @@ from __future__ import annotations
 import os
 import threading
 
+from dispatch import spawn
+
 # Variables that would point git at another repository than the one we name.
 LOCATION_VARS = (
     "GIT_DIR",
@@ -58,7 +60,6 @@ def refs_args(prefix: str) -> tuple[str, ...]:
 
 Key = tuple[tuple[str, ...], str]  # the command's arguments, and the folder it runs in
 Done = tuple[int, bytes, bytes]  # its exit code, stdout and stderr
-_Process = tuple[int, int, int]  # a git started here: its pid, and the pipes its stdout and stderr go to
 
 _events: dict[Key, threading.Event] = {}  # each command started here, set once its result is in
 _results: dict[Key, Done] = {}
@@ -192,7 +193,7 @@ def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> Non
         _events[key].set()
     # While the command still loads its modules, the statuses leave it a core; once it waits for them, LIMIT.
     loading = max(1, (os.cpu_count() or 2) - 1)
-    running: list[tuple[Key, _Process | None]] = []
+    running: list[tuple[Key, spawn.Process | None]] = []
     for key in keys:
         while len(running) >= (limit if _wanted.is_set() else min(limit, loading)):
             _finish(*running.pop(0))
@@ -201,56 +202,19 @@ def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> Non
         _finish(key, proc)
 
 
-def _spawn(key: Key, env: dict[str, str]) -> _Process | None:
-    """`git ARGS` in CWD, with `os.posix_spawn` (no `subprocess`: importing it took 15 ms here, and this runs
-    first), its stdin /dev/null; None when it could not start (no git, no folder: the command asks again)."""
-    args, cwd = key
-    if not os.path.isdir(cwd):
-        return None
-    out, err = os.pipe(), os.pipe()  # not inherited: the child gets the write ends as 1 and 2 only
+def _spawn(key: Key, env: dict[str, str]) -> spawn.Process | None:
+    """`git ARGS` in CWD; None when it could not start (no git, no folder: the command asks again, and says so)."""
     try:
-        pid = os.posix_spawnp("git", ["git", "-C", cwd, *args], env, file_actions=[
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-            (os.POSIX_SPAWN_DUP2, out[1], 1), (os.POSIX_SPAWN_DUP2, err[1], 2)])
+        return spawn.start("git", key[0], key[1], env)
     except OSError:
-        os.close(out[0])
-        os.close(err[0])
         return None
-    finally:
-        os.close(out[1])
-        os.close(err[1])
-    return pid, out[0], err[0]
 
 
-def _finish(key: Key, proc: _Process | None, *, tell: bool = True) -> None:
+def _finish(key: Key, proc: spawn.Process | None, *, tell: bool = True) -> None:
     if proc is not None:
-        pid, out, err = proc
-        chunks = _read_all(out, err)
-        _results[key] = (os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), chunks[out], chunks[err])
+        _results[key] = proc.finish()
     if tell:
         _events[key].set()
-
-
-def _read_all(*fds: int) -> dict[int, bytes]:
-    """Everything written to FDS until their writers close them, read as it comes (neither pipe can fill up
-    while the other is waited on); the FDS closed."""
-    import select
-
-    chunks: dict[int, list[bytes]] = {fd: [] for fd in fds}
-    poll = select.poll()
-    for fd in fds:
-        poll.register(fd, select.POLLIN)
-    left = len(fds)
-    while left:
-        for fd, _ in poll.poll():
-            data = os.read(fd, 1 << 16)
-            if data:
-                chunks[fd].append(data)
-            else:
-                poll.unregister(fd)
-                os.close(fd)
-                left -= 1
-    return {fd: b"".join(parts) for fd, parts in chunks.items()}
 
 
 def _task_worktrees(listing: bytes) -> list[str]:

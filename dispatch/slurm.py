@@ -7,11 +7,14 @@ questions) is dispatch's own, as for a local worker.
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from dispatch.errors import DispatchError
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import subprocess
 
 TIMEOUT = 30.0  # seconds: a controller that does not answer makes an error, never a hang
 # squeue's states of a job that has not ended (a finished job stays listed for MinJobAge).
@@ -20,6 +23,8 @@ LIVE = frozenset({"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED"
 
 
 def _run(argv: Sequence[str], doing: str) -> subprocess.CompletedProcess[str]:
+    import subprocess  # here: `status` imports this module, and runs Slurm's commands only for jobs
+
     try:
         return subprocess.run(list(argv), capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=TIMEOUT,
                               check=False)

@@ -29,8 +29,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -116,6 +114,8 @@ def _probe(program: str | None, network: bool) -> Probe:
         return Probe(False, None, "bubblewrap confines workers on Linux only (on macOS `auto` means `off` for now)")
     if program is None:
         return Probe(False, None, f"bubblewrap (`bwrap`) is not installed: {INSTALL}")
+    import subprocess  # here, as signal below: a plain `status` imports this module for its cached probe
+
     argv = [program, *SKELETON, *([] if network else ["--unshare-net"]), "--", *RESTORE_SIGNALS, "true"]
     try:
         r = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
@@ -289,6 +289,8 @@ def pack_loose_objects(worktree: Path) -> str | None:
 
 def ignore_stop_signals() -> None:
     """Before bwrap starts: it inherits this, and outlives the SIGTERM `stop` sends (see above)."""
+    import signal
+
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -300,6 +302,8 @@ def setup_failed(code: int | None, output: str) -> bool:
 
 def exit_code(code: int) -> int:
     """The worker's exit code as an unconfined worker's reads: bwrap reports death by signal N as 128+N."""
+    import signal
+
     return 128 - code if 128 < code < 128 + signal.NSIG else code
 
 
