@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from dispatch import prefetch, spawn
+from dispatch import git, prefetch, spawn
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
 from dispatch.git import Result, decode
@@ -32,12 +32,10 @@ class Batch:
             self._started.append(done)
             return
         try:
-            self._started.append(spawn.start(self._git, args, str(cwd), self._env))
-        except FileNotFoundError as e:
+            self._started.append(git.start(args, cwd=cwd, env=self._env, git=self._git))
+        except DispatchError:
             self._stop()
-            if not cwd.is_dir():
-                raise DispatchError(f"folder {cwd} does not exist") from e
-            raise DispatchError("git is not installed: install git 2.38 or newer") from e
+            raise
 
     def results(self, ok_codes: Sequence[int] = (0,)) -> list[Result]:
         """Every job's result, in order; an exit code not in OK_CODES raises GitError (the rest stopped)."""

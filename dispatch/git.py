@@ -57,15 +57,17 @@ def run(
     if done is not None:  # asked already, as this process started (dispatch.prefetch)
         code, out, err = done
         return _result(args, code, out, err, check=check, exact=exact)
-    full_env = git_env(env)
-    code, stdout, stderr = _spawned(args, cwd, full_env, None if input is None else input.encode("utf-8", "surrogateescape"))
+    proc = start(args, cwd=cwd, env=git_env(env), stdin=input is not None)
+    code, stdout, stderr = proc.finish(b"" if input is None else input.encode("utf-8", "surrogateescape"))
     return _result(args, code, stdout, stderr, check=check, exact=exact)
 
 
-def _spawned(args: Sequence[str], cwd: Path, env: dict[str, str], input: bytes | None) -> tuple[int, bytes, bytes]:
-    """`git ARGS` in CWD run to its end (dispatch.spawn); a missing git or folder said in one line."""
+def start(args: Sequence[str], *, cwd: Path, env: dict[str, str], stdin: bool = False,
+          git: str | None = None) -> spawn.Process:
+    """`git ARGS` started in CWD (dispatch.spawn; GIT: its path, found on ENV's PATH by default); a
+    missing git or folder said in one line."""
     try:
-        return spawn.run(on_path("git", env), args, str(cwd), env, input=input)
+        return spawn.start(git or on_path("git", env), args, str(cwd), env, stdin=stdin)
     except FileNotFoundError as e:
         if not cwd.is_dir():
             raise DispatchError(f"folder {cwd} does not exist") from e
@@ -219,7 +221,8 @@ def parse_status(text: str) -> list[tuple[str, str]]:
 
 def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
-    code, data, stderr = _spawned(["cat-file", "--batch"], cwd, git_env(), "".join(f"{s}\n" for s in specs).encode())
+    code, data, stderr = start(["cat-file", "--batch"], cwd=cwd, env=git_env(), stdin=True).finish(
+        "".join(f"{s}\n" for s in specs).encode())
     if code != 0:
         raise GitError(["cat-file", "--batch"], code, "", stderr.decode(errors="replace"))
     pos = 0
@@ -264,12 +267,8 @@ def lines(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
 def run_in_turns(args: Sequence[str], *, cwd: Path, first: str, then: Callable[[str], str]) -> tuple[str, str]:
     """One `git ARGS` (a `--batch` mode that answers each request as it comes) fed FIRST, then what THEN
     makes of its first line of answer: the first line and the rest of its output, as one process."""
-    env = git_env()
-    try:
-        proc = spawn.start(on_path("git", env), args, str(cwd), env, stdin=True)
-    except FileNotFoundError as e:
-        raise DispatchError("git is not installed: install git 2.38 or newer") from e
-    try:
+    proc = start(args, cwd=cwd, env=git_env(), stdin=True)
+    try:  # (send, read_line and finish end it on an error of theirs; this is for THEN's)
         proc.send(first.encode("utf-8", "surrogateescape"))
         answer = decode(proc.read_line()).removesuffix("\n")
         code, rest, stderr = proc.finish(then(answer).encode("utf-8", "surrogateescape") if answer else b"")

@@ -20,6 +20,11 @@ import os
 import threading
 
 from dispatch import spawn
+from dispatch.typed import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 # Variables that would point git at another repository than the one we name.
 LOCATION_VARS = (
@@ -78,7 +83,7 @@ def start(*, statuses: bool, limit: int) -> None:
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     for key in first:
         _events[key] = threading.Event()
-    _thread = threading.Thread(target=_run, args=(first, statuses, limit), daemon=True)
+    _thread = threading.Thread(target=_run, args=(_listings_then_statuses, first, statuses, limit), daemon=True)
     _thread.start()
 
 
@@ -89,7 +94,7 @@ def start_base() -> None:
     global _thread
     repo = (REPO, os.getcwd())
     _events[repo] = threading.Event()
-    _thread = threading.Thread(target=_run_base, args=(repo,), daemon=True)
+    _thread = threading.Thread(target=_run, args=(_base_then_tree, repo), daemon=True)
     _thread.start()
 
 
@@ -135,34 +140,31 @@ def stop() -> None:
     _stale = False
 
 
-def _run(first: list[Key], statuses: bool, limit: int) -> None:
+def _run(work: Callable[..., None], *args: Any) -> None:
+    """The thread: WORK(*ARGS)."""
     try:
-        _listings_then_statuses(first, statuses, limit)
+        work(*args)
     finally:  # whatever happened, nobody waits forever: a key without a result is asked again by its command
         for event in list(_events.values()):
             event.set()
 
 
-def _run_base(repo: Key) -> None:
-    try:
-        env = git_env()
-        _finish(repo, _spawn(repo, env), tell=False)
-        root = _main_worktree(repo)
-        if root is None:
-            return
-        base = (BASE, root)
-        _events[base] = threading.Event()  # before the repository is handed out: whoever asks finds it
-        _events[repo].set()
-        _finish(base, _spawn(base, env))
-        code, out, _ = _results.get(base, (1, b"", b""))
-        commit = out.decode("utf-8", "surrogateescape").partition("\n")[0]
-        if code == 0 and commit:
-            tree = (("ls-tree", "-z", commit), root)
-            _events[tree] = threading.Event()
-            _finish(tree, _spawn(tree, env))
-    finally:
-        for event in list(_events.values()):
-            event.set()
+def _base_then_tree(repo: Key) -> None:
+    env = git_env()
+    _finish(repo, _spawn(repo, env), tell=False)
+    root = _main_worktree(repo)
+    if root is None:
+        return
+    base = (BASE, root)
+    _events[base] = threading.Event()  # before the repository is handed out: whoever asks finds it
+    _events[repo].set()
+    _finish(base, _spawn(base, env))
+    code, out, _ = _results.get(base, (1, b"", b""))
+    commit = out.decode("utf-8", "surrogateescape").partition("\n")[0]
+    if code == 0 and commit:
+        tree = (("ls-tree", "-z", commit), root)
+        _events[tree] = threading.Event()
+        _finish(tree, _spawn(tree, env))
 
 
 def _main_worktree(repo: Key) -> str | None:
