@@ -65,7 +65,10 @@ def _prefetch(args: list[str]) -> bool:
         return True
 
     plain_status = args[0] in ("status", "ls") and all(a == "--json" for a in args[1:])
-    prefetch.start(statuses=plain_status, limit=2 * (os.cpu_count() or 2))
+    named = [a for a in args[1:] if not a.startswith("-")]
+    review = args[0] in ("review", "diff") and len(named) == 1 and all(
+        a in ("--stat", "--patch", "--files", "--json") for a in args[1:] if a.startswith("-"))
+    prefetch.start(statuses=plain_status, limit=2 * (os.cpu_count() or 2), review=named[0] if review else None)
     return True
 
 

@@ -53,7 +53,7 @@ def run(
     Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
     as git wrote it (a diff of a file whose lines end in \r\n)."""
     prefetch.before(tuple(args))
-    done = prefetch.take(tuple(args), str(cwd)) if env is None and input is None else None
+    done = prefetch.take(tuple(args), str(cwd), input) if env is None else None
     if done is not None:  # asked already, as this process started (dispatch.prefetch)
         code, out, err = done
         return _result(args, code, out, err, check=check, exact=exact)
@@ -288,10 +288,7 @@ def resolve_many(cwd: Path, specs: Sequence[str]) -> dict[str, str | None]:
     """The commit each of SPECS names (None when it names none), in one `cat-file --batch-check`."""
     if not specs:
         return {}
-    lines = run(
-        ["cat-file", "--batch-check=%(objectname) %(objecttype)"],
-        cwd=cwd, input="".join(f"{s}^{{commit}}\n" for s in specs),
-    ).stdout.splitlines()
+    lines = run(prefetch.RESOLVE, cwd=cwd, input=prefetch.resolve_input(specs)).stdout.splitlines()
     result: dict[str, str | None] = {}
     for spec, line in zip(specs, lines, strict=True):
         sha, _, kind = line.rpartition(" ")

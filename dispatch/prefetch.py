@@ -10,8 +10,10 @@ was asked in the very same folder, and run the command themselves otherwise (ano
 prefix, a task named on the command line, anything else). Nothing is ever taken twice, and nothing
 after the command ran git that may move refs or worktrees (a fetch from a runner, an update-ref):
 a result handed out is the one git gave a moment earlier than the command would have asked. `new`
-without --base has its base's commit and tree asked here the same way. This module imports only what
-starting processes needs.
+without --base has its base's commit and tree asked here the same way, and `review TASK` (or `diff`)
+its base's commit, the merge base, then side by side the task's commits, its diff and its worktree's
+status, when the plan in the task's worktree names its base plainly: the diff, the longest of them,
+runs while the command still loads. This module imports only what starting processes needs.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from __future__ import annotations
 import os
 import threading
 
-from dispatch import spawn
+from dispatch import plainmeta, spawn
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from typing import Any
 
 # Variables that would point git at another repository than the one we name.
@@ -43,6 +45,13 @@ REFS_FORMAT = ("%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:un
 WORKTREES = ("worktree", "list", "--porcelain", "-z")
 STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
 BASE = ("rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")  # `new`'s base: the main worktree's
+RESOLVE = ("cat-file", "--batch-check=%(objectname) %(objecttype)")  # names on stdin, each `NAME^{commit}`
+LOG = ("log", "--format=%H%x00%ct%x00%s")  # review's commits, then `MERGE_BASE..TIP`
+DIFF = ("-c", "core.quotePath=false", "-c", "diff.suppressBlankEmpty=false", "diff", "--no-color", "--no-ext-diff",
+        "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/")  # then OLD NEW -- WITHOUT_TASK_FILES
+TASK_FILES = ".dispatch"  # a task's own files: never reviewed, never landed
+PLAN = f"{TASK_FILES}/PLAN.md"
+WITHOUT_TASK_FILES = (".", f":(exclude){TASK_FILES}")  # pathspec: the task's own work
 DEFAULT_PREFIX = "dispatch/"  # the default branch_prefix: another one finds nothing here to take
 
 
@@ -63,27 +72,35 @@ def refs_args(prefix: str) -> tuple[str, ...]:
     return ("for-each-ref", f"--format={REFS_FORMAT}", f"refs/heads/{prefix}*")
 
 
-Key = tuple[tuple[str, ...], str]  # the command's arguments, and the folder it runs in
+def resolve_input(specs: Sequence[str]) -> str:
+    """RESOLVE's input: the commit each of SPECS names."""
+    return "".join(f"{s}^{{commit}}\n" for s in specs)
+
+
+Key = tuple[tuple[str, ...], str]  # the command's arguments (and, after a NUL, its input), and the folder it runs in
 Done = tuple[int, bytes, bytes]  # its exit code, stdout and stderr
 
 _events: dict[Key, threading.Event] = {}  # each command started here, set once its result is in
 _results: dict[Key, Done] = {}
 _taken: set[Key] = set()
+_missed: set[Key] = set()  # asked of `take` before anything here started them
 _same: dict[Key, Key] = {}  # a repository-wide question asked from the main worktree: the one asked here
 _thread: threading.Thread | None = None
 _wanted = threading.Event()  # the command asked for a `git status` started here: it has nothing else to do
+_done = threading.Event()  # the command ended: start nothing more
 _stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
 
 
-def start(*, statuses: bool, limit: int) -> None:
+def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     """Start the listing of the repository the current folder is in (and, with STATUSES, `git status` in
-    each of its task worktrees, LIMIT at a time) in a thread of its own; `take` hands the results out."""
+    each of its task worktrees, LIMIT at a time; with REVIEW, a task's id, what `review` asks of git about
+    it) in a thread of its own; `take` hands the results out."""
     global _thread
     cwd = os.getcwd()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     for key in first:
         _events[key] = threading.Event()
-    _thread = threading.Thread(target=_run, args=(_listings_then_statuses, first, statuses, limit), daemon=True)
+    _thread = threading.Thread(target=_run, args=(_listings_then_statuses, first, statuses, limit, review), daemon=True)
     _thread.start()
 
 
@@ -98,11 +115,14 @@ def start_base() -> None:
     _thread.start()
 
 
-def take(args: tuple[str, ...], cwd: str) -> Done | None:
-    """The result of `git ARGS` in CWD started here (waited for), handed out once; None when it was not
-    started here, or was taken already."""
-    key = _same.get((args, cwd), (args, cwd))
+def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
+    """The result of `git ARGS` in CWD (INPUT on its stdin) started here (waited for), handed out once; None
+    when it was not started here, or was taken already."""
+    key = _key(args, cwd, input)
+    key = _same.get(key, key)
     event = _events.get(key)
+    if event is None:
+        _missed.add(key)  # asked before it was started here: the command runs it, and what it leads to, itself
     if event is None or key in _taken or _stale:
         return None
     _taken.add(key)
@@ -122,7 +142,12 @@ READS = frozenset({"rev-parse", "for-each-ref", "cat-file", "status", "ls-tree",
 def before(args: tuple[str, ...]) -> None:
     """ARGS is about to run: a command that may move refs or worktrees makes what was started here stale."""
     global _stale
-    if _events and not (args[0] in READS or args[:2] == ("worktree", "list")):
+    if not _events:
+        return
+    first = 0
+    while args[first:first + 1] == ("-c",):  # `-c NAME=VALUE` before the command
+        first += 2
+    if not (args[first:first + 1] and args[first] in READS or args[first:first + 2] == ("worktree", "list")):
         _stale = True
 
 
@@ -130,14 +155,22 @@ def stop() -> None:
     """The thread and its processes ended, and whatever nobody took dropped (a command run in this
     process again, as tests do, starts afresh)."""
     global _thread, _stale
+    _done.set()
     if _thread is not None:
         _thread.join()
         _thread = None
     for table in (_events, _results, _same):
         table.clear()
     _taken.clear()
+    _missed.clear()
     _wanted.clear()
+    _done.clear()
     _stale = False
+
+
+def _key(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key:
+    """A command's key: no argument holds a NUL, so its input, after one, is told apart from them."""
+    return ((*args, f"\0{input}") if input is not None else args, cwd)
 
 
 def _run(work: Callable[..., None], *args: Any) -> None:
@@ -179,7 +212,7 @@ def _main_worktree(repo: Key) -> str | None:
     return None
 
 
-def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> None:
+def _listings_then_statuses(first: list[Key], statuses: bool, limit: int, review: str | None) -> None:
     env = git_env()
     for key, proc in [(key, _spawn(key, env)) for key in first]:
         _finish(key, proc, tell=False)
@@ -193,6 +226,12 @@ def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> Non
         _events[key] = threading.Event()
     for key in first:
         _events[key].set()
+    branches = _results.get(refs)
+    if review is not None and root is not None and listed and listed[0] == 0 and branches and branches[0] == 0:
+        try:
+            _review(review, root, branches[1], listed[1], env)
+        except (OSError, ValueError, IndexError, KeyError):  # a guess gone wrong: the command asks for itself
+            pass
     # While the command still loads its modules, the statuses leave it a core; once it waits for them, LIMIT.
     loading = max(1, (os.cpu_count() or 2) - 1)
     running: list[tuple[Key, spawn.Process | None]] = []
@@ -206,24 +245,77 @@ def _listings_then_statuses(first: list[Key], statuses: bool, limit: int) -> Non
 
 def _spawn(key: Key, env: dict[str, str]) -> spawn.Process | None:
     """`git ARGS` in CWD; None when it could not start (no git, no folder: the command asks again, and says so)."""
+    args, cwd = key
+    fed = bool(args) and args[-1].startswith("\0")
     try:
-        return spawn.start("git", key[0], key[1], env)
+        return spawn.start("git", args[:-1] if fed else args, cwd, env, stdin=fed)
     except OSError:
         return None
 
 
 def _finish(key: Key, proc: spawn.Process | None, *, tell: bool = True) -> None:
     if proc is not None:
-        _results[key] = proc.finish()
+        last = key[0][-1] if key[0] else ""
+        _results[key] = proc.finish(last[1:].encode("utf-8", "surrogateescape") if last.startswith("\0") else b"")
     if tell:
         _events[key].set()
 
 
+def _ask(keys: list[Key], env: dict[str, str]) -> list[Done] | None:
+    """KEYS run at once, each handed out as it ends; None (and nothing run) when the command asked for one of
+    them first: it is past this point already. A key that ran and failed yields (code, b"", stderr)."""
+    for key in keys:
+        _events[key] = threading.Event()
+    if _done.is_set() or any(key in _missed for key in keys):
+        for key in keys:
+            _events[key].set()
+        return None
+    running = [(key, _spawn(key, env)) for key in keys]
+    for key, proc in running:
+        _finish(key, proc)
+    return [_results.get(key, (1, b"", b"")) for key in keys]
+
+
+def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str, str]) -> None:
+    """What `review TASK_ID` asks git, in its order, when the task's plan in its worktree names its base
+    plainly: the base's commit, the merge base with the task's tip, then at once the task's commits, its diff
+    and the worktree's status. A plan that reads otherwise to the command asks other questions (nothing
+    here is taken), and a command that gets to a question first makes this stop."""
+    branch = f"refs/heads/{DEFAULT_PREFIX}{task_id}"
+    tips = [line.split("\0")[1] for line in refs.decode("utf-8", "surrogateescape").split("\n")
+            if line.startswith(f"{branch}\0")]
+    found = [t["worktree"] for t in _worktrees(listing) if t.get("branch") == branch and "worktree" in t]
+    meta = plainmeta.read(os.path.join(found[0], PLAN)) if len(found) == 1 and len(tips) == 1 else None
+    if meta is None or "stacked_on" in meta:
+        return
+    worktree, tip = found[0], tips[0]
+    names = sorted({meta[k] for k in ("base", "base_commit") if k in meta})
+    if not all(plainmeta.plain(name) for name in names):
+        return
+    specs = [spec for name in names for spec in (f"refs/heads/{name}", name)]
+    done = _ask([_key(RESOLVE, root, resolve_input(specs))], env) if specs else None
+    if done is None or done[0][0] != 0:
+        return
+    lines = done[0][1].decode("utf-8", "surrogateescape").splitlines()
+    commits = {spec: sha for spec, (sha, _, kind) in zip(specs, (line.rpartition(" ") for line in lines), strict=False)
+               if kind == "commit"}
+    resolved = {name: commits.get(f"refs/heads/{name}") or commits.get(name) for name in names}
+    base = resolved.get(meta.get("base", "")) or resolved.get(meta.get("base_commit", ""))
+    done = _ask([(("merge-base", base, tip), root)], env) if base else None
+    if done is None or done[0][0] != 0:
+        return
+    merge_base = done[0][1].decode().strip()
+    _ask([((*LOG, f"{merge_base}..{tip}"), root), ((*DIFF, merge_base, tip, "--", *WITHOUT_TASK_FILES), root),
+          (STATUS, worktree)], env)
+
+
 def _task_worktrees(listing: bytes) -> list[str]:
     """The linked worktrees of `worktree list --porcelain -z` on a task branch (under the default prefix)."""
-    found = []
-    for record in listing.decode("utf-8", "surrogateescape").split("\0\0")[1:]:
-        fields = dict(field.partition(" ")[::2] for field in record.split("\0") if field)
-        if fields.get("branch", "").startswith(f"refs/heads/{DEFAULT_PREFIX}") and "worktree" in fields:
-            found.append(fields["worktree"])
-    return found
+    return [fields["worktree"] for fields in _worktrees(listing)
+            if fields.get("branch", "").startswith(f"refs/heads/{DEFAULT_PREFIX}") and "worktree" in fields]
+
+
+def _worktrees(listing: bytes) -> list[dict[str, str]]:
+    """The fields of each linked worktree in `worktree list --porcelain -z`."""
+    return [dict(field.partition(" ")[::2] for field in record.split("\0") if field)
+            for record in listing.decode("utf-8", "surrogateescape").split("\0\0")[1:]]

@@ -45,8 +45,8 @@ def _grow_main(repo: Path, commits: int) -> None:
     git(repo, "reset", "-q", "--hard", "main")
 
 
-# A git command's name, in a shell wrapper: its first argument, or its third after `-C FOLDER`.
-_NAME = 'if [ "$1" = -C ]; then echo "$3"; else echo "$1"; fi'
+# A git command's name, in a shell wrapper: its first argument after any `-C FOLDER` and `-c NAME=VALUE`.
+_NAME = '( while [ "$1" = -C ] || [ "$1" = -c ]; do shift 2; done; echo "$1" )'
 
 
 def _git_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -229,6 +229,28 @@ def test_review_json_copies_no_diff_line_and_renders_no_patch(repo: Path) -> Non
     assert data["files"][0]["hunks"][0]["lines"] is r.files[0].hunks[0].lines
     assert "patch" not in data["files"][0] and "parsed" not in data["files"][0]
     assert r.files[0].patch.startswith("diff --git a/big.txt b/big.txt\nnew file mode 100644\n")
+
+
+def test_review_asks_git_each_question_once(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Asked as the command starts (dispatch.prefetch): the repository and its listings, then the base's
+    # commit, the merge base, and the commits, the diff and the worktree's status side by side. The command
+    # takes each answer: none is asked twice, whatever the form of the review.
+    _new(repo, "Reviewed")
+    _commit_in_task(repo, "reviewed", "a.txt")
+    log = _git_log(tmp_path, monkeypatch)
+    once = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1, "merge-base": 1, "log": 1, "diff": 1,
+            "status": 1}
+    for args in (["review", "reviewed", "--json"], ["review", "reviewed"], ["diff", "--stat", "reviewed"]):
+        assert dict(_commands(log, *args, cwd=repo)) == once, args
+
+    # A plan whose front matter reads otherwise than plainly (here, a quoted base) is left to the command:
+    # the same questions, asked once, and the same review (but for the plan, edited and not committed).
+    plan = repo.parent / "app.dispatch" / "reviewed" / ".dispatch" / "PLAN.md"
+    before = dispatch("review", "reviewed", "--json", cwd=repo).out
+    plan.write_text(plan.read_text().replace("\nbase: main\n", "\nbase: 'main'\n"))
+    assert dict(_commands(log, "review", "reviewed", "--json", cwd=repo)) == once
+    after = json.loads(dispatch("review", "reviewed", "--json", cwd=repo).out)
+    assert after == {**json.loads(before), "review": {**json.loads(before)["review"], "uncommitted": 1}}  # (the plan)
 
 
 def test_conflicts_runs_no_git_status_in_the_worktrees(

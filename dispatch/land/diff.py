@@ -7,7 +7,7 @@ from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 
-from dispatch import git
+from dispatch import git, prefetch
 from dispatch.errors import DispatchError
 from dispatch.task.model import WITHOUT_TASK_FILES
 from dispatch.typed import TYPE_CHECKING, NamedTuple
@@ -85,11 +85,7 @@ class FileChange:
 
 def diff_files(cwd: Path, old: str, new: str) -> list[FileChange]:
     """The changes from OLD to NEW, task files left out, as git's diff reports them (renames found)."""
-    text = git.run(
-        ["-c", "core.quotePath=false", "-c", "diff.suppressBlankEmpty=false", "diff", "--no-color", "--no-ext-diff",
-         "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/", old, new, "--", *WITHOUT_TASK_FILES],
-        cwd=cwd, exact=True,
-    ).stdout
+    text = git.run([*prefetch.DIFF, old, new, "--", *WITHOUT_TASK_FILES], cwd=cwd, exact=True).stdout
     # Undecodable bytes arrive as surrogates; make them printable (and JSON-safe) once, here.
     return parse(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
 

@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 from threading import Thread
 
-from dispatch import clock, git, operations, output
+from dispatch import clock, git, operations, output, prefetch
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.land.diff import FileChange, diff_files
@@ -105,8 +105,6 @@ class Review(NamedTuple):
 
 def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None) -> Review:
     """TASK: as in `load_work`."""
-    from dispatch.task.questions import parse_questions
-
     work = load_work(repo, cfg, task_id, task=task)
     merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
     if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip):
@@ -114,10 +112,12 @@ def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None
         merge_base = work.stacked_on
     # The diff, the largest git process here, runs while the log and the status do.
     diff = _Background(diff_files, repo.root, merge_base, work.tip)
-    log = git.out(["log", "--format=%H%x00%ct%x00%s", f"{merge_base}..{work.tip}"], cwd=repo.root)
+    log = git.out([*prefetch.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []
     if work.questions_text is not None:
+        from dispatch.task.questions import parse_questions
+
         answered = [
             {"number": q.number, "question": q.text, "answer": q.answer}
             for q in parse_questions(work.questions_text).questions if q.answer is not None

@@ -8,19 +8,20 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dispatch import git, objects, operations
+from dispatch import git, objects, operations, prefetch
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task.ids import nearest, validate_id
 from dispatch.typed import NamedTuple
 
-PLAN = ".dispatch/PLAN.md"
+# (defined beside the git commands started before this module loads: dispatch.prefetch)
+PLAN = prefetch.PLAN
+TASK_FILES = prefetch.TASK_FILES  # never reviewed, never landed
+WITHOUT_TASK_FILES = prefetch.WITHOUT_TASK_FILES  # pathspec: the task's own work
 QUESTIONS = ".dispatch/QUESTIONS.md"
 NOTES = ".dispatch/NOTES.md"  # only dispatch writes it, the worker only reads it
 TRASH_PREFIX = "refs/dispatch/trash/"
-TASK_FILES = ".dispatch"  # never reviewed, never landed
-WITHOUT_TASK_FILES = [".", f":(exclude){TASK_FILES}"]  # pathspec: the task's own work
 REFINE_ITEM = "Read the task and the code, then replace this item with a concrete checklist and commit it"
 
 

@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from dispatch import files, slurm
+from dispatch import files
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.typed import TYPE_CHECKING
@@ -168,6 +168,8 @@ def worker_state(data: dict[str, Any], jobs: Jobs | None = None) -> str:
     if phase in ("starting", "preparing", "running") and data.get("job"):
         # A Slurm job: alive while Slurm says so (its supervisor may run on another node).
         job = str(data["job"])
+        from dispatch import slurm  # (a task that never ran on Slurm imports none of it)
+
         try:
             gone = (jobs[job] if jobs is not None and job in jobs else slurm.state(job)) not in slurm.LIVE
         except DispatchError:  # the controller does not answer: the job is not known to be gone
@@ -207,6 +209,8 @@ def job_states(repo: Repo, ids: list[str]) -> Jobs | None:
             jobs.append(str(data["job"]))
     if not jobs:
         return None
+    from dispatch import slurm
+
     try:
         return slurm.states(jobs)
     except DispatchError:  # each record then asks, and says what it can

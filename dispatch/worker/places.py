@@ -8,12 +8,12 @@ from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task import runtime
 from dispatch.task.runtime import on_runner
-from dispatch.task.status import TaskStatus, collect
 from dispatch.typed import TYPE_CHECKING
 
 # The runner's modules (ssh, git transport) load only when a task is on one: a local status starts as fast.
 if TYPE_CHECKING:
     from dispatch.task.show import TaskDetail
+    from dispatch.task.status import TaskStatus
     from dispatch.task.trash import TrashEntry
     from dispatch.worker import remote
 
@@ -27,6 +27,8 @@ def listing(repo: Repo, cfg: Config, ids: list[str]) -> list[TaskStatus]:
         from dispatch.worker import remote
 
         synced = remote.sync(repo, cfg, there)
+    from dispatch.task.status import collect  # (not for review and conflicts, which only catch up)
+
     tasks = collect(repo, cfg, ids)
     if synced is not None:
         tasks = overlay(tasks, synced, repo)
