@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from dispatch import files, git
@@ -82,6 +80,12 @@ class Lock:
             files.release(self._fd)
             self._fd = None
 
+    def __enter__(self) -> None:
+        self.acquire()
+
+    def __exit__(self, *_raised: object) -> None:
+        self.release()
+
 
 def _holder(path: Path) -> str:
     try:
@@ -91,11 +95,6 @@ def _holder(path: Path) -> str:
     return f" (pid {pid})" if pid else ""
 
 
-@contextmanager
-def locked(repo: Repo, timeout: float = 60.0) -> Iterator[None]:
-    lock = Lock(repo.state_dir / "lock", timeout)
-    lock.acquire()
-    try:
-        yield
-    finally:
-        lock.release()
+def locked(repo: Repo, timeout: float = 60.0) -> Lock:
+    """The repository lock, held for a `with` block."""
+    return Lock(repo.state_dir / "lock", timeout)

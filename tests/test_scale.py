@@ -193,13 +193,24 @@ def test_start_up_imports_only_what_the_command_uses(repo: Path) -> None:
 
 def test_the_hot_commands_never_import_typing_or_subprocess(repo: Path) -> None:
     # typing: 3.5 ms of each start-up, and 0.1 ms for each NamedTuple class it makes (dispatch.typed stands
-    # in); subprocess, with locale, signal and selectors: 4-5 ms (dispatch.spawn starts git).
+    # in); subprocess, with locale, signal and selectors: 4-5 ms (dispatch.spawn starts git); urllib.parse,
+    # with ipaddress, 3 ms, which pathlib imports for Path.as_uri alone (dispatch.cli._pathlib_alone).
     _new(repo, "Typed")
     _commit_in_task(repo, "typed", "a.txt")
     dispatch("status", cwd=repo)  # (its first run probes bubblewrap, a process of its own: kept for the next)
     for args in (["status"], ["status", "--json"], ["review", "typed", "--json"], ["review", "typed"],
                  ["conflicts", "--json"], ["new", "Second", "--no-start"]):
-        assert _heavy_imports(args, repo, ("typing", "subprocess", "signal"))[-1] == "loaded:", args
+        assert _heavy_imports(args, repo, ("typing", "subprocess", "signal", "urllib.parse"))[-1] == "loaded:", args
+
+
+def test_pathlib_without_urllib_still_makes_uris_and_urllib_is_whole(repo: Path) -> None:
+    code = ("import sys\nfrom dispatch import cli\ncli.main(['status'])\n"
+            "print('urllib.parse' in sys.modules)\n"
+            "import pathlib, urllib.parse\n"
+            "print(pathlib.Path('/a b/ü').as_uri(), urllib.parse.quote('a b'), urllib.parse.urlsplit('x://h/p').netloc)\n"
+            "print(sys.modules['urllib.parse'] is urllib.parse, urllib.parse.__spec__.name)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines()[-3:] == ["False", "file:///a%20b/%C3%BC a%20b h", "True urllib.parse"]
 
 
 def test_a_run_builds_only_the_command_it_runs() -> None:

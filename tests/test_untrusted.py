@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import dispatch, git
+from conftest import dispatch, git, wait_for
 
 FAST = {"DISPATCH_SCRIPTED_DELAY": "0"}
 
@@ -55,6 +55,14 @@ def test_a_repository_dispatch_package_never_runs(repo: Path, tmp_path: Path) ->
     assert (_state(repo, "greet"), (wt / "hello.txt").read_text()) == ("done", "Write `hello.txt`\n")
 
 
+def _ended(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(") ")[2].startswith("Z")  # a zombie: ended, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
 def _user_config(home: Path, text: str) -> None:
     path = home / ".config" / "dispatch" / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -67,6 +75,9 @@ def test_the_backend_env_is_private_and_gone_once_the_supervisor_read_it(repo: P
     assert (r.code, r.err) == (0, "")
     _wait_state(repo, "greet", "done")
     task_dir = repo / ".git" / "dispatch" / "tasks" / "greet"
+    # (done, the supervisor may still be writing its last facts: its temporary file is looked for once it ended)
+    supervisor = json.loads((task_dir / "worker.json").read_text())["supervisor_pid"]
+    wait_for(lambda: _ended(supervisor), message="the supervisor's end")
     assert (task_dir.stat().st_mode & 0o777, (task_dir / "worker.json").stat().st_mode & 0o777) == (0o700, 0o600)
     assert sorted(p.name for p in task_dir.iterdir() if "launch" in p.name or p.suffix == ".tmp") == []
     holding = [p for p in (repo / ".git").rglob("*") if p.is_file() and b"sekrit-token-value" in p.read_bytes()]

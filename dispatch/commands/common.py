@@ -3,7 +3,6 @@ input text, a task forwarded to its runner. The hot commands (dispatch.commands.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -133,8 +132,10 @@ def boundary(run: Callable[[], int]) -> int:
     except Exit as e:
         return e.code
     except BrokenPipeError:  # `dispatch status | head`: the reader has what it wanted, as git's would
-        with contextlib.suppress(OSError, ValueError):  # the interpreter's last flush must not fail again
+        try:  # the interpreter's last flush must not fail again
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
         return 141
     except (DispatchError, OSError) as e:
         from dispatch.files import is_disk_full

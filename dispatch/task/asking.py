@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from dispatch import clock, events, files, git, objects
@@ -100,16 +98,20 @@ def _ask_marker(repo: Repo, task_id: str) -> Path:
     return repo.task_dir(task_id) / ASK_FOLDER / "ask.json"
 
 
-@contextmanager
-def _questions_locked(repo: Repo, cfg: Config, task_id: str) -> Iterator[None]:
+class _QuestionsLock(files.Held):
     """The task's questions to ourselves: `ask` and `answer` take this lock, not the repository's (`answer`
     takes both), so that a confined worker, whose `ask` needs it, can hold up the answers to itself only."""
-    try:
-        with files.locked(repo.task_dir(task_id) / ASK_FOLDER / "lock", float(cfg["lock_timeout"])):
-            yield
-    except files.LockBusy:
-        raise DispatchError(f"another dispatch command holds the questions of task `{task_id}` for more than "
-                            f"{cfg['lock_timeout']:g}s: wait for it to finish and retry") from None
+
+    def __init__(self, repo: Repo, cfg: Config, task_id: str) -> None:
+        super().__init__(repo.task_dir(task_id) / ASK_FOLDER / "lock", float(cfg["lock_timeout"]))
+        self.task_id = task_id
+
+    def __enter__(self) -> int:
+        try:
+            return super().__enter__()
+        except files.LockBusy:
+            raise DispatchError(f"another dispatch command holds the questions of task `{self.task_id}` for more "
+                                f"than {self.timeout:g}s: wait for it to finish and retry") from None
 
 
 class Asked(NamedTuple):
@@ -133,7 +135,7 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
     if not text:
         raise DispatchError("the question is empty: give the question to ask")
     path = _questions_path(task)
-    with _questions_locked(repo, cfg, task.id):
+    with _QuestionsLock(repo, cfg, task.id):
         questions = _load(path, task.id)
         still_open = questions.open()
         if still_open:
@@ -174,7 +176,7 @@ def await_answer(repo: Repo, cfg: Config, task: TaskRef, number: int, timeout: f
         if timeout > 0:  # with none, the answer is read once, under the lock below
             pending.prepare()
             answer = _watch_for_answer(path, task.id, number, deadline, poll)
-        with _questions_locked(repo, cfg, task.id):
+        with _QuestionsLock(repo, cfg, task.id):
             # `answer` writes under this lock: what we read now is final, and it sees the marker end with it.
             answer = answer if answer is not None else _answer_of(path, task.id, number)
             if answer is None:
@@ -270,7 +272,7 @@ def answer(repo: Repo, cfg: Config, task_id: str, number: int | None, text: str)
         raise DispatchError("the answer is empty: give the text to answer with")
     task = get_task(repo, cfg, task_id)
     path = _questions_path(task)
-    with locked(repo, cfg["lock_timeout"]), _questions_locked(repo, cfg, task_id):
+    with locked(repo, cfg["lock_timeout"]), _QuestionsLock(repo, cfg, task_id):
         questions = _load(path, task_id)
         if number is None:
             still_open = questions.open()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 from pathlib import Path
@@ -241,10 +240,12 @@ def _plan_commit(repo: Repo, base_commit: str, root: list[str], task_id: str, te
             path.write_text(text, encoding="utf-8")
         blobs = git.out(["hash-object", "-w", "--no-filters", "--", *map(str, written)], cwd=repo.root).split()
     finally:
-        with contextlib.suppress(OSError):  # (never hiding what failed above)
+        try:  # (never hiding what failed above)
             for path in written:
                 path.unlink(missing_ok=True)
             tmp.rmdir()
+        except OSError:
+            pass
     checkpoint("new:files")
     folder: dict[str, str] = {}
     if f"tree\t{TASK_FILES}" in {entry.split(" ", 2)[1] + "\t" + entry.split("\t", 1)[1] for entry in root}:
@@ -275,5 +276,7 @@ def undo_create(repo: Repo, ref: str, path: Path, *, made_root: bool) -> None:
     git.run(["worktree", "prune"], cwd=repo.root, check=False)
     git.run(["update-ref", "-d", ref], cwd=repo.root, check=False)
     if made_root:
-        with contextlib.suppress(OSError):
+        try:
             path.parent.rmdir()  # only when empty
+        except OSError:
+            pass
