@@ -52,14 +52,26 @@ def run(
 
     Its output is read as Python reads text, a \r\n or lone \r turned into \n; EXACT keeps every \r
     as git wrote it (a diff of a file whose lines end in \r\n)."""
+    code, out, err = _run(args, cwd=cwd, input=input, env=env)
+    return _result(args, code, out, err, check=check, exact=exact)
+
+
+def output(args: Sequence[str], *, cwd: Path) -> bytes:
+    """Stdout of a git command that must succeed, the bytes git wrote."""
+    code, out, err = _run(args, cwd=cwd)
+    if code != 0:
+        raise GitError(list(args), code, decode(out), decode(err))
+    return out
+
+
+def _run(args: Sequence[str], *, cwd: Path, input: str | None = None,
+         env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
     prefetch.before(tuple(args))
     done = prefetch.take(tuple(args), str(cwd), input) if env is None else None
     if done is not None:  # asked already, as this process started (dispatch.prefetch)
-        code, out, err = done
-        return _result(args, code, out, err, check=check, exact=exact)
+        return done
     proc = start(args, cwd=cwd, env=git_env(env), stdin=input is not None)
-    code, stdout, stderr = proc.finish(b"" if input is None else input.encode("utf-8", "surrogateescape"))
-    return _result(args, code, stdout, stderr, check=check, exact=exact)
+    return proc.finish(b"" if input is None else input.encode("utf-8", "surrogateescape"))
 
 
 def start(args: Sequence[str], *, cwd: Path, env: dict[str, str], stdin: bool = False,

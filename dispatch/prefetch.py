@@ -262,18 +262,30 @@ def _finish(key: Key, proc: spawn.Process | None, *, tell: bool = True) -> None:
 
 
 def _ask(keys: list[Key], env: dict[str, str]) -> list[Done] | None:
-    """KEYS run at once, each handed out as it ends; None (and nothing run) when the command asked for one of
-    them first: it is past this point already. A key that ran and failed yields (code, b"", stderr)."""
+    """KEYS run at once, each handed out as it ends (see `_begin`); their results, or None when none ran.
+    A key that could not start yields (1, b"", b"")."""
+    running = _begin(keys, env)
+    if running is None:
+        return None
+    _end(running)
+    return [_results.get(key, (1, b"", b"")) for key in keys]
+
+
+def _begin(keys: list[Key], env: dict[str, str]) -> list[tuple[Key, spawn.Process | None]] | None:
+    """KEYS started at once, for `_end` to finish; None (and nothing started) when the command asked for
+    one of them first: it is past this point already."""
     for key in keys:
         _events[key] = threading.Event()
     if _done.is_set() or any(key in _missed for key in keys):
         for key in keys:
             _events[key].set()
         return None
-    running = [(key, _spawn(key, env)) for key in keys]
+    return [(key, _spawn(key, env)) for key in keys]
+
+
+def _end(running: list[tuple[Key, spawn.Process | None]]) -> None:
     for key, proc in running:
         _finish(key, proc)
-    return [_results.get(key, (1, b"", b"")) for key in keys]
 
 
 def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str, str]) -> None:
@@ -301,12 +313,16 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
                if kind == "commit"}
     resolved = {name: commits.get(f"refs/heads/{name}") or commits.get(name) for name in names}
     base = resolved.get(meta.get("base", "")) or resolved.get(meta.get("base_commit", ""))
-    done = _ask([(("merge-base", base, tip), root)], env) if base else None
-    if done is None or done[0][0] != 0:
+    if not base:
         return
-    merge_base = done[0][1].decode().strip()
-    _ask([((*LOG, f"{merge_base}..{tip}"), root), ((*DIFF, merge_base, tip, "--", *WITHOUT_TASK_FILES), root),
-          (STATUS, worktree)], env)
+    merge = (("merge-base", base, tip), root)
+    started = _begin([((*DIFF, f"{base}...{tip}", "--", *WITHOUT_TASK_FILES), root), merge, (STATUS, worktree)], env)
+    if started is None:
+        return
+    _end(started[1:2])
+    code, out, _ = _results.get(merge, (1, b"", b""))
+    later = _begin([((*LOG, f"{out.decode().strip()}..{tip}"), root)], env) if code == 0 else None
+    _end([started[0], started[2], *(later or [])])
 
 
 def _task_worktrees(listing: bytes) -> list[str]:

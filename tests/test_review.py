@@ -321,3 +321,29 @@ def test_review_patch_is_gits_own_text(repo: Path) -> None:
     coloured = render(review(opened, config.load(opened.root), "awkward"), mode="patch", color=True)
     assert "\x1b[31m-two\r\x1b[0m\n\x1b[32m+two,\x0cthen a form feed\r\x1b[0m\n" in coloured
     assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) + "\n" == patch
+
+
+def test_review_of_a_criss_cross_history_diffs_from_the_merge_base_it_names(repo: Path) -> None:
+    # Two merge bases with main (the task merged main's first commit after main merged the task's): the diff
+    # starts from the one `git merge-base` names, the review's own `merge_base`, whichever way git is asked.
+    r = dispatch("new", "Cross", "--item", "x", "--no-start", "--json", cwd=repo)
+    wt = Path(json.loads(r.out)["task"]["worktree"])
+    (wt / "task.txt").write_text("from the task\n")
+    git(wt, "add", "task.txt")
+    git(wt, "commit", "-qm", "task work")
+    (repo / "main.txt").write_text("from main\n")
+    git(repo, "add", "main.txt")
+    git(repo, "commit", "-qm", "main work")
+    main_work = git(repo, "rev-parse", "HEAD")
+    git(repo, "merge", "-q", "--no-edit", "dispatch/cross")
+    git(wt, "merge", "-q", "--no-edit", main_work)
+    (wt / "task.txt").write_text("from the task, again\n")
+    git(wt, "commit", "-qam", "more task work")
+    assert len(git(repo, "merge-base", "--all", "main", "dispatch/cross").split()) == 2
+
+    review = json.loads(dispatch("review", "cross", "--json", cwd=repo).out)["review"]
+    assert review["merge_base"] == git(repo, "merge-base", "main", "dispatch/cross")
+    numstat = git(repo, "diff", "--numstat", review["merge_base"], "dispatch/cross", "--", ".", ":(exclude).dispatch")
+    assert [(f["path"], f["added"], f["removed"]) for f in review["files"]] == [
+        (path, int(added), int(removed)) for added, removed, path in (line.split("\t") for line in numstat.splitlines())]
+    assert review["files"] != []

@@ -83,11 +83,11 @@ class FileChange:
         return data
 
 
-def diff_files(cwd: Path, old: str, new: str) -> list[FileChange]:
-    """The changes from OLD to NEW, task files left out, as git's diff reports them (renames found)."""
-    text = git.run([*prefetch.DIFF, old, new, "--", *WITHOUT_TASK_FILES], cwd=cwd, exact=True).stdout
-    # Undecodable bytes arrive as surrogates; make them printable (and JSON-safe) once, here.
-    return parse(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+def diff_files(cwd: Path, *revisions: str) -> list[FileChange]:
+    """The changes between REVISIONS (OLD NEW, or OLD...NEW), task files left out, as git's diff reports them
+    (renames found)."""
+    # Undecodable bytes made printable (and JSON-safe) once, here; every \r kept, as git wrote it.
+    return parse(git.output([*prefetch.DIFF, *revisions, "--", *WITHOUT_TASK_FILES], cwd=cwd).decode("utf-8", "replace"))
 
 
 def parse(text: str) -> list[FileChange]:

@@ -106,12 +106,12 @@ class Review(NamedTuple):
 def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None) -> Review:
     """TASK: as in `load_work`."""
     work = load_work(repo, cfg, task_id, task=task)
-    merge_base = git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
-    if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip):
-        # A task queued after others started from their work: show only its own.
-        merge_base = work.stacked_on
-    # The diff, the largest git process here, runs while the log and the status do.
-    diff = _Background(diff_files, repo.root, merge_base, work.tip)
+    # A task queued after others started from their work: show only its own.
+    stacked = work.stacked_on if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip) else None
+    # The diff, the largest git process here, runs while the rest is asked; from the merge base with the base
+    # as `BASE...TIP` names it (git finds the very one `merge-base BASE TIP` names, the first of several).
+    diff = _Background(diff_files, repo.root, *((stacked, work.tip) if stacked else (f"{work.base_sha}...{work.tip}",)))
+    merge_base = stacked or git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
     log = git.out([*prefetch.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []
