@@ -9,7 +9,7 @@ from dispatch import git, prefetch, spawn
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
 from dispatch.git import Result, decode
-from dispatch.prefetch import git_env
+from dispatch.gitargs import git_env
 
 
 class Batch:

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from dispatch import prefetch, spawn
+from dispatch import gitargs, prefetch, spawn
 from dispatch.errors import DispatchError, GitError
 from dispatch.files import on_path
-from dispatch.prefetch import git_env
+from dispatch.gitargs import git_env
 from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 # What a string names, where it matters: a full ref (`refs/heads/dispatch/x`, as git's plumbing and
@@ -183,7 +183,7 @@ class Ref(NamedTuple):
 
 def refs(cwd: Path, *patterns: str) -> list[Ref]:
     """Refs under PATTERNS with their commit facts (one git call)."""
-    fmt = prefetch.REFS_FORMAT
+    fmt = gitargs.REFS_FORMAT
     text = run(["for-each-ref", f"--format={fmt}", *patterns], cwd=cwd).stdout
     result = []
     for line in text.splitlines():
@@ -209,7 +209,7 @@ def rev(cwd: Path, spec: str) -> str | None:
     return r.stdout.strip() if r.returncode == 0 else None
 
 
-STATUS = prefetch.STATUS
+STATUS = gitargs.STATUS
 
 
 def status_porcelain(worktree: Path) -> list[tuple[str, str]]:
@@ -300,7 +300,7 @@ def resolve_many(cwd: Path, specs: Sequence[str]) -> dict[str, str | None]:
     """The commit each of SPECS names (None when it names none), in one `cat-file --batch-check`."""
     if not specs:
         return {}
-    lines = run(prefetch.RESOLVE, cwd=cwd, input=prefetch.resolve_input(specs)).stdout.splitlines()
+    lines = run(gitargs.RESOLVE, cwd=cwd, input=gitargs.resolve_input(specs)).stdout.splitlines()
     result: dict[str, str | None] = {}
     for spec, line in zip(specs, lines, strict=True):
         sha, _, kind = line.rpartition(" ")

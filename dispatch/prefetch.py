@@ -18,76 +18,70 @@ runs while the command still loads. This module imports only what starting proce
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 
 from dispatch import plainmeta, spawn
+from dispatch.gitargs import (
+    BASE,
+    DEFAULT_PREFIX,
+    DIFF,
+    LOG,
+    PLAN,
+    REPO,
+    RESOLVE,
+    STATUS,
+    WITHOUT_TASK_FILES,
+    WORKTREES,
+    git_env,
+    refs_args,
+    resolve_input,
+)
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
-
-# Variables that would point git at another repository than the one we name.
-LOCATION_VARS = (
-    "GIT_DIR",
-    "GIT_WORK_TREE",
-    "GIT_INDEX_FILE",
-    "GIT_OBJECT_DIRECTORY",
-    "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-    "GIT_COMMON_DIR",
-    "GIT_NAMESPACE",
-    "GIT_PREFIX",
-)
-REPO = ("rev-parse", "--path-format=absolute", "--is-bare-repository", "--git-common-dir")
-REFS_FORMAT = ("%(refname)%00%(objectname)%00%(*objectname)%00%(committerdate:unix)%00%(*committerdate:unix)"
-               "%00%(subject)%00%(*subject)")
-WORKTREES = ("worktree", "list", "--porcelain", "-z")
-STATUS = ("status", "--porcelain=v1", "-z", "--untracked-files=all")
-BASE = ("rev-parse", "HEAD^{commit}", "--symbolic-full-name", "HEAD", "--")  # `new`'s base: the main worktree's
-RESOLVE = ("cat-file", "--batch-check=%(objectname) %(objecttype)")  # names on stdin, each `NAME^{commit}`
-LOG = ("log", "--format=%H%x00%ct%x00%s")  # review's commits, then `MERGE_BASE..TIP`
-DIFF = ("-c", "core.quotePath=false", "-c", "diff.suppressBlankEmpty=false", "diff", "--no-color", "--no-ext-diff",
-        "--no-textconv", "-M", "--src-prefix=a/", "--dst-prefix=b/")  # then OLD NEW -- WITHOUT_TASK_FILES
-TASK_FILES = ".dispatch"  # a task's own files: never reviewed, never landed
-PLAN = f"{TASK_FILES}/PLAN.md"
-WITHOUT_TASK_FILES = (".", f":(exclude){TASK_FILES}")  # pathspec: the task's own work
-DEFAULT_PREFIX = "dispatch/"  # the default branch_prefix: another one finds nothing here to take
-
-
-def git_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every git process of ours runs in."""
-    env = {k: v for k, v in os.environ.items() if k not in LOCATION_VARS}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    # `git status` would otherwise refresh the index under index.lock, and a worker's own
-    # `git commit` in that worktree at that moment would fail.
-    env["GIT_OPTIONAL_LOCKS"] = "0"
-    env.setdefault("LC_ALL", "C")
-    if extra:
-        env.update(extra)
-    return env
-
-
-def refs_args(prefix: str) -> tuple[str, ...]:
-    return ("for-each-ref", f"--format={REFS_FORMAT}", f"refs/heads/{prefix}*")
-
-
-def resolve_input(specs: Sequence[str]) -> str:
-    """RESOLVE's input: the commit each of SPECS names."""
-    return "".join(f"{s}^{{commit}}\n" for s in specs)
-
 
 Key = tuple[tuple[str, ...], str]  # the command's arguments (and, after a NUL, its input), and the folder it runs in
 Done = tuple[int, bytes, bytes]  # its exit code, stdout and stderr
 
-_events: dict[Key, threading.Event] = {}  # each command started here, set once its result is in
+class _Event:
+    """threading.Event's set, is_set and wait, on a bare lock: importing threading (with collections) took
+    several milliseconds, and this module is what a command starts first."""
+
+    __slots__ = ("_lock", "_set")
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            try:
+                self._lock.release()
+            except RuntimeError:  # set by another thread at the same moment: released once
+                pass
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self) -> None:
+        if not self._set:
+            with self._lock:
+                pass
+
+
+_events: dict[Key, _Event] = {}  # each command started here, set once its result is in
 _results: dict[Key, Done] = {}
 _taken: set[Key] = set()
 _missed: set[Key] = set()  # asked of `take` before anything here started them
 _same: dict[Key, Key] = {}  # a repository-wide question asked from the main worktree: the one asked here
-_thread: threading.Thread | None = None
-_wanted = threading.Event()  # the command asked for a `git status` started here: it has nothing else to do
-_done = threading.Event()  # the command ended: start nothing more
+_ended: _Event | None = None  # set when the thread started here has ended
+_wanted = _Event()  # the command asked for a `git status` started here: it has nothing else to do
+_done = _Event()  # the command ended: start nothing more
 _stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
 
 
@@ -95,24 +89,20 @@ def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     """Start the listing of the repository the current folder is in (and, with STATUSES, `git status` in
     each of its task worktrees, LIMIT at a time; with REVIEW, a task's id, what `review` asks of git about
     it) in a thread of its own; `take` hands the results out."""
-    global _thread
     cwd = os.getcwd()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     for key in first:
-        _events[key] = threading.Event()
-    _thread = threading.Thread(target=_run, args=(_listings_then_statuses, first, statuses, limit, review), daemon=True)
-    _thread.start()
+        _events[key] = _Event()
+    _start(_listings_then_statuses, first, statuses, limit, review)
 
 
 def start_base() -> None:
     """For `new` without --base: where the repository is, then (in its main worktree) the base's commit and
     name, then that commit's tree, one after the other in a thread of its own. The ids taken are not
     asked here: `new` lists them holding the repository lock."""
-    global _thread
     repo = (REPO, os.getcwd())
-    _events[repo] = threading.Event()
-    _thread = threading.Thread(target=_run, args=(_base_then_tree, repo), daemon=True)
-    _thread.start()
+    _events[repo] = _Event()
+    _start(_base_then_tree, repo)
 
 
 def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
@@ -154,17 +144,16 @@ def before(args: tuple[str, ...]) -> None:
 def stop() -> None:
     """The thread and its processes ended, and whatever nobody took dropped (a command run in this
     process again, as tests do, starts afresh)."""
-    global _thread, _stale
+    global _ended, _wanted, _done, _stale
     _done.set()
-    if _thread is not None:
-        _thread.join()
-        _thread = None
+    if _ended is not None:
+        _ended.wait()
+        _ended = None
     for table in (_events, _results, _same):
         table.clear()
     _taken.clear()
     _missed.clear()
-    _wanted.clear()
-    _done.clear()
+    _wanted, _done = _Event(), _Event()
     _stale = False
 
 
@@ -173,13 +162,21 @@ def _key(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key:
     return ((*args, f"\0{input}") if input is not None else args, cwd)
 
 
-def _run(work: Callable[..., None], *args: Any) -> None:
-    """The thread: WORK(*ARGS)."""
+def _start(work: Callable[..., None], *args: Any) -> None:
+    """WORK(*ARGS) in a thread of its own (`stop` waits for its end)."""
+    global _ended
+    _ended = _Event()
+    _thread.start_new_thread(_run, (_ended, work, *args))
+
+
+def _run(ended: _Event, work: Callable[..., None], *args: Any) -> None:
+    """The thread: WORK(*ARGS), then ENDED set."""
     try:
         work(*args)
     finally:  # whatever happened, nobody waits forever: a key without a result is asked again by its command
         for event in list(_events.values()):
             event.set()
+        ended.set()
 
 
 def _base_then_tree(repo: Key) -> None:
@@ -189,14 +186,14 @@ def _base_then_tree(repo: Key) -> None:
     if root is None:
         return
     base = (BASE, root)
-    _events[base] = threading.Event()  # before the repository is handed out: whoever asks finds it
+    _events[base] = _Event()  # before the repository is handed out: whoever asks finds it
     _events[repo].set()
     _finish(base, _spawn(base, env))
     code, out, _ = _results.get(base, (1, b"", b""))
     commit = out.decode("utf-8", "surrogateescape").partition("\n")[0]
     if code == 0 and commit:
         tree = (("ls-tree", "-z", commit), root)
-        _events[tree] = threading.Event()
+        _events[tree] = _Event()
         _finish(tree, _spawn(tree, env))
 
 
@@ -223,7 +220,7 @@ def _listings_then_statuses(first: list[Key], statuses: bool, limit: int, review
     listed = _results.get(trees)
     keys = [(STATUS, path) for path in _task_worktrees(listed[1])] if statuses and listed and listed[0] == 0 else []
     for key in keys:  # known before the listing is handed out: whoever takes it finds these waiting
-        _events[key] = threading.Event()
+        _events[key] = _Event()
     for key in first:
         _events[key].set()
     branches = _results.get(refs)
@@ -275,7 +272,7 @@ def _begin(keys: list[Key], env: dict[str, str]) -> list[tuple[Key, spawn.Proces
     """KEYS started at once, for `_end` to finish; None (and nothing started) when the command asked for
     one of them first: it is past this point already."""
     for key in keys:
-        _events[key] = threading.Event()
+        _events[key] = _Event()
     if _done.is_set() or any(key in _missed for key in keys):
         for key in keys:
             _events[key].set()

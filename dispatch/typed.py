@@ -14,8 +14,6 @@ here; at run time the same class statement makes a `collections.namedtuple`, as 
 
 from __future__ import annotations
 
-import collections
-
 __all__ = ["TYPE_CHECKING", "NamedTuple"]
 
 TYPE_CHECKING = False
@@ -35,6 +33,8 @@ else:
             defaults = [ns[f] for f in fields if f in ns]
             if any(f not in ns for f in fields[len(fields) - len(defaults):]):
                 raise TypeError(f"{name}: a field without a default follows one with a default")
+            import collections  # (here: dispatch.prefetch starts git before anything imports it)
+
             cls = collections.namedtuple(name, fields, defaults=defaults, module=ns["__module__"])
             for key, value in ns.items():
                 if key in _OWN:

@@ -12,7 +12,7 @@ import pytest
 from conftest import git
 
 from dispatch import spawn
-from dispatch.prefetch import git_env
+from dispatch.gitargs import git_env
 
 GIT = shutil.which("git") or "git"
 

@@ -7,7 +7,7 @@ from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 
-from dispatch import git, prefetch
+from dispatch import git, gitargs
 from dispatch.errors import DispatchError
 from dispatch.task.model import WITHOUT_TASK_FILES
 from dispatch.typed import TYPE_CHECKING, NamedTuple
@@ -87,7 +87,7 @@ def diff_files(cwd: Path, *revisions: str) -> list[FileChange]:
     """The changes between REVISIONS (OLD NEW, or OLD...NEW), task files left out, as git's diff reports them
     (renames found)."""
     # Undecodable bytes made printable (and JSON-safe) once, here; every \r kept, as git wrote it.
-    return parse(git.output([*prefetch.DIFF, *revisions, "--", *WITHOUT_TASK_FILES], cwd=cwd).decode("utf-8", "replace"))
+    return parse(git.output([*gitargs.DIFF, *revisions, "--", *WITHOUT_TASK_FILES], cwd=cwd).decode("utf-8", "replace"))
 
 
 def parse(text: str) -> list[FileChange]:

@@ -7,7 +7,7 @@ from functools import partial
 from pathlib import Path
 from threading import Thread
 
-from dispatch import clock, git, operations, output, prefetch
+from dispatch import clock, git, gitargs, operations, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.land.diff import FileChange, diff_files
@@ -112,7 +112,7 @@ def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None
     # as `BASE...TIP` names it (git finds the very one `merge-base BASE TIP` names, the first of several).
     diff = _Background(diff_files, repo.root, *((stacked, work.tip) if stacked else (f"{work.base_sha}...{work.tip}",)))
     merge_base = stacked or git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
-    log = git.out([*prefetch.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
+    log = git.out([*gitargs.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []
     if work.questions_text is not None:

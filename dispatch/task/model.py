@@ -8,17 +8,17 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dispatch import git, objects, operations, prefetch
+from dispatch import git, gitargs, objects, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.task.ids import nearest, validate_id
 from dispatch.typed import NamedTuple
 
-# (defined beside the git commands started before this module loads: dispatch.prefetch)
-PLAN = prefetch.PLAN
-TASK_FILES = prefetch.TASK_FILES  # never reviewed, never landed
-WITHOUT_TASK_FILES = prefetch.WITHOUT_TASK_FILES  # pathspec: the task's own work
+# (defined beside the git commands started before this module loads: dispatch.gitargs)
+PLAN = gitargs.PLAN
+TASK_FILES = gitargs.TASK_FILES  # never reviewed, never landed
+WITHOUT_TASK_FILES = gitargs.WITHOUT_TASK_FILES  # pathspec: the task's own work
 QUESTIONS = ".dispatch/QUESTIONS.md"
 NOTES = ".dispatch/NOTES.md"  # only dispatch writes it, the worker only reads it
 TRASH_PREFIX = "refs/dispatch/trash/"
