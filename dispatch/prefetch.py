@@ -89,20 +89,22 @@ def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     """Start the listing of the repository the current folder is in (and, with STATUSES, `git status` in
     each of its task worktrees, LIMIT at a time; with REVIEW, a task's id, what `review` asks of git about
     it) in a thread of its own; `take` hands the results out."""
-    cwd = os.getcwd()
+    cwd, env = os.getcwd(), git_env()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     for key in first:
         _events[key] = _Event()
-    _start(_listings_then_statuses, first, statuses, limit, review)
+    # Started here, not by the new thread: it would wait for this one to let go of the interpreter (up to
+    # 5 ms, the switch interval, while the command imports).
+    _start(_listings_then_statuses, [(key, _spawn(key, env)) for key in first], env, statuses, limit, review)
 
 
 def start_base() -> None:
     """For `new` without --base: where the repository is, then (in its main worktree) the base's commit and
     name, then that commit's tree, one after the other in a thread of its own. The ids taken are not
     asked here: `new` lists them holding the repository lock."""
-    repo = (REPO, os.getcwd())
+    repo, env = (REPO, os.getcwd()), git_env()
     _events[repo] = _Event()
-    _start(_base_then_tree, repo)
+    _start(_base_then_tree, repo, _spawn(repo, env), env)  # (started here: see `start`)
 
 
 def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
@@ -179,9 +181,8 @@ def _run(ended: _Event, work: Callable[..., None], *args: Any) -> None:
         ended.set()
 
 
-def _base_then_tree(repo: Key) -> None:
-    env = git_env()
-    _finish(repo, _spawn(repo, env), tell=False)
+def _base_then_tree(repo: Key, proc: spawn.Process | None, env: dict[str, str]) -> None:
+    _finish(repo, proc, tell=False)
     root = _main_worktree(repo)
     if root is None:
         return
@@ -209,10 +210,11 @@ def _main_worktree(repo: Key) -> str | None:
     return None
 
 
-def _listings_then_statuses(first: list[Key], statuses: bool, limit: int, review: str | None) -> None:
-    env = git_env()
-    for key, proc in [(key, _spawn(key, env)) for key in first]:
+def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]], env: dict[str, str], statuses: bool,
+                            limit: int, review: str | None) -> None:
+    for key, proc in started:
         _finish(key, proc, tell=False)
+    first = [key for key, _ in started]
     repo, refs, trees = first
     root = _main_worktree(repo)
     if root is not None:  # the listings are asked from the main worktree: the ones started here
