@@ -11,9 +11,10 @@ prefix, a task named on the command line, anything else). Nothing is ever taken 
 after the command ran git that may move refs or worktrees (a fetch from a runner, an update-ref):
 a result handed out is the one git gave a moment earlier than the command would have asked. `new`
 without --base has its base's commit and tree asked here the same way, and `review TASK` (or `diff`)
-its base's commit, the merge base, then side by side the task's commits, its diff and its worktree's
-status, when the plan in the task's worktree names its base plainly: the diff, the longest of them,
-runs while the command still loads. This module imports only what starting processes needs.
+its base's commit, then side by side its diff, the merge base and its worktree's status, then its
+commits, when the plan in the task's worktree names its base plainly: the diff, the longest of them,
+runs while the command still loads. This module imports only what starting processes needs, and the
+command's first processes are started by the command itself, before its thread runs.
 """
 
 from __future__ import annotations
@@ -288,10 +289,10 @@ def _end(running: list[tuple[Key, spawn.Process | None]]) -> None:
 
 
 def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str, str]) -> None:
-    """What `review TASK_ID` asks git, in its order, when the task's plan in its worktree names its base
-    plainly: the base's commit, the merge base with the task's tip, then at once the task's commits, its diff
-    and the worktree's status. A plan that reads otherwise to the command asks other questions (nothing
-    here is taken), and a command that gets to a question first makes this stop."""
+    """What `review TASK_ID` asks git, when the task's plan in its worktree names its base plainly: the
+    base's commit; then at once the diff (`BASE...TIP`), the merge base and the worktree's status; then the
+    task's commits since that merge base. A plan that reads otherwise to the command asks other questions
+    (nothing here is taken), and a command that gets to a question first makes this stop."""
     branch = f"refs/heads/{DEFAULT_PREFIX}{task_id}"
     tips = [line.split("\0")[1] for line in refs.decode("utf-8", "surrogateescape").split("\n")
             if line.startswith(f"{branch}\0")]
