@@ -66,7 +66,8 @@ def _pathlib_alone() -> None:
     def real_one(name: str) -> Any:
         if name.startswith("__"):  # (the import system asks whether it is a package: it is not)
             raise AttributeError(name)
-        del sys.modules["urllib.parse"]
+        if sys.modules.get("urllib.parse") is stand_in:  # (a module that kept the stand-in asks again later)
+            del sys.modules["urllib.parse"]
         import urllib.parse
 
         return getattr(urllib.parse, name)

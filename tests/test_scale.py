@@ -212,6 +212,24 @@ def test_pathlib_without_urllib_still_makes_uris_and_urllib_is_whole(repo: Path)
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
     assert proc.stdout.splitlines()[-3:] == ["False", "file:///a%20b/%C3%BC a%20b h", "True urllib.parse"]
 
+    # A module that imports urllib.parse while pathlib loads (none does in 3.11; another Python's might: here a
+    # finder that runs as pathlib is looked for) gets the stand-in, and everything it asks of it later comes
+    # from the one real module.
+    code = ("import sys\nfrom dispatch import cli\n"
+            "class Finder:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'pathlib':\n"
+            "            import urllib.parse as kept\n"
+            "            sys.modules['kept_parse'] = kept\n"
+            "sys.meta_path.insert(0, Finder())\n"
+            "cli._pathlib_alone()\n"
+            "kept = sys.modules['kept_parse']\n"
+            "print(kept.quote('a b'), kept.urlsplit('x://h/p').netloc)\n"
+            "real = sys.modules['urllib.parse']\n"
+            "print(kept.quote.__globals__ is real.__dict__, kept.unquote.__globals__ is real.__dict__)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout.splitlines(), proc.stderr) == (0, ["a%20b h", "True True"], "")
+
 
 def test_a_run_builds_only_the_command_it_runs() -> None:
     from dispatch.commands import app as typer_app
