@@ -22,6 +22,19 @@ class Repo(NamedTuple):
     def task_dir(self, task_id: str) -> Path:
         return self.state_dir / "tasks" / task_id
 
+    @property
+    def queue_file(self) -> Path:
+        """The queue of tasks waiting for others or for a worker slot (dispatch.worker.queue)."""
+        return self.state_dir / "queue.json"
+
+    def has_queued(self) -> bool:
+        """Whether a task waits in the queue. Cheap: one stat, no git, no import; an empty queue is `{}`
+        (3 bytes with its newline)."""
+        try:
+            return self.queue_file.stat().st_size > 3
+        except OSError:
+            return False
+
 
 def open_repo(cwd: Path) -> Repo:
     """The repository CWD is in, from any of its worktrees."""

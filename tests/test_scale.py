@@ -203,6 +203,19 @@ def test_the_hot_commands_never_import_typing_or_subprocess(repo: Path) -> None:
         assert _heavy_imports(args, repo, ("typing", "subprocess", "signal", "urllib.parse"))[-1] == "loaded:", args
 
 
+def test_no_question_and_no_queue_load_no_module_for_them(repo: Path) -> None:
+    # QUESTIONS.md without a question heading, an empty queue: one look each, neither's module imported.
+    _new(repo, "Quiet")
+    _commit_in_task(repo, "quiet", "a.txt")
+    heavy = ("dispatch.task.questions", "dispatch.worker.queue")
+    for args in (["status"], ["status", "--json"], ["review", "quiet", "--json"], ["review", "quiet"]):
+        assert _heavy_imports(args, repo, heavy)[-1] == "loaded:", args
+    asked = repo.parent / "app.dispatch" / "quiet" / ".dispatch" / "QUESTIONS.md"
+    asked.write_text(asked.read_text() + "\n## Q1 — open\nasked: 2026-11-23T10:02:00Z\n\n> Which size?\n")
+    assert _heavy_imports(["status", "--json"], repo, heavy)[-1] == "loaded: dispatch.task.questions"
+    assert json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]["questions_open"] == 1
+
+
 def test_pathlib_without_urllib_still_makes_uris_and_urllib_is_whole(repo: Path) -> None:
     code = ("import sys\nfrom dispatch import cli\ncli.main(['status'])\n"
             "print('urllib.parse' in sys.modules)\n"

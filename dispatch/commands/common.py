@@ -48,9 +48,7 @@ def advance_queue() -> None:
     session = _session.get()
     if session is None:
         return
-    from dispatch.worker import queue
-
-    if queue.has_work(session[0]):
+    if session[0].has_queued():  # (one stat: the queue's module loads only when a task waits)
         from dispatch.worker import scheduler  # only when there is a queue to move: it imports much
 
         try:

@@ -147,9 +147,7 @@ def _exit_on_hang_up() -> None:
 
 def _free_the_slot(repo: Any, cfg: Any) -> None:
     """A worker waiting on an answer holds no worker slot: start a queued task in its place now."""
-    from dispatch.worker import queue
-
-    if queue.has_work(repo):  # one stat: the asking worker's answer may come at once
+    if repo.has_queued():  # one stat: the asking worker's answer may come at once
         from dispatch.errors import DispatchError
         from dispatch.worker import scheduler
 

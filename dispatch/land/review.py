@@ -13,7 +13,7 @@ from dispatch.errors import DispatchError
 from dispatch.land.diff import FileChange, diff_files
 from dispatch.repo import Repo
 from dispatch.task import runtime
-from dispatch.task.model import TaskRef, get_task
+from dispatch.task.model import TaskRef, asks_nothing, get_task
 from dispatch.task.record import records
 from dispatch.typed import TYPE_CHECKING, NamedTuple
 
@@ -115,12 +115,12 @@ def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None
     log = git.out([*gitargs.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
     answered = []
-    if work.questions_text is not None:
+    if not asks_nothing(work.questions_text):
         from dispatch.task.questions import parse_questions
 
         answered = [
             {"number": q.number, "question": q.text, "answer": q.answer}
-            for q in parse_questions(work.questions_text).questions if q.answer is not None
+            for q in parse_questions(work.questions_text or "").questions if q.answer is not None
         ]
     uncommitted = len(git.status_porcelain(work.worktree)) if work.worktree else 0
     return Review(

@@ -25,6 +25,12 @@ TRASH_PREFIX = "refs/dispatch/trash/"
 REFINE_ITEM = "Read the task and the code, then replace this item with a concrete checklist and commit it"
 
 
+def asks_nothing(questions_text: str | None) -> bool:
+    """QUESTIONS.md holds no question: each begins with a `##` heading (dispatch.task.questions), so a
+    text without one is no reason to load that module and its patterns."""
+    return questions_text is None or "##" not in questions_text
+
+
 class TaskRef(NamedTuple):
     """Where a task lives in git: its branch and its worktree (either may be missing)."""
 

@@ -11,7 +11,7 @@ from dispatch import clock, git, operations
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task import runtime
-from dispatch.task.model import TaskRef, list_tasks
+from dispatch.task.model import TaskRef, asks_nothing, list_tasks
 from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -136,12 +136,15 @@ def _one(repo: Repo, record: Task, counts: tuple[int | None, int | None], check:
          worker: dict[str, Any] | None) -> TaskStatus:
     """One task's status from its record and the facts gathered for all tasks at once."""
     from dispatch.task.plan import Progress
-    from dispatch.task.questions import parse_questions
 
     task, meta = record.ref, record.meta
     plan = None if record.baseless else record.plan
     summary = plan.progress() if plan is not None else Progress(0, 0, 0, 0)
-    open_qs: list[Any] = parse_questions(record.questions_text).open() if record.questions_text is not None else []
+    open_qs: list[Any] = []
+    if not asks_nothing(record.questions_text):
+        from dispatch.task.questions import parse_questions
+
+        open_qs = parse_questions(record.questions_text or "").open()
     problem = _problem(record)
     ahead, behind = counts
     worker_state = worker["state"] if worker else None

@@ -8,7 +8,6 @@ decided in dispatch.scheduler.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from dispatch import clock, events, files
 from dispatch.config import Config
@@ -20,28 +19,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def _path(repo: Repo) -> Path:
-    return repo.state_dir / "queue.json"
-
-
 def read(repo: Repo) -> dict[str, dict[str, Any]]:
     try:
-        data = json.loads(_path(repo).read_text(encoding="utf-8"))
+        data = json.loads(repo.queue_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def write(repo: Repo, queue: dict[str, dict[str, Any]]) -> None:
-    files.write_atomic(_path(repo), json.dumps(queue, indent=2) + "\n")
+    files.write_atomic(repo.queue_file, json.dumps(queue, indent=2) + "\n")
 
 
 def has_work(repo: Repo) -> bool:
-    """Cheap: one stat, no git. An empty queue is `{}` (3 bytes with its newline)."""
-    try:
-        return _path(repo).stat().st_size > 3
-    except OSError:
-        return False
+    """Cheap: one stat, no git (Repo.has_queued)."""
+    return repo.has_queued()
 
 
 # Agent CLIs spend most of their time waiting on a model's API, not on this machine's CPU: the
