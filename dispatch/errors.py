@@ -28,14 +28,14 @@ class GitError(DispatchError):
         self.stdout = stdout
         self.stderr = stderr
         detail = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {returncode}"
-        locked = _LOCKED.search(stderr)
+        locked = re.search(_LOCKED, stderr)
         if locked:
             # git's own last line ("remove the file manually") names neither the file nor who holds it.
             detail = lock_problem(Path(locked.group(1)))
         super().__init__(f"`git {' '.join(argv)}` failed: {detail}")
 
 
-_LOCKED = re.compile(r"Unable to create '(.+?\.lock)': File exists")
+_LOCKED = r"Unable to create '(.+?\.lock)': File exists"  # (compiled by re on first use, not at every start)
 
 
 def lock_problem(lock: Path) -> str:

@@ -15,7 +15,7 @@ from dispatch.typed import TYPE_CHECKING
 if TYPE_CHECKING:
     from typing import Any
 
-_NUMBER = {"int": re.compile(r"[0-9]{1,9}"), "float": re.compile(r"[0-9]{1,9}(\.[0-9]{1,9})?")}
+_NUMBER = {"int": r"[0-9]{1,9}", "float": r"[0-9]{1,9}(\.[0-9]{1,9})?"}  # (compiled by re when an option has one)
 
 # name: (positional arguments: a count, or None for any number; {option: "flag" | "int" | "float" | "str" | "list"});
 # a "list" option may be given again, each value added.
@@ -55,7 +55,7 @@ def parse(argv: list[str]) -> tuple[str, list[str], dict[str, Any]] | None:
         value: Any = True
         if kind != "flag":
             value = next(words, None)
-            if value is None or (value != "-" and value.startswith("-")) or (kind in _NUMBER and not _NUMBER[kind].fullmatch(value)):
+            if value is None or (value != "-" and value.startswith("-")) or (kind in _NUMBER and not re.fullmatch(_NUMBER[kind], value)):
                 return None
             value = int(value) if kind == "int" else float(value) if kind == "float" else value
         options[name] = [*options.get(name, []), value] if kind == "list" else value

@@ -96,7 +96,7 @@ def _legacy_backend(label: str, key: str, text: Any, model_flag: bool) -> dict[s
             elif arg.startswith("--unset="):
                 unset.append(arg.partition("=")[2])
                 i += 1
-            elif "=" in arg and ENV_NAME.match(arg.partition("=")[0]):
+            elif "=" in arg and re.match(ENV_NAME, arg.partition("=")[0]):
                 name, _, value = arg.partition("=")
                 env[name] = value
                 i += 1

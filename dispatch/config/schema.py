@@ -112,13 +112,13 @@ BUILTIN_BACKENDS: dict[str, dict[str, Any]] = {
 GUARDED = ("worktree_root", "branch_prefix")
 GUARDED_FIELDS = {"aliases": ("prompt",)}
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_BARE_KEY = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"  # what a TOML bare key is made of
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"  # (compiled by re on first use: most runs never check one)
 
 
 def toml_key(part: str) -> str:
     """One segment of a dotted key, quoted as TOML needs (`models."gpt-5.4".backend`)."""
-    if _BARE_KEY.match(part):
+    if part and not part.strip(_BARE_KEY):  # (a string method: config's keys are quoted a hundred times a run)
         return part
     return '"' + part.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

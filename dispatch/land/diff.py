@@ -21,7 +21,7 @@ _HUNK = re.compile(r"\n@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)")
 # The extended header lines a file's status, modes and paths come from (git-diff(1), "extended header lines").
 _FIELDS = ("old mode ", "new mode ", "deleted file mode ", "new file mode ", "rename from ", "rename to ")
 _BINARY = ("Binary files ", "GIT binary patch")
-_ESCAPE = re.compile(r'\\([0-7]{3}|.)')
+_ESCAPE = r'\\([0-7]{3}|.)'  # (compiled by re for the first quoted path only)
 _C_ESCAPES = {"a": "\a", "b": "\b", "t": "\t", "n": "\n", "v": "\v", "f": "\f", "r": "\r", '"': '"', "\\": "\\"}
 JSON_KEYS = ("path", "old_path", "status", "binary", "old_mode", "new_mode", "added", "removed")
 
@@ -138,7 +138,7 @@ def unquote(name: str) -> str:
     """A path as git wrote it, C-quoted when it holds a control character, a quote or a backslash."""
     if len(name) < 2 or name[0] != '"' or name[-1] != '"':
         return name
-    raw = _ESCAPE.sub(_unescape, name[1:-1])
+    raw = re.sub(_ESCAPE, _unescape, name[1:-1])
     return raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 

@@ -7,12 +7,12 @@ from collections.abc import Iterable
 
 from dispatch.errors import DispatchError
 
-ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+ID_RE = r"^[a-z0-9][a-z0-9-]{0,62}$"  # (compiled by re on first use, not at every start)
 SLUG_MAX = 48
 
 
 def validate_id(task_id: str) -> str:
-    if not ID_RE.match(task_id):
+    if not re.match(ID_RE, task_id):
         shown = task_id if task_id else "(empty)"
         raise DispatchError(
             f"invalid task id {shown!r}: use 1 to 63 lowercase letters, digits and '-', "

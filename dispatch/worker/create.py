@@ -6,6 +6,8 @@ Every check that can fail runs before anything is made (the models' CLIs, `--aft
 
 from __future__ import annotations
 
+import re
+
 from dispatch import config, events
 from dispatch.config import FLAG, Config, dotted, toml_key, user_config_path
 from dispatch.errors import DispatchError, UsageError
@@ -189,7 +191,7 @@ def choose_group_id(repo: Repo, cfg: Config, *, title: str, group_id: str | None
 
     if group_id is not None:
         validate_id(group_id)
-        too_long = next((i for i in _member_ids(group_id, models) if not ID_RE.match(i)), None)
+        too_long = next((i for i in _member_ids(group_id, models) if not re.match(ID_RE, i)), None)
         if too_long:
             raise DispatchError(f"--id {group_id} makes the task id `{too_long}` longer than {MAX_ID} characters: "
                                 "choose a shorter --id")
