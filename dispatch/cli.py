@@ -27,9 +27,11 @@ def run() -> None:
         raise SystemExit(code) from None
     import atexit
     import os
-    import threading
 
-    if threading.active_count() > 1 or atexit._ncallbacks() > 0:
+    # (threading not imported: no thread of its kind runs; ours of _thread's, the prefetch's ended and a
+    # review's diff reader, only read what git wrote)
+    threading = sys.modules.get("threading")
+    if (threading is not None and threading.active_count() > 1) or atexit._ncallbacks() > 0:
         raise SystemExit(code)
     os._exit(code)
 

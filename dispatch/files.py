@@ -10,8 +10,8 @@ import errno
 import fcntl
 import os
 import stat
-import threading
 import time
+from _thread import get_ident  # (threading's, without importing threading)
 from pathlib import Path
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -41,7 +41,7 @@ def write_atomic(
     """
     mode = 0o600 if private else mode
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{get_ident()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if mode is not None else 0o666)
         with os.fdopen(fd, "wb") as f:

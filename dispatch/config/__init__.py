@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dispatch.config import legacy as yaml_legacy
 from dispatch.config.schema import (
     BUILTIN_BACKENDS,
     CHOICES,
@@ -251,9 +250,8 @@ def parse_toml(path: Path, text: str) -> dict[str, Any]:
         raise DispatchError(f"{path}: invalid TOML: {e}: fix the file or move it away") from None
 
 
-def load(
-    repo_root: Path | None, overrides: dict[str, Any] | None = None, *, replacing: tuple[Path, str] | None = None,
-) -> Config:
+def load(repo_root: Path | None, overrides: dict[str, Any] | None = None, *,
+         replacing: tuple[Path, str] | None = None) -> Config:
     """Merge every layer; a malformed file raises one line naming it, the key and the problem.
 
     REPLACING (path, text) reads that file as if it held TEXT, every key applied, held back or
@@ -286,6 +284,8 @@ def load(
 
         cfg.digests[label] = hashlib.sha256(raw).hexdigest()
         if legacy:
+            from dispatch.config import legacy as yaml_legacy  # (only where the skill's YAML file is)
+
             _apply(cfg, label, yaml_legacy.from_legacy(label, yaml_legacy.parse_yaml(path, raw)))
         elif repo_root is not None and path == repo_root / REPO_FILE:
             cfg.repo_file = path
