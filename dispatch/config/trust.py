@@ -8,7 +8,6 @@ again. User-level config is the user's own, so it is trusted.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -59,6 +58,8 @@ def _write(records: dict[str, str]) -> None:
 
 
 def digest(path: Path) -> str | None:
+    import hashlib  # (here: with OpenSSL it took 3 ms, and a repository without its own file never hashes one)
+
     try:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:

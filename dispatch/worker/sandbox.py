@@ -36,8 +36,6 @@ from pathlib import Path
 
 from dispatch import files, git, operations
 from dispatch.errors import DispatchError
-from dispatch.task.asking import ASK_FOLDER
-from dispatch.task.branchview import BranchView
 from dispatch.typed import NamedTuple
 
 MODES = ("auto", "bwrap", "off")
@@ -184,6 +182,8 @@ class Layout(NamedTuple):
 def ask_dir(state_dir: Path, task_id: str) -> Path:
     """The one runtime folder of a task its worker writes: `dispatch ask`'s marker (its worker record, which
     names the pid `dispatch stop` signals, stays out of its reach)."""
+    from dispatch.task.asking import ASK_FOLDER  # (here: status's note about confinement needs none of it)
+
     return state_dir / "tasks" / task_id / ASK_FOLDER
 
 
@@ -222,6 +222,8 @@ def command(layout: Layout, task_id: str, network: bool, program: str, inherited
     for path in writable:
         out += ["--bind", str(path), str(path)]
     # The folder of its branch and of its reflog: its own (see BranchView).
+    from dispatch.task.branchview import BranchView  # (with threading: only for a worker's command line)
+
     view = BranchView(layout.main_root, layout.common_dir, task_id, layout.branch_ref)
     for own, real in ((view.refs, view.real_refs), (view.logs, view.real_logs)):
         out += ["--bind", str(own), str(real)]
