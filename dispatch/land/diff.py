@@ -40,7 +40,7 @@ class FileChange:
     its first hunk, its end). A plain class, not a NamedTuple: its hunks are split once, on first use."""
 
     def __init__(self, path: str, old_path: str | None, status: str, binary: bool, old_mode: str | None,
-                 new_mode: str | None, added: int, removed: int, text: str = "",
+                 new_mode: str | None, added: int | None, removed: int | None, text: str = "",
                  span: tuple[int, int, int] = (0, 0, 0)) -> None:
         self.path = path
         self.old_path = old_path  # set for renames
@@ -48,8 +48,30 @@ class FileChange:
         self.binary = binary
         self.old_mode = old_mode  # set when the mode changed or the file was deleted
         self.new_mode = new_mode  # set when the mode changed or the file was added
-        self.added, self.removed = added, removed
+        self._counts = None if added is None or removed is None else (added, removed)  # None: counted on first use
         self.text, self.span = text, span
+
+    @property
+    def added(self) -> int:
+        return self.counts[0]
+
+    @property
+    def removed(self) -> int:
+        return self.counts[1]
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """Lines added and removed: from the hunks' lengths once they are split (the JSON splits them
+        anyway), else each line's first character counted in git's text."""
+        if self._counts is None:
+            _, body, end = self.span  # each hunk line follows a newline: its first character says what it is
+            if "hunks" in self.__dict__:  # its context, removed and added lines, and the no-newline marks (`\`)
+                lines = sum(len(h.lines) for h in self.hunks) - self.text.count("\n\\", body, end)
+                self._counts = (lines - sum(h.source_length for h in self.hunks),
+                                lines - sum(h.target_length for h in self.hunks))
+            else:
+                self._counts = (self.text.count("\n+", body, end), self.text.count("\n-", body, end))
+        return self._counts
 
     def __repr__(self) -> str:
         return f"FileChange({', '.join(f'{key}={getattr(self, key)!r}' for key in JSON_KEYS)})"
@@ -77,10 +99,10 @@ class FileChange:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        # Shallow: the JSON encoder reads the hunks' line lists as they are (no copy of 20,000 lines).
-        data = {key: getattr(self, key) for key in JSON_KEYS}
-        data["hunks"] = [h._asdict() for h in self.hunks]
-        return data
+        # Shallow: the JSON encoder reads the hunks' line lists as they are (no copy of 20,000 lines); the
+        # hunks first, so that the counts come from them.
+        hunks = [h._asdict() for h in self.hunks]
+        return {**{key: getattr(self, key) for key in JSON_KEYS}, "hunks": hunks}
 
 
 def diff_files(cwd: Path, *revisions: str) -> list[FileChange]:
@@ -119,8 +141,7 @@ def _file(text: str, start: int, end: int) -> FileChange:
         path=path, old_path=old_path, status=status, binary=binary,
         old_mode=found.get("old mode ") or found.get("deleted file mode "),
         new_mode=found.get("new mode ") or found.get("new file mode "),
-        # Each hunk line follows a newline: its first character says what it is.
-        added=text.count("\n+", body, end), removed=text.count("\n-", body, end),
+        added=None, removed=None,  # (counted on first use: see `counts`)
         text=text, span=(start, body, end),
     )
 
