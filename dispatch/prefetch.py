@@ -111,6 +111,8 @@ def start_base() -> None:
 def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
     """The result of `git ARGS` in CWD (INPUT on its stdin) started here (waited for), handed out once; None
     when it was not started here, or was taken already."""
+    if not _events:  # nothing started here (or all of it dropped): nothing to take, nothing to note
+        return None
     key = _key(args, cwd, input)
     key = _same.get(key, key)
     event = _events.get(key)

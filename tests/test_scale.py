@@ -437,3 +437,13 @@ def test_a_question_round_trip_runs_a_fixed_set_of_git_processes(repo: Path, tmp
         waiting.kill()
         waiting.communicate()
         assert dispatch("stop", "keep", cwd=repo).code == 0
+
+
+def test_git_run_outside_a_prefetch_keeps_nothing(repo: Path) -> None:
+    # A supervisor runs git for hours without a prefetch: no note of what it asked may pile up.
+    from dispatch import git, prefetch
+
+    for n in range(50):
+        git.run(["hash-object", "--stdin"], cwd=repo, input=f"{n}\n")
+        git.run(["rev-parse", "HEAD"], cwd=repo)
+    assert (prefetch._missed, prefetch._taken, prefetch._results) == (set(), set(), {})
