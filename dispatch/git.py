@@ -233,8 +233,7 @@ def parse_status(text: str) -> list[tuple[str, str]]:
 
 def read_blobs(cwd: Path, specs: list[str]) -> dict[str, str | None]:
     """The text of each `REV:PATH` in SPECS (None when missing), in one `cat-file --batch`."""
-    code, data, stderr = start(["cat-file", "--batch"], cwd=cwd, env=git_env(), stdin=True).finish(
-        "".join(f"{s}\n" for s in specs).encode())
+    code, data, stderr = _run(["cat-file", "--batch"], cwd=cwd, input="".join(f"{s}\n" for s in specs))
     if code != 0:
         raise GitError(["cat-file", "--batch"], code, "", stderr.decode(errors="replace"))
     pos = 0
@@ -300,12 +299,7 @@ def resolve_many(cwd: Path, specs: Sequence[str]) -> dict[str, str | None]:
     """The commit each of SPECS names (None when it names none), in one `cat-file --batch-check`."""
     if not specs:
         return {}
-    lines = run(gitargs.RESOLVE, cwd=cwd, input=gitargs.resolve_input(specs)).stdout.splitlines()
-    result: dict[str, str | None] = {}
-    for spec, line in zip(specs, lines, strict=True):
-        sha, _, kind = line.rpartition(" ")
-        result[spec] = sha if kind == "commit" else None
-    return result
+    return gitargs.resolved(specs, run(gitargs.RESOLVE, cwd=cwd, input=gitargs.resolve_input(specs)).stdout)
 
 
 def resolve_bases(cwd: Path, names: Sequence[str]) -> dict[str, str | None]:
@@ -316,11 +310,8 @@ def resolve_bases(cwd: Path, names: Sequence[str]) -> dict[str, str | None]:
     One `cat-file --batch-check` for all NAMES.
     """
     usable = sorted({n for n in names if n and n.isprintable() and not any(c.isspace() for c in n)})
-    found = resolve_many(cwd, [spec for n in usable for spec in (f"refs/heads/{n}", n)])
-    result: dict[str, str | None] = {n: None for n in names}
-    for n in usable:
-        result[n] = found[f"refs/heads/{n}"] or found[n]
-    return result
+    found = gitargs.base_commits(usable, resolve_many(cwd, gitargs.base_specs(usable)))
+    return {n: found.get(n) for n in names}
 
 
 def resolve_base(cwd: Path, name: str) -> str | None:

@@ -57,3 +57,23 @@ def refs_args(prefix: str) -> tuple[str, ...]:
 def resolve_input(specs: Sequence[str]) -> str:
     """RESOLVE's input: the commit each of SPECS names."""
     return "".join(f"{s}^{{commit}}\n" for s in specs)
+
+
+def resolved(specs: Sequence[str], answer: str) -> dict[str, str | None]:
+    """The commit each of SPECS names in RESOLVE's ANSWER to `resolve_input(SPECS)` (None: it names none)."""
+    result: dict[str, str | None] = {}
+    for spec, line in zip(specs, answer.splitlines(), strict=True):
+        sha, _, kind = line.rpartition(" ")
+        result[spec] = sha if kind == "commit" else None
+    return result
+
+
+def base_specs(names: Sequence[str]) -> list[str]:
+    """What RESOLVE is asked for base NAMES: each as a branch first (`rel` is `refs/heads/rel` even beside a
+    tag `rel`), then as git reads it; `base_commits` reads the answer."""
+    return [spec for name in names for spec in (f"refs/heads/{name}", name)]
+
+
+def base_commits(names: Sequence[str], found: dict[str, str | None]) -> dict[str, str | None]:
+    """The commit each base name stands for, from FOUND, the answer to `base_specs(NAMES)`."""
+    return {name: found[f"refs/heads/{name}"] or found[name] for name in names}

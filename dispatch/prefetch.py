@@ -34,9 +34,12 @@ from dispatch.gitargs import (
     STATUS,
     WITHOUT_TASK_FILES,
     WORKTREES,
+    base_commits,
+    base_specs,
     git_env,
     refs_args,
     resolve_input,
+    resolved,
 )
 from dispatch.typed import TYPE_CHECKING
 
@@ -263,16 +266,6 @@ def _finish(key: Key, proc: spawn.Process | None, *, tell: bool = True) -> None:
         _events[key].set()
 
 
-def _ask(keys: list[Key], env: dict[str, str]) -> list[Done] | None:
-    """KEYS run at once, each handed out as it ends (see `_begin`); their results, or None when none ran.
-    A key that could not start yields (1, b"", b"")."""
-    running = _begin(keys, env)
-    if running is None:
-        return None
-    _end(running)
-    return [_results.get(key, (1, b"", b"")) for key in keys]
-
-
 def _begin(keys: list[Key], env: dict[str, str]) -> list[tuple[Key, spawn.Process | None]] | None:
     """KEYS started at once, for `_end` to finish; None (and nothing started) when the command asked for
     one of them first: it is past this point already."""
@@ -306,15 +299,15 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
     names = sorted({meta[k] for k in ("base", "base_commit") if k in meta})
     if not all(plainmeta.plain(name) for name in names):
         return
-    specs = [spec for name in names for spec in (f"refs/heads/{name}", name)]
-    done = _ask([_key(RESOLVE, root, resolve_input(specs))], env) if specs else None
-    if done is None or done[0][0] != 0:
+    specs = base_specs(names)
+    resolve = _key(RESOLVE, root, resolve_input(specs))
+    started = _begin([resolve], env) if specs else None
+    if started is None:
         return
-    lines = done[0][1].decode("utf-8", "surrogateescape").splitlines()
-    commits = {spec: sha for spec, (sha, _, kind) in zip(specs, (line.rpartition(" ") for line in lines), strict=False)
-               if kind == "commit"}
-    resolved = {name: commits.get(f"refs/heads/{name}") or commits.get(name) for name in names}
-    base = resolved.get(meta.get("base", "")) or resolved.get(meta.get("base_commit", ""))
+    _end(started)
+    code, out, _ = _results.get(resolve, (1, b"", b""))
+    commits = base_commits(names, resolved(specs, out.decode("utf-8", "surrogateescape"))) if code == 0 else {}
+    base = commits.get(meta.get("base", "")) or commits.get(meta.get("base_commit", ""))
     if not base:
         return
     merge = (("merge-base", base, tip), root)
