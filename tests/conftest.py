@@ -172,6 +172,15 @@ def sandbox_line() -> str:
     return f"sandbox  {line}\n"
 
 
+def unconfined_note() -> str:
+    """What `status` and `show` end with under the default `sandbox = "auto"` where bubblewrap cannot run (a
+    blank line, then why workers run unconfined); nothing where it works."""
+    from dispatch.worker import sandbox
+
+    found = sandbox.probe()
+    return "" if found.works else f"\nworkers are not confined: {found.problem}; or set `sandbox = \"off\"` to say so\n"
+
+
 def sandbox_facts() -> dict[str, Any]:
     """`dispatch doctor --json`'s `sandbox` under the default `sandbox = "auto"`, on this machine."""
     from dispatch.worker import sandbox

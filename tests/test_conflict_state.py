@@ -8,7 +8,7 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from conftest import FAST, dispatch, git, wait_for
+from conftest import FAST, dispatch, git, unconfined_note, wait_for
 
 
 def _exits(repo: Path, task_id: str) -> int:
@@ -48,7 +48,7 @@ def test_a_rebase_stopped_on_conflicts_is_the_conflict_state_in_status_show_and_
         edit-the-readme  conflict  1/1   -  ↑2 ↓1    2      1h    0s     Edit the readme  <tmp>/work/app.dispatch/edit-the-readme
         edit-the-readme stopped mid-rebase with conflicts in README.md: {WAY_ON}
         needs you: 1 conflict (edit-the-readme)
-        """)
+        """) + unconfined_note()
     task = json.loads(dispatch("status", "--json", cwd=repo, tmp=tmp_path).out)["tasks"][0]
     assert (task["state"], task["in_progress"]) == (
         "conflict", {"operation": "rebase", "files": ["README.md"], "next": WAY_ON}

@@ -6,7 +6,7 @@ import json
 import textwrap
 from pathlib import Path
 
-from conftest import FAST, dispatch, events, git, snapshot, task_status, wait_for, worker_json
+from conftest import FAST, dispatch, events, git, snapshot, task_status, unconfined_note, wait_for, worker_json
 
 ITEMS = ("--item", "Write `hello.txt`", "--item", "Write `bye.txt`")
 
@@ -161,7 +161,7 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
           work-zz        idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
         work-x           idle   0/1   -  ↑1 ↓0    -      1h    -      Work X  <tmp>/work/app.dispatch/work-x
         needs you: 4 idle (alpha, work-scripted, work-zz, work-x)
-        """)
+        """) + unconfined_note()
     rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
     assert [(t["id"], t["group"], t["model"]) for t in rows] == [
         ("alpha", None, None), ("work-scripted", "work", "scripted"), ("work-x", None, None),
@@ -175,7 +175,7 @@ def test_status_keeps_a_groups_tasks_together(repo: Path, tmp_path: Path) -> Non
         group work: `dispatch review work` compares its candidates
           work-zz  idle   0/1   -  ↑1 ↓0    -      1h    -      Work    <tmp>/work/app.dispatch/work-zz
         needs you: 2 idle (work-x, work-zz)
-        """)
+        """) + unconfined_note()
     # A new group never joins an old one: the title's slug is taken as a group, so it gets -2.
     r = dispatch("new", "Work", "--models", "zz,yy", "--item", "w", "--no-start", "--json", cwd=repo)
     made = json.loads(r.out)

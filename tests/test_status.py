@@ -8,7 +8,7 @@ import shutil
 import textwrap
 from pathlib import Path
 
-from conftest import dispatch, git
+from conftest import dispatch, git, unconfined_note
 
 from dispatch.task.questions import parse_questions
 
@@ -58,7 +58,7 @@ def test_status_derives_each_state(repo: Path, tmp_path: Path) -> None:
         blocked-task asks: Which database?
         broken-task is broken: worktree is missing
         needs you: 1 question (blocked-task), 1 failed (failed-task), 1 broken (broken-task), 1 to review (done-task), 1 idle (idle-task)
-        """)
+        """) + unconfined_note()
 
 
 def _new_at(repo: Path, when: str, title: str, *args: str) -> None:
@@ -75,8 +75,9 @@ def test_status_fits_the_terminal_in_creation_order_with_titles_and_what_needs_y
     def status(columns: str) -> str:
         r = dispatch("status", cwd=repo, tmp=tmp_path, env={"COLUMNS": columns})
         assert (r.code, r.err) == (0, "")
-        assert max(len(line) for line in r.out.splitlines()) <= int(columns)
-        return r.out
+        out = r.out.removesuffix(unconfined_note())  # (a note where bubblewrap cannot run, the terminal wraps)
+        assert max(len(line) for line in out.splitlines()) <= int(columns)
+        return out
 
     assert status("1000") == textwrap.dedent("""\
         ID       STATE  PLAN  Q  COMMITS  DIRTY  LAST  USAGE  TITLE                                                 WORKTREE
@@ -142,7 +143,7 @@ def test_status_of_named_tasks_and_ls_alias_and_empty(repo: Path) -> None:
     _new(repo, "One")
     _new(repo, "Two")
     r = dispatch("ls", "two", cwd=repo)
-    assert [line.split()[0] for line in r.out.splitlines()] == ["ID", "two", "needs"]
+    assert [line.split()[0] for line in r.out.removesuffix(unconfined_note()).splitlines()] == ["ID", "two", "needs"]
 
 
 def test_status_reads_the_branch_when_the_worktree_is_gone(repo: Path) -> None:
@@ -194,7 +195,7 @@ def test_show_whole_task(repo: Path, tmp_path: Path) -> None:
         Files changed
           M  src/app.py
           A  src/new.py
-        """)
+        """) + unconfined_note()
     data = json.loads(dispatch("show", "show-me", "--json", cwd=repo).out)["task"]
     assert data["items"] == [
         {"mark": "x", "text": "Write the code — done quickly", "detail": []},
@@ -216,7 +217,7 @@ def test_one_meaning_per_notation_and_iso_times_in_json(repo: Path, tmp_path: Pa
         second  queued  0/1   -  ↑1 ↓0    -      1h    -      Second  <tmp>/work/app.dispatch/second
         second waits for first
         needs you: 1 idle (first)
-        """)
+        """) + unconfined_note()
     rows = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
     assert [(t["seconds"], t["worker"] and t["worker"]["usage"]) for t in rows] == [
         (None, None), (None, {"seconds": None, "cost_usd": None, "tokens": None})
@@ -278,4 +279,4 @@ def test_show_tells_the_worker_in_words(repo: Path, tmp_path: Path) -> None:
           started  <time>
           ended    <time>
           sandbox  off (not confined)
-        """)
+        """) + unconfined_note()
