@@ -64,6 +64,28 @@ def output(args: Sequence[str], *, cwd: Path) -> bytes:
     return out
 
 
+def blocks(args: Sequence[str], *, cwd: Path) -> Iterator[bytes]:
+    """As `output`, in blocks as git writes them: the first while git still runs (a large diff read as
+    it comes). Raises GitError at the end when git failed."""
+    prefetch.before(tuple(args))
+    piped = prefetch.take_stream(tuple(args), str(cwd))
+    if piped is not None:  # started as this process started (dispatch.prefetch), and read there as it comes
+        seen = False
+        for block in piped:
+            seen = True
+            yield block
+        ended = piped.ended
+        if ended is None and seen:
+            raise DispatchError(f"git {' '.join(args)} stopped in the middle of its output: run the command again")
+    if piped is None or ended is None:  # (could not start there: here, it says why)
+        proc = start(args, cwd=cwd, env=git_env())
+        yield from proc.stream()
+        ended = proc.ended
+    assert ended is not None
+    if ended[0] != 0:
+        raise GitError(list(args), ended[0], "", decode(ended[1]))
+
+
 def _run(args: Sequence[str], *, cwd: Path, input: str | None = None,
          env: dict[str, str] | None = None) -> tuple[int, bytes, bytes]:
     prefetch.before(tuple(args))

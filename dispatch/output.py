@@ -29,8 +29,26 @@ def dumps(value: Any) -> str:
     try:
         _write(value, "\n", out)
     except _Unusual:  # a value the fast path does not know: json decides, or says what is wrong
-        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False)
+        return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=_rendered_value)
     return "".join(out)
+
+
+class Rendered:
+    """VALUE's JSON as `dumps` writes it, made ahead of the rest (a review's files, each while git still
+    writes the next), for `dumps` to place at any depth: the text's newlines are its layout alone (a newline
+    in a string is written `\\n`), so its depth is the newlines' indent."""
+
+    __slots__ = ("text", "value")
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+        self.text = dumps(value)
+
+
+def _rendered_value(value: Any) -> Any:
+    if isinstance(value, Rendered):
+        return value.value
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 class _Unusual(Exception):
@@ -65,6 +83,8 @@ def _write(value: Any, newline: str, out: list[str]) -> None:
                 out += ("[" if n == 0 else ",", inner)
                 _write(item, inner, out)
             out.append(newline + "]")
+    elif isinstance(value, Rendered):
+        out.append(value.text.replace("\n", newline) if newline != "\n" else value.text)
     else:
         raise _Unusual
 

@@ -13,8 +13,9 @@ a result handed out is the one git gave a moment earlier than the command would 
 without --base has its base's commit and tree asked here the same way, and `review TASK` (or `diff`)
 its base's commit, then side by side its diff, the merge base and its worktree's status, then its
 commits, when the plan in the task's worktree names its base plainly: the diff, the longest of them,
-runs while the command still loads. This module imports only what starting processes needs, and the
-command's first processes are started by the command itself, before its thread runs.
+runs while the command still loads, and is handed on block by block as git writes it (`take_stream`).
+This module imports only what starting processes needs, and the command's first processes are started
+by the command itself, before its thread runs.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dispatch.gitargs import (
     resolve_input,
     resolved,
 )
+from dispatch.handoff import Event, Pipe
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -50,42 +52,15 @@ if TYPE_CHECKING:
 Key = tuple[tuple[str, ...], str]  # the command's arguments (and, after a NUL, its input), and the folder it runs in
 Done = tuple[int, bytes, bytes]  # its exit code, stdout and stderr
 
-class _Event:
-    """threading.Event's set, is_set and wait, on a bare lock: importing threading (with collections) took
-    several milliseconds, and this module is what a command starts first."""
-
-    __slots__ = ("_lock", "_set")
-
-    def __init__(self) -> None:
-        self._lock = _thread.allocate_lock()
-        self._lock.acquire()
-        self._set = False
-
-    def set(self) -> None:
-        if not self._set:
-            self._set = True
-            try:
-                self._lock.release()
-            except RuntimeError:  # set by another thread at the same moment: released once
-                pass
-
-    def is_set(self) -> bool:
-        return self._set
-
-    def wait(self) -> None:
-        if not self._set:
-            with self._lock:
-                pass
-
-
-_events: dict[Key, _Event] = {}  # each command started here, set once its result is in
+_events: dict[Key, Event] = {}  # each command started here, set once its result is in
 _results: dict[Key, Done] = {}
+_pipes: dict[Key, Pipe] = {}  # what is read as it comes, its result never in _results
 _taken: set[Key] = set()
 _missed: set[Key] = set()  # asked of `take` before anything here started them
 _same: dict[Key, Key] = {}  # a repository-wide question asked from the main worktree: the one asked here
-_ended: _Event | None = None  # set when the thread started here has ended
-_wanted = _Event()  # the command asked for a `git status` started here: it has nothing else to do
-_done = _Event()  # the command ended: start nothing more
+_ended: Event | None = None  # set when the thread started here has ended
+_wanted = Event()  # the command asked for a `git status` started here: it has nothing else to do
+_done = Event()  # the command ended: start nothing more
 _stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
 
 
@@ -96,7 +71,7 @@ def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     cwd, env = os.getcwd(), git_env()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     for key in first:
-        _events[key] = _Event()
+        _events[key] = Event()
     # Started here, not by the new thread: it would wait for this one to let go of the interpreter (up to
     # 5 ms, the switch interval, while the command imports).
     _start(_listings_then_statuses, [(key, _spawn(key, env)) for key in first], env, statuses, limit, review)
@@ -107,13 +82,32 @@ def start_base() -> None:
     name, then that commit's tree, one after the other in a thread of its own. The ids taken are not
     asked here: `new` lists them holding the repository lock."""
     repo, env = (REPO, os.getcwd()), git_env()
-    _events[repo] = _Event()
+    _events[repo] = Event()
     _start(_base_then_tree, repo, _spawn(repo, env), env)  # (started here: see `start`)
 
 
 def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
     """The result of `git ARGS` in CWD (INPUT on its stdin) started here (waited for), handed out once; None
     when it was not started here, or was taken already."""
+    key = _taking(args, cwd, input)
+    if key is None:
+        return None
+    _events[key].wait()
+    pipe = _pipes.get(key)
+    if pipe is not None:
+        return None if pipe.ended is None else (pipe.ended[0], pipe.output(), pipe.ended[1])
+    return _results.pop(key, None)
+
+
+def take_stream(args: tuple[str, ...], cwd: str) -> Pipe | None:
+    """As `take`, for a git whose stdout was started here to be read as it comes (a review's diff): its
+    blocks from the first, without waiting for the end."""
+    key = _taking(args, cwd, None)
+    return None if key is None else _pipes.get(key)
+
+
+def _taking(args: tuple[str, ...], cwd: str, input: str | None) -> Key | None:
+    """The key of `git ARGS` in CWD, now taken, when it was started here and not taken yet."""
     if not _events:  # nothing started here (or all of it dropped): nothing to take, nothing to note
         return None
     key = _key(args, cwd, input)
@@ -126,8 +120,7 @@ def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | No
     _taken.add(key)
     if key[0] == STATUS:
         _wanted.set()
-    event.wait()
-    return _results.pop(key, None)
+    return key
 
 
 # What git may run without making an earlier answer stale: it reads, or writes objects only. Anything else
@@ -157,11 +150,11 @@ def stop() -> None:
     if _ended is not None:
         _ended.wait()
         _ended = None
-    for table in (_events, _results, _same):
+    for table in (_events, _results, _pipes, _same):
         table.clear()
     _taken.clear()
     _missed.clear()
-    _wanted, _done = _Event(), _Event()
+    _wanted, _done = Event(), Event()
     _stale = False
 
 
@@ -173,17 +166,20 @@ def _key(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key:
 def _start(work: Callable[..., None], *args: Any) -> None:
     """WORK(*ARGS) in a thread of its own (`stop` waits for its end)."""
     global _ended
-    _ended = _Event()
+    _ended = Event()
     _thread.start_new_thread(_run, (_ended, work, *args))
 
 
-def _run(ended: _Event, work: Callable[..., None], *args: Any) -> None:
+def _run(ended: Event, work: Callable[..., None], *args: Any) -> None:
     """The thread: WORK(*ARGS), then ENDED set."""
     try:
         work(*args)
     finally:  # whatever happened, nobody waits forever: a key without a result is asked again by its command
         for event in list(_events.values()):
             event.set()
+        for pipe in list(_pipes.values()):
+            if pipe.ended is None:
+                pipe.close(None)
         ended.set()
 
 
@@ -193,14 +189,14 @@ def _base_then_tree(repo: Key, proc: spawn.Process | None, env: dict[str, str]) 
     if root is None:
         return
     base = (BASE, root)
-    _events[base] = _Event()  # before the repository is handed out: whoever asks finds it
+    _events[base] = Event()  # before the repository is handed out: whoever asks finds it
     _events[repo].set()
     _finish(base, _spawn(base, env))
     code, out, _ = _results.get(base, (1, b"", b""))
     commit = out.decode("utf-8", "surrogateescape").partition("\n")[0]
     if code == 0 and commit:
         tree = (("ls-tree", "-z", commit), root)
-        _events[tree] = _Event()
+        _events[tree] = Event()
         _finish(tree, _spawn(tree, env))
 
 
@@ -228,7 +224,7 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]], env
     listed = _results.get(trees)
     keys = [(STATUS, path) for path in _task_worktrees(listed[1])] if statuses and listed and listed[0] == 0 else []
     for key in keys:  # known before the listing is handed out: whoever takes it finds these waiting
-        _events[key] = _Event()
+        _events[key] = Event()
     for key in first:
         _events[key].set()
     branches = _results.get(refs)
@@ -259,7 +255,13 @@ def _spawn(key: Key, env: dict[str, str]) -> spawn.Process | None:
 
 
 def _finish(key: Key, proc: spawn.Process | None, *, tell: bool = True) -> None:
-    if proc is not None:
+    pipe = _pipes.get(key)
+    if pipe is not None:
+        if proc is not None:
+            for block in proc.stream():
+                pipe.put(block)
+        pipe.close(proc.ended if proc is not None else None)
+    elif proc is not None:
         last = key[0][-1] if key[0] else ""
         _results[key] = proc.finish(last[1:].encode("utf-8", "surrogateescape") if last.startswith("\0") else b"")
     if tell:
@@ -270,10 +272,12 @@ def _begin(keys: list[Key], env: dict[str, str]) -> list[tuple[Key, spawn.Proces
     """KEYS started at once, for `_end` to finish; None (and nothing started) when the command asked for
     one of them first: it is past this point already."""
     for key in keys:
-        _events[key] = _Event()
+        _events[key] = Event()
     if _done.is_set() or any(key in _missed for key in keys):
         for key in keys:
             _events[key].set()
+            if key in _pipes:
+                _pipes[key].close(None)
         return None
     return [(key, _spawn(key, env)) for key in keys]
 
@@ -310,8 +314,9 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
     base = commits.get(meta.get("base", "")) or commits.get(meta.get("base_commit", ""))
     if not base:
         return
-    merge = (("merge-base", base, tip), root)
-    started = _begin([((*DIFF, f"{base}...{tip}", "--", *WITHOUT_TASK_FILES), root), merge, (STATUS, worktree)], env)
+    merge, diff = (("merge-base", base, tip), root), ((*DIFF, f"{base}...{tip}", "--", *WITHOUT_TASK_FILES), root)
+    _pipes[diff] = Pipe()  # (read as it comes: see `take_stream`)
+    started = _begin([diff, merge, (STATUS, worktree)], env)
     if started is None:
         return
     _end(started[1:2])

@@ -19,7 +19,7 @@ import os
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 # What Python ignores for itself and subprocess gives back to a child (restore_signals): a git writing
 # to a closed pipe, or past the file size limit, dies of it as it does when a shell starts it.
@@ -28,15 +28,18 @@ _CHUNK = 1 << 16
 
 
 class Process:
-    """A git started by `start`: `finish` it (after `send` and `read_line`, for a conversation), or `kill` it."""
+    """A git started by `start`: `finish` it (after `send` and `read_line`, for a conversation), read its
+    `stream`, or `kill` it."""
 
-    __slots__ = ("_fds", "_head", "_stdin", "pid")
+    __slots__ = ("_err", "_fds", "_head", "_stdin", "ended", "pid")
 
     def __init__(self, pid: int, out: int, err: int, stdin: int | None) -> None:
         self.pid = pid
         self._fds = [out, err] + ([stdin] if stdin is not None else [])
         self._stdin = stdin
         self._head = b""  # stdout that read_line read beyond its line
+        self._err: list[bytes] = []
+        self.ended: tuple[int, bytes] | None = None  # once `stream` is through: the exit code and stderr
 
     def send(self, data: bytes) -> None:
         """DATA written whole to its stdin (one request of a conversation); a git that stopped reading is
@@ -66,13 +69,23 @@ class Process:
     def finish(self, input: bytes = b"") -> tuple[int, bytes, bytes]:
         """INPUT written and its stdin closed, then its exit code (minus the signal that ended it), stdout
         and stderr."""
+        out = b"".join(self.stream(input))
+        assert self.ended is not None
+        return self.ended[0], out, self.ended[1]
+
+    def stream(self, input: bytes = b"") -> Iterator[bytes]:
+        """`finish`'s stdout in blocks, each as soon as git wrote it; then ENDED holds the exit code and
+        stderr. Left before its end (an exception, or the generator closed), git is killed."""
         try:
-            out, err = self._exchange(input)
+            if self._head:
+                head, self._head = self._head, b""
+                yield head
+            yield from self._exchange(input)
             status = os.waitpid(self.pid, 0)[1]
         except BaseException:
             self.kill()
             raise
-        return os.waitstatus_to_exitcode(status), self._head + out, err
+        self.ended = (os.waitstatus_to_exitcode(status), b"".join(self._err))
 
     def kill(self) -> None:
         """Ended now (SIGKILL) and reaped, its pipes closed."""
@@ -87,11 +100,11 @@ class Process:
         except ChildProcessError:
             pass
 
-    def _exchange(self, data: bytes) -> tuple[bytes, bytes]:
+    def _exchange(self, data: bytes) -> Iterator[bytes]:
+        """DATA written to its stdin while its stdout is yielded and its stderr kept, as they come."""
         import select
 
         out, err, stdin = self._fds[0], self._fds[1], self._stdin
-        chunks: dict[int, list[bytes]] = {out: [], err: []}
         poll = select.poll()
         poll.register(out, select.POLLIN)
         poll.register(err, select.POLLIN)
@@ -113,12 +126,13 @@ class Process:
                         self._close(fd)
                     continue
                 block = os.read(fd, _CHUNK)
-                if block:
-                    chunks[fd].append(block)
-                else:
+                if not block:
                     poll.unregister(fd)
                     self._close(fd)
-        return b"".join(chunks[out]), b"".join(chunks[err])
+                elif fd == out:
+                    yield block
+                else:
+                    self._err.append(block)
 
     def _close(self, fd: int) -> None:
         self._fds.remove(fd)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatch.output import dumps
+from dispatch.output import Rendered, dumps
 
 
 def _json_dumps(value: Any) -> str:
@@ -55,3 +55,25 @@ def test_dumps_refuses_what_json_refuses() -> None:
 
 def test_nan_is_written_as_json_writes_it() -> None:
     assert dumps([math.nan]) == _json_dumps([math.nan]) == "[\n  NaN\n]"
+
+
+def _some_made_ahead(value: Any, draw: Any) -> Any:
+    """VALUE with some of its lists and dicts (drawn) made ahead, as review makes its files' JSON."""
+    if isinstance(value, dict):
+        value = {key: _some_made_ahead(item, draw) for key, item in value.items()}
+    elif isinstance(value, list):
+        value = [_some_made_ahead(item, draw) for item in value]
+    return Rendered(value) if draw(st.booleans()) else value
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES, st.data())
+def test_parts_made_ahead_are_written_as_json_writes_the_whole(value: Any, data: st.DataObject) -> None:
+    assert dumps(_some_made_ahead(value, data.draw)) == _json_dumps(value)
+
+
+def test_parts_made_ahead_beside_what_json_alone_writes() -> None:
+    # Keys the fast path hands to json, inside a part made ahead and around one.
+    inner = {3: ["a\nb", {"c": None}]}
+    assert dumps({"files": [Rendered(inner)]}) == _json_dumps({"files": [inner]})
+    assert dumps({7: Rendered({"deep": [inner]})}) == _json_dumps({7: {"deep": [inner]}})

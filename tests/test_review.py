@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from conftest import dispatch, git
 
@@ -347,3 +348,45 @@ def test_review_of_a_criss_cross_history_diffs_from_the_merge_base_it_names(repo
     assert [(f["path"], f["added"], f["removed"]) for f in review["files"]] == [
         (path, int(added), int(removed)) for added, removed, path in (line.split("\t") for line in numstat.splitlines())]
     assert review["files"] != []
+
+
+def _files_seen(files: list[Any]) -> list[tuple[Any, ...]]:
+    return [(repr(f), f.patch, f.hunks, f.counts) for f in files]
+
+
+def test_a_diff_read_as_git_writes_it_is_the_diff_read_whole(repo: Path) -> None:
+    # review reads each file of the diff as soon as git has written it (dispatch.land.diff.read), while git
+    # writes the next: wherever the blocks fall (in a UTF-8 sequence, in a `diff --git` line, between the
+    # two), the files are those of the whole text, each handed on once its next file has begun.
+    from dispatch.gitargs import DIFF, WITHOUT_TASK_FILES
+    from dispatch.land.diff import parse, read
+
+    wt, base, _ = _task_with_awkward_changes(repo)
+    (wt / "utf8.txt").write_bytes("é → ü\n".encode() + b"an undecodable \xe2\x82 sequence\n")
+    git(wt, "add", "-A")
+    git(wt, "commit", "-qm", "more")
+    raw = subprocess.run(["git", *DIFF, base, "HEAD", "--", *WITHOUT_TASK_FILES], cwd=wt, check=True,
+                         capture_output=True).stdout
+    whole = parse(raw.decode("utf-8", "replace"))
+    assert len(whole) == 12 and "\ufffd" in whole[-1].patch and "é → ü" in whole[-1].patch
+    for size in (1, 2, 3, 7, 12, 13, 64, 4096):
+        assert _files_seen(read(raw[n:n + size] for n in range(0, len(raw), size))) == _files_seen(whole), size
+    for cut in range(len(raw) + 1):
+        assert _files_seen(read([raw[:cut], raw[cut:]])) == _files_seen(whole), cut
+
+    # Byte by byte: a file is handed on with the last byte of the next one's `\ndiff --git `, the last at the end.
+    came, handed = [0], []
+    blocks = (came.__setitem__(0, n + 1) or raw[n:n + 1] for n in range(len(raw)))
+    assert _files_seen(read(blocks, lambda f: handed.append((came[0], f)))) == _files_seen(whole)
+    starts = [m.start() + 1 for m in re.finditer(rb"\ndiff --git ", raw)]
+    assert [n for n, _ in handed] == [start + len("diff --git ") for start in starts] + [len(raw)]
+    assert _files_seen([f for _, f in handed]) == _files_seen(whole)
+
+
+def test_review_json_is_laid_out_as_json_lays_it_out(repo: Path) -> None:
+    # Each file's JSON is written while git writes the diff (dispatch.output.Rendered), then placed at its depth.
+    _task_with_awkward_changes(repo)
+    for process in (False, True):
+        out = dispatch("review", "awkward", "--json", cwd=repo, process=process).out
+        assert out == json.dumps(json.loads(out), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+        assert len(json.loads(out)["review"]["files"]) == 11

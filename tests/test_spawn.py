@@ -77,3 +77,33 @@ def test_no_folder_no_git(repo: Path, tmp_path: Path) -> None:
         spawn.run(GIT, ["status"], str(tmp_path / "gone"), git_env())
     with pytest.raises(FileNotFoundError):
         spawn.run(str(tmp_path / "no-git"), ["status"], str(repo), git_env())
+
+
+def _waiting_alias(flag: Path) -> list[str]:
+    """A git whose alias (a shell of git's) writes a line, then waits for FLAG before it writes the rest."""
+    return ["-c", f"alias.slow=!echo first; while [ ! -e '{flag}' ]; do sleep 0.01; done; echo second >&2; echo third",
+            "slow"]
+
+
+def test_a_stream_hands_on_what_git_wrote_while_it_runs(repo: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "go on"
+    proc = spawn.start(GIT, _waiting_alias(flag), str(repo), git_env())
+    blocks = proc.stream()
+    assert next(blocks) == b"first\n"
+    assert (proc.ended, os.waitpid(proc.pid, os.WNOHANG)) == (None, (0, 0))  # still running: it waits for the flag
+    flag.touch()
+    assert (list(blocks), proc.ended) == ([b"third\n"], (0, b"second\n"))
+
+
+def test_a_stream_left_early_kills_git(repo: Path, tmp_path: Path) -> None:
+    flag = tmp_path / "go on"
+    proc = spawn.start(GIT, _waiting_alias(flag), str(repo), git_env())
+    blocks = proc.stream()
+    try:
+        assert next(blocks) == b"first\n"
+        blocks.close()
+        with pytest.raises(ChildProcessError):  # killed and reaped
+            os.waitpid(proc.pid, 0)
+        assert proc.ended is None
+    finally:
+        flag.touch()  # (the alias's shell, git's child, outlives it: it ends now)

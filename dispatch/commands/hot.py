@@ -212,7 +212,7 @@ def review(task_id: str, *, stat: bool, patch: bool, files: bool, json_out: bool
     live = list_tasks(repo, cfg)
     if task_id not in live and _review_group(repo, cfg, task_id, detail=stat or patch or files, json_out=json_out):
         return
-    r = review_mod.review(repo, cfg, task_id, task=live.get(task_id))
+    r = review_mod.review(repo, cfg, task_id, task=live.get(task_id), json=json_out)
     if json_out:
         output.emit_json({"review": r.to_json()})
         return

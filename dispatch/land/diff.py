@@ -13,10 +13,12 @@ from dispatch.task.model import WITHOUT_TASK_FILES
 from dispatch.typed import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
     from typing import Any
 
 # Each found after the newline before it: a `^` in MULTILINE mode is ten times slower on a large diff.
 _FILE = re.compile(r"\ndiff --git ")
+_NEXT_FILE = b"\ndiff --git "
 _HUNK = re.compile(r"\n@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@ ?(.*)")
 # The extended header lines a file's status, modes and paths come from (git-diff(1), "extended header lines").
 _FIELDS = ("old mode ", "new mode ", "deleted file mode ", "new file mode ", "rename from ", "rename to ")
@@ -50,6 +52,7 @@ class FileChange:
         self.new_mode = new_mode  # set when the mode changed or the file was added
         self._counts = None if added is None or removed is None else (added, removed)  # None: counted on first use
         self.text, self.span = text, span
+        self.rendered: Any = None  # its JSON, when made ahead (output.Rendered: review --json)
 
     @property
     def added(self) -> int:
@@ -105,11 +108,35 @@ class FileChange:
         return {**{key: getattr(self, key) for key in JSON_KEYS}, "hunks": hunks}
 
 
-def diff_files(cwd: Path, *revisions: str) -> list[FileChange]:
+def diff_files(cwd: Path, *revisions: str, each: Callable[[FileChange], object] | None = None) -> list[FileChange]:
     """The changes between REVISIONS (OLD NEW, or OLD...NEW), task files left out, as git's diff reports them
-    (renames found)."""
-    # Undecodable bytes made printable (and JSON-safe) once, here; every \r kept, as git wrote it.
-    return parse(git.output([*gitargs.DIFF, *revisions, "--", *WITHOUT_TASK_FILES], cwd=cwd).decode("utf-8", "replace"))
+    (renames found). Each file is read as soon as git has written it, and handed to EACH (in the caller's
+    thread), while git goes on with the next ones."""
+    return read(git.blocks([*gitargs.DIFF, *revisions, "--", *WITHOUT_TASK_FILES], cwd=cwd), each)
+
+
+def read(blocks: Iterable[bytes], each: Callable[[FileChange], object] | None = None) -> list[FileChange]:
+    """`parse` of the text BLOCKS make, each file as soon as its last byte came (then handed to EACH)."""
+    files: list[FileChange] = []
+    held = bytearray()  # what came since the last whole file
+    for block in blocks:
+        seen = max(0, len(held) - len(_NEXT_FILE) + 1)
+        held += block
+        cut = held.rfind(_NEXT_FILE, seen) + 1  # the start of the last file begun: all before it is whole
+        if cut > 0:
+            files += _parsed(held[:cut], each)
+            del held[:cut]
+    return files + _parsed(held, each)
+
+
+def _parsed(data: bytearray, each: Callable[[FileChange], object] | None) -> list[FileChange]:
+    # Undecodable bytes made printable (and JSON-safe) once, here; every \r kept, as git wrote it. (Cut at a
+    # newline, the text decodes as the whole would: no UTF-8 sequence spans one.)
+    found = parse(data.decode("utf-8", "replace"))
+    if each is not None:
+        for change in found:
+            each(change)
+    return found
 
 
 def parse(text: str) -> list[FileChange]:

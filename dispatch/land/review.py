@@ -99,18 +99,19 @@ class Review(NamedTuple):
 
     def to_json(self) -> dict[str, Any]:
         data = self._asdict()
-        data["files"] = [f.to_json() for f in self.files]
+        data["files"] = [f.rendered or f.to_json() for f in self.files]
         return data
 
 
-def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None) -> Review:
-    """TASK: as in `load_work`."""
+def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None, json: bool = False) -> Review:
+    """TASK: as in `load_work`; JSON: the files' JSON made as git writes the diff (for `Review.to_json`)."""
     work = load_work(repo, cfg, task_id, task=task)
     # A task queued after others started from their work: show only its own.
     stacked = work.stacked_on if work.stacked_on and git.is_ancestor(repo.root, work.stacked_on, work.tip) else None
     # The diff, the largest git process here, runs while the rest is asked; from the merge base with the base
     # as `BASE...TIP` names it (git finds the very one `merge-base BASE TIP` names, the first of several).
-    diff = _Background(diff_files, repo.root, *((stacked, work.tip) if stacked else (f"{work.base_sha}...{work.tip}",)))
+    diff = _Background(partial(diff_files, each=_render if json else None),
+                       repo.root, *((stacked, work.tip) if stacked else (f"{work.base_sha}...{work.tip}",)))
     merge_base = stacked or git.out(["merge-base", work.base_sha, work.tip], cwd=repo.root)
     log = git.out([*gitargs.LOG, f"{merge_base}..{work.tip}"], cwd=repo.root)
     commits = [dict(zip(("sha", "time", "subject"), line.split("\0", 2), strict=True)) for line in log.splitlines()]
@@ -129,6 +130,10 @@ def review(repo: Repo, cfg: Config, task_id: str, *, task: TaskRef | None = None
         commits=[{**c, "time": clock.iso(int(c["time"]))} for c in commits], answered=answered,
         uncommitted=uncommitted, files=diff.result(), usage=(runtime.worker_facts(repo, work.id) or {}).get("usage"),
     )
+
+
+def _render(change: FileChange) -> None:
+    change.rendered = output.Rendered(change.to_json())
 
 
 class _Background:

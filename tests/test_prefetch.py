@@ -1,0 +1,81 @@
+"""What dispatch.prefetch started as the command began, handed to the command: a diff read as git writes it."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+from dispatch import git as git_mod
+from dispatch import handoff, prefetch
+from dispatch.errors import DispatchError, GitError
+
+
+def test_a_pipe_hands_on_each_block_as_it_comes() -> None:
+    pipe = handoff.Pipe()
+    seen: list[bytes] = []
+    heard = threading.Semaphore(0)
+
+    def read() -> None:
+        for block in pipe:
+            seen.append(block)
+            heard.release()
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    pipe.put(b"one")
+    assert heard.acquire(timeout=10)
+    assert seen == [b"one"]  # before anything more came
+    pipe.put(b"two")
+    pipe.put(b"three")
+    pipe.close((0, b""))
+    reader.join(10)
+    assert (seen, pipe.output(), reader.is_alive()) == ([b"one", b"two", b"three"], b"onetwothree", False)
+
+
+def _started(args: tuple[str, ...], cwd: Path) -> handoff.Pipe:
+    """A pipe for `git ARGS` in CWD as the prefetch's thread leaves one (what it does with it is up to the test)."""
+    key = (args, str(cwd))
+    prefetch._events[key] = handoff.Event()
+    prefetch._events[key].set()
+    pipe = prefetch._pipes[key] = handoff.Pipe()
+    return pipe
+
+
+@pytest.fixture
+def clean() -> object:
+    yield
+    prefetch.stop()
+
+
+def test_blocks_are_taken_from_the_prefetch_once(repo: Path, clean: object) -> None:
+    args = ("log", "--format=%s")
+    pipe = _started(args, repo)
+    pipe.put(b"as the prefetch read it\n")
+    pipe.close((0, b""))
+    assert list(git_mod.blocks(args, cwd=repo)) == [b"as the prefetch read it\n"]
+    # Taken once: asked again, git answers.
+    assert b"".join(git_mod.blocks(args, cwd=repo)).decode() == git(repo, "log", "--format=%s") + "\n"
+
+
+def test_blocks_git_could_not_start_there_are_asked_here(repo: Path, clean: object) -> None:
+    args = ("log", "--format=%s")
+    _started(args, repo).close(None)
+    assert b"".join(git_mod.blocks(args, cwd=repo)).decode() == git(repo, "log", "--format=%s") + "\n"
+
+
+def test_blocks_cut_short_there_are_an_error_not_half_a_diff(repo: Path, clean: object) -> None:
+    args = ("log", "--format=%s")
+    pipe = _started(args, repo)
+    pipe.put(b"half\n")
+    pipe.close(None)
+    with pytest.raises(DispatchError, match=r"^git log --format=%s stopped in the middle of its output: run the"):
+        list(git_mod.blocks(args, cwd=repo))
+
+
+def test_blocks_of_a_failing_git_raise_what_it_said(repo: Path) -> None:
+    with pytest.raises(GitError) as failed:
+        list(git_mod.blocks(["diff", "no-such-revision"], cwd=repo))
+    assert failed.value.stderr.startswith("fatal: ambiguous argument 'no-such-revision'")
