@@ -510,3 +510,26 @@ def test_landing_refuses_while_the_target_is_mid_operation(repo: Path, tmp_path:
     assert snapshot(repo) == before
     git(repo, operation, "--abort" if operation != "bisect" else "reset")
     assert dispatch("merge", "fix-it", "--yes", cwd=repo).code == 0
+
+
+@pytest.mark.parametrize("operation", ["rebase", "merge", "cherry-pick", "revert", "bisect", None])
+def test_status_finds_the_operation_git_stopped_from_its_files_alone(repo: Path, tmp_path: Path,
+                                                                      operation: str | None) -> None:
+    # status looks in every worktree without a git process (operations.stopped_operation): it names what git's
+    # own answer names (in_progress), bisect aside (no stopped work of a task's), in the main checkout and in a
+    # linked worktree (its .git a file pointing at git's folder for it).
+    from dispatch.operations import in_progress, stopped_operation
+
+    if operation is not None:
+        _start_operation(repo, operation)
+    assert (stopped_operation(repo), in_progress(repo)) == (None if operation == "bisect" else operation, operation)
+
+    linked = tmp_path / "linked"
+    git(repo, "worktree", "add", "-q", "-b", "side", str(linked), "HEAD")
+    _commit(linked, "README.md", "# theirs\n", "their readme")
+    git(linked, "branch", "theirs")
+    git(linked, "reset", "-q", "--hard", "HEAD~1")
+    _commit(linked, "README.md", "# side\n", "side readme")
+    assert (stopped_operation(linked), in_progress(linked)) == (None, None)
+    subprocess.run(["git", "merge", "theirs"], cwd=linked, capture_output=True, check=False)
+    assert (stopped_operation(linked), in_progress(linked)) == ("merge", "merge")

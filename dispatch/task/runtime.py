@@ -13,6 +13,7 @@ from dispatch.repo import Repo
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from typing import Any
 
 Jobs = dict[str, str | None]  # Slurm job id -> its state (slurm.states)
@@ -200,11 +201,12 @@ def worker_alive(repo: Repo, task_id: str) -> bool:
     return is_working(read_worker(repo, task_id))
 
 
-def job_states(repo: Repo, ids: list[str]) -> Jobs | None:
-    """The states of the Slurm jobs that IDS's workers run as, in one squeue call; None when none does."""
+def job_states(workers: Iterable[dict[str, Any] | None]) -> Jobs | None:
+    """The states of the Slurm jobs that WORKERS (records read by `read_worker`) run as, in one squeue call;
+    None when none does."""
     jobs = []
-    for task_id in ids:
-        data = read_worker(repo, task_id) or {}
+    for data in workers:
+        data = data or {}
         if data.get("job") and data.get("phase") in ("starting", "preparing", "running"):
             jobs.append(str(data["job"]))
     if not jobs:
@@ -219,7 +221,11 @@ def job_states(repo: Repo, ids: list[str]) -> Jobs | None:
 
 def worker_facts(repo: Repo, task_id: str, jobs: Jobs | None = None) -> dict[str, Any] | None:
     """What status shows of the worker: None when none was ever started."""
-    data = read_worker(repo, task_id)
+    return facts_of(read_worker(repo, task_id), jobs)
+
+
+def facts_of(data: dict[str, Any] | None, jobs: Jobs | None = None) -> dict[str, Any] | None:
+    """`worker_facts` of a worker's record read already (`read_worker`)."""
     if data is None or data.get("phase") is None:  # only its budget or engine recorded yet
         return None
     facts = {

@@ -113,10 +113,11 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
-    jobs = runtime.job_states(repo, [t.id for t in tasks])  # one squeue for the tasks whose workers are Slurm jobs
+    workers = {t.id: runtime.read_worker(repo, t.id) for t in tasks}  # (each read once)
+    jobs = runtime.job_states(workers.values())  # one squeue for the tasks whose workers are Slurm jobs
 
     result = [_one(repo, record, counts.get(record.id, (None, None)), checks.get(record.id), changed.get(record.id),
-                   runtime.worker_facts(repo, record.id, jobs)) for record in tasks]
+                   runtime.facts_of(workers[record.id], jobs)) for record in tasks]
     return sorted(result, key=creation_order)
 
 
