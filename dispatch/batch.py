@@ -21,15 +21,16 @@ class Batch:
         self._limit = max(1, limit)
         self._env = git_env()  # once: copying the environment for each of 500 processes showed in a profile
         self._git = on_path("git", self._env)
-        self._started: list[spawn.Process | tuple[int, bytes, bytes]] = []  # running, or its exit code and output
+        # Running (here, or claimed from dispatch.prefetch, which runs it), or its exit code and output.
+        self._started: list[spawn.Process | _Claimed | tuple[int, bytes, bytes]] = []
         while len(self._started) < min(self._limit, len(self._jobs)):
             self._start()
 
     def _start(self) -> None:
         args, cwd = self._jobs[len(self._started)]
-        done = prefetch.take(tuple(args), str(cwd))
-        if done is not None:  # asked already, as this process started (dispatch.prefetch)
-            self._started.append(done)
+        key = prefetch.claim(tuple(args), str(cwd))
+        if key is not None:  # asked already, as this process started (dispatch.prefetch): not waited for yet
+            self._started.append(_Claimed(key))
             return
         try:
             self._started.append(git.start(args, cwd=cwd, env=self._env, git=self._git))
@@ -42,6 +43,8 @@ class Batch:
         done = []
         for i, (args, _) in enumerate(self._jobs):
             job = self._started[i]
+            if isinstance(job, _Claimed):  # (None: git could not start there; here, it says why)
+                job = prefetch.result(job.key) or git.start(args, cwd=self._jobs[i][1], env=self._env, git=self._git)
             try:
                 code, out, err = job.finish() if isinstance(job, spawn.Process) else job
             except BaseException:
@@ -61,6 +64,13 @@ class Batch:
         for job in self._started:
             if isinstance(job, spawn.Process):
                 job.kill()
+
+
+class _Claimed:
+    __slots__ = ("key",)
+
+    def __init__(self, key: prefetch.Key) -> None:
+        self.key = key
 
 
 def run_side_by_side(argvs: Sequence[Sequence[str]], *, cwd: Path, ok_codes: Sequence[int] = (0,)) -> list[Result]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import _thread
 import os
 
-from dispatch import plainmeta, spawn
+from dispatch import plainmeta, spawn, worktrees
 from dispatch.gitargs import (
     BASE,
     DEFAULT_PREFIX,
@@ -70,11 +70,13 @@ def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     it) in a thread of its own; `take` hands the results out."""
     cwd, env = os.getcwd(), git_env()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
-    for key in first:
+    early = [(STATUS, path) for path in worktrees.first_tasks(cwd, DEFAULT_PREFIX, 1)] if statuses else []
+    for key in first + early:
         _events[key] = Event()
     # Started here, not by the new thread: it would wait for this one to let go of the interpreter (up to
     # 5 ms, the switch interval, while the command imports).
-    _start(_listings_then_statuses, [(key, _spawn(key, env)) for key in first], env, statuses, limit, review)
+    _start(_listings_then_statuses, [(key, _spawn(key, env)) for key in first],
+           [(key, _spawn(key, env)) for key in early], env, statuses, limit, review)
 
 
 def start_base() -> None:
@@ -89,9 +91,18 @@ def start_base() -> None:
 def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | None:
     """The result of `git ARGS` in CWD (INPUT on its stdin) started here (waited for), handed out once; None
     when it was not started here, or was taken already."""
-    key = _taking(args, cwd, input)
-    if key is None:
-        return None
+    key = claim(args, cwd, input)
+    return None if key is None else result(key)
+
+
+def claim(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key | None:
+    """As `take`, without waiting for git: the key whose `result` is the answer (for a command with more to
+    do meanwhile: `status` reads its records while the statuses run)."""
+    return _taking(args, cwd, input)
+
+
+def result(key: Key) -> Done | None:
+    """The result of what KEY claimed, once git is through; None when git could not start here."""
     _events[key].wait()
     pipe = _pipes.get(key)
     if pipe is not None:
@@ -212,7 +223,8 @@ def _main_worktree(repo: Key) -> str | None:
     return None
 
 
-def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]], env: dict[str, str], statuses: bool,
+def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]],
+                            early: list[tuple[Key, spawn.Process | None]], env: dict[str, str], statuses: bool,
                             limit: int, review: str | None) -> None:
     for key, proc in started:
         _finish(key, proc, tell=False)
@@ -222,7 +234,9 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]], env
     if root is not None:  # the listings are asked from the main worktree: the ones started here
         _same.update({(refs[0], root): refs, (trees[0], root): trees})
     listed = _results.get(trees)
-    keys = [(STATUS, path) for path in _task_worktrees(listed[1])] if statuses and listed and listed[0] == 0 else []
+    keys = [(STATUS, path) for path in worktrees.tasks(listed[1], DEFAULT_PREFIX)] if statuses and listed and listed[0] == 0 else []
+    begun = {key for key, _ in early}
+    keys = [key for key in keys if key not in begun]
     for key in keys:  # known before the listing is handed out: whoever takes it finds these waiting
         _events[key] = Event()
     for key in first:
@@ -235,7 +249,7 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]], env
             pass
     # While the command still loads its modules, the statuses leave it a core; once it waits for them, LIMIT.
     loading = max(1, (os.cpu_count() or 2) - 1)
-    running: list[tuple[Key, spawn.Process | None]] = []
+    running: list[tuple[Key, spawn.Process | None]] = list(early)
     for key in keys:
         while len(running) >= (limit if _wanted.is_set() else min(limit, loading)):
             _finish(*running.pop(0))
@@ -295,7 +309,7 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
     branch = f"refs/heads/{DEFAULT_PREFIX}{task_id}"
     tips = [line.split("\0")[1] for line in refs.decode("utf-8", "surrogateescape").split("\n")
             if line.startswith(f"{branch}\0")]
-    found = [t["worktree"] for t in _worktrees(listing) if t.get("branch") == branch and "worktree" in t]
+    found = [t["worktree"] for t in worktrees.listed(listing) if t.get("branch") == branch and "worktree" in t]
     meta = plainmeta.read(os.path.join(found[0], PLAN)) if len(found) == 1 and len(tips) == 1 else None
     if meta is None or "stacked_on" in meta:
         return
@@ -323,15 +337,3 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
     code, out, _ = _results.get(merge, (1, b"", b""))
     later = _begin([((*LOG, f"{out.decode().strip()}..{tip}"), root)], env) if code == 0 else None
     _end([started[0], started[2], *(later or [])])
-
-
-def _task_worktrees(listing: bytes) -> list[str]:
-    """The linked worktrees of `worktree list --porcelain -z` on a task branch (under the default prefix)."""
-    return [fields["worktree"] for fields in _worktrees(listing)
-            if fields.get("branch", "").startswith(f"refs/heads/{DEFAULT_PREFIX}") and "worktree" in fields]
-
-
-def _worktrees(listing: bytes) -> list[dict[str, str]]:
-    """The fields of each linked worktree in `worktree list --porcelain -z`."""
-    return [dict(field.partition(" ")[::2] for field in record.split("\0") if field)
-            for record in listing.decode("utf-8", "surrogateescape").split("\0\0")[1:]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from pathlib import Path
 
@@ -79,3 +80,22 @@ def test_blocks_of_a_failing_git_raise_what_it_said(repo: Path) -> None:
     with pytest.raises(GitError) as failed:
         list(git_mod.blocks(["diff", "no-such-revision"], cwd=repo))
     assert failed.value.stderr.startswith("fatal: ambiguous argument 'no-such-revision'")
+
+
+def test_the_first_task_worktree_is_found_from_gits_files_as_git_lists_it(repo: Path, tmp_path: Path) -> None:
+    # dispatch.worktrees.first_tasks: what `git status` the prefetch starts before `git worktree list` is in.
+    from dispatch.worktrees import first_tasks, listed
+
+    assert first_tasks(str(repo), "dispatch/", 2) == []  # no worktree yet
+    git(repo, "worktree", "add", "-q", "-b", "other", str(tmp_path / "a-side"), "main")  # not a task's branch
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "b-detached"), "main")
+    for name in ("c-one", "d-two"):
+        git(repo, "worktree", "add", "-q", "-b", f"dispatch/{name}", str(tmp_path / name), "main")
+    listing = subprocess.run(["git", "worktree", "list", "--porcelain", "-z"], cwd=repo, check=True,
+                             capture_output=True).stdout
+    tasks = [t["worktree"] for t in listed(listing) if t.get("branch", "").startswith("refs/heads/dispatch/")]
+    assert tasks == [str(tmp_path / "c-one"), str(tmp_path / "d-two")]
+    for cwd in (repo, repo / "src", tmp_path / "d-two", tmp_path / "a-side"):
+        assert first_tasks(str(cwd), "dispatch/", 1) == tasks[:1], cwd
+        assert first_tasks(str(cwd), "dispatch/", 5) == tasks, cwd
+    assert first_tasks(str(tmp_path), "dispatch/", 1) == []  # outside any repository

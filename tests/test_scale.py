@@ -88,6 +88,10 @@ def test_status_runs_the_same_git_processes_at_2_and_6_tasks(
     fixed = {"rev-parse": 1, "for-each-ref": 1, "worktree": 1, "cat-file": 1}
     assert dict(at_two) == {**fixed, "status": 2}
     assert dict(at_six) == {**fixed, "status": 6}
+    # The same from a folder below the main checkout, and from inside a task's worktree: the `git status` the
+    # prefetch starts before the listing is in (found from git's files) is one of the six, not a seventh.
+    assert dict(_commands(log, "status", "--json", cwd=repo / "src")) == {**fixed, "status": 6}
+    assert dict(_commands(log, "status", "--json", cwd=repo.parent / "app.dispatch" / "second")) == {**fixed, "status": 6}
     # Counted again: one walk, two processes, for the six tasks sharing a base.
     (repo / ".git" / "dispatch" / "ahead-behind.json").unlink()
     assert dict(_commands(log, "status", "--json", cwd=repo)) == {**fixed, "status": 6, "merge-base": 1, "rev-list": 1}

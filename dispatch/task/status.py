@@ -109,12 +109,12 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
 
     if dirty is True:
         dirty = _dirty_counts([t.ref for t in tasks])
-    changed = dirty() if callable(dirty) else {}
     counts = _ahead_behind(repo, tasks)
     # The "would no longer merge cleanly" mark: one cached merge-tree per task whose tip or base moved.
     checks = merge_checks(repo, tasks, live=live)
     workers = {t.id: runtime.read_worker(repo, t.id) for t in tasks}  # (each read once)
     jobs = runtime.job_states(workers.values())  # one squeue for the tasks whose workers are Slurm jobs
+    changed = dirty() if callable(dirty) else {}  # (last: the statuses run while the rest is read)
 
     result = [_one(repo, record, counts.get(record.id, (None, None)), checks.get(record.id), changed.get(record.id),
                    runtime.facts_of(workers[record.id], jobs)) for record in tasks]
