@@ -95,12 +95,6 @@ def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | No
     return None if key is None else result(key)
 
 
-def claim(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key | None:
-    """As `take`, without waiting for git: the key whose `result` is the answer (for a command with more to
-    do meanwhile: `status` reads its records while the statuses run)."""
-    return _taking(args, cwd, input)
-
-
 def result(key: Key) -> Done | None:
     """The result of what KEY claimed, once git is through; None when git could not start here."""
     _events[key].wait()
@@ -113,12 +107,13 @@ def result(key: Key) -> Done | None:
 def take_stream(args: tuple[str, ...], cwd: str) -> Pipe | None:
     """As `take`, for a git whose stdout was started here to be read as it comes (a review's diff): its
     blocks from the first, without waiting for the end."""
-    key = _taking(args, cwd, None)
+    key = claim(args, cwd)
     return None if key is None else _pipes.get(key)
 
 
-def _taking(args: tuple[str, ...], cwd: str, input: str | None) -> Key | None:
-    """The key of `git ARGS` in CWD, now taken, when it was started here and not taken yet."""
+def claim(args: tuple[str, ...], cwd: str, input: str | None = None) -> Key | None:
+    """As `take`, without waiting for git: the key whose `result` is the answer, now taken (for a command
+    with more to do meanwhile: `status` reads its records while the statuses run)."""
     if not _events:  # nothing started here (or all of it dropped): nothing to take, nothing to note
         return None
     key = _key(args, cwd, input)
