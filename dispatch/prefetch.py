@@ -3,7 +3,8 @@
 `status`, `ask`, `answer`, `review`, `conflicts` and `show` spend their first tens of milliseconds
 importing (the interpreter's own modules, then dispatch's), then ask git the same questions every
 time: where the repository is, its task branches, its worktrees, and (a plain `status`) `git status`
-in each task's worktree. Started here first, from a
+in each task's worktree, the first of them beside the listing (its path read from git's own files,
+dispatch.worktrees). Started here first, from a
 thread that only waits on them, those processes run on the other core while the imports run on
 this one; `dispatch.git` and `dispatch.batch` take a result from here when the very same command
 was asked in the very same folder, and run the command themselves otherwise (another branch
