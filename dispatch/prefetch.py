@@ -63,13 +63,15 @@ _ended: Event | None = None  # set when the thread started here has ended
 _wanted = Event()  # the command asked for a `git status` started here: it has nothing else to do
 _done = Event()  # the command ended: start nothing more
 _stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
+_inherited: list[int] = []  # our descriptors a child would inherit, listed once as the command starts
 
 
 def start(*, statuses: bool, limit: int, review: str | None = None) -> None:
     """Start the listing of the repository the current folder is in (and, with STATUSES, `git status` in
     each of its task worktrees, LIMIT at a time; with REVIEW, a task's id, what `review` asks of git about
     it) in a thread of its own; `take` hands the results out."""
-    cwd, env = os.getcwd(), git_env()
+    global _inherited
+    cwd, env, _inherited = os.getcwd(), git_env(), spawn.inherited_fds()
     first = [(REPO, cwd), (refs_args(DEFAULT_PREFIX), cwd), (WORKTREES, cwd)]
     early = [(STATUS, path) for path in worktrees.first_tasks(cwd, DEFAULT_PREFIX, 1)] if statuses else []
     for key in first + early:
@@ -84,7 +86,8 @@ def start_base() -> None:
     """For `new` without --base: where the repository is, then (in its main worktree) the base's commit and
     name, then that commit's tree, one after the other in a thread of its own. The ids taken are not
     asked here: `new` lists them holding the repository lock."""
-    repo, env = (REPO, os.getcwd()), git_env()
+    global _inherited
+    repo, env, _inherited = (REPO, os.getcwd()), git_env(), spawn.inherited_fds()
     _events[repo] = Event()
     _start(_base_then_tree, repo, _spawn(repo, env), env)  # (started here: see `start`)
 
@@ -97,12 +100,13 @@ def take(args: tuple[str, ...], cwd: str, input: str | None = None) -> Done | No
 
 
 def result(key: Key) -> Done | None:
-    """The result of what KEY claimed, once git is through; None when git could not start here."""
+    """The result of what KEY claimed, once git is through; None when git could not start here (its folder
+    gone among them: the command asks again, and says so)."""
     _events[key].wait()
     pipe = _pipes.get(key)
-    if pipe is not None:
-        return None if pipe.ended is None else (pipe.ended[0], pipe.output(), pipe.ended[1])
-    return _results.pop(key, None)
+    done = (None if pipe.ended is None else (pipe.ended[0], pipe.output(), pipe.ended[1])) if pipe is not None \
+        else _results.pop(key, None)
+    return None if done is not None and done[0] != 0 and not os.path.isdir(key[1]) else done
 
 
 def take_stream(args: tuple[str, ...], cwd: str) -> Pipe | None:
@@ -259,7 +263,7 @@ def _spawn(key: Key, env: dict[str, str]) -> spawn.Process | None:
     args, cwd = key
     fed = bool(args) and args[-1].startswith("\0")
     try:
-        return spawn.start("git", args[:-1] if fed else args, cwd, env, stdin=fed)
+        return spawn.start("git", args[:-1] if fed else args, cwd, env, stdin=fed, inherited=_inherited)
     except OSError:
         return None
 

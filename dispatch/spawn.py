@@ -141,18 +141,23 @@ class Process:
             self._stdin = None
 
 
-def start(git: str, args: Sequence[str], cwd: str, env: dict[str, str], *, stdin: bool = False) -> Process:
+def start(git: str, args: Sequence[str], cwd: str, env: dict[str, str], *, stdin: bool = False,
+          inherited: Sequence[int] | None = None) -> Process:
     """`GIT ARGS` as if started in CWD (GIT: its path, or a name looked up on PATH), its stdin a pipe for
     `send` and `finish` to write to (STDIN) or /dev/null; raises OSError when it cannot start
-    (FileNotFoundError: no such git, or no folder CWD)."""
-    if not os.path.isdir(cwd):
+    (FileNotFoundError: no such git, or no folder CWD).
+
+    INHERITED: `inherited()` as the caller found it a moment before, for many processes started at once
+    (dispatch.prefetch): git is then started without looking for CWD first (git says when it is missing),
+    as each look, and each listing of our descriptors, lets go of the interpreter for another thread."""
+    if inherited is None and not os.path.isdir(cwd):
         raise FileNotFoundError(2, "No such folder", cwd)
     out, err = os.pipe(), os.pipe()  # not inherited: the child gets the write ends as 1 and 2 only
     feed = os.pipe() if stdin else None
     actions: list[tuple[object, ...]] = [
         (os.POSIX_SPAWN_DUP2, feed[0], 0) if feed else (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_DUP2, out[1], 1), (os.POSIX_SPAWN_DUP2, err[1], 2)]
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited()]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in (inherited_fds() if inherited is None else inherited)]
     spawn = os.posix_spawn if os.path.isabs(git) else os.posix_spawnp
     try:
         pid = spawn(git, [git, "-C", cwd, *args], env, file_actions=actions, setsigdef=_RESTORE)
@@ -172,7 +177,7 @@ def run(git: str, args: Sequence[str], cwd: str, env: dict[str, str], *,
     return start(git, args, cwd, env, stdin=input is not None).finish(input or b"")
 
 
-def _inherited() -> list[int]:
+def inherited_fds() -> list[int]:
     """Our descriptors from 3 on that a child would inherit (ones our own parent left us: Python makes
     its own non-inheritable), for the child to close, as subprocess's close_fds does."""
     try:

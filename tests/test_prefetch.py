@@ -99,3 +99,16 @@ def test_the_first_task_worktree_is_found_from_gits_files_as_git_lists_it(repo: 
         assert first_tasks(str(cwd), "dispatch/", 1) == tasks[:1], cwd
         assert first_tasks(str(cwd), "dispatch/", 5) == tasks, cwd
     assert first_tasks(str(tmp_path), "dispatch/", 1) == []  # outside any repository
+
+
+def test_a_claimed_git_that_failed_in_a_folder_now_gone_is_asked_again(repo: Path, tmp_path: Path, clean: object) -> None:
+    # The prefetch starts git without looking for its folder first: a worktree removed meanwhile is git's
+    # failure there, and the command's own to say (None: it runs git itself, which says the folder is gone).
+    gone, failed = tmp_path / "gone", (128, b"", b"fatal: cannot change to it\n")
+    for folder in (gone, repo):
+        key = (("status",), str(folder))
+        prefetch._events[key] = handoff.Event()
+        prefetch._events[key].set()
+        prefetch._results[key] = failed
+    assert prefetch.take(("status",), str(gone)) is None
+    assert prefetch.take(("status",), str(repo)) == failed

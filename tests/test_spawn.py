@@ -107,3 +107,23 @@ def test_a_stream_left_early_kills_git(repo: Path, tmp_path: Path) -> None:
         assert proc.ended is None
     finally:
         flag.touch()  # (the alias's shell, git's child, outlives it: it ends now)
+
+
+def test_many_started_at_once_close_what_was_listed_once_and_leave_a_missing_folder_to_git(
+        repo: Path, tmp_path: Path) -> None:
+    # dispatch.prefetch lists our inheritable descriptors once and starts its gits without looking for their
+    # folders first: the child still gets none of ours, and git itself says a folder is gone.
+    leak_read, leak_write = os.pipe()
+    os.set_inheritable(leak_write, True)  # as one our own parent could have left us
+    try:
+        listed = spawn.inherited_fds()
+        assert leak_write in listed
+        proc = spawn.start(GIT, ["-c", "alias.seen=!ls /proc/self/fd", "seen"], str(repo), git_env(), inherited=listed)
+        code, out, err = proc.finish()
+    finally:
+        os.close(leak_read)
+        os.close(leak_write)
+    assert (code, out.decode().split(), err) == (0, ["0", "1", "2", "3"], b"")
+    gone = tmp_path / "gone"
+    code, out, err = spawn.start(GIT, ["status"], str(gone), git_env(), inherited=[]).finish()
+    assert (code, out, err) == (128, b"", f"fatal: cannot change to '{gone}': No such file or directory\n".encode())
