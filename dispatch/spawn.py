@@ -147,7 +147,7 @@ def start(git: str, args: Sequence[str], cwd: str, env: dict[str, str], *, stdin
     `send` and `finish` to write to (STDIN) or /dev/null; raises OSError when it cannot start
     (FileNotFoundError: no such git, or no folder CWD).
 
-    INHERITED: `inherited()` as the caller found it a moment before, for many processes started at once
+    INHERITED: `inherited_fds()` as the caller found it a moment before, for many processes started at once
     (dispatch.prefetch): git is then started without looking for CWD first (git says when it is missing),
     as each look, and each listing of our descriptors, lets go of the interpreter for another thread."""
     if inherited is None and not os.path.isdir(cwd):
