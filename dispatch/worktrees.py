@@ -9,7 +9,8 @@ import os
 def first_tasks(cwd: str, prefix: str, count: int) -> list[str]:
     """Up to COUNT task worktrees (on a branch under PREFIX) of the repository CWD is in, found from git's own
     files in the time a process takes to start, so that `git status` in the first of them runs before
-    `git worktree list` is in (dispatch.prefetch). A guess: what git lists decides what is taken."""
+    `git worktree list` is in (dispatch.prefetch). A guess: what git lists decides what is taken. (Each file
+    is read up to 4 kB: a path or a ref, never more where git wrote it.)"""
     found: list[str] = []
     try:
         folder = cwd
@@ -20,16 +21,16 @@ def first_tasks(cwd: str, prefix: str, count: int) -> list[str]:
         common = os.path.join(folder, ".git")
         if os.path.isfile(common):  # a linked worktree's: `gitdir: ITS_FOLDER`, whose commondir names the common one
             with open(common, "rb") as f:
-                own = os.path.join(folder, f.read().decode().removeprefix("gitdir:").strip())
+                own = os.path.join(folder, f.read(4096).decode().removeprefix("gitdir:").strip())
             with open(os.path.join(own, "commondir"), "rb") as f:
-                common = os.path.join(own, f.read().decode().strip())
+                common = os.path.join(own, f.read(4096).decode().strip())
         admin = os.path.join(common, "worktrees")
         for name in sorted(os.listdir(admin)):
             with open(os.path.join(admin, name, "HEAD"), "rb") as f:
-                head = f.read().decode().strip()
+                head = f.read(4096).decode().strip()
             if head.startswith(f"ref: refs/heads/{prefix}"):
                 with open(os.path.join(admin, name, "gitdir"), "rb") as f:  # its .git (relative: to here)
-                    dotgit = os.path.join(admin, name, f.read().decode().strip())
+                    dotgit = os.path.join(admin, name, f.read(4096).decode().strip())
                 found.append(os.path.dirname(os.path.normpath(dotgit)))
                 if len(found) == count:
                     break
