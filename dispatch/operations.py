@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dispatch import git
+from dispatch import git, worktrees
 
 
 def in_progress(worktree: Path) -> str | None:
@@ -52,16 +52,8 @@ _STOPPED = (("rebase-merge", "rebase"), ("rebase-apply", "rebase"), ("MERGE_HEAD
 def stopped_operation(worktree: Path) -> str | None:
     """Like `in_progress`, from git's files alone (no process): status asks it of every worktree, so with
     os and bytes, not pathlib and text, and git's folder listed once rather than each mark looked for."""
-    dotgit = os.path.join(worktree, ".git")
     try:
-        if os.path.isfile(dotgit):  # a linked worktree's: `gitdir: PATH`
-            fd = os.open(dotgit, os.O_RDONLY)
-            try:
-                pointer = os.read(fd, 1 << 16).decode()
-            finally:
-                os.close(fd)
-            dotgit = os.path.join(worktree, pointer.removeprefix("gitdir:").strip())
-        names = set(os.listdir(dotgit))
+        names = set(os.listdir(worktrees.git_folder(str(worktree))))
     except (OSError, UnicodeDecodeError):
         return None
     return next((operation for mark, operation in _STOPPED if mark in names), None)
@@ -73,11 +65,10 @@ def unmerged_paths(worktree: Path) -> list[str]:
 
 def rebasing_branch(worktree: Path) -> git.RefName | None:
     """The branch a rebase in progress in WORKTREE works on (its HEAD is detached meanwhile), from git's files."""
-    dotgit = worktree / ".git"
     try:
-        gitdir = Path(dotgit.read_text().removeprefix("gitdir:").strip()) if dotgit.is_file() else dotgit
+        gitdir = Path(worktrees.git_folder(str(worktree)))
         for folder in ("rebase-merge", "rebase-apply"):
-            head = worktree / gitdir / folder / "head-name"  # a relative gitdir is relative to the worktree
+            head = gitdir / folder / "head-name"
             if head.is_file():
                 return git.RefName(head.read_text().strip())
     except OSError:

@@ -104,9 +104,13 @@ def result(key: Key) -> Done | None:
     gone among them: the command asks again, and says so)."""
     _events[key].wait()
     pipe = _pipes.get(key)
-    done = (None if pipe.ended is None else (pipe.ended[0], pipe.output(), pipe.ended[1])) if pipe is not None \
-        else _results.pop(key, None)
-    return None if done is not None and done[0] != 0 and not os.path.isdir(key[1]) else done
+    if pipe is None:
+        done = _results.pop(key, None)
+    else:
+        done = None if pipe.ended is None else (pipe.ended[0], pipe.output(), pipe.ended[1])
+    if done is not None and done[0] != 0 and not os.path.isdir(key[1]):
+        return None
+    return done
 
 
 def take_stream(args: tuple[str, ...], cwd: str) -> Pipe | None:
@@ -234,9 +238,9 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]],
     if root is not None:  # the listings are asked from the main worktree: the ones started here
         _same.update({(refs[0], root): refs, (trees[0], root): trees})
     listed = _results.get(trees)
-    keys = [(STATUS, path) for path in worktrees.tasks(listed[1], DEFAULT_PREFIX)] if statuses and listed and listed[0] == 0 else []
-    begun = {key for key, _ in early}
-    keys = [key for key in keys if key not in begun]
+    begun = {key for key, _ in early}  # (started before the listing was in)
+    paths = worktrees.tasks(listed[1], DEFAULT_PREFIX) if statuses and listed and listed[0] == 0 else []
+    keys = [(STATUS, path) for path in paths if (STATUS, path) not in begun]
     for key in keys:  # known before the listing is handed out: whoever takes it finds these waiting
         _events[key] = Event()
     for key in first:

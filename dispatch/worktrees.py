@@ -6,11 +6,17 @@ from __future__ import annotations
 import os
 
 
+def git_folder(worktree: str) -> str:
+    """WORKTREE's own git folder: its `.git` folder, or the one its `.git` file names (`gitdir: PATH`, a
+    relative one from the worktree). OSError or ValueError when that file cannot be read."""
+    dotgit = os.path.join(worktree, ".git")
+    return os.path.join(worktree, _read(dotgit).removeprefix("gitdir:").strip()) if os.path.isfile(dotgit) else dotgit
+
+
 def first_tasks(cwd: str, prefix: str, count: int) -> list[str]:
     """Up to COUNT task worktrees (on a branch under PREFIX) of the repository CWD is in, found from git's own
     files in the time a process takes to start, so that `git status` in the first of them runs before
-    `git worktree list` is in (dispatch.prefetch). A guess: what git lists decides what is taken. (Each file
-    is read up to 4 kB: a path or a ref, never more where git wrote it.)"""
+    `git worktree list` is in (dispatch.prefetch). A guess: what git lists decides what is taken."""
     found: list[str] = []
     try:
         folder = cwd
@@ -18,25 +24,29 @@ def first_tasks(cwd: str, prefix: str, count: int) -> list[str]:
             folder, below = os.path.dirname(folder), folder
             if folder == below:
                 return []
-        common = os.path.join(folder, ".git")
-        if os.path.isfile(common):  # a linked worktree's: `gitdir: ITS_FOLDER`, whose commondir names the common one
-            with open(common, "rb") as f:
-                own = os.path.join(folder, f.read(4096).decode().removeprefix("gitdir:").strip())
-            with open(os.path.join(own, "commondir"), "rb") as f:
-                common = os.path.join(own, f.read(4096).decode().strip())
+        common = git_folder(folder)
+        if os.path.isfile(os.path.join(folder, ".git")):  # a linked worktree's folder: its commondir names the common one
+            common = os.path.join(common, _read(os.path.join(common, "commondir")).strip())
         admin = os.path.join(common, "worktrees")
         for name in sorted(os.listdir(admin)):
-            with open(os.path.join(admin, name, "HEAD"), "rb") as f:
-                head = f.read(4096).decode().strip()
-            if head.startswith(f"ref: refs/heads/{prefix}"):
-                with open(os.path.join(admin, name, "gitdir"), "rb") as f:  # its .git (relative: to here)
-                    dotgit = os.path.join(admin, name, f.read(4096).decode().strip())
+            if _read(os.path.join(admin, name, "HEAD")).strip().startswith(f"ref: refs/heads/{prefix}"):
+                dotgit = os.path.join(admin, name, _read(os.path.join(admin, name, "gitdir")).strip())  # (relative: to here)
                 found.append(os.path.dirname(os.path.normpath(dotgit)))
                 if len(found) == count:
                     break
     except (OSError, ValueError):
         pass
     return found
+
+
+def _read(path: str) -> str:
+    """One of git's small files (a path or a ref): up to 4 kB of it, never more where git wrote it, with os
+    alone (status reads one in each of its worktrees)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096).decode()
+    finally:
+        os.close(fd)
 
 
 def tasks(listing: bytes, prefix: str) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from dispatch import clock, git, gitargs, operations, output
 from dispatch.config import Config
 from dispatch.errors import DispatchError
+from dispatch.handoff import Event
 from dispatch.land.diff import FileChange, diff_files
 from dispatch.repo import Repo
 from dispatch.task import runtime
@@ -138,13 +139,12 @@ def _render(change: FileChange) -> None:
 
 class _Background:
     """FUNCTION(*ARGS) in a thread of its own; `result` waits for it, and raises what it raised. (A bare
-    _thread and a lock: importing threading for it cost the command a millisecond.)"""
+    _thread: importing threading for it cost the command a millisecond.)"""
 
     def __init__(self, function: Callable[..., list[FileChange]], *args: Any) -> None:
         self._value: list[FileChange] = []
         self._error: BaseException | None = None
-        self._ended = _thread.allocate_lock()
-        self._ended.acquire()
+        self._ended = Event()
         _thread.start_new_thread(self._run, (partial(function, *args),))
 
     def _run(self, call: Callable[[], list[FileChange]]) -> None:
@@ -153,11 +153,10 @@ class _Background:
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread, which raises it
             self._error = e
         finally:
-            self._ended.release()
+            self._ended.set()
 
     def result(self) -> list[FileChange]:
-        with self._ended:
-            pass
+        self._ended.wait()
         if self._error is not None:
             raise self._error
         return self._value
