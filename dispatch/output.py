@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from json.encoder import encode_basestring as _string  # the C function, where Python has it
 
 from dispatch import clock
+from dispatch.jsontext import string as _string  # (C: see dispatch.jsontext)
 from dispatch.typed import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing import Any
 
 JSON_VERSION = 1
+_INFINITY = float("inf")
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -29,6 +29,8 @@ def dumps(value: Any) -> str:
     try:
         _write(value, "\n", out)
     except _Unusual:  # a value the fast path does not know: json decides, or says what is wrong
+        import json
+
         return json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False, default=_rendered_value)
     return "".join(out)
 
@@ -64,7 +66,8 @@ def _write(value: Any, newline: str, out: list[str]) -> None:
     elif isinstance(value, int):
         out.append(int.__repr__(value))
     elif isinstance(value, float):
-        out.append(json.dumps(value))
+        out.append(float.__repr__(value) if value - value == 0 else  # (as json writes it: inf - inf is NaN)
+                   "Infinity" if value == _INFINITY else "-Infinity" if value == -_INFINITY else "NaN")
     elif isinstance(value, dict):
         if not all(isinstance(key, str) for key in value):
             raise _Unusual

@@ -8,11 +8,10 @@ again. User-level config is the user's own, so it is trusted.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-from dispatch import files
+from dispatch import files, jsontext
 from dispatch.config import REPO_FILE, Config
 from dispatch.errors import DispatchError
 from dispatch.typed import TYPE_CHECKING, NamedTuple
@@ -41,7 +40,7 @@ def _key(path: Path) -> str:
 def _records() -> dict[str, str]:
     store = store_path()
     try:
-        data = json.loads(store.read_text(encoding="utf-8"))
+        data = jsontext.loads(store.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as e:
@@ -53,6 +52,8 @@ def _records() -> dict[str, str]:
 
 
 def _write(records: dict[str, str]) -> None:
+    import json
+
     payload: dict[str, Any] = {"version": TRUST_VERSION, "files": dict(sorted(records.items()))}
     files.write_atomic(store_path(), json.dumps(payload, indent=2) + "\n")
 

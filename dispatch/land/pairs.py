@@ -4,10 +4,9 @@ run computes only the pairs whose tips or bases moved since (as status's merge c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 
-from dispatch import files
+from dispatch import files, jsontext
 from dispatch.repo import Repo
 from dispatch.typed import TYPE_CHECKING
 
@@ -22,7 +21,7 @@ class PairCache:
     def __init__(self, repo: Repo) -> None:
         self._path = repo.state_dir / _FILE
         try:
-            data: Any = json.loads(self._path.read_text(encoding="utf-8"))
+            data: Any = jsontext.loads(self._path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             data = None
         ok = isinstance(data, dict) and data.get("version") == 1
@@ -52,6 +51,8 @@ class PairCache:
             used = dict.fromkeys(self._used[kind])
             others = [key for key in known if key not in used][-_KEEP_OTHERS:]
             kept[kind] = {key: known[key] for key in [*others, *used]}
+        import json
+
         try:
             files.write_atomic(self._path, json.dumps({"version": 1, **kept}))
         except OSError:

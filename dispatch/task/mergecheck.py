@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from dispatch import files, git, objects
+from dispatch import files, git, jsontext, objects
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
@@ -34,8 +33,7 @@ def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, Mer
     """Whether each task still merges cleanly into its base; recomputed only for a task whose tip or base moved."""
     wanted = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base_sha}
     try:
-        with open(_cache_path(repo), encoding="utf-8") as f:
-            cache: dict[str, Any] = json.load(f).get("tasks", {})
+        cache: dict[str, Any] = jsontext.loads(_cache_path(repo).read_text(encoding="utf-8")).get("tasks", {})
     except (OSError, ValueError, AttributeError):
         cache = {}
     stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
@@ -63,6 +61,8 @@ def _did_work(repo: Repo, tip: str, base: str) -> bool:
 def _write_cache(repo: Repo, tasks: dict[str, Any]) -> None:
     # Status is a reading command: no lock, so write atomically and let a lost race cost a recompute.
     # A cache: when it cannot be written (a full disk) the next status recomputes, and this one still answers.
+    import json
+
     try:
         files.write_atomic(_cache_path(repo), json.dumps({"version": 1, "tasks": tasks}, sort_keys=True) + "\n")
     except OSError:

@@ -7,9 +7,7 @@ was parsed plus the edits made.
 
 from __future__ import annotations
 
-import json
-
-from dispatch import files
+from dispatch import files, jsontext
 from dispatch.errors import DispatchError
 from dispatch.task import markdown as md
 from dispatch.task.markdown import Item
@@ -204,7 +202,7 @@ def _front_matter(lines: list[str], known: dict[str, str] | None) -> tuple[dict[
     source = "".join(md.strip_ending(line) + "\n" for line in lines[1:close])
     if known is not None and source in known:
         known[source] = known.pop(source)  # last: the entries read last are the ones kept
-        data = json.loads(known[source])
+        data = jsontext.loads(known[source])
     else:
         data = _load_yaml(source)
         if known is not None and isinstance(data, dict):
@@ -218,6 +216,8 @@ def _front_matter(lines: list[str], known: dict[str, str] | None) -> tuple[dict[
 
 def _remember(known: dict[str, str], source: str, data: dict[Any, Any]) -> None:
     """Keep DATA for SOURCE when JSON holds it exactly (a date, say, it does not: that is read again)."""
+    import json
+
     try:
         text = json.dumps(data)
     except (TypeError, ValueError):

@@ -7,10 +7,9 @@ land on: `git.resolve_bases`, one batched call for all tasks).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from dispatch import files, git
+from dispatch import files, git, jsontext
 from dispatch.config import Config
 from dispatch.repo import Repo
 from dispatch.task.model import PLAN, QUESTIONS, TaskRef, get_task, list_tasks, no_such_task
@@ -136,7 +135,7 @@ def _known_front_matter(repo: Repo) -> dict[str, str]:
     """Front matter read by an earlier run, and its data as JSON: most plans' never changes after `new`,
     and reading them again (and importing yaml to do it) was a good part of a `status`."""
     try:
-        data = json.loads((repo.state_dir / _FRONT_MATTER).read_text(encoding="utf-8"))
+        data = jsontext.loads((repo.state_dir / _FRONT_MATTER).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     known = data.get("known") if isinstance(data, dict) and data.get("version") == 1 else None
@@ -148,6 +147,8 @@ def _known_front_matter(repo: Repo) -> dict[str, str]:
 def _keep_front_matter(repo: Repo, known: dict[str, str], used: int) -> None:
     """Write KNOWN back: the USED entries last read are last in it (parse_plan moves them there), and a
     few hundred others are kept before them."""
+    import json
+
     kept = dict(list(known.items())[-(used + _KEEP_OTHERS):])
     try:  # a cache: status is a reading command (no lock), and a full disk costs only a parse
         files.write_atomic(repo.state_dir / _FRONT_MATTER, json.dumps({"version": 1, "known": kept}))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-from dispatch import files
+from dispatch import files, jsontext
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
 from dispatch.typed import TYPE_CHECKING
@@ -47,7 +46,7 @@ def log_path(repo: Repo, task_id: str) -> Path:
 def read_worker(repo: Repo, task_id: str) -> dict[str, Any] | None:
     path = worker_path(repo, task_id)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsontext.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, NotADirectoryError):
         return None
     except (OSError, ValueError):
@@ -69,6 +68,8 @@ def write_private(path: Path, text: str) -> None:
 
 def write_worker(repo: Repo, task_id: str, data: dict[str, Any]) -> None:
     """Atomic and private: it holds the worker's command line."""
+    import json
+
     write_private(worker_path(repo, task_id), json.dumps(data, sort_keys=True, indent=2) + "\n")
 
 

@@ -250,13 +250,11 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    import json
-
-    from dispatch import files, history
+    from dispatch import files, history, jsontext
 
     path = repo.state_dir / "ahead-behind.json"
     try:
-        known: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")).get("pairs", {})
+        known: dict[str, Any] = jsontext.loads(path.read_text(encoding="utf-8")).get("pairs", {})
     except (OSError, ValueError, AttributeError):
         known = {}
     keys = {task_id: f"{tip} {base}" for task_id, (tip, base) in pairs.items()}
@@ -267,6 +265,8 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     if fresh or list(known)[-len(used):] != list(used):  # the pairs used last, kept last: the oldest go first
         kept = {k: v for k, v in known.items() if k not in used} | used
         try:  # a cache: status is a reading command (no lock), and a full disk costs only a recount
+            import json
+
             recent = dict(list(kept.items())[-max(_KEEP * len(used), 256):])
             files.write_atomic(path, json.dumps({"version": 1, "pairs": recent}))
         except OSError:

@@ -26,7 +26,6 @@ unconfined one.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import sys
@@ -34,7 +33,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from dispatch import files, git, operations
+from dispatch import files, git, jsontext, operations
 from dispatch.errors import DispatchError
 from dispatch.typed import NamedTuple
 
@@ -94,12 +93,14 @@ def cached_probe(network: bool = True) -> Probe:
     key = _machine_key(program, network)
     path = cache_path()
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsontext.loads(path.read_text(encoding="utf-8"))
         if data.get("key") == key:
             return Probe(**data["probe"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         pass
     found = probe(network)
+    import json
+
     try:
         files.write_atomic(path, json.dumps({"key": key, "probe": found._asdict()}) + "\n")
     except OSError:
