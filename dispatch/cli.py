@@ -78,11 +78,19 @@ def _pathlib_alone() -> None:
     stand_in.quote_from_bytes = quote_from_bytes  # type: ignore[attr-defined]
     stand_in.__getattr__ = real_one  # type: ignore[method-assign]
     sys.modules["urllib.parse"] = stand_in
+    # ntpath (pathlib's, for PureWindowsPath) tries Windows' own modules six times: each a search of every
+    # folder on sys.path that finds nothing, 0.4 ms in all. Off Windows, they are known absent meanwhile.
+    absent = [name for name in ("nt", "_winapi") if name not in sys.modules and sys.platform != "win32"]
+    for name in absent:
+        sys.modules[name] = None  # type: ignore[assignment]  # (the import system's mark: no such module)
     try:
         import pathlib  # noqa: F401
     finally:
         if sys.modules.get("urllib.parse") is stand_in:
             del sys.modules["urllib.parse"]
+        for name in absent:
+            if sys.modules.get(name, False) is None:
+                del sys.modules[name]
 
 
 # The commands that begin by listing the repository's task branches and worktrees, as `status` does.

@@ -254,6 +254,22 @@ def test_pathlib_without_urllib_still_makes_uris_and_urllib_is_whole(repo: Path)
     assert (proc.returncode, proc.stdout.splitlines(), proc.stderr) == (0, ["a%20b h", "True True"], "")
 
 
+def test_pathlib_loads_without_looking_for_windows_modules(repo: Path) -> None:
+    # ntpath tries nt and _winapi six times as it loads, each a search of every folder on sys.path (0.4 ms):
+    # no finder is asked, nothing is left in sys.modules, and PureWindowsPath is whole.
+    code = ("import sys\nasked = []\n"
+            "class Finder:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        asked.append(name)\n"
+            "sys.meta_path.insert(0, Finder())\n"
+            "from dispatch import cli\ncli.main(['status'])\n"
+            "print(*[n for n in ('nt', '_winapi') if n in asked or n in sys.modules], 'ntpath' in asked)\n"
+            "import pathlib\nprint(pathlib.PureWindowsPath('C:/a/b.txt').parts, pathlib.PureWindowsPath('//h/s/x').anchor)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert (proc.returncode, proc.stdout.splitlines()[-2:], proc.stderr) == (
+        0, ["True", "('C:\\\\', 'a', 'b.txt') \\\\h\\s\\"], "")
+
+
 def test_a_run_builds_only_the_command_it_runs() -> None:
     from dispatch.commands import app as typer_app
 
