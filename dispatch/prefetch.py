@@ -262,6 +262,18 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]],
         _finish(key, proc)
 
 
+def _resolve(name: str, root: str, env: dict[str, str]) -> str | None:
+    """The commit of the base NAME as `git.resolve_bases` asks ("": none); None: the command asked first."""
+    specs = base_specs([name])
+    key = _key(RESOLVE, root, resolve_input(specs))
+    if (started := _begin([key], env)) is None:
+        return None
+    _end(started)
+    code, out, _ = _results.get(key, (1, b"", b""))
+    return (base_commits([name], resolved(specs, out.decode("utf-8", "surrogateescape"))).get(name) if code == 0
+            else None) or ""
+
+
 def _spawn(key: Key, env: dict[str, str]) -> spawn.Process | None:
     """`git ARGS` in CWD; None when it could not start (no git, no folder: the command asks again, and says so)."""
     args, cwd = key
@@ -317,19 +329,14 @@ def _review(task_id: str, root: str, refs: bytes, listing: bytes, env: dict[str,
     meta = plainmeta.read(os.path.join(found[0], PLAN)) if len(found) == 1 and len(tips) == 1 else None
     if meta is None or "stacked_on" in meta:
         return
+    if not all(plainmeta.plain(meta[k]) for k in ("base", "base_commit") if k in meta):
+        return
     worktree, tip = found[0], tips[0]
-    names = sorted({meta[k] for k in ("base", "base_commit") if k in meta})
-    if not all(plainmeta.plain(name) for name in names):
-        return
-    specs = base_specs(names)
-    resolve = _key(RESOLVE, root, resolve_input(specs))
-    started = _begin([resolve], env) if specs else None
-    if started is None:
-        return
-    _end(started)
-    code, out, _ = _results.get(resolve, (1, b"", b""))
-    commits = base_commits(names, resolved(specs, out.decode("utf-8", "surrogateescape"))) if code == 0 else {}
-    base = commits.get(meta.get("base", "")) or commits.get(meta.get("base_commit", ""))
+    # As the record asks: its base branch, then its start commit only when the branch is gone.
+    base = _resolve(meta["base"], root, env) if "base" in meta else ""
+    commit = meta.get("base_commit")
+    if base == "" and commit and commit != meta.get("base"):
+        base = _resolve(commit, root, env)
     if not base:
         return
     merge, diff = (("merge-base", base, tip), root), ((*DIFF, f"{base}...{tip}", "--", *WITHOUT_TASK_FILES), root)

@@ -320,6 +320,13 @@ def test_review_asks_git_each_question_once(repo: Path, tmp_path: Path, monkeypa
     after = json.loads(dispatch("review", "reviewed", "--json", cwd=repo).out)
     assert after == {**json.loads(before), "review": {**json.loads(before)["review"], "uncommitted": 1}}  # (the plan)
 
+    # A base branch that is gone: its name asked, then the commit the task started from; each once.
+    git(repo, "checkout", "-qb", "trunk")
+    git(repo, "branch", "-qm", "main", "gone")
+    assert dict(_commands(log, "review", "reviewed", "--json", cwd=repo)) == {**once, "cat-file": 2}
+    gone = json.loads(dispatch("review", "reviewed", "--json", cwd=repo).out)
+    assert (gone["review"]["base"], gone["review"]["files"]) == (after["review"]["base"], after["review"]["files"])
+
 
 def test_conflicts_runs_no_git_status_in_the_worktrees(
         repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -138,6 +138,22 @@ def test_status_json_envelope(repo: Path, tmp_path: Path) -> None:
     }
 
 
+def test_a_task_whose_base_branch_is_gone_counts_from_the_commit_it_started_from(repo: Path) -> None:
+    wt = _new(repo, "Orphan", "a")
+    _tick(wt, "- [ ] a", "- [x] a")
+    kept = _new(repo, "Kept", "a")
+    git(repo, "checkout", "-qb", "trunk")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "later")
+    git(repo, "branch", "-qD", "main")
+    git(kept, "commit", "-q", "--allow-empty", "-m", "on kept")  # (another task: its base is gone as well)
+    tasks = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
+    assert [(t["id"], t["state"], t["ahead"], t["behind"], t["problem"]) for t in tasks] == [
+        ("kept", "idle", 2, 0, None), ("orphan", "done", 2, 0, None)]
+    git(repo, "branch", "-q", "main", "trunk")  # back, one commit on: counted from the branch again
+    tasks = json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"]
+    assert [(t["id"], t["ahead"], t["behind"]) for t in tasks] == [("kept", 2, 1), ("orphan", 2, 1)]
+
+
 def test_status_of_named_tasks_and_ls_alias_and_empty(repo: Path) -> None:
     assert dispatch("status", cwd=repo).out == 'no tasks yet: `dispatch new "what to do"` creates one\n'
     _new(repo, "One")

@@ -99,8 +99,12 @@ def records(repo: Repo, refs: list[TaskRef]) -> list[Task]:
     if len(known) != size:
         _keep_front_matter(repo, known, len(refs))
     bases = {ref.id: _base_names(plans[ref.id][0]) for ref in refs}
-    # Branch names and the recorded start commits in one batch: a commit that is gone resolves to None.
-    resolved = git.resolve_bases(repo.root, sorted({name for pair in bases.values() for name in pair if name}))
+    # The base branches in one batch (the same few names, however many tasks); the recorded start commit
+    # only of a task whose branch is gone (a commit that is gone too resolves to None).
+    names = sorted({base for base, _ in bases.values() if base})
+    resolved = git.resolve_bases(repo.root, names)
+    lost = sorted({commit for base, commit in bases.values() if commit and not resolved.get(base or "")} - set(resolved))
+    resolved.update(git.resolve_bases(repo.root, lost))  # (none lost: no process)
     return [
         Task(ref, *texts[ref.id], *plans[ref.id],
              base_sha=resolved.get(bases[ref.id][0] or "") or resolved.get(bases[ref.id][1] or ""))
