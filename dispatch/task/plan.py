@@ -182,7 +182,7 @@ def parse_checklist_source(text: str) -> tuple[str, list[str]]:
             (ln.at, match.group(1).strip())
             for ln in scan
             if ln.kind == "text" and ln.indent == 0
-            for match in [md.PLAIN_BULLET.fullmatch(md.strip_ending(lines[ln.at]).lstrip(md.BOM))]
+            for match in [md.plain_bullet(md.strip_ending(lines[ln.at]).lstrip(md.BOM))]
             if match is not None
         ]
         if not bullets:
@@ -264,7 +264,7 @@ def _character(character: object) -> str:
 
 def _drop_title(description: str) -> str:
     first, _, rest = description.partition("\n")
-    heading = md.HEADING.fullmatch(first)
+    heading = md.heading(first)
     if heading is not None and len(heading.group(1)) == 1:
         return rest.strip()
     return description
