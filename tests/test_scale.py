@@ -226,6 +226,19 @@ def test_no_question_and_no_queue_load_no_module_for_them(repo: Path) -> None:
     assert json.loads(dispatch("status", "--json", cwd=repo).out)["tasks"][0]["questions_open"] == 1
 
 
+def test_a_status_whose_counts_and_merges_are_all_kept_loads_no_module_to_compute_them(repo: Path) -> None:
+    # dispatch.objects (merges) and dispatch.history (ahead/behind walks): needed only for a tip or base that
+    # moved since the last status, which kept the rest.
+    _new(repo, "Kept")
+    _commit_in_task(repo, "kept", "a.txt")
+    heavy = ("dispatch.objects", "dispatch.history")
+    assert _heavy_imports(["status", "--json"], repo, heavy)[-1] == "loaded: dispatch.objects dispatch.history"
+    for args in (["status"], ["status", "--json"], ["status", "kept"]):
+        assert _heavy_imports(args, repo, heavy)[-1] == "loaded:", args
+    _commit_in_task(repo, "kept", "b.txt")
+    assert _heavy_imports(["status", "--json"], repo, heavy)[-1] == "loaded: dispatch.objects dispatch.history"
+
+
 def test_pathlib_without_urllib_still_makes_uris_and_urllib_is_whole(repo: Path) -> None:
     code = ("import sys\nfrom dispatch import cli\ncli.main(['status'])\n"
             "print('urllib.parse' in sys.modules)\n"

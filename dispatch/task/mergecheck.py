@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from dispatch import files, git, jsontext, objects
+from dispatch import files, git, jsontext
 from dispatch.repo import Repo
 from dispatch.task.model import TASK_FILES, WITHOUT_TASK_FILES
 from dispatch.task.record import Task
@@ -37,11 +37,7 @@ def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, Mer
     except (OSError, ValueError, AttributeError):
         cache = {}
     stale = [i for i, (tip, base) in wanted.items() if (cache.get(i) or {}).get("key") != [tip, base]]
-    merges = dict(zip(stale, objects.merge_trees(repo.root, [(wanted[i][1], wanted[i][0]) for i in stale]), strict=True))
-    clean = [i for i in stale if not work_conflicts(merges[i].conflicts)]
-    # Does merging change the base? One `diff-tree --stdin` for every clean merge.
-    changes = dict(zip(clean, objects.trees_differ(repo.root, [(wanted[i][1], merges[i].tree) for i in clean],
-                                               WITHOUT_TASK_FILES), strict=True))
+    merges, changes = _merged(repo, {i: wanted[i] for i in stale}) if stale else ({}, {})
     for task_id in stale:
         tip, base = wanted[task_id]
         conflicts = work_conflicts(merges[task_id].conflicts)
@@ -50,6 +46,18 @@ def merge_checks(repo: Repo, tasks: list[Task], live: set[str]) -> dict[str, Mer
     if stale or set(cache) - live:
         _write_cache(repo, {i: c for i, c in cache.items() if i in live})
     return {i: MergeCheck(cache[i]["conflicts"], cache[i]["landed"]) for i in wanted}
+
+
+def _merged(repo: Repo, stale: dict[str, tuple[str, str]]) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Each STALE task's tip merged into its base (one `merge-tree --stdin`), and for each clean merge whether
+    it changes the base (one `diff-tree --stdin`)."""
+    from dispatch import objects  # (here: a status whose tips and bases all stayed needs no merge)
+
+    merges = dict(zip(stale, objects.merge_trees(repo.root, [(base, tip) for tip, base in stale.values()]), strict=True))
+    clean = [i for i in stale if not work_conflicts(merges[i].conflicts)]
+    changes = dict(zip(clean, objects.trees_differ(repo.root, [(stale[i][1], merges[i].tree) for i in clean],
+                                               WITHOUT_TASK_FILES), strict=True))
+    return merges, changes
 
 
 def _did_work(repo: Repo, tip: str, base: str) -> bool:

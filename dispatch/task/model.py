@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from dispatch import git, gitargs, objects, operations
+from dispatch import git, gitargs, operations
 from dispatch.config import Config
 from dispatch.errors import DispatchError
 from dispatch.repo import Repo
@@ -230,4 +230,6 @@ def save_uncommitted(worktree: Path, exit_code: int) -> str | None:
 
 def strip_task_files(repo: Repo, commit: str, task_id: str) -> str:
     """COMMIT plus a last commit that removes .dispatch/ (an object only; no ref moves)."""
+    from dispatch import objects  # (here: no other task reader needs it)
+
     return objects.commit_without(repo.root, commit, TASK_FILES, f"dispatch: remove the task files of {task_id}\n")

@@ -250,7 +250,7 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
     pairs = {t.id: (t.ref.tip.sha, t.base_sha) for t in tasks if t.ref.tip is not None and t.base and t.base_sha}
     if not pairs:
         return {}
-    from dispatch import files, history, jsontext
+    from dispatch import files, jsontext
 
     path = repo.state_dir / "ahead-behind.json"
     try:
@@ -259,7 +259,9 @@ def _ahead_behind(repo: Repo, tasks: list[Task]) -> dict[str, tuple[int, int]]:
         known = {}
     keys = {task_id: f"{tip} {base}" for task_id, (tip, base) in pairs.items()}
     missing = {keys[task_id]: pair for task_id, pair in pairs.items() if not _counts(known.get(keys[task_id]))}
-    found = history.ahead_behind(repo.root, list(missing.values()))
+    if missing:  # (here: counts kept for every pair need no walk)
+        from dispatch import history
+    found = history.ahead_behind(repo.root, list(missing.values())) if missing else []
     fresh = {key: list(count) for key, count in zip(missing, found, strict=True)}
     used = {key: fresh.get(key) or known[key] for key in keys.values()}
     if fresh or list(known)[-len(used):] != list(used):  # the pairs used last, kept last: the oldest go first
