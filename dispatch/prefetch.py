@@ -63,6 +63,7 @@ _ended: Event | None = None  # set when the thread started here has ended
 _wanted = Event()  # the command asked for a `git status` started here: it has nothing else to do
 _done = Event()  # the command ended: start nothing more
 _stale = False  # git ran something that may have moved refs or worktrees since: nothing is handed out
+_BESIDE_LOADING = 12  # statuses one core runs while a command loads (25 ms, 2 ms each): 50 tasks -1 ms
 _inherited: list[int] = []  # our descriptors a child would inherit, listed once as the command starts
 
 
@@ -165,10 +166,8 @@ def stop() -> None:
     if _ended is not None:
         _ended.wait()
         _ended = None
-    for table in (_events, _results, _pipes, _same):
+    for table in (_events, _results, _pipes, _same, _taken, _missed):
         table.clear()
-    _taken.clear()
-    _missed.clear()
     _wanted, _done = Event(), Event()
     _stale = False
 
@@ -251,8 +250,8 @@ def _listings_then_statuses(started: list[tuple[Key, spawn.Process | None]],
             _review(review, root, branches[1], listed[1], env)
         except (OSError, ValueError, IndexError, KeyError):  # a guess gone wrong: the command asks for itself
             pass
-    # While the command still loads its modules, the statuses leave it a core; once it waits for them, LIMIT.
-    loading = max(1, (os.cpu_count() or 2) - 1)
+    # While the command loads its modules, a few statuses leave it a core; more use them all; then LIMIT.
+    loading = max(1, (os.cpu_count() or 2) - (len(keys) < _BESIDE_LOADING))
     running: list[tuple[Key, spawn.Process | None]] = list(early)
     for key in keys:
         while len(running) >= (limit if _wanted.is_set() else min(limit, loading)):
