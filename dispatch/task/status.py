@@ -114,10 +114,11 @@ def of(repo: Repo, tasks: list[Task], live: set[str], *,
     checks = merge_checks(repo, tasks, live=live)
     workers = {t.id: runtime.read_worker(repo, t.id) for t in tasks}  # (each read once)
     jobs = runtime.job_states(workers.values())  # one squeue for the tasks whose workers are Slurm jobs
-    changed = dirty() if callable(dirty) else {}  # (last: the statuses run while the rest is read)
-
-    result = [_one(repo, record, counts.get(record.id, (None, None)), checks.get(record.id), changed.get(record.id),
+    result = [_one(repo, record, counts.get(record.id, (None, None)), checks.get(record.id), None,
                    runtime.facts_of(workers[record.id], jobs)) for record in tasks]
+    if callable(dirty):  # last: the statuses run while all the rest is read and derived
+        changed = dirty()
+        result = [row._replace(dirty=changed.get(row.id)) for row in result]
     return sorted(result, key=creation_order)
 
 
