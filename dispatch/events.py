@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
-from dispatch import clock
+from dispatch import clock, jsontext
 from dispatch.repo import Repo
 from dispatch.typed import TYPE_CHECKING
 
@@ -20,7 +19,7 @@ def log_path(repo: Repo) -> os.PathLike[str]:
 def append(repo: Repo, task: str, kind: str, **details: Any) -> dict[str, Any]:
     """Record one event; a single O_APPEND write keeps concurrent writers' lines whole."""
     event = {"time": clock.iso(clock.now()), "task": task, "kind": kind, **details}
-    line = json.dumps(event, sort_keys=True, ensure_ascii=False) + "\n"
+    line = jsontext.dumps(event) + "\n"
     repo.state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(log_path(repo), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:

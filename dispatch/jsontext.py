@@ -3,9 +3,10 @@
 The hot commands read JSON (worker records, their caches) and write it (`--json`), but importing the
 json package (its decoder, scanner and encoder, and the regular expressions they compile as they load)
 took 1.5 ms of every `status` here, out of some 47. Its C half, `_json`, loads with nothing. `loads`
-reads what `json.loads` reads, the same way; a text it cannot read (not JSON, or a Python without
-`_json`) goes to `json.loads` itself, which says what is wrong as ever. Writing a file stays json's
-(`import json` where it is written: not on the way of a command that only reads).
+reads what `json.loads` reads, the same way, and `dumps` writes a line as `json.dumps` does (the events
+log's); what they cannot read or write (or a Python without `_json`) goes to json itself, which says what
+is wrong as ever. Other files stay json's (`import json` where they are written: not on the way of a
+command that only reads).
 """
 
 from __future__ import annotations
@@ -30,15 +31,34 @@ class _Reading:
 
 
 try:
-    from _json import encode_basestring, make_scanner
+    from _json import encode_basestring, make_encoder, make_scanner
 except ImportError:  # (a Python without it: json's own pure-Python halves)
     from json.encoder import encode_basestring
 
-    _scan = None
+    _scan: Any = None
+    _encoder: Any = None
 else:
     _scan = make_scanner(_Reading())  # type: ignore[arg-type]  # (it reads a decoder's attributes)
+    _encoder = make_encoder
 
 string = encode_basestring  # a str as JSON, non-ASCII kept (json.dumps with ensure_ascii=False)
+
+
+def dumps(value: Any) -> str:
+    """`json.dumps(VALUE, sort_keys=True, ensure_ascii=False)`: one line, by the C encoder json.dumps itself
+    uses without an indent; a value it cannot write goes to json.dumps, which says what is wrong."""
+    if _encoder is not None:
+        try:  # (made for each call, as json makes it: what it keeps to find a cycle starts empty)
+            return "".join(_encoder({}, _unwritable, string, None, ": ", ", ", True, False, True)(value, 0))
+        except (TypeError, ValueError):
+            pass
+    import json
+
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _unwritable(value: Any) -> Any:
+    raise TypeError(type(value).__name__)
 
 
 def loads(text: str) -> Any:

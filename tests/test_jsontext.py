@@ -1,4 +1,5 @@
-"""dispatch.jsontext reads JSON as json.loads reads it, without importing json until a text is not JSON."""
+"""dispatch.jsontext reads JSON as json.loads reads it, and writes a line as json.dumps writes it, without
+importing json until a text is not JSON or a value cannot be written."""
 
 from __future__ import annotations
 
@@ -34,12 +35,14 @@ def test_a_fresh_command_reads_json_without_json_and_errors_as_json_says_them() 
             "        for name in [m for m in sys.modules if m.partition('.')[0] == 'json']:\n"
             "            del sys.modules[name]\n"
             f"good = [outcome(t) for t in {GOOD!r}]\n"
+            "line = jsontext.dumps({'b': [1.5, None, float('inf')], 'a': 'é'})\n"
             "print('json' in sys.modules)\n"
             f"bad = [outcome(t) for t in {BAD!r}]\n"
-            "print(repr([good, bad]))\n")
+            "print(repr([good, bad]))\nprint(line)\n")
     # (a bad text imports json, to say what is wrong as json.loads does)
     lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert (lines[0], lines[1]) == ("False", repr([[_outcome(json.loads, t) for t in GOOD], [_outcome(json.loads, t) for t in BAD]]))
+    assert lines[2] == '{"a": "é", "b": [1.5, null, Infinity]}'  # (written before json was imported)
 
 
 def test_in_a_process_that_has_json_the_same_answers() -> None:
@@ -48,6 +51,23 @@ def test_in_a_process_that_has_json_the_same_answers() -> None:
 
 VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
                       lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner), max_leaves=20)
+
+
+@given(VALUES | st.dictionaries(st.text(), VALUES) | st.floats())
+def test_a_line_is_written_as_json_dumps_writes_it(value: object) -> None:
+    assert jsontext.dumps(value) == json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def test_what_json_cannot_write_it_says_as_json_does() -> None:
+    said = []
+    for value in ({"a": object()}, {1: "a", "b": 2}, [1, {2j}]):  # (not JSON; keys sort as different types)
+        for write in (jsontext.dumps, lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)):
+            try:
+                write(value)
+            except (TypeError, ValueError) as e:
+                said.append((type(e).__name__, str(e)))
+    assert said[0::2] == said[1::2] and len(said) == 6
+    assert jsontext.dumps({"b": [1.5, None], "2": "é"}) == '{"2": "é", "b": [1.5, null]}'
 
 
 @given(VALUES, st.sampled_from([{}, {"indent": 2}, {"ensure_ascii": False}, {"separators": (",", ":")}]))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-from dispatch import clock, events, files, git, objects
+from dispatch import clock, events, files, git, jsontext, objects
 from dispatch.batch import Batch
 from dispatch.config import Config
 from dispatch.errors import ASK_TIMEOUT_EXIT, DispatchError
@@ -153,9 +152,9 @@ def post_question(repo: Repo, cfg: Config, task: TaskRef, text: str) -> Asked:
         marker = _ask_marker(repo, task.id)
         marker.parent.mkdir(parents=True, exist_ok=True)
         # `told`: this ask tells the person itself; a supervisor looking at the marker does not again.
-        files.write_atomic(marker, json.dumps({"pid": me, "start": runtime.process_start_time(me),
-                                               "ns": runtime.pid_namespace(), "number": question.number,
-                                               "event": event, "told": not tended}))
+        files.write_atomic(marker, jsontext.dumps({"pid": me, "start": runtime.process_start_time(me),
+                                                   "ns": runtime.pid_namespace(), "number": question.number,
+                                                   "event": event, "told": not tended}))
     if not tended:
         from dispatch.task import notify  # (after the question is out: the waiting side wakes meanwhile)
 
@@ -220,7 +219,7 @@ def _end_marker(repo: Repo, task_id: str) -> None:
     that has not looked since it was asked (tending.Questions) to tell the person all the same."""
     data = asked_now(repo, task_id)
     if data is not None and data.get("pid") is not None:
-        files.write_atomic(_ask_marker(repo, task_id), json.dumps({**data, "pid": None, "start": None}))
+        files.write_atomic(_ask_marker(repo, task_id), jsontext.dumps({**data, "pid": None, "start": None}))
 
 
 def _answer_of(path: Path, task_id: str, number: int) -> str | None:
@@ -239,7 +238,7 @@ def asked_now(repo: Repo, task_id: str) -> dict[str, Any] | None:
     """What the task's `ask` marker holds (the asker's pid, the question's number and event), or None.
     Written by the worker's own `dispatch ask`: data to read, never to obey."""
     try:
-        data = json.loads(_ask_marker(repo, task_id).read_text())
+        data = jsontext.loads(_ask_marker(repo, task_id).read_text())
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
